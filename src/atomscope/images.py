@@ -1,0 +1,64 @@
+"""`Images`: a real-valued 2D measurement (intensity, counts) with its pixel size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from atomscope.core.grid import Grid
+from atomscope.core.validate import check_finite_array, check_pair
+
+
+@dataclass(frozen=True, eq=False)
+class Images:
+    """An image (or a stack with leading axes) indexed ``[..., x, y]``.
+
+    Parameters
+    ----------
+    array
+        Real values, cast to float32.
+    sampling
+        Pixel size [Å] along x and y (a scalar means square pixels).
+    metadata
+        Free-form record of how the image was made (energy, dose, ...), kept through every stage.
+
+    Examples
+    --------
+    >>> image = Images(np.ones((4, 6)), sampling=0.5)
+    >>> image.extent
+    (2.0, 3.0)
+    """
+
+    array: np.ndarray
+    sampling: tuple[float, float]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        array = check_finite_array("array", self.array)
+        if array.ndim < 2:
+            raise ValueError(f"array must have at least 2 dimensions [x, y], got {array.shape}")
+        object.__setattr__(self, "array", np.ascontiguousarray(array, dtype=np.float32))
+        object.__setattr__(self, "sampling", check_pair("sampling", self.sampling))
+        object.__setattr__(self, "metadata", dict(self.metadata))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Array shape."""
+        return self.array.shape
+
+    @property
+    def grid(self) -> Grid:
+        """The lateral grid of the last two axes."""
+        return Grid(gpts=self.array.shape[-2:], sampling=self.sampling)
+
+    @property
+    def extent(self) -> tuple[float, float]:
+        """Field of view [Å] along x and y."""
+        return self.grid.extent
+
+    def with_array(self, array: np.ndarray, sampling=None, **metadata) -> Images:
+        """A new `Images` with a replaced array (and sampling), metadata updated."""
+        return Images(array, self.sampling if sampling is None else sampling,
+                      {**self.metadata, **metadata})
