@@ -1,0 +1,3 @@
+"""atomscope."""
+
+__version__ = "0.1.0"

@@ -60,5 +60,6 @@ class Images:
 
     def with_array(self, array: np.ndarray, sampling=None, **metadata) -> Images:
         """A new `Images` with a replaced array (and sampling), metadata updated."""
-        return Images(array, self.sampling if sampling is None else sampling,
-                      {**self.metadata, **metadata})
+        return Images(
+            array, self.sampling if sampling is None else sampling, {**self.metadata, **metadata}
+        )

@@ -96,13 +96,17 @@ def ifft2_inplace(array: np.ndarray, normalize: bool = True) -> np.ndarray:
 
 def fft2(array: np.ndarray) -> np.ndarray:
     """Forward 2D FFT of a copy of ``array`` (complex64 unless complex128 is given)."""
-    out = empty(np.shape(array), np.complex128 if np.asarray(array).dtype == np.complex128 else np.complex64)
+    out = empty(
+        np.shape(array), np.complex128 if np.asarray(array).dtype == np.complex128 else np.complex64
+    )
     out[...] = array
     return fft2_inplace(out)
 
 
 def ifft2(array: np.ndarray) -> np.ndarray:
     """Normalised inverse 2D FFT of a copy of ``array``."""
-    out = empty(np.shape(array), np.complex128 if np.asarray(array).dtype == np.complex128 else np.complex64)
+    out = empty(
+        np.shape(array), np.complex128 if np.asarray(array).dtype == np.complex128 else np.complex64
+    )
     out[...] = array
     return ifft2_inplace(out)

@@ -55,7 +55,10 @@ class Grid:
                 )
             sampling = derived
         elif extent is not None:
-            gpts = tuple(int(np.ceil(e / d - _RELATIVE_TOLERANCE)) for e, d in zip(extent, sampling, strict=True))
+            gpts = tuple(
+                int(np.ceil(e / d - _RELATIVE_TOLERANCE))
+                for e, d in zip(extent, sampling, strict=True)
+            )
             sampling = tuple(e / n for e, n in zip(extent, gpts, strict=True))
         else:
             extent = tuple(n * d for n, d in zip(gpts, sampling, strict=True))
@@ -105,6 +108,4 @@ class Grid:
         if width <= 0:
             return (k < k_cut).astype(np.float32)
         edge = 0.5 * (1 + np.cos(np.pi * (k - k_cut + width) / width))
-        return np.where(k > k_cut - width, np.where(k > k_cut, 0.0, edge), 1.0).astype(
-            np.float32
-        )
+        return np.where(k > k_cut - width, np.where(k > k_cut, 0.0, edge), 1.0).astype(np.float32)

@@ -21,7 +21,9 @@ def as_generator(rng: int | np.random.Generator | None, name: str = "rng") -> np
         return np.random.default_rng()
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
         return np.random.default_rng(int(rng))
-    raise TypeError(f"{name} must be a non-negative int seed or numpy.random.Generator, got {rng!r}")
+    raise TypeError(
+        f"{name} must be a non-negative int seed or numpy.random.Generator, got {rng!r}"
+    )
 
 
 def spawn(rng: int | np.random.Generator | None, count: int) -> list[np.random.Generator]:

@@ -44,7 +44,12 @@ def check_nonnegative(name: str, value: Any) -> float:
 
 
 def check_range(
-    name: str, value: Any, low: float, high: float, *, low_open: bool = False,
+    name: str,
+    value: Any,
+    low: float,
+    high: float,
+    *,
+    low_open: bool = False,
     high_open: bool = False,
 ) -> float:
     """Return ``value`` as a float inside [low, high] (ends open if asked) or raise."""
@@ -87,7 +92,9 @@ def check_finite_array(name: str, value: Any, ndim: int | None = None) -> np.nda
     if ndim is not None and array.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {array.shape}")
     if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} must contain only finite values (no NaN/inf), got {_format(value)}")
+        raise ValueError(
+            f"{name} must contain only finite values (no NaN/inf), got {_format(value)}"
+        )
     return array
 
 

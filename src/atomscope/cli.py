@@ -1,0 +1,212 @@
+"""The ``atomscope`` command line.
+
+Every subcommand validates its arguments before any work; a ``ValueError``/``TypeError`` is
+printed as one line (no traceback) and the exit status is 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from atomscope import __version__
+
+# Subcommand modules owned by each package; each exposes add_commands(subparsers).
+_COMMAND_MODULES = (
+    "atomscope.structures.commands",
+    "atomscope.analysis.commands",
+)
+
+
+def _aberration(text: str) -> tuple[str, float]:
+    name, _, value = text.partition("=")
+    if not value:
+        raise argparse.ArgumentTypeError(f"--aberration must look like NAME=VALUE, got {text!r}")
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--aberration {name}: {value!r} is not a number"
+        ) from None
+
+
+def _mtf(text: str) -> tuple[str, float, float, float] | None:
+    if text == "none":
+        return None
+    parts = text.split(":")
+    if len(parts) != 4:
+        raise argparse.ArgumentTypeError(
+            f"--mtf must look like rational:c1:c2:c3, exp_gauss:c1:c2:c3 or none, got {text!r}"
+        )
+    try:
+        return parts[0], float(parts[1]), float(parts[2]), float(parts[3])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--mtf parameters must be numbers, got {text!r}"
+        ) from None
+
+
+def _add_hrtem_options(parser: argparse.ArgumentParser) -> None:
+    from atomscope.hrtem import HRTEMSettings
+
+    d = HRTEMSettings()
+    parser.add_argument("--out", "-o", default="out", help="output directory (default: out)")
+    parser.add_argument("--energy", type=float, default=d.energy, help="electron energy [eV]")
+    parser.add_argument("--sampling", type=float, default=d.sampling, help="pixel size [Å]")
+    parser.add_argument("--slice-thickness", type=float, default=d.slice_thickness, help="[Å]")
+    parser.add_argument(
+        "--parametrization",
+        default=d.parametrization,
+        help="lobato | kirkland | peng | weickenmeier_kohl",
+    )
+    parser.add_argument("--projection", default=d.projection, help="infinite | finite")
+    parser.add_argument("--Cs", type=float, default=d.Cs, help="spherical aberration C30 [Å]")
+    parser.add_argument(
+        "--defocus",
+        type=float,
+        default=None,
+        help="defocus = −C10 [Å], positive = underfocus (default: Scherzer)",
+    )
+    parser.add_argument(
+        "--aberration",
+        type=_aberration,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="polar aberration, e.g. C12=20 phi12=0.5",
+    )
+    parser.add_argument(
+        "--semiangle-cutoff",
+        type=float,
+        default=d.semiangle_cutoff,
+        help="objective aperture [mrad]",
+    )
+    parser.add_argument(
+        "--focal-spread", type=float, default=d.focal_spread, help="focal spread, 1/e width [Å]"
+    )
+    parser.add_argument(
+        "--angular-spread",
+        type=float,
+        default=d.angular_spread,
+        help="illumination semi-angle β, 1/e [mrad]",
+    )
+    parser.add_argument(
+        "--deflection", type=float, default=d.deflection, help="image deflection (vibration) [Å]"
+    )
+    parser.add_argument(
+        "--camera-sampling", type=float, default=d.camera_sampling, help="camera pixel size [Å]"
+    )
+    parser.add_argument("--no-camera", action="store_true", help="skip resampling, noise, MTF")
+    parser.add_argument("--dose", type=float, default=d.dose, help="electron dose [e⁻/Å²]")
+    parser.add_argument(
+        "--mtf",
+        type=_mtf,
+        default=d.mtf,
+        metavar="FORM:c1:c2:c3",
+        help="camera MTF, e.g. rational:0.1:0.5:2.5, or none",
+    )
+    parser.add_argument("--rng", type=int, default=d.rng, help="random seed for shot noise")
+
+
+def _settings(args):
+    from atomscope.hrtem import HRTEMSettings
+
+    return HRTEMSettings(
+        energy=args.energy,
+        sampling=args.sampling,
+        slice_thickness=args.slice_thickness,
+        parametrization=args.parametrization,
+        projection=args.projection,
+        Cs=args.Cs,
+        defocus=args.defocus,
+        aberrations=dict(args.aberration),
+        semiangle_cutoff=args.semiangle_cutoff,
+        focal_spread=args.focal_spread,
+        angular_spread=args.angular_spread,
+        deflection=args.deflection,
+        camera_sampling=None if args.no_camera else args.camera_sampling,
+        dose=args.dose,
+        mtf=args.mtf,
+        rng=args.rng,
+    )
+
+
+def read_structure(path: str):
+    """Read any structure file ASE reads; a ``ValueError`` names the file if it does not parse."""
+    import ase.io
+
+    if not Path(path).is_file():
+        raise ValueError(f"STRUCTURE {path!r} does not exist")
+    try:
+        return ase.io.read(path)
+    except Exception as error:  # ASE raises many types for unparsable files
+        raise ValueError(f"STRUCTURE {path!r} could not be parsed by ASE: {error}") from error
+
+
+def _report(summary: dict, out: str) -> None:
+    grid = summary["grid"]
+    print(
+        f"{summary['num_atoms']} atoms, {grid['gpts'][0]}×{grid['gpts'][1]} px, "
+        f"{grid['num_slices']} slices, multislice {summary['multislice_seconds']:.2f} s; "
+        f"outputs in {out}/"
+    )
+
+
+def _hrtem(args) -> None:
+    from atomscope.hrtem import run_hrtem
+
+    atoms = read_structure(args.structure)
+    summary = run_hrtem(atoms, _settings(args), args.out, name=Path(args.structure).name)
+    _report(summary, args.out)
+
+
+def _demo(args) -> None:
+    from atomscope.hrtem import demo_structure, run_hrtem
+
+    summary = run_hrtem(
+        demo_structure(), _settings(args), args.out, name="Au particle (seed §2.7.1)"
+    )
+    _report(summary, args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (subcommands of every package)."""
+    parser = argparse.ArgumentParser(prog="atomscope", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"atomscope {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    hrtem = subparsers.add_parser("hrtem", help="simulate an HRTEM image of a structure file")
+    hrtem.add_argument("structure", help="any file ASE reads (xyz, cif, traj, POSCAR, ...)")
+    _add_hrtem_options(hrtem)
+    hrtem.set_defaults(func=_hrtem)
+    demo = subparsers.add_parser("demo", help="the seed's Au nanoparticle HRTEM example")
+    _add_hrtem_options(demo)
+    demo.set_defaults(func=_demo)
+    for module_name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            continue
+        module.add_commands(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``atomscope`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, TypeError) as error:
+        print(f"atomscope {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"atomscope {args.command}: interrupted; no partial output was kept", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

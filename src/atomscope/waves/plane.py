@@ -1,0 +1,50 @@
+"""`PlaneWave`: the HRTEM illumination, amplitude 1 at every pixel."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from atomscope.core.grid import Grid
+from atomscope.core.validate import check_positive
+from atomscope.waves.waves import Waves
+
+
+class PlaneWave:
+    """A plane wave along the beam (z), amplitude 1 per pixel (DESIGN.md).
+
+    Parameters
+    ----------
+    energy
+        Electron energy [eV], e.g. ``300e3``.
+
+    Examples
+    --------
+    >>> from ase import Atoms
+    >>> from atomscope.potentials.projected import Potential
+    >>> vacuum = Potential(Atoms(cell=[4, 4, 2]), sampling=0.5, slice_thickness=1)
+    >>> exit_wave = PlaneWave(energy=300e3).multislice(vacuum)
+    >>> bool(np.allclose(exit_wave.array, 1, atol=1e-6))
+    True
+    """
+
+    def __init__(self, energy: float):
+        self.energy = check_positive("energy", energy)
+
+    def build(self, grid: Grid) -> Waves:
+        """The plane wave on ``grid``."""
+        return Waves(
+            np.ones(grid.gpts, dtype=np.complex64),
+            grid.sampling,
+            self.energy,
+            metadata={"energy": self.energy},
+        )
+
+    def multislice(self, potential, progress: bool = False) -> Waves:
+        """Exit wave of ``potential`` (a `Potential`) for this illumination."""
+        wave = self.build(potential.grid)
+        wave.metadata.update(
+            potential=potential.parametrization,
+            slice_thickness=float(potential.thickness / potential.num_slices),
+            projection=potential.projection,
+        )
+        return wave.multislice(potential, progress=progress)

@@ -1,0 +1,179 @@
+"""`Waves`: complex electron wave functions on a grid, indexed ``[..., x, y]``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from atomscope.core.energy import energy2wavelength
+from atomscope.core.fft import empty, fft2_inplace, ifft2_inplace
+from atomscope.core.grid import Grid
+from atomscope.core.validate import check_pair, check_positive, check_real
+from atomscope.images import Images
+
+
+class Waves:
+    """A wave function (or a stack with leading ensemble axes) with sampling and energy.
+
+    Parameters
+    ----------
+    array
+        Complex values [..., nx, ny]; stored as FFT-aligned complex64.
+    sampling
+        Pixel size [Å] (scalar or (x, y)).
+    energy
+        Electron energy [eV].
+    weights
+        Optional weights of the leading axis (e.g. focal-series nodes); ``intensity()`` then
+        returns the weighted incoherent sum over that axis.
+    metadata
+        Record of how the wave was made, carried into images.
+
+    Examples
+    --------
+    >>> waves = Waves.from_array(np.ones((8, 8)), sampling=0.1, energy=300e3)
+    >>> waves.intensity().array.mean()
+    1.0
+    """
+
+    def __init__(
+        self,
+        array: np.ndarray,
+        sampling: float | tuple[float, float],
+        energy: float,
+        weights: np.ndarray | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
+        array = np.asarray(array)
+        if array.ndim < 2:
+            raise ValueError(f"array must have at least 2 dimensions [x, y], got {array.shape}")
+        if not np.all(np.isfinite(array)):
+            raise ValueError("array must contain only finite values (no NaN/inf)")
+        self._array = empty(array.shape)
+        self._array[...] = array
+        self._sampling = check_pair("sampling", sampling)
+        self._energy = check_positive("energy", energy)
+        if weights is not None:
+            weights = np.asarray(weights, dtype=np.float64)
+            if array.ndim < 3 or weights.shape != array.shape[:1]:
+                raise ValueError(
+                    f"weights must have the length of the leading axis {array.shape[:1]}, "
+                    f"got shape {weights.shape}"
+                )
+        self._weights = weights
+        self.metadata = dict(metadata or {})
+
+    @classmethod
+    def from_array(
+        cls, array: np.ndarray, sampling: float | tuple[float, float], energy: float
+    ) -> Waves:
+        """Start from any complex wave, e.g. for inline holography (the seed's ``set_wave``)."""
+        return cls(array, sampling, energy)
+
+    @property
+    def array(self) -> np.ndarray:
+        """Complex64 array [..., nx, ny] (FFT-aligned)."""
+        return self._array
+
+    @property
+    def sampling(self) -> tuple[float, float]:
+        """Pixel size [Å]."""
+        return self._sampling
+
+    @property
+    def energy(self) -> float:
+        """Electron energy [eV]."""
+        return self._energy
+
+    @property
+    def weights(self) -> np.ndarray | None:
+        """Weights of the leading axis for incoherent sums, or None."""
+        return self._weights
+
+    @property
+    def wavelength(self) -> float:
+        """Relativistic wavelength [Å]."""
+        return energy2wavelength(self._energy)
+
+    @property
+    def grid(self) -> Grid:
+        """Lateral grid."""
+        return Grid(gpts=self._array.shape[-2:], sampling=self._sampling)
+
+    @property
+    def gpts(self) -> tuple[int, int]:
+        """Grid points along x and y."""
+        return self.grid.gpts
+
+    @property
+    def extent(self) -> tuple[float, float]:
+        """Field of view [Å]."""
+        return self.grid.extent
+
+    def _new(self, array: np.ndarray, weights=None, **metadata) -> Waves:
+        return Waves(array, self._sampling, self._energy, weights, {**self.metadata, **metadata})
+
+    def intensity(self) -> Images:
+        """|ψ|² as `Images` (weighted incoherent sum over the leading axis if ``weights``)."""
+        intensity = np.abs(self._array) ** 2
+        if self._weights is not None:
+            intensity = np.tensordot(self._weights, intensity, axes=(0, 0))
+        return Images(intensity, self._sampling, dict(self.metadata))
+
+    def _fourier_multiply(self, factor: np.ndarray) -> np.ndarray:
+        array = empty(np.broadcast_shapes(self._array.shape, factor.shape))
+        array[...] = self._array
+        fft2_inplace(array)
+        array *= factor
+        return ifft2_inplace(array)
+
+    def propagate(self, distance: float) -> Waves:
+        """Free-space Fresnel propagation by ``distance`` [Å] (seed Eq 2.8), a new `Waves`."""
+        from atomscope.waves.multislice import fresnel_propagator
+
+        distance = check_real("distance", distance)
+        return self._new(
+            self._fourier_multiply(fresnel_propagator(self.grid, self._energy, distance))
+        )
+
+    def apply_ctf(self, ctf) -> Waves:
+        """Image wave ψ = F⁻¹{ψ₀(k) · CTF(k)} (seed Eq 2.20) for a `CTF`, a new `Waves`.
+
+        With ``ctf.focal_integration == "gauss_hermite"`` the result gets a leading axis over
+        the defocus nodes with their weights, so ``intensity()`` is the exact incoherent
+        focal-spread average.
+        """
+        if ctf.energy != self._energy:
+            raise ValueError(
+                f"ctf.energy ({ctf.energy} eV) must equal the wave energy ({self._energy} eV)"
+            )
+        if getattr(ctf, "focal_integration", "quasi_coherent") == "gauss_hermite":
+            if self._weights is not None:
+                raise ValueError("apply_ctf with a focal series needs waves without weights")
+            arrays, weights = ctf.evaluate_focal_series(self.grid)
+            array = self._fourier_multiply(
+                arrays[(slice(None),) + (None,) * (self._array.ndim - 2)]
+            )
+            return self._new(array, weights, ctf=ctf.parameters())
+        return Waves(
+            self._fourier_multiply(ctf.evaluate(self.grid)),
+            self._sampling,
+            self._energy,
+            self._weights,
+            {**self.metadata, "ctf": ctf.parameters()},
+        )
+
+    def multislice(self, potential, progress: bool = False) -> Waves:
+        """Propagate this wave through ``potential`` (seed Eq 2.9); returns a new `Waves`."""
+        from atomscope.waves.multislice import run_multislice
+
+        if potential.gpts != self.gpts or not np.allclose(potential.sampling, self._sampling):
+            raise ValueError(
+                f"potential grid (gpts={potential.gpts}, sampling={potential.sampling}) must match "
+                f"the wave grid (gpts={self.gpts}, sampling={self._sampling})"
+            )
+        array = empty(self._array.shape)
+        array[...] = self._array
+        run_multislice(array, potential, self._energy, progress=progress)
+        return self._new(array)
