@@ -270,6 +270,9 @@ class CTF:
         angle
             Azimuth of the line [rad] (matters only with non-round aberrations).
 
+        A soft aperture without ``aperture_taper`` is drawn hard here (its default taper is
+        one pixel of a grid, and a profile has no grid).
+
         Examples
         --------
         >>> ctf = CTF(energy=300e3, Cs=6e6, defocus=412.4, focal_spread=30)
