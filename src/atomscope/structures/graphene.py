@@ -271,7 +271,7 @@ def graphene_sheet(
 
     Examples
     --------
-    >>> sheet = graphene_sheet((2.46 * 4, 4.26 * 3))
+    >>> sheet = graphene_sheet((1.42 * 3**0.5 * 4, 1.42 * 3 * 3))  # 4 × 3 rectangular cells
     >>> len(sheet)
     48
     """
@@ -320,7 +320,7 @@ def polycrystalline_graphene(
     Examples
     --------
     >>> sheet = polycrystalline_graphene(30.0, num_grains=3, rng=0)
-    >>> sorted(set(sheet.arrays["grain"]))
+    >>> sorted(set(sheet.arrays["grain"].tolist()))
     [0, 1, 2]
     """
     extent = _check_extent(extent)
