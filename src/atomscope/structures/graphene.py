@@ -243,7 +243,9 @@ def _honeycomb(extent, rotation, shift, bond_length) -> np.ndarray:
     angle = np.radians(rotation)
     rotation_matrix = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     sites = sites.reshape(-1, 2) @ rotation_matrix.T + extent / 2 + shift
-    return sites[np.all((sites >= 0) & (sites < extent), axis=1)]
+    # half-open box with a tolerance, so that commensurate sheets count edge sites once
+    inside = np.all((sites >= -1e-6) & (sites < extent - 1e-6), axis=1)
+    return sites[inside] % extent
 
 
 def graphene_sheet(
