@@ -22,7 +22,9 @@ _SEED_DENSITY_FACTOR = 1.03
 _POISSON_SEPARATION = 0.7  # minimum seed separation, in units of the hexagon spacing √3 b
 _SEED_LLOYD_ITERATIONS = 4
 _BOND_RELAXATION_ITERATIONS = 30
-_TILES = np.array([(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1)], float)  # (0, 0) is index 4
+# the cell itself first, then its eight neighbours
+_TILES = np.array([(0, 0)] + [(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1) if i or j], float)
+_MARGIN = 10.0  # images this close to the cell fix the Voronoi cells of points inside [Å]
 
 
 def _check_extent(extent) -> np.ndarray:
@@ -41,7 +43,10 @@ def _minimum_image(vectors: np.ndarray, extent: np.ndarray) -> np.ndarray:
 
 
 def _tile(points: np.ndarray, extent: np.ndarray) -> np.ndarray:
-    return (points[None] + _TILES[:, None] * extent).reshape(-1, 2)
+    """The points (first) followed by their periodic images within `_MARGIN` of the box."""
+    images = (points[None] + _TILES[:, None] * extent).reshape(-1, 2)[len(points) :]
+    near = np.all((images > -_MARGIN) & (images < extent + _MARGIN), axis=1)
+    return np.vstack([points, images[near]])
 
 
 def _thin(points: np.ndarray, distance: float, extent: np.ndarray) -> np.ndarray:
@@ -85,8 +90,7 @@ def _lloyd(points: np.ndarray, extent: np.ndarray) -> np.ndarray:
         triangle = 0.5 * np.abs(u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0])
         np.add.at(area, owners[:, side], triangle)
         np.add.at(moment, owners[:, side], triangle[:, None] * (apex + first + second) / 3)
-    central = slice(4 * count, 5 * count)
-    return (moment[central] / area[central, None]) % extent
+    return (moment[:count] / area[:count, None]) % extent
 
 
 def _voronoi_network(points: np.ndarray, extent: np.ndarray):
