@@ -16,7 +16,6 @@ from atomscope import __version__
 # Subcommand modules owned by each package; each exposes add_commands(subparsers).
 _COMMAND_MODULES = (
     "atomscope.structures.commands",
-    "atomscope.analysis.commands",
 )
 
 
@@ -184,13 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hrtem_options(demo)
     demo.set_defaults(func=_demo)
     for module_name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
-            continue
-        module.add_commands(subparsers)
+        importlib.import_module(module_name).add_commands(subparsers)
     return parser
 
 

@@ -16,6 +16,7 @@ from ase import Atoms
 
 from atomscope import io, plot
 from atomscope.detection import MTF, Camera
+from atomscope.images import Images
 from atomscope.optics import CTF, scherzer_defocus
 from atomscope.potentials.projected import Potential
 from atomscope.waves.plane import PlaneWave
@@ -108,13 +109,11 @@ def run_hrtem(
     start = time.perf_counter()
     exit_wave = PlaneWave(settings.energy).multislice(potential, progress=progress)
     multislice_seconds = time.perf_counter() - start
-    image = exit_wave.apply_ctf(ctf).intensity()
+    image = ctf.image(exit_wave)
     detected = camera.detect(image, rng=settings.rng) if camera is not None else None
 
     projected = potential.project()
     io.write_tiff(out / "potential.tif", projected, sampling=potential.sampling)
-    from atomscope.images import Images
-
     plot.image_png(
         out / "potential.png",
         Images(projected, potential.sampling),

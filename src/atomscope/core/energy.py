@@ -32,7 +32,7 @@ def energy2wavelength(energy: float) -> float:
 
     Examples
     --------
-    >>> round(energy2wavelength(300e3), 6)
+    >>> round(float(energy2wavelength(300e3)), 6)
     0.019687
     """
     energy = check_positive("energy", energy)
@@ -60,7 +60,7 @@ def energy2sigma(energy: float) -> float:
 
     Examples
     --------
-    >>> round(energy2sigma(300e3) * 1e4, 4)
+    >>> round(float(energy2sigma(300e3)) * 1e4, 4)
     6.5262
     """
     wavelength = energy2wavelength(energy) * 1e-10  # [m]

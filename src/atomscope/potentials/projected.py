@@ -256,8 +256,8 @@ def structure_factor(kx: np.ndarray, ky: np.ndarray, positions: np.ndarray) -> n
     Examples
     --------
     >>> s = structure_factor(np.array([0.0, 0.5]), np.array([0.0]), np.array([[1.0, 0.0]]))
-    >>> np.round(s.real.ravel(), 6)
-    array([ 1., -1.])
+    >>> np.round(s.real.ravel(), 6).tolist()
+    [1.0, -1.0]
     """
     phase_x = np.exp(-2j * np.pi * np.outer(kx, positions[:, 0])).astype(np.complex64)
     phase_y = np.exp(-2j * np.pi * np.outer(ky, positions[:, 1])).astype(np.complex64)

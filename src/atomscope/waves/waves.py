@@ -33,7 +33,7 @@ class Waves:
     Examples
     --------
     >>> waves = Waves.from_array(np.ones((8, 8)), sampling=0.1, energy=300e3)
-    >>> waves.intensity().array.mean()
+    >>> float(waves.intensity().array.mean())
     1.0
     """
 

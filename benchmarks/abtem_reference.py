@@ -1,0 +1,41 @@
+"""Run by benchmarks/compare_abtem.py with abTEM's own interpreter (a separate venv).
+
+Usage: ABTEM_PYTHON abtem_reference.py STRUCTURE.traj OUT.npz JSON_SETTINGS
+Writes abTEM 1.0.11's exit wave and image for the same settings and its timings.
+"""
+
+import json
+import sys
+import time
+
+import abtem
+import ase.io
+import numpy as np
+
+structure, out, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+abtem.config.set({"device": "cpu", "fftw.threads": 2, "diagnostics.progress_bar": False})
+atoms = ase.io.read(structure)
+
+start = time.perf_counter()
+potential = abtem.Potential(
+    atoms, sampling=settings["sampling"], slice_thickness=settings["slice_thickness"],
+    parametrization="lobato", projection="infinite",
+)
+built = potential.build().compute()
+potential_seconds = time.perf_counter() - start
+
+start = time.perf_counter()
+exit_wave = abtem.PlaneWave(energy=settings["energy"]).multislice(potential).compute()
+ctf = abtem.CTF(
+    energy=settings["energy"], Cs=settings["Cs"], defocus=settings["defocus"],
+    semiangle_cutoff=settings["semiangle_cutoff"], focal_spread=settings["focal_spread"],
+    soft=False,
+)
+image = exit_wave.apply_ctf(ctf).intensity().compute()
+total_seconds = time.perf_counter() - start
+
+np.savez(
+    out, exit_wave=exit_wave.array, image=image.array, slices=built.array,
+    potential_seconds=potential_seconds, total_seconds=total_seconds,
+    num_slices=len(built), gpts=np.array(exit_wave.gpts),
+)

@@ -1,0 +1,66 @@
+"""The command line: outputs written, bad input refused with one line and no files."""
+
+import json
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.io import write
+
+from atomscope.cli import main
+from atomscope.io import read_image
+
+
+@pytest.fixture
+def structure(tmp_path):
+    path = tmp_path / "si.xyz"
+    write(path, bulk("Si", cubic=True), format="extxyz")
+    return path
+
+
+def test_hrtem_writes_all_outputs(structure, tmp_path):
+    out = tmp_path / "run"
+    code = main(["hrtem", str(structure), "--out", str(out), "--sampling", "0.1",
+                 "--camera-sampling", "0.2", "--dose", "1e3"])
+    assert code == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"potential.tif", "potential.png", "exit_wave.npz", "exit_wave.png", "ctf.png",
+            "image.tif", "image.png", "detected.tif", "detected.png", "summary.json"} <= names
+    assert not [n for n in names if n.endswith(".part")]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"]["dose"] == 1e3
+    detected = read_image(out / "detected.tif")
+    assert detected.sampling == pytest.approx((0.2, 0.2), rel=0.05)
+    # N = D δ² I: mean counts ≈ dose × pixel area × mean intensity
+    assert np.mean(detected.array) == pytest.approx(1e3 * np.prod(detected.sampling)
+                                                    * summary["image_mean"], rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--energy", "0"], "energy"),
+        (["--sampling", "nan"], "sampling"),
+        (["--slice-thickness", "-1"], "slice_thickness"),
+        (["--dose", "-5"], "dose"),
+        (["--mtf", "rational:2:0.5:2.5"], "c1"),
+        (["--parametrization", "doyle"], "parametrization"),
+        (["--aberration", "C99=3"], "C99"),
+    ],
+)
+def test_bad_input_prints_one_line_and_writes_nothing(structure, tmp_path, capsys, args, match):
+    out = tmp_path / "run"
+    code = main(["hrtem", str(structure), "--out", str(out), *args])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert match in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_unparsable_structure_is_refused(tmp_path, capsys):
+    bad = tmp_path / "bad.xyz"
+    bad.write_text("this is not a structure\n")
+    out = tmp_path / "run"
+    assert main(["hrtem", str(bad), "--out", str(out)]) == 2
+    assert "STRUCTURE" in capsys.readouterr().err
+    assert not out.exists()

@@ -1,0 +1,115 @@
+"""waves/: Waves, PlaneWave, free-space propagation and the multislice loop."""
+
+import numpy as np
+import pytest
+from ase import Atoms
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from atomscope.core.energy import energy2sigma, energy2wavelength
+from atomscope.core.grid import Grid
+from atomscope.potentials.projected import Potential, PotentialSlice
+from atomscope.waves.multislice import MultisliceStepper
+from atomscope.waves.plane import PlaneWave
+from atomscope.waves.waves import Waves
+
+
+class GivenSlices:
+    """A potential made of given arrays, for testing the loop on its own."""
+
+    def __init__(self, arrays, sampling, thickness):
+        self.arrays = np.asarray(arrays, dtype=np.float32)
+        self.grid = Grid(gpts=self.arrays.shape[1:], sampling=sampling)
+        self.gpts, self.sampling = self.grid.gpts, self.grid.sampling
+        self.num_slices, self.thickness = len(self.arrays), thickness * len(self.arrays)
+        self.slice_thickness = thickness
+        self.projection, self.parametrization = "given", "given"
+
+    def generate_slices(self):
+        for index, array in enumerate(self.arrays):
+            yield PotentialSlice(array, self.slice_thickness, index)
+
+
+def test_vacuum_leaves_plane_wave_unchanged():
+    potential = Potential(Atoms(cell=[6, 5, 10]), sampling=0.1, slice_thickness=0.5)
+    exit_wave = PlaneWave(energy=200e3).multislice(potential)
+    np.testing.assert_allclose(exit_wave.array, 1.0, atol=1e-6)
+    assert exit_wave.array.dtype == np.complex64
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**31), st.floats(-500, 500))
+def test_free_space_propagation_is_unitary_and_additive(seed, distance):
+    rng = np.random.default_rng(seed)
+    wave = Waves(rng.standard_normal((24, 20)) + 1j * rng.standard_normal((24, 20)), 0.2, 100e3)
+    moved = wave.propagate(distance)
+    norm = np.sum(np.abs(wave.array) ** 2)
+    assert np.sum(np.abs(moved.array) ** 2) == pytest.approx(norm, rel=1e-4)
+    back = moved.propagate(-distance)
+    np.testing.assert_allclose(back.array, wave.array, atol=1e-4 * np.abs(wave.array).max())
+    twice = wave.propagate(distance / 2).propagate(distance / 2)
+    np.testing.assert_allclose(twice.array, moved.array, atol=1e-4 * np.abs(wave.array).max())
+
+
+def test_fresnel_propagation_of_gaussian_beam_matches_analytic_spreading():
+    # Paraxial Gaussian beam exp(−r²/w0²): w(z) = w0 √(1 + (z/z_R)²), z_R = π w0² / λ.
+    energy, w0, sampling, n = 300e3, 2.0, 0.1, 256
+    grid = Grid(gpts=n, sampling=sampling)
+    x, y = grid.coordinates()
+    r2 = (x[:, None] - n * sampling / 2) ** 2 + (y[None] - n * sampling / 2) ** 2
+    wave = Waves(np.exp(-r2 / w0**2), sampling, energy)
+    z = 1000.0
+    intensity = np.abs(wave.propagate(z).array) ** 2
+    measured = np.sqrt(2 * np.sum(intensity * r2) / np.sum(intensity))  # 1/e² intensity radius
+    z_r = np.pi * w0**2 / energy2wavelength(energy)
+    assert measured == pytest.approx(w0 * np.sqrt(1 + (z / z_r) ** 2), rel=2e-3)
+
+
+def test_single_thin_phase_slice_gives_exp_i_sigma_v():
+    rng = np.random.default_rng(3)
+    grid_n = 64
+    # a smooth potential well inside the band limit, so the aperture does not touch it
+    kx = np.fft.fftfreq(grid_n)
+    spectrum = rng.standard_normal((grid_n, grid_n)) * (np.hypot(kx[:, None], kx[None]) < 0.1)
+    potential = 5 * np.real(np.fft.ifft2(spectrum)) / np.abs(np.fft.ifft2(spectrum)).max()
+    given_potential = GivenSlices([potential], sampling=0.1, thickness=1e-9)
+    exit_wave = PlaneWave(100e3).multislice(given_potential)
+    expected = np.exp(1j * energy2sigma(100e3) * potential)
+    np.testing.assert_allclose(exit_wave.array, expected, atol=2e-3)
+
+
+def test_multislice_step_equals_explicit_formula():
+    rng = np.random.default_rng(0)
+    grid = Grid(gpts=(32, 40), sampling=0.1)
+    stepper = MultisliceStepper(grid, 300e3)
+    potential = rng.random((32, 40)).astype(np.float32) * 10
+    transmission = stepper.transmission(potential).copy()
+    wave = (rng.standard_normal((32, 40)) + 1j * rng.standard_normal((32, 40))).astype(np.complex64)
+    expected = np.fft.ifft2(np.fft.fft2(transmission * wave) * np.exp(
+        -1j * np.pi * energy2wavelength(300e3) * 0.5 * grid.frequency_squared()
+    ) * grid.antialias_aperture())
+    actual = wave.copy()
+    stepper.step(actual, transmission, stepper.propagator(0.5))
+    np.testing.assert_allclose(actual, expected, atol=1e-4 * np.abs(expected).max())
+
+
+def test_transmission_function_is_band_limited_to_two_thirds_nyquist():
+    grid = Grid(gpts=64, sampling=0.1)
+    stepper = MultisliceStepper(grid, 300e3)
+    spiky = np.zeros((64, 64), dtype=np.float32)
+    spiky[10, 20] = 500
+    spectrum = np.fft.fft2(stepper.transmission(spiky))
+    k = np.sqrt(grid.frequency_squared())
+    assert np.abs(spectrum[k > 2 / 3 * grid.nyquist[0]]).max() < 1e-3 * np.abs(spectrum).max()
+
+
+def test_waves_validation():
+    with pytest.raises(ValueError, match="energy"):
+        Waves(np.ones((4, 4)), 0.1, -1)
+    with pytest.raises(ValueError, match="finite"):
+        Waves(np.full((4, 4), np.nan), 0.1, 300e3)
+    with pytest.raises(ValueError, match="sampling"):
+        Waves(np.ones((4, 4)), 0.0, 300e3)
+    potential = Potential(Atoms(cell=[4, 4, 2]), sampling=0.5, slice_thickness=1)
+    with pytest.raises(ValueError, match="grid"):
+        Waves(np.ones((5, 5)), 0.5, 300e3).multislice(potential)
