@@ -1,5 +1,9 @@
 """core/: energy, grid, FFT seam, rng, validation."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -72,6 +76,35 @@ def test_fft_backends_match_numpy(monkeypatch, name):
     np.testing.assert_allclose(a, np.fft.fft2(data), rtol=0, atol=1e-3 * np.abs(data).sum() ** 0.5)
     fft.ifft2_inplace(a)
     np.testing.assert_allclose(a, data, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["fftw", "scipy"])
+@pytest.mark.parametrize("shape", [(32, 24), (31, 25), (20, 33)])
+def test_irfft2_inverts_numpy_rfft2(monkeypatch, name, shape):
+    monkeypatch.setenv("ATOMSCOPE_FFT", name)
+    data = np.random.default_rng(2).standard_normal(shape)
+    half = np.fft.rfft2(data).astype(np.complex64)
+    kept = half.copy()
+    result = fft.irfft2(half, shape)
+    assert result.dtype == np.float32 and result.shape == shape
+    np.testing.assert_allclose(result, data, atol=1e-5)
+    np.testing.assert_array_equal(half, kept)
+    with pytest.raises(ValueError, match="half_spectrum"):
+        fft.irfft2(half, (shape[0], shape[1] + 2))
+
+
+def test_fftw_wisdom_is_saved_and_survives_a_corrupt_cache(tmp_path):
+    script = (
+        "import numpy as np; from atomscope.core import fft; "
+        "a = fft.empty((36, 44)); a[...] = 1; fft.fft2_inplace(a); print(abs(a[0, 0]))"
+    )
+    env = {**os.environ, "ATOMSCOPE_CACHE_DIR": str(tmp_path), "ATOMSCOPE_FFT": "fftw"}
+    first = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    (wisdom,) = tmp_path.iterdir()
+    assert first.stdout.strip() == "1584.0" and b"fftw" in wisdom.read_bytes()
+    wisdom.write_bytes(b"not wisdom")
+    again = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert again.returncode == 0 and again.stdout.strip() == "1584.0"
 
 
 def test_fft_backend_env_is_validated(monkeypatch):

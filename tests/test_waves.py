@@ -93,6 +93,22 @@ def test_multislice_step_equals_explicit_formula():
     np.testing.assert_allclose(actual, expected, atol=1e-4 * np.abs(expected).max())
 
 
+@settings(max_examples=10, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=6), st.integers(0, 2**31))
+def test_vacuum_slices_skipped_in_fourier_space_equal_full_steps(vacuum, seed):
+    # run_multislice keeps the wave in Fourier space across vacuum slices; the result must equal
+    # one full step (t = 1 for vacuum) per slice.
+    rng = np.random.default_rng(seed)
+    arrays = [np.zeros((24, 20)) if empty else rng.random((24, 20)) * 30 for empty in vacuum]
+    given_potential = GivenSlices(arrays, sampling=0.1, thickness=0.7)
+    stepper = MultisliceStepper(given_potential.grid, 200e3)
+    expected = np.ones((24, 20), dtype=np.complex64)
+    for array in given_potential.arrays:
+        stepper.step(expected, stepper.transmission(array).copy(), stepper.propagator(0.7))
+    exit_wave = PlaneWave(200e3).multislice(given_potential)
+    np.testing.assert_allclose(exit_wave.array, expected, atol=2e-5)
+
+
 def test_transmission_function_is_band_limited_to_two_thirds_nyquist():
     grid = Grid(gpts=64, sampling=0.1)
     stepper = MultisliceStepper(grid, 300e3)

@@ -2,6 +2,8 @@
 
 pyFFTW with cached in-place plans on all cores when installed (fastest here); ``scipy.fft`` with
 workers as fallback. Choose with the environment variable ``ATOMSCOPE_FFT`` = ``fftw`` | ``scipy``.
+FFTW's measured plans ("wisdom") are kept in ``$ATOMSCOPE_CACHE_DIR`` (default
+``~/.cache/atomscope``) so a grid size is planned once per machine, not once per process.
 The in-place functions transform a C-contiguous complex64/complex128 array in its own memory and
 return it; the inverse is normalised by 1/N unless ``normalize=False``.
 """
@@ -10,6 +12,9 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import scipy.fft
@@ -40,15 +45,49 @@ def empty(shape: tuple[int, ...], dtype=np.complex64) -> np.ndarray:
     return np.empty(shape, dtype=dtype)
 
 
+def _wisdom_path() -> Path:
+    cache = Path(os.environ.get("ATOMSCOPE_CACHE_DIR", Path.home() / ".cache" / "atomscope"))
+    return cache / f"fftw-wisdom-{platform.node()}-{_THREADS}threads.bin"
+
+
+@functools.cache
+def _load_wisdom() -> None:
+    """Import the machine's saved FFTW wisdom once per process (a missing file is fine)."""
+    try:
+        parts = _wisdom_path().read_bytes().split(b"\0\0")
+    except OSError:
+        return
+    if len(parts) == 3:
+        pyfftw.import_wisdom(tuple(parts))
+
+
+def _save_wisdom() -> None:
+    """Write the accumulated wisdom atomically; an unwritable cache only costs planning time."""
+    path = _wisdom_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
+            handle.write(b"\0\0".join(pyfftw.export_wisdom()))
+        os.replace(handle.name, path)
+    except OSError:
+        return
+
+
+def _measured_plan(input_array: np.ndarray, output_array: np.ndarray, **options):
+    _load_wisdom()
+    plan = pyfftw.FFTW(input_array, output_array, threads=_THREADS, **options)
+    _save_wisdom()
+    return plan
+
+
 @functools.lru_cache(maxsize=32)
 def _plan(shape: tuple[int, ...], dtype: str, direction: str, aligned: bool):
     scratch = pyfftw.empty_aligned(shape, dtype=dtype) if aligned else np.empty(shape, dtype)
-    return pyfftw.FFTW(
+    return _measured_plan(
         scratch,
         scratch,
         axes=(-2, -1),
         direction=direction,
-        threads=_THREADS,
         flags=("FFTW_MEASURE",) if aligned else ("FFTW_MEASURE", "FFTW_UNALIGNED"),
     )
 
@@ -110,3 +149,45 @@ def ifft2(array: np.ndarray) -> np.ndarray:
     )
     out[...] = array
     return ifft2_inplace(out)
+
+
+@functools.lru_cache(maxsize=8)
+def _real_plan(shape: tuple[int, int]):
+    half = pyfftw.empty_aligned((shape[0], shape[1] // 2 + 1), dtype=np.complex64)
+    real = pyfftw.empty_aligned(shape, dtype=np.float32)
+    plan = _measured_plan(
+        half,
+        real,
+        axes=(0, 1),
+        direction="FFTW_BACKWARD",
+        flags=("FFTW_MEASURE", "FFTW_DESTROY_INPUT"),
+    )
+    return plan, half
+
+
+def irfft2(half_spectrum: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Normalised inverse 2D FFT of a Hermitian half spectrum to a new float32 array ``shape``.
+
+    ``half_spectrum`` holds the ``shape[1] // 2 + 1`` non-negative frequencies of the last axis
+    (the layout of ``numpy.fft.rfftfreq``); it is not modified.
+
+    Examples
+    --------
+    >>> half = np.zeros((4, 3), dtype=np.complex64); half[0, 0] = 16
+    >>> irfft2(half, (4, 4)).tolist()[0]
+    [1.0, 1.0, 1.0, 1.0]
+    """
+    shape = (int(shape[0]), int(shape[1]))
+    if half_spectrum.shape != (shape[0], shape[1] // 2 + 1):
+        raise ValueError(
+            f"half_spectrum must have shape {(shape[0], shape[1] // 2 + 1)} for shape {shape}, "
+            f"got {half_spectrum.shape}"
+        )
+    if backend() == "scipy":
+        return scipy.fft.irfft2(half_spectrum, s=shape, workers=_THREADS).astype(np.float32)
+    plan, half = _real_plan(shape)
+    half[...] = half_spectrum
+    plan.execute()
+    out = empty(shape, np.float32)
+    np.multiply(plan.output_array, np.float32(1 / (shape[0] * shape[1])), out=out)
+    return out

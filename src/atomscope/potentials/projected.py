@@ -22,14 +22,16 @@ Two projections:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
 from scipy import constants
+from threadpoolctl import ThreadpoolController
 
-from atomscope.core.fft import empty, ifft2_inplace
+from atomscope.core.fft import irfft2
 from atomscope.core.grid import Grid
 from atomscope.core.validate import check_choice, check_finite_array, check_positive
 from atomscope.potentials.finite import FiniteProjector
@@ -204,8 +206,10 @@ class Potential:
         numbers = self._atoms.numbers
         positions = self._atoms.positions
         indices = slice_index(positions[:, 2], self._limits)
-        kx, ky = self._grid.frequencies()
-        k = np.sqrt(self._grid.frequency_squared())
+        # V is real, so only the non-negative ky half of its spectrum is computed (rfft layout).
+        kx = self._grid.frequencies()[0]
+        ky = np.fft.rfftfreq(self._grid.gpts[1], self._grid.sampling[1])
+        k = np.sqrt(kx[:, None] ** 2 + ky[None, :] ** 2)
         pixel_area = self._grid.sampling[0] * self._grid.sampling[1]
         # FT of v_z is h²/(2π m0 e) f_e(k) (Kirkland Eq 5.10); a Fourier series on the pixel
         # grid turns the 1/A prefactor into ifft2(...) / pixel area.
@@ -215,18 +219,20 @@ class Potential:
             ).astype(np.complex64)
             for z in np.unique(numbers)
         }
-        buffer = empty(self._grid.gpts)
+        spectrum = np.empty(k.shape, dtype=np.complex64)
         for index in range(first, last):
-            buffer[...] = 0
             in_slice = indices == index
+            if not in_slice.any():
+                array = np.zeros(self._grid.gpts, dtype=np.float32)
+                yield PotentialSlice(array, self._slice_thickness(index), index)
+                continue
+            spectrum[...] = 0
             for z, form_factor in form_factors.items():
                 selected = positions[in_slice & (numbers == z)]
                 if len(selected):
-                    buffer += form_factor * structure_factor(kx, ky, selected[:, :2])
-            ifft2_inplace(buffer)
-            yield PotentialSlice(
-                buffer.real.astype(np.float32), self._slice_thickness(index), index
-            )
+                    spectrum += form_factor * structure_factor(kx, ky, selected[:, :2])
+            array = irfft2(spectrum, self._grid.gpts)
+            yield PotentialSlice(array, self._slice_thickness(index), index)
 
     def build(self) -> np.ndarray:
         """All slices stacked, float32 (num_slices, nx, ny) [V·Å]. Memory: num_slices × nx × ny."""
@@ -261,4 +267,12 @@ def structure_factor(kx: np.ndarray, ky: np.ndarray, positions: np.ndarray) -> n
     """
     phase_x = np.exp(-2j * np.pi * np.outer(kx, positions[:, 0])).astype(np.complex64)
     phase_y = np.exp(-2j * np.pi * np.outer(ky, positions[:, 1])).astype(np.complex64)
-    return phase_x @ phase_y.T
+    # One BLAS thread: multithreaded OpenBLAS keeps spinning after the call and halves the speed
+    # of the FFTW threads that run next.
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        return phase_x @ phase_y.T
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    return ThreadpoolController()

@@ -2,7 +2,9 @@
 
 Nothing is allocated inside the loop: the transmission function, the wave and the cached
 propagators live in FFT-aligned complex64 buffers, and the 1/N of the inverse FFT is folded into
-the propagator and the band-limiting aperture.
+the propagator and the band-limiting aperture. A vacuum slice (V = 0, so t = 1) is exactly a
+multiplication by its propagator in Fourier space, so runs of vacuum slices cost no FFT: the wave
+stays in Fourier space until the next slice with atoms.
 """
 
 from __future__ import annotations
@@ -40,18 +42,25 @@ class MultisliceStepper:
         self.grid = grid
         self.energy = energy
         self.sigma = np.float32(energy2sigma(energy))
-        size = grid.gpts[0] * grid.gpts[1]
-        self._aperture = (grid.antialias_aperture(antialias_cutoff) / size).astype(np.complex64)
-        self._propagators: dict[float, np.ndarray] = {}
+        self._size = grid.gpts[0] * grid.gpts[1]
+        self._aperture = (grid.antialias_aperture(antialias_cutoff) / self._size).astype(
+            np.complex64
+        )
+        self._propagators: dict[tuple[float, bool], np.ndarray] = {}
         self._transmission = empty(grid.gpts)
         self._phase = np.empty(grid.gpts, dtype=np.float32)
 
-    def propagator(self, thickness: float) -> np.ndarray:
-        """Band-limited propagator for ``thickness`` [Å] with the inverse FFT's 1/N folded in."""
-        key = round(float(thickness), 9)
+    def propagator(self, thickness: float, normalized: bool = True) -> np.ndarray:
+        """Band-limited propagator for ``thickness`` [Å], complex64.
+
+        With ``normalized`` the inverse FFT's 1/N is folded in (for one forward/inverse pair);
+        without, it is the bare band-limited P for chaining in Fourier space.
+        """
+        key = (round(float(thickness), 9), normalized)
         if key not in self._propagators:
+            scale = 1.0 if normalized else self._size
             self._propagators[key] = fresnel_propagator(self.grid, self.energy, thickness) * (
-                self._aperture
+                self._aperture * np.complex64(scale)
             )
         return self._propagators[key]
 
@@ -78,13 +87,30 @@ def run_multislice(
 ) -> np.ndarray:
     """Propagate ``wave`` (complex64, aligned, [..., nx, ny]) through ``potential`` in place.
 
-    The wave is propagated after every slice, including the last (as abTEM does).
+    The wave is propagated after every slice, including the last (as abTEM does). Vacuum slices
+    are applied in Fourier space without transforms (exact, see the module docstring).
     """
     stepper = MultisliceStepper(potential.grid, energy)
     slices = potential.generate_slices()
+    in_fourier_space = False
     for potential_slice in tqdm(
         slices, total=potential.num_slices, desc="multislice", unit="slice", disable=not progress
     ):
+        if not potential_slice.array.any():
+            if in_fourier_space:
+                wave *= stepper.propagator(potential_slice.thickness, normalized=False)
+            else:
+                fft2_inplace(wave)
+                wave *= stepper.propagator(potential_slice.thickness)
+                in_fourier_space = True
+            continue
+        if in_fourier_space:
+            ifft2_inplace(wave, normalize=False)
         transmission = stepper.transmission(potential_slice.array)
-        stepper.step(wave, transmission, stepper.propagator(potential_slice.thickness))
+        wave *= transmission
+        fft2_inplace(wave)
+        wave *= stepper.propagator(potential_slice.thickness)
+        in_fourier_space = True
+    if in_fourier_space:
+        ifft2_inplace(wave, normalize=False)
     return wave
