@@ -17,12 +17,18 @@ from atomscope.core.fft import empty, fft2_inplace, ifft2_inplace
 from atomscope.core.grid import Grid
 
 
+def exp_i(phase: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """exp(i·phase) as complex64 from a float32 ``phase`` [rad], written into ``out`` if given."""
+    out = np.empty(phase.shape, dtype=np.complex64) if out is None else out
+    np.cos(phase, out=out.real)
+    np.sin(phase, out=out.imag)
+    return out
+
+
 def fresnel_propagator(grid: Grid, energy: float, thickness: float) -> np.ndarray:
     """Fresnel propagator P = exp(−iπλΔz k²) (Fourier transform of seed Eq 2.8), complex64."""
     wavelength = energy2wavelength(energy)
-    return np.exp(-1j * np.pi * wavelength * thickness * grid.frequency_squared()).astype(
-        np.complex64
-    )
+    return exp_i((-np.pi * wavelength * thickness * grid.frequency_squared()).astype(np.float32))
 
 
 class MultisliceStepper:
@@ -67,9 +73,7 @@ class MultisliceStepper:
     def transmission(self, potential_slice: np.ndarray) -> np.ndarray:
         """t = exp(iσV) (seed Eq 2.7) band-limited to the antialias aperture, in a reused buffer."""
         np.multiply(potential_slice, self.sigma, out=self._phase)
-        t = self._transmission
-        np.cos(self._phase, out=t.real)
-        np.sin(self._phase, out=t.imag)
+        t = exp_i(self._phase, out=self._transmission)
         fft2_inplace(t)
         t *= self._aperture
         return ifft2_inplace(t, normalize=False)
