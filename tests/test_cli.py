@@ -28,7 +28,7 @@ def test_hrtem_writes_all_outputs(structure, tmp_path):
             "image.tif", "image.png", "detected.tif", "detected.png", "summary.json"} <= names
     assert not [n for n in names if n.endswith(".part")]
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["settings"]["dose"] == 1e3
+    assert summary["settings"]["dose"] == 1e3 and summary["peak_rss_mib"] > 0
     detected = read_image(out / "detected.tif")
     assert detected.sampling == pytest.approx((0.2, 0.2), rel=0.05)
     # N = D δ² I: mean counts ≈ dose × pixel area × mean intensity

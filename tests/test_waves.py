@@ -109,6 +109,28 @@ def test_vacuum_slices_skipped_in_fourier_space_equal_full_steps(vacuum, seed):
     np.testing.assert_allclose(exit_wave.array, expected, atol=2e-5)
 
 
+def test_multislice_memory_does_not_grow_with_the_number_of_slices():
+    import tracemalloc
+
+    from ase.build import bulk
+
+    def peak_bytes(repeats):
+        potential = Potential(bulk("Si", cubic=True) * (1, 1, repeats), sampling=0.05)
+        tracemalloc.start()
+        PlaneWave(energy=300e3).multislice(potential)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak, potential
+
+    peak_bytes(1)  # FFT plans and their scratch arrays are cached per grid, once
+    short, _ = peak_bytes(4)
+    long, potential = peak_bytes(40)
+    slice_bytes = np.complex64().nbytes * np.prod(potential.gpts)
+    assert potential.num_slices > 400
+    # 400+ slices would be > 400 slice arrays if held; the loop keeps a fixed handful
+    assert long < short + slice_bytes and long < 20 * slice_bytes, long / slice_bytes
+
+
 def test_transmission_function_is_band_limited_to_two_thirds_nyquist():
     grid = Grid(gpts=64, sampling=0.1)
     stepper = MultisliceStepper(grid, 300e3)

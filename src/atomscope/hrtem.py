@@ -7,6 +7,7 @@ JSON summary of every parameter used. Each file is written atomically.
 
 from __future__ import annotations
 
+import resource
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -147,6 +148,8 @@ def run_hrtem(
             "num_slices": potential.num_slices,
         },
         "multislice_seconds": multislice_seconds,
+        # ru_maxrss is in KiB on Linux: the whole process's peak, potential and outputs included
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "image_mean": float(image.array.mean()),
         "image_contrast": float(image.array.std() / image.array.mean()),
     }
