@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP) abtem-venv
-	for f in $(filter-out benchmarks/abtem_reference.py,$(wildcard benchmarks/*.py)); do \
+	for f in $(filter-out benchmarks/abtem_%,$(wildcard benchmarks/*.py)); do \
 		echo "== $$f"; ABTEM_PYTHON=$(CURDIR)/.abtem-venv/bin/python $(PY) $$f || exit 1; done
 
 # abTEM is a reference for benchmarks only, never a dependency: it lives in its own venv.
