@@ -8,7 +8,6 @@ import numpy as np
 from scipy.optimize import brentq
 
 from atomscope.core.energy import energy2wavelength
-from atomscope.core.fft import fft2, ifft2
 from atomscope.core.grid import Grid
 from atomscope.core.validate import (
     check_choice,
@@ -21,6 +20,7 @@ from atomscope.images import Images
 from atomscope.optics.aberrations import Aberrations
 from atomscope.optics.apertures import aperture
 from atomscope.optics.envelopes import (
+    deflect,
     deflection_envelope,
     focal_nodes,
     spatial_envelope,
@@ -252,20 +252,15 @@ class CTF:
         >>> float(CTF(energy=300e3, deflection=0.25).apply_deflection(flat).array.mean())
         1.0
         """
-        if not isinstance(images, Images):
-            raise TypeError(f"images must be atomscope Images, got {type(images).__name__}")
-        if self.deflection == 0:
-            return images.with_array(images.array)
-        envelope = deflection_envelope(images.grid.frequency_squared(), self.deflection)
-        blurred = ifft2(fft2(images.array) * envelope.astype(np.float32)).real
-        return images.with_array(blurred, deflection=self.deflection)
+        return deflect(images, self.deflection)
 
     def image(self, waves) -> Images:
-        """The whole lens step: ``waves.apply_ctf(self).intensity()`` blurred by Ed.
+        """The whole lens step, ``waves.apply_ctf(self).intensity()``.
 
-        Handles both focal integrations (``Waves.apply_ctf`` sums the Gauss–Hermite nodes).
+        The image wave remembers this lens, so its ``intensity()`` includes the deflection blur
+        Ed and, for ``"gauss_hermite"``, the weighted sum over the focal nodes.
         """
-        return self.apply_deflection(waves.apply_ctf(self).intensity())
+        return waves.apply_ctf(self).intensity()
 
     def radial_profile(self, k: Any, angle: float = 0.0) -> RadialProfile:
         """The CTF and its envelopes along a radial line at azimuth ``angle`` [rad].

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from atomscope.core.fft import fft2, ifft2
+from atomscope.images import Images
 from atomscope.optics.aberrations import Aberrations
 
 
@@ -102,6 +104,31 @@ def deflection_envelope(k2: Any, deflection: float) -> np.ndarray:
     """
     # seed Eq 2.19 with q = 2πk: Ed = exp(−σ²(2πk)²/2)
     return np.exp(-2 * np.pi**2 * deflection**2 * np.asarray(k2, float))
+
+
+def deflect(images: Images, deflection: float) -> Images:
+    """Blur an image intensity by the deflection envelope Ed (seed Eq 2.19), a new `Images`.
+
+    Parameters
+    ----------
+    images
+        Image intensity [..., x, y].
+    deflection
+        Standard deviation σ of the random image shift per axis [Å] (see `deflection_envelope`).
+
+    Examples
+    --------
+    >>> flat = Images(np.ones((8, 8)), sampling=0.1)
+    >>> float(deflect(flat, 0.25).array.mean())
+    1.0
+    """
+    if not isinstance(images, Images):
+        raise TypeError(f"images must be atomscope Images, got {type(images).__name__}")
+    if deflection == 0:
+        return images.with_array(images.array)
+    envelope = deflection_envelope(images.grid.frequency_squared(), deflection)
+    blurred = ifft2(fft2(images.array) * envelope.astype(np.float32)).real
+    return images.with_array(blurred, deflection=deflection)
 
 
 def focal_nodes(focal_spread: float, num_nodes: int) -> tuple[np.ndarray, np.ndarray]:

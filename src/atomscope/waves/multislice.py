@@ -18,7 +18,7 @@ from atomscope.core.grid import Grid
 
 
 def exp_i(phase: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """exp(i·phase) as complex64 from a float32 ``phase`` [rad], written into ``out`` if given."""
+    """exp(i·phase) as complex64 from a real ``phase`` [rad], written into ``out`` if given."""
     out = np.empty(phase.shape, dtype=np.complex64) if out is None else out
     np.cos(phase, out=out.real)
     np.sin(phase, out=out.imag)
@@ -28,7 +28,8 @@ def exp_i(phase: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 def fresnel_propagator(grid: Grid, energy: float, thickness: float) -> np.ndarray:
     """Fresnel propagator P = exp(−iπλΔz k²) (Fourier transform of seed Eq 2.8), complex64."""
     wavelength = energy2wavelength(energy)
-    return exp_i((-np.pi * wavelength * thickness * grid.frequency_squared()).astype(np.float32))
+    # the phase stays float64: it reaches thousands of rad for long propagation distances
+    return exp_i(-np.pi * wavelength * thickness * grid.frequency_squared())
 
 
 class MultisliceStepper:

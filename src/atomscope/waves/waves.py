@@ -11,6 +11,7 @@ from atomscope.core.fft import empty, fft2_inplace, ifft2_inplace
 from atomscope.core.grid import Grid
 from atomscope.core.validate import check_pair, check_positive, check_real
 from atomscope.images import Images
+from atomscope.optics.envelopes import deflect
 
 
 class Waves:
@@ -115,11 +116,16 @@ class Waves:
         return Waves(array, self._sampling, self._energy, weights, {**self.metadata, **metadata})
 
     def intensity(self) -> Images:
-        """|ψ|² as `Images` (weighted incoherent sum over the leading axis if ``weights``)."""
+        """|ψ|² as `Images` (weighted incoherent sum over the leading axis if ``weights``).
+
+        After `apply_ctf` with a lens that has ``deflection``, the intensity is blurred by the
+        deflection envelope Ed (seed Eq 2.19), which acts on the image, not on the wave.
+        """
         intensity = np.abs(self._array) ** 2
         if self._weights is not None:
             intensity = np.tensordot(self._weights, intensity, axes=(0, 0))
-        return Images(intensity, self._sampling, dict(self.metadata))
+        images = Images(intensity, self._sampling, dict(self.metadata))
+        return deflect(images, self.metadata.get("ctf", {}).get("deflection", 0.0))
 
     def _fourier_multiply(self, factor: np.ndarray) -> np.ndarray:
         array = empty(np.broadcast_shapes(self._array.shape, factor.shape))
