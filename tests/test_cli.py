@@ -36,6 +36,17 @@ def test_hrtem_writes_all_outputs(structure, tmp_path):
                                                     * summary["image_mean"], rel=0.05)
 
 
+def test_hrtem_averages_the_frames_of_a_trajectory(tmp_path):
+    from atomscope.thermal import EinsteinPhonons
+
+    snapshots = EinsteinPhonons(bulk("Si", cubic=True), sigmas=0.1, num_configs=3, rng=0)
+    path = snapshots.save(tmp_path / "snapshots.traj")
+    out = tmp_path / "run"
+    assert main(["hrtem", str(path), "--out", str(out), "--sampling", "0.1", "--no-camera"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["num_configs"] == 3 and summary["num_atoms"] == 8
+
+
 @pytest.mark.parametrize(
     ("args", "match"),
     [

@@ -132,22 +132,32 @@ def _settings(args):
     )
 
 
-def read_structure(path: str):
-    """Read any structure file ASE reads; a ``ValueError`` names the file if it does not parse."""
+def read_structure(path: str, all_frames: bool = False):
+    """Read any structure file ASE reads; a ``ValueError`` names the file if it does not parse.
+
+    Returns the last frame (ASE's default), or with ``all_frames`` one ``Atoms`` for a
+    single-frame file and the list of frames (frozen-phonon snapshots) otherwise.
+    """
     import ase.io
 
     if not Path(path).is_file():
         raise ValueError(f"STRUCTURE {path!r} does not exist")
     try:
-        return ase.io.read(path)
+        frames = ase.io.read(path, index=":" if all_frames else -1)
     except Exception as error:  # ASE raises many types for unparsable files
         raise ValueError(f"STRUCTURE {path!r} could not be parsed by ASE: {error}") from error
+    if not all_frames:
+        return frames
+    if not frames:
+        raise ValueError(f"STRUCTURE {path!r} holds no structure")
+    return frames[0] if len(frames) == 1 else frames
 
 
 def _report(summary: dict, out: str) -> None:
     grid = summary["grid"]
     print(
-        f"{summary['num_atoms']} atoms, {grid['gpts'][0]}×{grid['gpts'][1]} px, "
+        f"{summary['num_atoms']} atoms × {summary['num_configs']} configurations, "
+        f"{grid['gpts'][0]}×{grid['gpts'][1]} px, "
         f"{grid['num_slices']} slices, multislice {summary['multislice_seconds']:.2f} s; "
         f"outputs in {out}/"
     )
@@ -156,7 +166,7 @@ def _report(summary: dict, out: str) -> None:
 def _hrtem(args) -> None:
     from atomscope.hrtem import run_hrtem
 
-    atoms = read_structure(args.structure)
+    atoms = read_structure(args.structure, all_frames=True)
     summary = run_hrtem(atoms, _settings(args), args.out, name=Path(args.structure).name)
     _report(summary, args.out)
 
@@ -176,7 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"atomscope {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     hrtem = subparsers.add_parser("hrtem", help="simulate an HRTEM image of a structure file")
-    hrtem.add_argument("structure", help="any file ASE reads (xyz, cif, traj, POSCAR, ...)")
+    hrtem.add_argument(
+        "structure",
+        help="any file ASE reads (xyz, cif, traj, POSCAR, ...); the frames of a multi-frame file "
+        "(e.g. from `atomscope phonons`) are averaged as frozen phonons",
+    )
     _add_hrtem_options(hrtem)
     hrtem.set_defaults(func=_hrtem)
     demo = subparsers.add_parser("demo", help="the seed's Au nanoparticle HRTEM example")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import resource
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def demo_structure() -> Atoms:
     return particle
 
 
-def prepare(atoms: Atoms, settings: HRTEMSettings):
+def prepare(atoms: Atoms | Sequence[Atoms], settings: HRTEMSettings):
     """Build and validate the potential, lens and camera; nothing heavy is computed yet."""
     potential = Potential(
         atoms,
@@ -93,13 +94,16 @@ def prepare(atoms: Atoms, settings: HRTEMSettings):
 
 
 def run_hrtem(
-    atoms: Atoms,
+    atoms: Atoms | Sequence[Atoms],
     settings: HRTEMSettings,
     out: str | Path,
     progress: bool = True,
     name: str = "structure",
 ) -> dict:
     """Simulate and write the HRTEM outputs of ``atoms`` into directory ``out``.
+
+    ``atoms`` may be a sequence of frozen-phonon snapshots (e.g. `atomscope.thermal.MDPhonons`
+    or the frames of a trajectory): the images are then their incoherent average.
 
     Writes ``potential.tif/png`` (projected potential), ``exit_wave.npz/png``, ``ctf.png``,
     ``image.tif/png`` (noise-free image), ``detected.tif/png`` (camera counts, if a camera is
@@ -137,8 +141,9 @@ def run_hrtem(
     plot.image_png(out / "image.png", image, "image (noise-free)")
     summary = {
         "structure": name,
-        "num_atoms": len(atoms),
-        "symbols": sorted(set(atoms.get_chemical_symbols())),
+        "num_atoms": len(potential.atoms),
+        "num_configs": potential.num_configs,
+        "symbols": sorted(set(potential.atoms.get_chemical_symbols())),
         "settings": asdict(settings),
         "defocus_used": defocus,
         "grid": {

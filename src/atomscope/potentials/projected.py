@@ -23,8 +23,9 @@ Two projections:
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -54,9 +55,21 @@ class PotentialSlice:
     index: int
 
 
+def _configurations(atoms: Any) -> list[Atoms]:
+    """The configurations of ``atoms``: one ``Atoms``, or a non-empty sequence of them."""
+    if isinstance(atoms, Atoms):
+        return [atoms.copy()]
+    if isinstance(atoms, Sequence) and not isinstance(atoms, str) and len(atoms) > 0:
+        configurations = [configuration for configuration in atoms]
+        if all(isinstance(configuration, Atoms) for configuration in configurations):
+            return [configuration.copy() for configuration in configurations]
+    raise TypeError(
+        "atoms must be an ase.Atoms or a non-empty sequence of them (frozen phonons), got "
+        f"{type(atoms).__name__}"
+    )
+
+
 def _validate_atoms(atoms: Atoms) -> tuple[np.ndarray, float]:
-    if not isinstance(atoms, Atoms):
-        raise TypeError(f"atoms must be an ase.Atoms, got {type(atoms).__name__}")
     cell = np.asarray(atoms.cell)
     off_diagonal = cell[~np.eye(3, dtype=bool)]
     if not np.allclose(off_diagonal, 0.0, atol=1e-8):
@@ -81,6 +94,10 @@ class Potential:
     ----------
     atoms
         Specimen with an orthorhombic cell; the beam travels along +z. Empty ``Atoms`` is vacuum.
+        A sequence of ``Atoms`` with one cell (`atomscope.thermal.FrozenPhonons`,
+        `EinsteinPhonons`, `MDPhonons` or a list) makes a frozen-phonon ensemble: each
+        configuration is one `Potential` in ``configurations``, and multislice averages their
+        intensities incoherently.
     sampling
         Pixel size [Å] (scalar or (x, y)); give this or ``gpts``.
     gpts
@@ -104,6 +121,8 @@ class Potential:
     ((55, 55), 6)
     >>> next(potential.generate_slices()).array.shape
     (55, 55)
+    >>> Potential([atoms, atoms], sampling=0.1).num_configs
+    2
     """
 
     def __init__(
@@ -116,7 +135,12 @@ class Potential:
         projection: str = "infinite",
         cutoff_tolerance: float = 1e-3,
     ):
-        extent, thickness = _validate_atoms(atoms)
+        configurations = _configurations(atoms)
+        extent, thickness = _validate_atoms(configurations[0])
+        for configuration in configurations[1:]:
+            other_extent, other_thickness = _validate_atoms(configuration)
+            if not (np.allclose(other_extent, extent) and np.isclose(other_thickness, thickness)):
+                raise ValueError("atoms: every frozen-phonon configuration must have the same cell")
         if (sampling is None) == (gpts is None):
             raise ValueError(
                 f"give exactly one of sampling or gpts, got sampling={sampling!r}, gpts={gpts!r}"
@@ -125,13 +149,34 @@ class Potential:
         self._limits = slice_limits(thickness, slice_thickness)
         self._projection = check_choice("projection", projection, PROJECTIONS)
         self._parametrization = load_parametrization(parametrization)
-        self._parametrization.check_elements(np.unique(atoms.numbers))
+        for configuration in configurations:
+            self._parametrization.check_elements(np.unique(configuration.numbers))
         self._cutoff_tolerance = check_positive("cutoff_tolerance", cutoff_tolerance)
-        self._atoms = atoms.copy()
+        self._configurations = configurations
+        self._atoms = configurations[0]
+        self._settings = {
+            "gpts": self._grid.gpts,
+            "slice_thickness": slice_thickness,
+            "parametrization": parametrization,
+            "projection": projection,
+            "cutoff_tolerance": cutoff_tolerance,
+        }
+
+    @property
+    def num_configs(self) -> int:
+        """Number of frozen-phonon configurations (1 for a single ``Atoms``)."""
+        return len(self._configurations)
+
+    @property
+    def configurations(self) -> tuple[Potential, ...]:
+        """One `Potential` per frozen-phonon configuration (``(self,)`` for a single one)."""
+        if self.num_configs == 1:
+            return (self,)
+        return tuple(Potential(atoms, **self._settings) for atoms in self._configurations)
 
     @property
     def atoms(self) -> Atoms:
-        """A copy of the specimen."""
+        """A copy of the specimen (the first configuration of an ensemble)."""
         return self._atoms.copy()
 
     @property
@@ -184,6 +229,7 @@ class Potential:
 
     def generate_slices(self, first: int = 0, last: int | None = None) -> Iterator[PotentialSlice]:
         """Yield slices ``first`` … ``last - 1`` one at a time (each a fresh float32 array)."""
+        self._check_single("generate_slices")
         last = self.num_slices if last is None else last
         if not 0 <= first <= last <= self.num_slices:
             raise ValueError(
@@ -198,6 +244,13 @@ class Potential:
             for index in range(first, last):
                 array = projector.project(self._limits[index], self._limits[index + 1])
                 yield PotentialSlice(array, self._slice_thickness(index), index)
+
+    def _check_single(self, method: str) -> None:
+        if self.num_configs > 1:
+            raise ValueError(
+                f"{method} needs one configuration; this potential holds {self.num_configs} "
+                "frozen-phonon configurations: use potential.configurations"
+            )
 
     def _slice_thickness(self, index: int) -> float:
         return float(self._limits[index + 1] - self._limits[index])
@@ -242,11 +295,13 @@ class Potential:
         return out
 
     def project(self) -> np.ndarray:
-        """Projected potential of the whole specimen, the sum of all slices [V·Å]."""
+        """Projected potential of the whole specimen [V·Å]: the sum of all slices, averaged over
+        the frozen-phonon configurations."""
         total = np.zeros(self.gpts, dtype=np.float64)
-        for potential_slice in self.generate_slices():
-            total += potential_slice.array
-        return total.astype(np.float32)
+        for configuration in self.configurations:
+            for potential_slice in configuration.generate_slices():
+                total += potential_slice.array
+        return (total / self.num_configs).astype(np.float32)
 
 
 def structure_factor(kx: np.ndarray, ky: np.ndarray, positions: np.ndarray) -> np.ndarray:

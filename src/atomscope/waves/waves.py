@@ -155,12 +155,14 @@ class Waves:
                 f"ctf.energy ({ctf.energy} eV) must equal the wave energy ({self._energy} eV)"
             )
         if getattr(ctf, "focal_integration", "quasi_coherent") == "gauss_hermite":
-            if self._weights is not None:
-                raise ValueError("apply_ctf with a focal series needs waves without weights")
             arrays, weights = ctf.evaluate_focal_series(self.grid)
             array = self._fourier_multiply(
                 arrays[(slice(None),) + (None,) * (self._array.ndim - 2)]
             )
+            if self._weights is not None:
+                # nodes × configurations on one leading axis with the product weights
+                array = array.reshape(-1, *array.shape[2:])
+                weights = np.outer(weights, self._weights).ravel()
             return self._new(array, weights, ctf=ctf.parameters())
         return Waves(
             self._fourier_multiply(ctf.evaluate(self.grid)),
@@ -171,7 +173,12 @@ class Waves:
         )
 
     def multislice(self, potential, progress: bool = False) -> Waves:
-        """Propagate this wave through ``potential`` (seed Eq 2.9); returns a new `Waves`."""
+        """Propagate this wave through ``potential`` (seed Eq 2.9); returns a new `Waves`.
+
+        A frozen-phonon ``potential`` (``num_configs`` > 1) gives one exit wave per
+        configuration on a new leading axis with equal weights, so ``intensity()`` (and every
+        image made from it) is their incoherent average.
+        """
         from atomscope.waves.multislice import run_multislice
 
         if potential.gpts != self.gpts or not np.allclose(potential.sampling, self._sampling):
@@ -179,7 +186,16 @@ class Waves:
                 f"potential grid (gpts={potential.gpts}, sampling={potential.sampling}) must match "
                 f"the wave grid (gpts={self.gpts}, sampling={self._sampling})"
             )
-        array = empty(self._array.shape)
-        array[...] = self._array
-        run_multislice(array, potential, self._energy, progress=progress)
-        return self._new(array)
+        num_configs = getattr(potential, "num_configs", 1)
+        if num_configs == 1:
+            array = empty(self._array.shape)
+            array[...] = self._array
+            run_multislice(array, potential, self._energy, progress=progress)
+            return self._new(array)
+        if self._weights is not None:
+            raise ValueError("multislice through frozen phonons needs waves without weights")
+        array = empty((num_configs, *self._array.shape))
+        for index, configuration in enumerate(potential.configurations):
+            array[index] = self._array
+            run_multislice(array[index], configuration, self._energy, progress=progress)
+        return self._new(array, np.full(num_configs, 1 / num_configs), num_configs=num_configs)
