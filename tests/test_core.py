@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atomscope.core import fft
+from atomscope.core import fft, memory
 from atomscope.core.energy import energy2sigma, energy2wavelength
 from atomscope.core.grid import Grid
 from atomscope.core.rng import as_generator, spawn
@@ -105,6 +105,25 @@ def test_fftw_wisdom_is_saved_and_survives_a_corrupt_cache(tmp_path):
     wisdom.write_bytes(b"not wisdom")
     again = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert again.returncode == 0 and again.stdout.strip() == "1584.0"
+
+
+@pytest.mark.parametrize(("text", "expected"), [("512M", 512 * 2**20), ("2GiB", 2 * 2**30),
+                                               ("1000", 1000), ("1.5k", 1536)])
+def test_memory_limit_from_the_environment(monkeypatch, text, expected):
+    monkeypatch.setenv("ATOMSCOPE_MEMORY_LIMIT", text)
+    assert memory.available_memory() == expected
+
+
+def test_memory_check_refuses_a_job_that_cannot_fit(monkeypatch):
+    monkeypatch.delenv("ATOMSCOPE_MEMORY_LIMIT", raising=False)
+    real = memory.available_memory()
+    assert 2**20 < real < 2**50
+    memory.check_memory(real // 2, "half of it")
+    with pytest.raises(ValueError, match=r"a big job needs about .* GiB is available; shrink it"):
+        memory.check_memory(real, "a big job", "shrink it")
+    monkeypatch.setenv("ATOMSCOPE_MEMORY_LIMIT", "lots")
+    with pytest.raises(ValueError, match="ATOMSCOPE_MEMORY_LIMIT"):
+        memory.available_memory()
 
 
 def test_fft_backend_env_is_validated(monkeypatch):

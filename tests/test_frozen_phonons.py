@@ -71,3 +71,13 @@ def test_ensemble_input_is_validated_before_any_work():
     ensemble = ats.Potential([atoms, atoms], sampling=0.1)
     with pytest.raises(ValueError, match="configurations"):
         next(ensemble.generate_slices())
+
+
+def test_an_ensemble_that_cannot_fit_is_refused_before_any_work(monkeypatch):
+    atoms = gold_grid(repeats=2)
+    ensemble = ats.Potential([atoms] * 50, sampling=0.05)
+    monkeypatch.setenv("ATOMSCOPE_MEMORY_LIMIT", "1M")
+    with pytest.raises(ValueError, match="50 frozen-phonon configurations"):
+        ats.PlaneWave(ENERGY).multislice(ensemble)
+    with pytest.raises(ValueError, match="generate_slices"):
+        ats.Potential(atoms, sampling=0.01).build()

@@ -34,6 +34,7 @@ from threadpoolctl import ThreadpoolController
 
 from atomscope.core.fft import irfft2
 from atomscope.core.grid import Grid
+from atomscope.core.memory import check_memory
 from atomscope.core.validate import check_choice, check_finite_array, check_positive
 from atomscope.potentials.finite import FiniteProjector
 from atomscope.potentials.parametrizations import load_parametrization
@@ -289,6 +290,12 @@ class Potential:
 
     def build(self) -> np.ndarray:
         """All slices stacked, float32 (num_slices, nx, ny) [V·Å]. Memory: num_slices × nx × ny."""
+        self._check_single("build")
+        check_memory(
+            4 * self.num_slices * self.gpts[0] * self.gpts[1],
+            f"building {self.num_slices} potential slices of {self.gpts} pixels",
+            "iterate generate_slices() instead",
+        )
         out = np.empty((self.num_slices, *self.gpts), dtype=np.float32)
         for potential_slice in self.generate_slices():
             out[potential_slice.index] = potential_slice.array

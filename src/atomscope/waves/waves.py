@@ -9,6 +9,7 @@ import numpy as np
 from atomscope.core.energy import energy2wavelength
 from atomscope.core.fft import empty, fft2_inplace, ifft2_inplace
 from atomscope.core.grid import Grid
+from atomscope.core.memory import check_memory
 from atomscope.core.validate import check_pair, check_positive, check_real
 from atomscope.images import Images
 from atomscope.optics.envelopes import deflect
@@ -194,6 +195,11 @@ class Waves:
             return self._new(array)
         if self._weights is not None:
             raise ValueError("multislice through frozen phonons needs waves without weights")
+        check_memory(
+            (num_configs + 4) * self._array.nbytes,
+            f"multislice of {num_configs} frozen-phonon configurations on {self.gpts} pixels",
+            "use fewer configurations or a coarser sampling",
+        )
         array = empty((num_configs, *self._array.shape))
         for index, configuration in enumerate(potential.configurations):
             array[index] = self._array
