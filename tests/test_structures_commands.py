@@ -47,6 +47,23 @@ def test_relax_and_phonons(tmp_path, capsys):
     assert {"e.png", "m.png", "r.png"} <= set(_files(tmp_path))
 
 
+def test_every_command_shows_a_progress_bar(tmp_path, capsys):
+    commands = [
+        (["build", "particle", "--radius", "6", "7", "-o", "p.xyz"], "growth"),
+        (["build", "wulff", "--size", "40", "-o", "w.xyz"], "wulff"),
+        (["build", "graphene", "--extent", "25", "--holes", "0", "0", "-o", "g.xyz"], "graphene"),
+        (["build", "graphene", "--extent", "25", "--grains", "2", "-o", "pg.xyz"], "grains"),
+        (["relax", "w.xyz", "--fmax", "0.05", "-o", "r.xyz"], "relax"),
+        (["phonons", "r.xyz", "--configs", "2", "-o", "e.traj"], "snapshots"),
+        (["phonons", "r.xyz", "--model", "md", "--configs", "2", "--equilibration", "4",
+          "--interval", "2", "-o", "m.traj"], "md"),
+    ]
+    for args, bar in commands:
+        paths = [str(tmp_path / a) if a.endswith((".xyz", ".traj")) else a for a in args]
+        assert main(paths) == 0
+        assert re.search(rf"{bar}: 100%\|", capsys.readouterr().err), args
+
+
 def test_relax_with_lammps(tmp_path):
     source = tmp_path / "p.xyz"
     assert main(["build", "wulff", "--size", "50", "-o", str(source)]) == 0

@@ -106,6 +106,17 @@ def test_random_graphene_is_reproducible():
     assert not np.array_equal(first.positions[:10], random_graphene(25.0, rng=4).positions[:10])
 
 
+def test_progress_bars_show_and_change_nothing(capsys):
+    quiet = random_graphene(25.0, rng=3, num_holes=1)
+    grains = polycrystalline_graphene(25.0, num_grains=2, rng=1)
+    assert capsys.readouterr().err == ""
+    assert np.array_equal(quiet.positions, random_graphene(25.0, 3, 1, progress=True).positions)
+    assert "graphene" in capsys.readouterr().err
+    shown = polycrystalline_graphene(25.0, num_grains=2, rng=1, progress=True)
+    assert np.array_equal(grains.positions, shown.positions)
+    assert "grains" in capsys.readouterr().err
+
+
 def test_graphene_sheet_bonds_and_rotation():
     rotation = 13.0
     sheet = graphene_sheet((30.0, 30.0), rotation=rotation)
@@ -153,6 +164,10 @@ def test_polycrystalline_grains_keep_their_orientation():
         (lambda: random_graphene(20.0, rng=0, num_holes=-1), "num_holes"),
         (lambda: random_graphene(20.0, rng=0, num_holes=(3, 1)), "num_holes"),
         (lambda: random_graphene(20.0, rng=0, num_holes=4, hole_radius=(7, 8)), "hole_radius"),
+        # a hole up to 2 × 9.5 × 1.24 Å wide plus its 3 Å gap cannot fit in 25 Å, whatever
+        # the draw: refused before any work
+        (lambda: random_graphene(25.0, rng=0, num_holes=(0, 1), hole_radius=(5, 9.5)),
+         r"hole_radius\[1\] <= 8\.87"),
         (lambda: random_graphene(40.0, rng=0, num_holes=9, hole_radius=(6, 7)), "num_holes"),
         (lambda: random_graphene(20.0, rng=0, bond_length=0), "bond_length"),
         (lambda: graphene_sheet(-1.0), "extent"),

@@ -100,6 +100,17 @@ def test_low_temperature_grows_smoother_particles():
     assert low_coordinated_fraction(0.1) < 0.5 * low_coordinated_fraction(np.inf)
 
 
+def test_progress_bars_show_and_change_nothing(capsys):
+    quiet = random_particle("Au", rng=2, radius=(6, 8), growth=0.4)
+    assert capsys.readouterr().err == ""
+    shown = random_particle("Au", rng=2, radius=(6, 8), growth=0.4, progress=True)
+    assert np.array_equal(quiet.positions, shown.positions)
+    assert "growth" in capsys.readouterr().err
+    wulff = wulff_particle("Au", [(1, 1, 1)], [1.0], size=50, progress=True)
+    assert "wulff" in capsys.readouterr().err
+    assert np.array_equal(wulff.positions, wulff_particle("Au", [(1, 1, 1)], [1.0], 50).positions)
+
+
 @pytest.mark.parametrize(
     ("call", "match"),
     [

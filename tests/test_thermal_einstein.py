@@ -66,9 +66,11 @@ def test_debye_waller_conversion():
     assert sigma_from_debye_waller(8 * np.pi**2 * 0.0081) == pytest.approx(0.09)
 
 
-def test_save_and_load_round_trip(tmp_path):
+@pytest.mark.parametrize("progress", [False, True])
+def test_save_and_load_round_trip(progress, tmp_path, capsys):
     phonons = EinsteinPhonons(_crystal(), sigmas=0.1, num_configs=3, rng=0)
-    path = phonons.save(tmp_path / "snaps.traj")
+    path = phonons.save(tmp_path / "snaps.traj", progress=progress)
+    assert ("snapshots" in capsys.readouterr().err) == progress
     loaded = FrozenPhonons.load(path)
     assert len(loaded) == 3
     assert all(np.allclose(a.positions, b.positions) for a, b in zip(loaded, phonons, strict=True))
@@ -97,3 +99,5 @@ def test_unknown_debye_temperature_is_refused():
         EinsteinPhonons(bulk("Os"), temperature=300)
     with pytest.raises(ValueError, match="symbol"):
         debye_sigma("Qq", 300)
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        debye_sigma("Au", -1)

@@ -45,6 +45,7 @@ def _build_particle(args) -> None:
         radius=tuple(args.radius),
         growth=tuple(args.growth),
         temperature=args.temperature,
+        progress=True,
     )
     _write(center(particle, args.vacuum), args.output, file_format)
 
@@ -59,7 +60,7 @@ def _build_wulff(args) -> None:
             raise ValueError(f"--surfaces: each family is three digits such as 111, got {text!r}")
         surfaces.append(tuple(int(c) for c in text))
     size = int(args.size) if args.size.isdigit() else float(args.size)
-    particle = wulff_particle(args.element, surfaces, args.energies, size)
+    particle = wulff_particle(args.element, surfaces, args.energies, size, progress=True)
     _write(center(particle, args.vacuum), args.output, file_format)
 
 
@@ -68,9 +69,9 @@ def _build_graphene(args) -> None:
 
     file_format = _output_format(args.output)
     if args.grains is not None:
-        sheet = polycrystalline_graphene(args.extent, args.grains, args.rng)
+        sheet = polycrystalline_graphene(args.extent, args.grains, args.rng, progress=True)
     else:
-        sheet = random_graphene(args.extent, args.rng, num_holes=tuple(args.holes))
+        sheet = random_graphene(args.extent, args.rng, num_holes=tuple(args.holes), progress=True)
     _write(sheet, args.output, file_format)
 
 
@@ -131,7 +132,7 @@ def _phonons(args) -> None:
             rng=args.rng,
             progress=True,
         )
-    path = phonons.save(args.output)
+    path = phonons.save(args.output, progress=True)
     preview = save_preview(phonons[0], Path(path).with_suffix(".png"))
     print(f"{len(phonons)} snapshots of {len(atoms)} atoms -> {path} (preview {preview})")
 
@@ -141,7 +142,8 @@ def _add_output(parser: argparse.ArgumentParser, example: str) -> None:
 
 
 def _add_calculator_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--calculator", default="emt", help="emt (asap3, default) | ase_emt")
+    parser.add_argument("--calculator", default="emt",
+                        help="emt (asap3, default) | ase_emt | comb3 (LAMMPS, oxides)")
     parser.add_argument("--pair-style", help="use LAMMPS with this pair style, e.g. eam")
     parser.add_argument("--pair-coeff", action="append", default=[], help="LAMMPS pair_coeff")
     parser.add_argument("--types", nargs="+", help="elements in LAMMPS type order")

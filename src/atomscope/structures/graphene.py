@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 from scipy.spatial import Voronoi, cKDTree
+from tqdm.auto import tqdm
 
 from atomscope.core.rng import as_generator
 from atomscope.core.validate import (
@@ -25,6 +26,8 @@ _BOND_RELAXATION_ITERATIONS = 30
 # the cell itself first, then its eight neighbours
 _TILES = np.array([(0, 0)] + [(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1) if i or j], float)
 _MARGIN = 10.0  # images this close to the cell fix the Voronoi cells of points inside [Å]
+_HOLE_WOBBLE = 0.08  # largest amplitude of each of the cos(2θ), cos(3θ), cos(4θ) edge terms
+_HOLE_GAP = 3.0  # least carbon between two holes, or a hole and its own image [Å]
 
 
 def _check_extent(extent) -> np.ndarray:
@@ -124,19 +127,15 @@ def _relax_bonds(
 def _holes(count: int, radius: tuple[float, float], extent: np.ndarray, rng):
     """Centres, mean radii and shape harmonics of ``count`` separated star-shaped holes."""
     radii = rng.uniform(*radius, count)
-    amplitudes = rng.uniform(0, 0.08, (count, 3))  # cos(2θ), cos(3θ), cos(4θ) terms
+    amplitudes = rng.uniform(0, _HOLE_WOBBLE, (count, 3))  # cos(2θ), cos(3θ), cos(4θ) terms
     phases = rng.uniform(0, 2 * np.pi, (count, 3))
     outer = radii * (1 + amplitudes.sum(axis=1))
-    if count and 2 * outer.max() + 3 > extent.min():
-        raise ValueError(
-            f"hole_radius {radius} Å is too large for extent {extent.tolist()} Å"
-        )
     centres = np.empty((0, 2))
     for index in range(count):
         for _ in range(1000):
             centre = rng.uniform(size=2) * extent
             gaps = np.linalg.norm(_minimum_image(centres - centre, extent), axis=1)
-            if np.all(gaps > outer[:index] + outer[index] + 3.0):
+            if np.all(gaps > outer[:index] + outer[index] + _HOLE_GAP):
                 break
         else:
             raise ValueError(
@@ -165,6 +164,7 @@ def random_graphene(
     hole_radius: tuple[float, float] = (3.5, 7.0),
     bond_length: float = BOND_LENGTH,
     vacuum: float = 2.0,
+    progress: bool = False,
 ) -> Atoms:
     """A random, periodic, mostly 3-coordinated carbon network (seed thesis Fig 6.9).
 
@@ -191,6 +191,8 @@ def random_graphene(
         Target C–C distance b [Å].
     vacuum
         Space above and below the sheet [Å]; the cell height is 2 × vacuum.
+    progress
+        Show a progress bar over the construction stages.
 
     Returns
     -------
@@ -217,18 +219,32 @@ def random_graphene(
     vacuum = check_nonnegative("vacuum", vacuum)
     if extent.min() < 4 * bond_length:
         raise ValueError(f"extent must be >= {4 * bond_length} Å per side, got {extent.tolist()}")
+    widest = 2 * hole_radius[1] * (1 + 3 * _HOLE_WOBBLE) + _HOLE_GAP
+    if high > 0 and widest > extent.min():
+        raise ValueError(
+            f"hole_radius {hole_radius} Å is too large for extent {extent.tolist()} Å: holes "
+            f"up to {widest:.1f} Å wide with their gap need hole_radius[1] <= "
+            f"{(extent.min() - _HOLE_GAP) / (2 * (1 + 3 * _HOLE_WOBBLE)):.2f} Å"
+        )
     rng = as_generator(rng)
 
     hexagon_area = 3 * np.sqrt(3) / 2 * bond_length**2
     count = max(3, round(_SEED_DENSITY_FACTOR * extent.prod() / hexagon_area))
-    seeds = _poisson_disc(count, _POISSON_SEPARATION * np.sqrt(3) * bond_length, extent, rng)
-    for _ in range(_SEED_LLOYD_ITERATIONS):
-        seeds = _lloyd(seeds, extent)
-    positions, bonds = _voronoi_network(seeds, extent)
-    positions = _relax_bonds(positions, bonds, extent, bond_length)
-
-    holes = int(rng.integers(low, high + 1))
-    removed = _inside_holes(positions, extent, *_holes(holes, hole_radius, extent, rng))
+    # stages: Poisson disc, Lloyd steps, Voronoi network, bond relaxation, holes
+    bar = tqdm(total=_SEED_LLOYD_ITERATIONS + 4, desc="graphene", disable=not progress)
+    with bar:
+        seeds = _poisson_disc(count, _POISSON_SEPARATION * np.sqrt(3) * bond_length, extent, rng)
+        bar.update()
+        for _ in range(_SEED_LLOYD_ITERATIONS):
+            seeds = _lloyd(seeds, extent)
+            bar.update()
+        positions, bonds = _voronoi_network(seeds, extent)
+        bar.update()
+        positions = _relax_bonds(positions, bonds, extent, bond_length)
+        bar.update()
+        holes = int(rng.integers(low, high + 1))
+        removed = _inside_holes(positions, extent, *_holes(holes, hole_radius, extent, rng))
+        bar.update()
     kept_bonds = bonds[~removed[bonds].any(axis=1)]
     isolated = np.bincount(kept_bonds.ravel(), minlength=len(positions)) == 0
     sheet = _sheet(positions[~removed & ~isolated], extent, vacuum)
@@ -295,6 +311,7 @@ def polycrystalline_graphene(
     bond_length: float = BOND_LENGTH,
     min_distance: float = 1.0,
     vacuum: float = 2.0,
+    progress: bool = False,
 ) -> Atoms:
     """Graphene grains of random orientation stitched along periodic Voronoi cells.
 
@@ -317,6 +334,8 @@ def polycrystalline_graphene(
         Atoms closer than this across grain boundaries are thinned [Å].
     vacuum
         Space above and below the sheet [Å].
+    progress
+        Show a progress bar over the grains.
 
     Returns
     -------
@@ -341,7 +360,7 @@ def polycrystalline_graphene(
     shifts = rng.uniform(0, np.sqrt(3) * bond_length, (num_grains, 2))
     nearest = cKDTree(centres, boxsize=extent)
     positions, grains = [], []
-    for grain in range(num_grains):
+    for grain in tqdm(range(num_grains), desc="grains", disable=not progress):
         sites = _honeycomb(extent, rotations[grain], shifts[grain], bond_length)
         owner = nearest.query(sites)[1]
         positions.append(sites[owner == grain])

@@ -10,6 +10,7 @@ from ase import Atoms
 from ase.build import bulk
 from ase.cluster import wulff_construction
 from scipy.spatial import cKDTree
+from tqdm.auto import tqdm
 
 from atomscope.core.rng import as_generator
 from atomscope.core.validate import (
@@ -37,6 +38,7 @@ def wulff_particle(
     energies: Sequence[float],
     size: int | float,
     lattice_constant: float | None = None,
+    progress: bool = False,
 ) -> Atoms:
     """A Wulff-shaped particle of a cubic element (ASE's ``wulff_construction``).
 
@@ -53,6 +55,8 @@ def wulff_particle(
         sphere of equal volume, converted to an atom count with the bulk volume per atom.
     lattice_constant
         Cubic lattice constant [Å]; default ASE's reference value (4.08 Å for Au).
+    progress
+        Show a (one-step) progress bar around the construction.
 
     Returns
     -------
@@ -88,14 +92,16 @@ def wulff_particle(
         radius = check_positive("size", size)
         volume = 4 / 3 * np.pi * radius**3
         num_atoms = max(1, round(volume / _volume_per_atom(symbol, structure, a)))
-    cluster = wulff_construction(
-        symbol,
-        [tuple(int(i) for i in s) for s in surfaces],
-        energies,
-        num_atoms,
-        structure,
-        latticeconstant=a,
-    )
+    with tqdm(total=1, desc="wulff", unit="particle", disable=not progress) as bar:
+        cluster = wulff_construction(
+            symbol,
+            [tuple(int(i) for i in s) for s in surfaces],
+            energies,
+            num_atoms,
+            structure,
+            latticeconstant=a,
+        )
+        bar.update()
     return Atoms(cluster.get_chemical_symbols(), cluster.positions - cluster.positions.mean(0))
 
 
@@ -124,6 +130,7 @@ def random_particle(
     growth: float | tuple[float, float] = (0.0, 0.5),
     temperature: float = 1.0,
     lattice_constant: float | None = None,
+    progress: bool = False,
 ) -> Atoms:
     """A random training particle: a faceted seed crystal roughened by coordination-weighted
     growth (seed thesis §6, Eq 6.18).
@@ -150,6 +157,8 @@ def random_particle(
         coordinated site with equal probability, small T only the best-coordinated sites.
     lattice_constant
         Cubic lattice constant [Å]; default ASE's reference value.
+    progress
+        Show a progress bar over the added atoms.
 
     Returns
     -------
@@ -183,18 +192,18 @@ def random_particle(
     distances = rng.uniform(low, high, len(_DIRECTIONS))
     occupied = np.all(positions @ _DIRECTIONS.T <= distances + 1e-6, axis=1)
     num_added = round(rng.uniform(growth_low, growth_high) * occupied.sum())
-    _grow(occupied, neighbours, complete, num_added, temperature, rng)
+    _grow(occupied, neighbours, complete, num_added, temperature, rng, progress)
 
     grown = positions[occupied]
     return Atoms([symbol] * len(grown), grown - grown.mean(0))
 
 
-def _grow(occupied, neighbours, complete, num_added, temperature, rng) -> None:
+def _grow(occupied, neighbours, complete, num_added, temperature, rng, progress=False) -> None:
     """Add ``num_added`` atoms in place by Eq 6.18, updating coordinations per added atom."""
     padded = np.append(occupied, False)
     coordination = padded[neighbours].sum(axis=1)
     coordination = np.append(coordination, 0)  # the sentinel "missing neighbour" slot
-    for _ in range(num_added):
+    for _ in tqdm(range(num_added), desc="growth", unit="atom", disable=not progress):
         candidates = np.flatnonzero(~occupied & complete & (coordination[:-1] > 0))
         if len(candidates) == 0:
             break

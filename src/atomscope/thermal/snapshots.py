@@ -9,6 +9,8 @@ from pathlib import Path
 import ase.io
 import numpy as np
 from ase import Atoms
+from ase.io.trajectory import Trajectory
+from tqdm.auto import tqdm
 
 from atomscope.io import atomic_output
 
@@ -55,10 +57,12 @@ class FrozenPhonons(Sequence):
     def _configuration(self, index: int) -> Atoms:
         return self._configurations[index].copy()
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write all snapshots to an ASE trajectory (``.traj``) without leaving partial files."""
-        with atomic_output(path) as tmp:
-            ase.io.write(tmp, list(self), format="traj")
+    def save(self, path: str | os.PathLike, progress: bool = False) -> Path:
+        """Write all snapshots to an ASE trajectory (``.traj``) without leaving partial files,
+        one at a time (with a progress bar if ``progress``)."""
+        with atomic_output(path) as tmp, Trajectory(tmp, "w") as trajectory:
+            for snapshot in tqdm(self, desc="snapshots", total=len(self), disable=not progress):
+                trajectory.write(snapshot)
         return Path(path)
 
     @classmethod
