@@ -61,7 +61,7 @@ def _configurations(atoms: Any) -> list[Atoms]:
     if isinstance(atoms, Atoms):
         return [atoms.copy()]
     if isinstance(atoms, Sequence) and not isinstance(atoms, str) and len(atoms) > 0:
-        configurations = [configuration for configuration in atoms]
+        configurations = list(atoms)
         if all(isinstance(configuration, Atoms) for configuration in configurations):
             return [configuration.copy() for configuration in configurations]
     raise TypeError(

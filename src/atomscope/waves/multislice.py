@@ -79,11 +79,18 @@ class MultisliceStepper:
         t *= self._aperture
         return ifft2_inplace(t, normalize=False)
 
-    def step(self, wave: np.ndarray, transmission: np.ndarray, propagator: np.ndarray) -> None:
-        """One slice in place: ψ ← F⁻¹{P · F[t · ψ]} (seed Eq 2.9)."""
+    @staticmethod
+    def transmit_and_propagate(
+        wave: np.ndarray, transmission: np.ndarray, propagator: np.ndarray
+    ) -> None:
+        """In place ψ ← P · F[t · ψ]: one slice, leaving the wave in Fourier space."""
         wave *= transmission
         fft2_inplace(wave)
         wave *= propagator
+
+    def step(self, wave: np.ndarray, transmission: np.ndarray, propagator: np.ndarray) -> None:
+        """One slice in place: ψ ← F⁻¹{P · F[t · ψ]} (seed Eq 2.9)."""
+        self.transmit_and_propagate(wave, transmission, propagator)
         ifft2_inplace(wave, normalize=False)
 
 
@@ -111,10 +118,11 @@ def run_multislice(
             continue
         if in_fourier_space:
             ifft2_inplace(wave, normalize=False)
-        transmission = stepper.transmission(potential_slice.array)
-        wave *= transmission
-        fft2_inplace(wave)
-        wave *= stepper.propagator(potential_slice.thickness)
+        stepper.transmit_and_propagate(
+            wave,
+            stepper.transmission(potential_slice.array),
+            stepper.propagator(potential_slice.thickness),
+        )
         in_fourier_space = True
     if in_fourier_space:
         ifft2_inplace(wave, normalize=False)

@@ -165,12 +165,8 @@ class Waves:
                 array = array.reshape(-1, *array.shape[2:])
                 weights = np.outer(weights, self._weights).ravel()
             return self._new(array, weights, ctf=ctf.parameters())
-        return Waves(
-            self._fourier_multiply(ctf.evaluate(self.grid)),
-            self._sampling,
-            self._energy,
-            self._weights,
-            {**self.metadata, "ctf": ctf.parameters()},
+        return self._new(
+            self._fourier_multiply(ctf.evaluate(self.grid)), self._weights, ctf=ctf.parameters()
         )
 
     def multislice(self, potential, progress: bool = False) -> Waves:
