@@ -128,6 +128,13 @@ class Waves:
         images = Images(intensity, self._sampling, dict(self.metadata))
         return deflect(images, self.metadata.get("ctf", {}).get("deflection", 0.0))
 
+    def diffraction_pattern(self, max_angle: float | None = None):
+        """|F[ψ]|²/N centred and cropped to ``max_angle`` [mrad] (default: the maximum simulated
+        angle, 2/3 Nyquist), a `DiffractionPatterns` summing to Σ|ψ|² over the whole grid."""
+        from atomscope.waves.diffraction import diffraction_patterns
+
+        return diffraction_patterns(self, max_angle)
+
     def _fourier_multiply(self, factor: np.ndarray) -> np.ndarray:
         array = empty(np.broadcast_shapes(self._array.shape, factor.shape))
         array[...] = self._array
