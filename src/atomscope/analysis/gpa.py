@@ -170,7 +170,9 @@ def gpa_strain(
             f"g_vectors must lie inside the FFT, |g| components ≤ 0.5 /pixel; got {g_vectors.tolist()}"
         )
     if abs(np.linalg.det(g_vectors)) < 1e-6 * np.prod(np.linalg.norm(g_vectors, axis=1)) + 1e-12:
-        raise ValueError(f"g_vectors must be two non-collinear frequencies, got {g_vectors.tolist()}")
+        raise ValueError(
+            f"g_vectors must be two non-collinear frequencies, got {g_vectors.tolist()}"
+        )
     shortest = float(np.linalg.norm(g_vectors, axis=1).min())
     sigma = shortest / 4 if sigma is None else check_positive("sigma", sigma)
     if reference is None:

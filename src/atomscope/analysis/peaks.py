@@ -170,7 +170,9 @@ def refine_peaks(
     iterations = check_positive_int("iterations", iterations)
     outside = (peaks < 0) | (peaks > np.array(array.shape) - 1)
     if np.any(outside):
-        raise ValueError(f"peaks must lie inside the image {array.shape}; got {peaks[outside.any(1)][0]}")
+        raise ValueError(
+            f"peaks must lie inside the image {array.shape}; got {peaks[outside.any(1)][0]}"
+        )
     if len(peaks) == 0:
         return peaks.copy()
 

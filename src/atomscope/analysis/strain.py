@@ -13,7 +13,13 @@ from scipy.interpolate import griddata
 
 from atomscope.core.validate import check_finite_array, check_positive
 
-__all__ = ["Strain", "affine_transforms", "polar_decomposition", "strain_from_match", "strain_tensor"]
+__all__ = [
+    "Strain",
+    "affine_transforms",
+    "polar_decomposition",
+    "strain_from_match",
+    "strain_tensor",
+]
 
 
 def affine_transforms(template: np.ndarray, segments: np.ndarray) -> np.ndarray:

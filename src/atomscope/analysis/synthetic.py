@@ -149,8 +149,12 @@ class StrainField:
         a = self.decay
         root = np.sqrt(np.pi / a) / 2
         # ux = ∫0^x εxx dx', uy = ∫0^y εyy dy' (Eq 3.15 integrated in closed form)
-        ux = np.exp(-a * y**2) * ((1 - np.exp(-a * x**2)) / (2 * a) + y * root * erf(np.sqrt(a) * x))
-        uy = np.exp(-a * x**2) * (x * root * erf(np.sqrt(a) * y) - (1 - np.exp(-a * y**2)) / (2 * a))
+        ux = np.exp(-a * y**2) * (
+            (1 - np.exp(-a * x**2)) / (2 * a) + y * root * erf(np.sqrt(a) * x)
+        )
+        uy = np.exp(-a * x**2) * (
+            x * root * erf(np.sqrt(a) * y) - (1 - np.exp(-a * y**2)) / (2 * a)
+        )
         return self.amplitude * self.half_size * np.stack([ux, uy], axis=-1)
 
     def undeformed(self, positions: np.ndarray, iterations: int = 30) -> np.ndarray:
