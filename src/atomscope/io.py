@@ -92,11 +92,15 @@ def write_tiff(path: str | os.PathLike, image, sampling=None) -> Path:
     return Path(path)
 
 
-def read_image(path: str | os.PathLike, sampling: float | None = None):
+def read_image(
+    path: str | os.PathLike,
+    sampling: float | None = None,
+    default_sampling: float | None = None,
+):
     """Read an image as `Images` from TIFF, npz, or (with rosettasciio) dm3/dm4/emd.
 
-    The sampling comes from the file when it records one (converted to Å), else from
-    ``sampling`` [Å]; if neither is known a ``ValueError`` says so.
+    The sampling is ``sampling`` [Å] when given, else the file's own (converted to Å), else
+    ``default_sampling``; if none is known a ``ValueError`` says so.
     """
     from atomscope.images import Images
 
@@ -121,6 +125,7 @@ def read_image(path: str | os.PathLike, sampling: float | None = None):
     except (OSError, KeyError, tifffile.TiffFileError) as error:
         raise ValueError(f"image file {str(path)!r} could not be read: {error}") from error
     chosen = sampling if sampling is not None else recorded
+    chosen = default_sampling if chosen is None else chosen
     if chosen is None:
         raise ValueError(f"image file {str(path)!r} records no pixel size; pass sampling [Å]")
     return Images(array, chosen, {"source": str(path)})

@@ -106,3 +106,104 @@ def exit_wave_png(path: str | os.PathLike, waves, title: str = "exit wave") -> N
         colorbar_label="phase [rad]",
     )
     save_figure(fig, path)
+
+
+def show_points(
+    ax,
+    array: np.ndarray,
+    sampling,
+    points: np.ndarray,
+    values: np.ndarray,
+    title: str = "",
+    cmap: str = "RdBu_r",
+    colorbar_label: str | None = None,
+    limit: float | None = None,
+):
+    """Per-point values as coloured dots over a grey ``[x, y]`` image; NaN points drawn hollow.
+
+    ``points`` are pixel coordinates ``[x, y]``; ``limit`` fixes a symmetric colour range
+    (default: the 99th percentile of |values|).
+
+    Examples
+    --------
+    >>> fig, ax = plt.subplots()
+    >>> _ = show_points(ax, np.zeros((8, 8)), 1.0, np.array([[2.0, 3.0]]), np.array([0.01]))
+    >>> plt.close(fig)
+    """
+    sampling = np.broadcast_to(np.asarray(sampling, dtype=float), (2,))
+    show_image(ax, array, sampling, title)
+    points = np.asarray(points, dtype=float) * sampling
+    values = np.asarray(values, dtype=float)
+    finite = np.isfinite(values)
+    if limit is None:
+        limit = float(np.percentile(np.abs(values[finite]), 99)) if finite.any() else 1.0
+    limit = limit or 1.0
+    size = max(4.0, 2000.0 / max(len(points), 1) ** 0.5)
+    dots = ax.scatter(
+        points[finite, 0],
+        points[finite, 1],
+        c=values[finite],
+        s=size,
+        cmap=cmap,
+        vmin=-limit,
+        vmax=limit,
+        edgecolors="none",
+    )
+    ax.scatter(
+        points[~finite, 0],
+        points[~finite, 1],
+        s=size,
+        facecolors="none",
+        edgecolors="yellow",
+        linewidths=0.8,
+    )
+    if colorbar_label is not None:
+        ax.figure.colorbar(dots, ax=ax, label=colorbar_label, shrink=0.8)
+    return dots
+
+
+def strain_png(path: str | os.PathLike, image, strain, rmsd=None, gpa=None) -> None:
+    """Template-matching strain (εxx, εyy, εxy, rotation, RMSD) and, if given, GPA maps.
+
+    ``image`` is an `Images`, ``strain`` a `atomscope.analysis.Strain`, ``rmsd`` per-point
+    RMSD and ``gpa`` a `GPAResult` drawn as a second row of the same components.
+    """
+    components = [("exx", "εxx"), ("eyy", "εyy"), ("exy", "εxy"), ("rotation", "rotation [rad]")]
+    rows = 2 if gpa is not None else 1
+    columns = len(components) + (rmsd is not None)
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 4 * rows), squeeze=False)
+    strain_values = [getattr(strain, name) for name, _ in components]
+    finite = np.concatenate([v[np.isfinite(v)] for v in strain_values[:3]])
+    limit = float(np.percentile(np.abs(finite), 99)) if finite.size else 1.0
+    for ax, (name, label), values in zip(axes[0], components, strain_values, strict=False):
+        show_points(
+            ax,
+            image.array,
+            image.sampling,
+            strain.points,
+            values,
+            f"templates: {label}",
+            colorbar_label=label,
+            limit=None if name == "rotation" else limit,
+        )
+    if rmsd is not None:
+        show_points(
+            axes[0, -1],
+            image.array,
+            image.sampling,
+            strain.points,
+            rmsd,
+            "templates: RMSD",
+            cmap="viridis",
+            colorbar_label="RMSD",
+        )
+    if gpa is not None:
+        for ax, (name, label) in zip(axes[1], components, strict=False):
+            values = getattr(gpa, name)
+            scale = limit if name != "rotation" else float(np.percentile(np.abs(values), 99))
+            mappable = show_image(ax, values, image.sampling, f"GPA: {label}", cmap="RdBu_r")
+            mappable.set_clim(-scale, scale)
+            fig.colorbar(mappable, ax=ax, label=label, shrink=0.8)
+        for ax in axes[1, len(components) :]:
+            ax.set_axis_off()
+    save_figure(fig, path)

@@ -183,8 +183,7 @@ def strain_from_match(match, scale: float | None = None, reference=None) -> Stra
     Strain
         Unmatched points keep their place with NaN strain and ``mask`` False.
     """
-    template, segments = match.matched_pairs()
-    transforms = affine_transforms(template, segments)
+    transforms = affine_transforms(match.template_points, match.segments)
     deformation, theta = polar_decomposition(transforms)
     mask = np.asarray(match.mask, dtype=bool) & np.isfinite(theta)
     if scale is None:
