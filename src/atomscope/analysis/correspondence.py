@@ -1,0 +1,306 @@
+"""Point-to-point correspondence between local lattices and a template (seed thesis §3.2.3).
+
+Two strategies, both vectorised over all local lattices:
+
+* sorting: neighbours are ordered lexicographically by (neighbour shell, azimuth) and compared
+  with the template sorted the same way, once per non-equivalent starting point;
+* branch and bound: a depth-first search over partial permutations, the local lattice's points
+  taken in Euclidean order, bounded by the root-sum-square deviation RSSD = √N·RMSD (Eq 3.11),
+  which never decreases along a branch. The incumbent is seeded with the sorted permutation, so
+  when sorting already found the optimum the search only has to confirm it. Nodes whose RMSD
+  exceeds ``rmax`` are not branched; if no complete permutation stays below ``rmax`` the deepest
+  acceptable node is returned (partial matching).
+
+A permutation ``perm[k, i] = j`` says that neighbour i of local lattice k (Euclidean order)
+corresponds to template point j; −1 marks an unmatched neighbour.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from atomscope.analysis.rmsd import qcp_largest_eigenvalue, similarity_2d
+from atomscope.analysis.segments import shell_ranks
+
+
+def _cut_offset(angles: np.ndarray) -> float:
+    # Offset that moves the wrap-around of [0, 2π) into the middle of the widest angular gap of
+    # the template, so small distortions cannot carry a point across it.
+    ordered = np.sort(np.mod(angles, 2 * np.pi))
+    gaps = np.diff(np.concatenate((ordered, [ordered[0] + 2 * np.pi])))
+    widest = int(np.argmax(gaps))
+    middle = ordered[widest] + gaps[widest] / 2
+    return float(np.mod(2 * np.pi - middle, 2 * np.pi))
+
+
+def _sort_keys(vectors, shells, start, offset, first_shell, num_shells):
+    # Lexicographic key (shell counted from the smallest shell with wrap-around, azimuth
+    # relative to the starting point); azimuths lie in [0, 2π) so 4π separates shells.
+    azimuth = np.arctan2(vectors[..., 1], vectors[..., 0])
+    reference = np.take_along_axis(azimuth, start[..., None], axis=-1)
+    relative = np.mod(azimuth - reference + offset, 2 * np.pi)
+    return np.mod(shells - first_shell, num_shells) * 4 * np.pi + relative
+
+
+def template_orderings(template) -> tuple[np.ndarray, np.ndarray]:
+    """Template point orderings for every non-equivalent starting point (§3.2.3, Sorting).
+
+    Returns
+    -------
+    orders : numpy.ndarray, shape (smallest shell size / symmetry, N)
+        Template indices in (shell, azimuth) order, one row per starting point.
+    offsets : numpy.ndarray
+        The azimuth offset used with each row (see ``_cut_offset``).
+    """
+    shells = template.shells
+    sizes = np.bincount(shells)
+    first = int(np.argmin(sizes))
+    members = np.flatnonzero(shells == first)
+    azimuth = np.arctan2(template.normalized[:, 1], template.normalized[:, 0])
+    members = members[np.argsort(np.mod(azimuth[members] - azimuth[members[0]], 2 * np.pi))]
+    starts = members[: sizes[first] // template.symmetry]
+    orders, offsets = [], []
+    for start in starts:
+        offset = _cut_offset(azimuth - azimuth[start])
+        keys = _sort_keys(template.normalized, shells, np.array(start), offset, first, len(sizes))
+        orders.append(np.argsort(keys, kind="stable"))
+        offsets.append(offset)
+    return np.array(orders), np.array(offsets)
+
+
+def sorted_permutations(vectors: np.ndarray, template) -> tuple[np.ndarray, np.ndarray]:
+    """Best permutation by (shell, azimuth) sorting for every 2D local lattice.
+
+    Parameters
+    ----------
+    vectors : numpy.ndarray, shape (n, N, 2)
+        Local lattices in Euclidean order [any length unit].
+    template : Template
+        A 2D template with N points.
+
+    Returns
+    -------
+    perm : numpy.ndarray of int, shape (n, N)
+    rmsd : numpy.ndarray, shape (n,)
+        Eq 3.9 for that permutation.
+    """
+    n, m = vectors.shape[:2]
+    sizes = np.bincount(template.shells)
+    first = int(np.argmin(sizes))
+    # shell of each rank: the template's shell sizes filled from the innermost shell (§3.2.3)
+    rank_shell = np.repeat(np.arange(len(sizes)), sizes)
+    ranks = shell_ranks(vectors, template.shell_metric)
+    shells = np.empty((n, m), dtype=int)
+    np.put_along_axis(shells, ranks, np.broadcast_to(rank_shell, (n, m)), axis=1)
+    start = ranks[:, int(np.flatnonzero(rank_shell == first)[0])]
+    best_perm = np.zeros((n, m), dtype=np.int64)
+    best_rmsd = np.full(n, np.inf)
+    rows = np.arange(n)[:, None]
+    for order, offset in zip(*template_orderings(template), strict=True):
+        keys = _sort_keys(vectors, shells, start, offset, first, len(sizes))
+        segment_order = np.argsort(keys, axis=1, kind="stable")
+        perm = np.empty((n, m), dtype=np.int64)
+        perm[rows, segment_order] = order
+        rmsd = similarity_2d(vectors, template.normalized[perm])[0]
+        better = rmsd < best_rmsd
+        best_perm[better] = perm[better]
+        best_rmsd[better] = rmsd[better]
+    return best_perm, best_rmsd
+
+
+@numba.njit(cache=True)
+def _node(sums, level, v, w, dim):
+    # RSSD² (Eq 3.11 squared) of the node whose running sums are sums[level] (Eq 3.9, Horn).
+    svv = sums[level, 0]
+    sww = sums[level, 1]
+    if dim == 2:
+        g2 = sums[level, 2] * sums[level, 2] + sums[level, 3] * sums[level, 3]
+    else:
+        m = sums[level, 2:11].reshape((3, 3))
+        g = qcp_largest_eigenvalue(m, np.sqrt(svv * sww))
+        g2 = g * g
+    if svv <= 0.0:
+        return sww
+    return max(sww - g2 / svv, 0.0)
+
+
+@numba.njit(cache=True)
+def _push(sums, level, v, w, dim):
+    # sums[level] = sums[level - 1] + the contribution of the pair (v, w)
+    for c in range(sums.shape[1]):
+        sums[level, c] = sums[level - 1, c] if level > 0 else 0.0
+    for p in range(dim):
+        sums[level, 0] += v[p] * v[p]
+        sums[level, 1] += w[p] * w[p]
+    if dim == 2:
+        sums[level, 2] += v[0] * w[0] + v[1] * w[1]
+        sums[level, 3] += w[0] * v[1] - w[1] * v[0]
+    else:
+        for p in range(3):
+            for q in range(3):
+                sums[level, 2 + 3 * p + q] += w[p] * v[q]
+
+
+@numba.njit(cache=True)
+def _search_one(v, w, seed, rmax2, sums, assign, used, cand, perm_out):
+    # Depth-first branch and bound for one local lattice; returns (rssd², matched, evaluations).
+    m, dim = w.shape
+    best = np.inf
+    matched = 0
+    evaluations = 0
+    if seed[0] >= 0:
+        for i in range(m):
+            _push(sums, i, v[i], w[seed[i]], dim)
+        value = _node(sums, m - 1, v, w, dim)
+        if value <= rmax2 * m:
+            best = value
+            matched = m
+            perm_out[:] = seed
+    deepest = 0
+    deepest_value = np.inf
+    used[:] = False
+    level = 0
+    cand[0] = 0
+    while level >= 0:
+        if cand[level] >= m:
+            level -= 1
+            if level >= 0:
+                used[assign[level]] = False
+            continue
+        c = cand[level]
+        cand[level] += 1
+        # the seed's choice first, then the rest in index order
+        lead = seed[level] if seed[0] >= 0 else 0
+        j = lead if c == 0 else (c - 1 if c - 1 < lead else c)
+        if used[j]:
+            continue
+        _push(sums, level, v[level], w[j], dim)
+        if level == m - 2:
+            # one template point is left: the extension fixes it (§3.2.3)
+            last = 0
+            while used[last] or last == j:
+                last += 1
+            if rmax2 < np.inf:
+                value = _node(sums, level, v, w, dim)
+                evaluations += 1
+                if value <= rmax2 * (level + 1) and (
+                    level + 1 > deepest
+                    or (level + 1 == deepest and value < deepest_value)
+                ):
+                    deepest = level + 1
+                    deepest_value = value
+                    if matched < m:
+                        for i in range(level):
+                            perm_out[i] = assign[i]
+                        perm_out[level] = j
+                        perm_out[level + 1] = -1
+            _push(sums, level + 1, v[level + 1], w[last], dim)
+            value = _node(sums, level + 1, v, w, dim)
+            evaluations += 1
+            if value < best and value <= rmax2 * m:
+                best = value
+                matched = m
+                for i in range(level):
+                    perm_out[i] = assign[i]
+                perm_out[level] = j
+                perm_out[level + 1] = last
+            continue
+        if level == 0:
+            value = 0.0  # one pair always matches exactly under rotation and scale
+        else:
+            value = _node(sums, level, v, w, dim)
+            evaluations += 1
+        if value > rmax2 * (level + 1) or value >= best:
+            continue
+        if matched < m and (
+            level + 1 > deepest or (level + 1 == deepest and value < deepest_value)
+        ):
+            deepest = level + 1
+            deepest_value = value
+            for i in range(level):
+                perm_out[i] = assign[i]
+            perm_out[level] = j
+            for i in range(level + 1, m):
+                perm_out[i] = -1
+        assign[level] = j
+        used[j] = True
+        level += 1
+        cand[level] = 0
+    if matched == m:
+        return best, m, evaluations
+    return deepest_value, deepest, evaluations
+
+
+@numba.njit(cache=True, parallel=False)
+def _search_all(vectors, w, seeds, rmax2, perm, rss, matched, evaluations):
+    n, m = vectors.shape[0], vectors.shape[1]
+    dim = w.shape[1]
+    sums = np.zeros((m, 2 + dim * dim if dim == 3 else 4))
+    assign = np.zeros(m, dtype=np.int64)
+    used = np.zeros(m, dtype=np.bool_)
+    cand = np.zeros(m, dtype=np.int64)
+    for k in range(n):
+        value, count, evals = _search_one(
+            vectors[k], w, seeds[k], rmax2, sums, assign, used, cand, perm[k]
+        )
+        rss[k] = value
+        matched[k] = count
+        evaluations[k] = evals
+
+
+def branch_and_bound(
+    vectors: np.ndarray,
+    template_points: np.ndarray,
+    seeds: np.ndarray | None = None,
+    rmax: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Optimal (or partial) permutation per local lattice by branch and bound (§3.2.3).
+
+    Parameters
+    ----------
+    vectors : numpy.ndarray, shape (n, N, d), d = 2 or 3
+        Local lattices in Euclidean order [any length unit].
+    template_points : numpy.ndarray, shape (N, d)
+        Template normalised to mean distance 1 (Eq 3.10).
+    seeds : numpy.ndarray of int, shape (n, N), optional
+        Permutations giving the initial upper bound (e.g. from sorting); tried first.
+    rmax : float, optional
+        Maximum RMSD of a node [template units]; enables partial matches.
+
+    Returns
+    -------
+    perm : numpy.ndarray of int, shape (n, N)
+        Template index per neighbour, −1 where unmatched (all −1 if nothing matched).
+    rmsd : numpy.ndarray, shape (n,)
+        RSSD/√N′ of the returned (partial) permutation; ∞ when N′ = 0.
+    num_matched : numpy.ndarray of int, shape (n,)
+        N′, the number of matched neighbours.
+    evaluations : numpy.ndarray of int, shape (n,)
+        RSSD evaluations spent (compare with N! for brute force).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = np.array([[1.0, 0], [0, 1], [-1, 0], [0, -1]])
+    >>> perm, rmsd, count, evaluations = branch_and_bound(w[None, [2, 0, 3, 1]] * 3, w)
+    >>> bool(rmsd[0] < 1e-12), count.tolist(), bool(evaluations[0] < 24)   # 4! = 24
+    (True, [4], True)
+    """
+    vectors = np.ascontiguousarray(vectors, dtype=float)
+    w = np.ascontiguousarray(template_points, dtype=float)
+    n, m = vectors.shape[:2]
+    seeds = (
+        np.full((n, m), -1, dtype=np.int64)
+        if seeds is None
+        else np.ascontiguousarray(seeds, dtype=np.int64)
+    )
+    rmax2 = np.inf if rmax is None else float(rmax) ** 2
+    perm = np.full((n, m), -1, dtype=np.int64)
+    rss = np.empty(n)
+    matched = np.empty(n, dtype=np.int64)
+    evaluations = np.empty(n, dtype=np.int64)
+    _search_all(vectors, w, seeds, rmax2, perm, rss, matched, evaluations)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rmsd = np.where(matched > 0, np.sqrt(rss / np.maximum(matched, 1)), np.inf)
+    return perm, rmsd, matched, evaluations

@@ -1,0 +1,496 @@
+"""Structural template matching (seed thesis §3.2, Fig 3.1).
+
+Every point's local lattice (the point and its N nearest neighbours) is compared with one or more
+ideal templates using the scale- and rotation-invariant RMSD (Eqs 3.7–3.10); the correspondence
+comes from (shell, azimuth) sorting refined by branch and bound (Eq 3.11), optionally with partial
+matches below ``rmax``. The template with the lowest RMSD wins. The matched point pairs are kept
+so that the strain can be fitted afterwards (Eqs 3.12–3.14, ``strain_from_match``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from atomscope.analysis.correspondence import branch_and_bound, sorted_permutations
+from atomscope.analysis.rmsd import horn_2d, kabsch_rotation
+from atomscope.analysis.segments import interface_lengths, local_lattices
+from atomscope.core.validate import (
+    check_choice,
+    check_finite_array,
+    check_positive,
+    check_positive_int,
+)
+
+_TOLERANCE = 1e-6  # relative tolerance for equal shells and symmetry [fraction of mean distance]
+
+
+def _group(values: np.ndarray) -> np.ndarray:
+    # Labels 0, 1, ... of values equal within _TOLERANCE, in increasing order.
+    order = np.argsort(values, kind="stable")
+    steps = np.diff(values[order]) > _TOLERANCE
+    labels = np.empty(len(values), dtype=int)
+    labels[order] = np.concatenate(([0], np.cumsum(steps)))
+    return labels
+
+
+def _rotational_symmetry(points: np.ndarray) -> int:
+    # Largest n such that rotating by 2π/n maps the point set onto itself.
+    tree = cKDTree(points)
+    for order in range(len(points), 1, -1):
+        angle = 2 * np.pi / order
+        turn = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
+        distance, _ = tree.query(points @ turn)
+        if np.all(distance < _TOLERANCE):
+            return order
+    return 1
+
+
+def _lattice_points(cell: np.ndarray, basis: np.ndarray, reach: int = 6) -> np.ndarray:
+    # Lattice + basis around the origin (basis[0] must be the origin), origin removed.
+    steps = np.arange(-reach, reach + 1)
+    grid = np.stack(np.meshgrid(steps, steps, indexing="ij"), -1).reshape(-1, 2) @ cell
+    points = (grid[:, None, :] + basis[None]).reshape(-1, 2)
+    return points[np.linalg.norm(points, axis=1) > _TOLERANCE]
+
+
+class Template:
+    """An ideal local lattice: vectors from a central point to its N neighbours.
+
+    Parameters
+    ----------
+    points : array_like, shape (N, 2) or (N, 3)
+        Neighbour vectors relative to the central point [any length unit], N ≥ 2, none at the
+        origin.
+    symmetry : int, optional
+        Order of the rotational symmetry about the centre (2D); detected when omitted.
+    shell_metric : {"distance", "voronoi"}
+        How neighbour shells are told apart: by distance from the centre, or by the length of the
+        interface with the central Voronoi cell (for nearly overlapping shells, Fig 3.3c).
+    name : str, optional
+        Label used in reports.
+
+    Attributes
+    ----------
+    points : numpy.ndarray, shape (N, d)
+        As given [input unit].
+    mean_distance : float
+        S(W), the mean distance of the points from the centre (Eq 3.10) [input unit].
+    normalized : numpy.ndarray, shape (N, d)
+        ``points / mean_distance`` (mean distance 1).
+    shells : numpy.ndarray of int, shape (N,)
+        Neighbour shell of each point, 0 innermost.
+    symmetry : int
+        Rotational symmetry order (1 for 3D templates, which are matched without sorting).
+
+    Examples
+    --------
+    >>> t = Template([[1.0, 0], [0, 1], [-1, 0], [0, -1]])
+    >>> t.symmetry, t.shells.tolist(), t.mean_distance
+    (4, [0, 0, 0, 0], 1.0)
+    """
+
+    _BUILTIN = ("square", "hexagonal", "fcc110", "honeycomb")
+
+    def __init__(self, points, symmetry: int | None = None, shell_metric: str = "distance",
+                 name: str | None = None):
+        points = check_finite_array("points", points, ndim=2)
+        if points.shape[1] not in (2, 3) or points.shape[0] < 2:
+            raise ValueError(
+                f"points must have shape (N, 2) or (N, 3) with N >= 2, got {points.shape}"
+            )
+        radius = np.linalg.norm(points, axis=1)
+        if np.any(radius <= _TOLERANCE * radius.max()):
+            raise ValueError("points must not contain the central point (a vector of length 0)")
+        check_choice("shell_metric", shell_metric, ("distance", "voronoi"))
+        if shell_metric == "voronoi" and points.shape[1] != 2:
+            raise ValueError("shell_metric='voronoi' needs 2D points, got 3D points")
+        self.points = points
+        self.mean_distance = float(radius.mean())  # S(W), Eq 3.10
+        self.normalized = points / self.mean_distance
+        self.shell_metric = shell_metric
+        self.name = name or f"custom-{len(points)}"
+        self.shells = self._find_shells()
+        if points.shape[1] == 3:
+            if symmetry not in (None, 1):
+                raise ValueError(f"symmetry must be None or 1 for 3D points, got {symmetry}")
+            self.symmetry = 1
+            return
+        found = _rotational_symmetry(self.normalized)
+        if symmetry is None:
+            symmetry = found
+        symmetry = check_positive_int("symmetry", symmetry)
+        if found % symmetry:
+            raise ValueError(
+                f"symmetry must divide the points' rotational symmetry order {found}, "
+                f"got {symmetry}"
+            )
+        self.symmetry = symmetry
+
+    def _find_shells(self) -> np.ndarray:
+        radius = np.linalg.norm(self.normalized, axis=1)
+        if self.shell_metric == "distance":
+            return _group(radius)
+        # by decreasing interface length, points without interface split by distance (Fig 3.3c)
+        lengths = interface_lengths(self.normalized[None])[0]
+        by_length = _group(-lengths)
+        return _group(by_length * 10.0 * (radius.max() + 1) + radius)
+
+    @property
+    def num_points(self) -> int:
+        """N, the number of neighbours."""
+        return len(self.points)
+
+    @property
+    def dim(self) -> int:
+        """Spatial dimension (2 or 3)."""
+        return self.points.shape[1]
+
+    def __repr__(self) -> str:
+        return (f"Template({self.name!r}, N={self.num_points}, shells="
+                f"{np.bincount(self.shells).tolist()}, symmetry={self.symmetry})")
+
+    @classmethod
+    def from_points(cls, points, center: int | None = None, num_neighbors: int | None = None,
+                    symmetry: int | None = None, shell_metric: str = "distance",
+                    name: str | None = None) -> Template:
+        """A template from neighbour vectors, or cut from a patch of ideal lattice.
+
+        Parameters
+        ----------
+        points : array_like, shape (M, 2) or (M, 3)
+            Neighbour vectors (``center=None``), or positions of a lattice patch [any unit].
+        center : int, optional
+            Row of the central point in ``points``; its ``num_neighbors`` nearest neighbours
+            become the template.
+        num_neighbors : int, optional
+            N; must not split a neighbour shell. Default: all other points.
+        symmetry, shell_metric, name
+            As for ``Template``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> grid = np.stack(np.meshgrid(np.arange(5.0), np.arange(5.0), indexing="ij"), -1)
+        >>> Template.from_points(grid.reshape(-1, 2), center=12, num_neighbors=8)
+        Template('custom-8', N=8, shells=[4, 4], symmetry=4)
+        """
+        points = check_finite_array("points", points, ndim=2)
+        if center is None:
+            vectors = points
+        else:
+            center = check_positive_int("center", center, minimum=0)
+            if center >= len(points):
+                raise ValueError(f"center must be in [0, {len(points) - 1}], got {center}")
+            vectors = np.delete(points, center, axis=0) - points[center]
+        order = np.argsort(np.linalg.norm(vectors, axis=1), kind="stable")
+        vectors = vectors[order]
+        if num_neighbors is not None:
+            num_neighbors = check_positive_int("num_neighbors", num_neighbors, minimum=2)
+            if num_neighbors > len(vectors):
+                raise ValueError(
+                    f"num_neighbors must be <= {len(vectors)} (points available), "
+                    f"got {num_neighbors}"
+                )
+            radius = np.linalg.norm(vectors, axis=1)
+            if num_neighbors < len(vectors) and (
+                radius[num_neighbors] - radius[num_neighbors - 1]
+                < _TOLERANCE * radius[num_neighbors]
+            ):
+                raise ValueError(
+                    f"num_neighbors={num_neighbors} splits a neighbour shell; choose a number "
+                    f"that fills the shell at distance {radius[num_neighbors - 1]:.6g}"
+                )
+            vectors = vectors[:num_neighbors]
+        return cls(vectors, symmetry=symmetry, shell_metric=shell_metric, name=name)
+
+    @classmethod
+    def _from_lattice(cls, cell, basis, shells: int, spacing: float, name: str,
+                      shell_metric: str = "distance") -> Template:
+        shells = check_positive_int("shells", shells)
+        spacing = check_positive("spacing", spacing)
+        points = _lattice_points(np.asarray(cell, float), np.asarray(basis, float))
+        radius = np.linalg.norm(points, axis=1)
+        points = points / radius.min() * spacing
+        labels = _group(np.round(radius / radius.min(), 9))
+        keep = labels < shells
+        order = np.lexsort((np.arctan2(points[keep, 1], points[keep, 0]), labels[keep]))
+        return cls(points[keep][order], shell_metric=shell_metric, name=name)
+
+    @classmethod
+    def square(cls, shells: int = 2, spacing: float = 1.0) -> Template:
+        """Square lattice (fcc 〈100〉 projection): shells of 4, 4, 4, 8, ... points; symmetry 4.
+
+        Parameters
+        ----------
+        shells : int
+            Number of neighbour shells (default 2: the 8 points of Fig 3.2).
+        spacing : float
+            Nearest-neighbour distance [input unit, e.g. px or Å].
+
+        Examples
+        --------
+        >>> Template.square()
+        Template('square', N=8, shells=[4, 4], symmetry=4)
+        """
+        return cls._from_lattice([[1, 0], [0, 1]], [[0, 0]], shells, spacing, "square")
+
+    @classmethod
+    def hexagonal(cls, shells: int = 1, spacing: float = 1.0) -> Template:
+        """Hexagonal lattice (fcc 〈111〉, graphene's Bravais lattice): shells of 6; symmetry 6.
+
+        Examples
+        --------
+        >>> Template.hexagonal()
+        Template('hexagonal', N=6, shells=[6], symmetry=6)
+        """
+        cell = [[1, 0], [0.5, np.sqrt(3) / 2]]
+        return cls._from_lattice(cell, [[0, 0]], shells, spacing, "hexagonal")
+
+    @classmethod
+    def honeycomb(cls, shells: int = 2, spacing: float = 1.0) -> Template:
+        """Graphene's honeycomb around one atom: shells of 3, 6, 3, ... points; symmetry 3.
+
+        ``spacing`` is the bond length (1.42 Å in graphene).
+
+        Examples
+        --------
+        >>> Template.honeycomb()
+        Template('honeycomb', N=9, shells=[3, 6], symmetry=3)
+        """
+        cell = [[np.sqrt(3), 0], [np.sqrt(3) / 2, 1.5]]
+        return cls._from_lattice(cell, [[0, 0], [0, 1]], shells, spacing, "honeycomb")
+
+    @classmethod
+    def fcc110(cls, shells: int = 3, spacing: float = 1.0) -> Template:
+        """fcc in the 〈110〉 zone axis (centred rectangular, a/√2 × a): shells of 4, 2, 2 points.
+
+        Shells are separated by their Voronoi interface (Fig 3.3c). ``spacing`` is the projected
+        nearest-neighbour distance √(3/8)·a.
+
+        Examples
+        --------
+        >>> Template.fcc110()
+        Template('fcc110', N=8, shells=[4, 2, 2], symmetry=2)
+        """
+        cell = [[1 / np.sqrt(2), 0], [0, 1]]
+        basis = [[0, 0], [1 / (2 * np.sqrt(2)), 0.5]]
+        return cls._from_lattice(cell, basis, shells, spacing, "fcc110", "voronoi")
+
+    @classmethod
+    def from_name(cls, name: str) -> Template:
+        """A built-in template by name: 'square', 'hexagonal', 'fcc110' or 'honeycomb'.
+
+        Examples
+        --------
+        >>> Template.from_name("hexagonal").num_points
+        6
+        """
+        check_choice("template", name, cls._BUILTIN)
+        return getattr(cls, name)()
+
+
+@dataclass(frozen=True)
+class TemplateMatch:
+    """Per-point result of ``match_templates``; unmatched points have mask False and NaN values.
+
+    Attributes
+    ----------
+    rmsd : numpy.ndarray, shape (n,)
+        Scale-invariant RMSD of the best template (Eq 3.9) over the N′ matched neighbours
+        [template units: fraction of the template's mean neighbour distance].
+    template_index : numpy.ndarray of int, shape (n,)
+        Index into ``templates`` of the best template; −1 if unmatched.
+    rotation : numpy.ndarray
+        Rotation mapping the template onto the local lattice: angle [rad], shape (n,), in 2D
+        (only defined modulo 2π/symmetry); rotation matrices, shape (n, 3, 3), in 3D.
+    scale : numpy.ndarray, shape (n,)
+        Least-squares σ in local lattice ≈ σ·U·(normalised template) [input unit]: the local
+        mean neighbour distance.
+    mask : numpy.ndarray of bool, shape (n,)
+        True where a (full or partial) match was found.
+    num_matched : numpy.ndarray of int, shape (n,)
+        N′, matched neighbours (0 if unmatched).
+    segments : numpy.ndarray, shape (n, K, d)
+        Matched neighbour vectors (neighbour − centre) [input unit]; rows ≥ N′ are NaN.
+        K is the largest template size.
+    template_points : numpy.ndarray, shape (n, K, d)
+        The corresponding points of the best template, normalised to mean distance 1 over the
+        full template (Eq 3.10); multiply by ``templates[template_index].mean_distance`` for the
+        template's own units. Rows ≥ N′ are NaN. For the affine fit of Eq 3.12 fit
+        ``segments[i, :N′] ≈ template_points[i, :N′] @ A.T``.
+    neighbors : numpy.ndarray of int, shape (n, K)
+        Row in ``points`` of each matched neighbour; −1 where unmatched.
+    evaluations : numpy.ndarray of int, shape (n,)
+        RSSD evaluations of the branch-and-bound search, summed over templates.
+    templates : tuple of Template
+    """
+
+    rmsd: np.ndarray
+    template_index: np.ndarray
+    rotation: np.ndarray
+    scale: np.ndarray
+    mask: np.ndarray
+    num_matched: np.ndarray
+    segments: np.ndarray
+    template_points: np.ndarray
+    neighbors: np.ndarray
+    evaluations: np.ndarray
+    templates: tuple
+
+
+def _as_templates(templates) -> tuple[Template, ...]:
+    if isinstance(templates, (str, Template)):
+        templates = [templates]
+    if not isinstance(templates, Sequence) or len(templates) == 0:
+        raise ValueError(f"templates must be a non-empty list of Template or names, got "
+                         f"{templates!r}")
+    out = []
+    for item in templates:
+        if isinstance(item, str):
+            item = Template.from_name(item)
+        elif not isinstance(item, Template):
+            raise TypeError(f"templates must hold Template objects or names, got {item!r}")
+        out.append(item)
+    return tuple(out)
+
+
+def _match_one(vectors, template, rmax, method, min_matched):
+    # Permutation, RMSD, N′ and evaluation count of one template for every local lattice.
+    n, m = vectors.shape[:2]
+    if template.dim == 2:
+        seeds, rmsd = sorted_permutations(vectors, template)
+        if method == "sort":
+            matched = np.full(n, m)
+            if rmax is not None:
+                matched = np.where(rmsd <= rmax, m, 0)
+            perm = np.where(matched[:, None] > 0, seeds, -1)
+            return perm, np.where(matched > 0, rmsd, np.inf), matched, np.zeros(n, int)
+    else:
+        seeds = None
+    perm, rmsd, matched, evaluations = branch_and_bound(vectors, template.normalized, seeds,
+                                                        rmax)
+    failed = matched < min(min_matched, m)
+    perm[failed] = -1
+    rmsd[failed] = np.inf
+    matched[failed] = 0
+    return perm, rmsd, matched, evaluations
+
+
+def match_templates(points, templates, rmax: float | None = None, method: str = "bnb",
+                    min_matched: int | None = None) -> TemplateMatch:
+    """Match every point's local lattice against templates (seed thesis §3.2, Fig 3.1).
+
+    Parameters
+    ----------
+    points : array_like, shape (n, 2) or (n, 3)
+        Point positions (e.g. refined peaks [px], or atom positions [Å]).
+    templates : Template, str or sequence of them
+        Candidates; names 'square', 'hexagonal', 'fcc110', 'honeycomb' give the built-ins.
+    rmax : float, optional
+        Largest acceptable RMSD [template units]. With it, nodes above ``rmax`` are not branched
+        and a local lattice whose full match exceeds it gets a partial match of its nearest N′
+        neighbours (§3.2.3, Fig 3.5), or none when N′ < ``min_matched``.
+    method : {"bnb", "sort"}
+        "bnb": sorting seeds branch and bound, which guarantees the optimal permutation.
+        "sort": (shell, azimuth) sorting only (2D; fastest, may miss the optimum when shells
+        overlap).
+    min_matched : int, optional
+        Smallest acceptable N′ for partial matches (default d + 1).
+
+    Returns
+    -------
+    TemplateMatch
+        Per-point RMSD, best template, rotation, scale, mask, N′ and the matched pairs. Among
+        templates, a full match beats a partial one, then the lowest RMSD wins.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> grid = np.stack(np.meshgrid(np.arange(6.0), np.arange(6.0), indexing="ij"), -1)
+    >>> match = match_templates(grid.reshape(-1, 2) * 3.0, ["square", "hexagonal"], rmax=0.05)
+    >>> int(match.template_index[14]), round(float(match.scale[14]), 4), int(match.num_matched[0])
+    (0, 3.6213, 3)
+    """
+    points = check_finite_array("points", points, ndim=2)
+    templates = _as_templates(templates)
+    check_choice("method", method, ("bnb", "sort"))
+    dim = points.shape[1]
+    if dim not in (2, 3):
+        raise ValueError(f"points must have shape (n, 2) or (n, 3), got {points.shape}")
+    for template in templates:
+        if template.dim != dim:
+            raise ValueError(f"templates must be {dim}D like points, got {template!r} "
+                             f"({template.dim}D)")
+    if method == "sort" and dim == 3:
+        raise ValueError("method='sort' needs 2D points; use method='bnb' for 3D")
+    if rmax is not None:
+        rmax = check_positive("rmax", rmax)
+    min_matched = dim + 1 if min_matched is None else check_positive_int("min_matched",
+                                                                         min_matched)
+    needed = max(t.num_points for t in templates) + 1
+    if len(points) < needed:
+        raise ValueError(f"points must hold at least {needed} points (template size + 1), "
+                         f"got {len(points)}")
+    n, width = len(points), needed - 1
+    vectors, indices = local_lattices(points, width)
+    best = np.full(n, -1)
+    best_key = np.full((n, 2), np.inf)
+    perm_all = np.full((n, width), -1)
+    evaluations = np.zeros(n, dtype=np.int64)
+    for k, template in enumerate(templates):
+        m = template.num_points
+        perm, rmsd, matched, evals = _match_one(vectors[:, :m], template, rmax, method,
+                                                min_matched)
+        evaluations += evals
+        key = np.stack([np.where(matched == m, 0.0, 1.0), rmsd], axis=1)
+        better = (matched > 0) & (
+            (key[:, 0] < best_key[:, 0])
+            | ((key[:, 0] == best_key[:, 0]) & (key[:, 1] < best_key[:, 1]))
+        )
+        best[better] = k
+        best_key[better] = key[better]
+        perm_all[better] = -1
+        perm_all[better, :m] = perm[better]
+    return _result(vectors, indices, best, perm_all, evaluations, templates)
+
+
+def _result(vectors, indices, best, perm, evaluations, templates) -> TemplateMatch:
+    _, width, dim = vectors.shape
+    stacked = np.full((len(templates), width, dim), np.nan)
+    for k, template in enumerate(templates):
+        stacked[k, : template.num_points] = template.normalized
+    matched_slot = perm >= 0
+    num_matched = matched_slot.sum(axis=1)
+    # matched neighbours come first (partial matches drop the farthest ones, §3.2.3)
+    segments = np.where(matched_slot[..., None], vectors, np.nan)
+    template_points = np.where(
+        matched_slot[..., None], stacked[np.maximum(best, 0)[:, None], np.maximum(perm, 0)],
+        np.nan,
+    )
+    neighbors = np.where(matched_slot, indices, -1)
+    mask = best >= 0
+    v = np.where(matched_slot[..., None], vectors, 0.0)
+    w = np.nan_to_num(template_points)
+    if dim == 2:
+        rssd2, rotation, g, sww = horn_2d(v, w)
+    else:
+        rotation = kabsch_rotation(v, w)
+        g = np.einsum("nij,nij->n", v, w @ np.swapaxes(rotation, 1, 2))
+        svv = np.einsum("nij,nij->n", v, v)
+        sww = np.einsum("nij,nij->n", w, w)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rssd2 = np.maximum(np.where(svv > 0, sww - g * g / svv, sww), 0.0)  # Eq 3.9
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rmsd = np.where(mask, np.sqrt(rssd2 / num_matched), np.nan)
+        scale = np.where(mask, g / sww, np.nan)
+    rotation = np.where(mask.reshape(-1, *([1] * (rotation.ndim - 1))), rotation, np.nan)
+    return TemplateMatch(
+        rmsd=rmsd, template_index=best, rotation=rotation, scale=scale, mask=mask,
+        num_matched=np.where(mask, num_matched, 0), segments=segments,
+        template_points=template_points, neighbors=neighbors, evaluations=evaluations,
+        templates=templates,
+    )
