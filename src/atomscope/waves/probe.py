@@ -12,14 +12,20 @@ from typing import Any
 
 import numpy as np
 
-from atomscope.core.fft import empty, ifft2_inplace
+from atomscope.core.fft import empty, fft2_inplace, ifft2_inplace
 from atomscope.core.grid import Grid
-from atomscope.core.validate import check_finite_array, check_positive
+from atomscope.core.memory import available_memory, check_memory
+from atomscope.core.validate import check_finite_array, check_positive, check_positive_int
 from atomscope.optics.aberrations import Aberrations
 from atomscope.optics.ctf import CTF
+from atomscope.waves.detectors import WavesDetector, as_detectors, write_positions
 from atomscope.waves.diffraction import max_simulated_angle
-from atomscope.waves.multislice import exp_i
+from atomscope.waves.multislice import exp_i, run_multislice
+from atomscope.waves.scan import as_scan
 from atomscope.waves.waves import Waves
+
+#: Default size of one batch of probe waves [bytes] (as abTEM's default Dask chunk).
+BATCH_BYTES = 128 * 2**20
 
 
 def check_positions(positions: Any) -> tuple[np.ndarray, bool]:
@@ -220,6 +226,158 @@ class Probe:
             slice_thickness=float(potential.thickness / potential.num_slices),
         )
         return waves.multislice(potential, progress=progress)
+
+
+    def scan(
+        self,
+        potential,
+        detectors: Any,
+        scan: Any = None,
+        batch_size: int | None = None,
+        progress: bool = False,
+    ) -> list:
+        """STEM: run the probe at every scan position and record each detector.
+
+        Positions are processed in batches (one multislice run of a (batch, nx, ny) stack);
+        each batch goes through every detector and is then dropped, so memory holds one batch
+        plus the detector outputs. A frozen-phonon potential averages the detector signals
+        over its configurations with equal weights (the incoherent frozen-phonon average).
+
+        Parameters
+        ----------
+        potential
+            A `Potential` (or a frozen-phonon one).
+        detectors
+            One detector or a list: `AnnularDetector`, `SegmentedDetector`,
+            `PixelatedDetector`, `WavesDetector`.
+        scan
+            `GridScan`, `LineScan`, `CustomScan` or an (n, 2) array [Å]; default a `GridScan`
+            over the whole cell. Missing steps default to `nyquist_sampling` [Å].
+        batch_size
+            Positions per batch; default as many as fit in 128 MiB of waves (fewer when memory
+            is short).
+        progress
+            Show a progress bar over the positions.
+
+        Returns
+        -------
+        list
+            One measurement per detector, in order: `Images` [..., scan x, scan y] for annular
+            and segmented detectors on a grid scan (`LineProfiles` on a line or custom scan),
+            `DiffractionPatterns` [*scan, αx, αy] for pixelated, `Waves` for `WavesDetector`.
+
+        Examples
+        --------
+        >>> from ase import Atoms
+        >>> from atomscope.potentials.projected import Potential
+        >>> from atomscope.waves.detectors import AnnularDetector
+        >>> from atomscope.waves.scan import GridScan
+        >>> vacuum = Potential(Atoms(cell=[4, 4, 2]), sampling=0.1, slice_thickness=1)
+        >>> bright_field, = Probe(200e3, 20).scan(vacuum, AnnularDetector(0, 25),
+        ...                                       GridScan(gpts=(3, 2)))
+        >>> bright_field.array.round(4).tolist()
+        [[1.0, 1.0], [1.0, 1.0], [1.0, 1.0]]
+        """
+        from tqdm.auto import tqdm
+
+        detectors = as_detectors(detectors)
+        grid = potential.grid
+        limit = self.check_grid(grid)
+        for detector in detectors:
+            detector.check(limit)
+        scan = as_scan(scan).resolve(self.nyquist_sampling(), potential.extent)
+        positions = scan.positions
+        check_inside(positions, potential.extent)
+        configurations = list(potential.configurations)
+        if len(configurations) > 1 and any(isinstance(d, WavesDetector) for d in detectors):
+            raise ValueError(
+                "WavesDetector cannot average the exit waves of frozen-phonon configurations; "
+                "use a potential with one configuration"
+            )
+        batch_size = self._batch_size(grid, len(positions), detectors, batch_size)
+        configurations = _cache_slices(configurations, len(positions) > batch_size)
+        outputs = [d.allocate(scan.shape, grid, self.energy) for d in detectors]
+        reducers = [d.reducer(grid, self.energy) for d in detectors]
+        weight = 1 / len(configurations)
+        buffer = empty((batch_size, *grid.gpts))
+        size = grid.gpts[0] * grid.gpts[1]
+        bar = tqdm(total=len(positions), desc="scan", unit="position", disable=not progress)
+        for start in range(0, len(positions), batch_size):
+            batch = positions[start : start + batch_size]
+            # the last batch is padded so every FFT has the planned shape
+            padded = np.concatenate([batch, np.repeat(batch[-1:], batch_size - len(batch), 0)])
+            sums = [0.0] * len(detectors)
+            for configuration in configurations:
+                self.build_array(grid, padded, buffer)
+                run_multislice(buffer, configuration, self.energy)
+                waves = buffer.copy() if any(isinstance(d, WavesDetector) for d in detectors) else None
+                fft2_inplace(buffer)
+                intensity = np.abs(buffer)
+                # Parseval: |F[ψ]|²/N sums to Σ|ψ|² = 1 for a probe
+                np.square(intensity, out=intensity)
+                intensity *= np.float32(1 / size)
+                for index, reduce in enumerate(reducers):
+                    sums[index] = sums[index] + weight * reduce(waves, intensity)[: len(batch)]
+            for output, signal in zip(outputs, sums, strict=True):
+                write_positions(output, scan.shape, start, signal)
+            bar.update(len(batch))
+        bar.close()
+        metadata = {
+            "probe": self.parameters(),
+            "potential": potential.parametrization,
+            "num_configs": len(configurations),
+        }
+        return [
+            d.finish(output, scan, grid, self.energy, metadata)
+            for d, output in zip(detectors, outputs, strict=True)
+        ]
+
+    def _batch_size(self, grid: Grid, num_positions: int, detectors, batch_size) -> int:
+        """Positions per batch: given, or balanced batches of ≤ BATCH_BYTES of waves; refuses
+        jobs whose outputs plus one batch cannot fit in memory."""
+        wave_bytes = 8 * grid.gpts[0] * grid.gpts[1]
+        # per position: the wave, its copy for WavesDetector, the intensity, the FFT scratch
+        per_position = 3 * wave_bytes
+        outputs = 0
+        for detector in detectors:
+            allocated = detector.allocate((1,), grid, self.energy) if not getattr(
+                detector, "path", None) else np.zeros(0)
+            outputs += allocated.nbytes * num_positions
+            per_position += 2 * allocated.nbytes
+        if batch_size is None:
+            room = 0.5 * available_memory() - outputs
+            cap = max(1, min(BATCH_BYTES // wave_bytes, int(room // per_position)))
+            batches = -(-num_positions // cap)
+            batch_size = -(-num_positions // batches)
+        batch_size = min(check_positive_int("batch_size", batch_size), num_positions)
+        check_memory(
+            outputs + batch_size * per_position,
+            f"a STEM scan of {num_positions} positions on {grid.gpts} pixels in batches of "
+            f"{batch_size}",
+            "use a smaller batch_size, fewer positions or write 4D-STEM data to a zarr path",
+        )
+        return batch_size
+
+
+class _StoredSlices:
+    """The slices of one potential configuration, generated once and replayed per batch."""
+
+    def __init__(self, potential):
+        self.grid = potential.grid
+        self.num_slices = potential.num_slices
+        self._slices = list(potential.generate_slices())
+
+    def generate_slices(self):
+        yield from self._slices
+
+
+def _cache_slices(configurations: list, reuse: bool) -> list:
+    """Store the slices of every configuration if they are reused (several batches) and take
+    at most a quarter of the available memory; otherwise regenerate them per batch."""
+    nbytes = sum(4 * c.num_slices * c.gpts[0] * c.gpts[1] for c in configurations)
+    if not reuse or nbytes > 0.25 * available_memory():
+        return configurations
+    return [_StoredSlices(configuration) for configuration in configurations]
 
 
 def check_inside(positions: np.ndarray, extent: tuple[float, float]) -> None:

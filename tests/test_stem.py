@@ -1,0 +1,191 @@
+"""waves/scan.py, waves/detectors.py and Probe.scan: STEM end to end."""
+
+import numpy as np
+import pytest
+import zarr
+from ase import Atoms
+from ase.spacegroup import crystal
+
+import atomscope.waves.probe as probe_module
+from atomscope.images import Images
+from atomscope.potentials.projected import Potential
+from atomscope.waves.detectors import (
+    AnnularDetector,
+    PixelatedDetector,
+    SegmentedDetector,
+    WavesDetector,
+)
+from atomscope.waves.diffraction import DiffractionPatterns, max_simulated_angle
+from atomscope.waves.probe import Probe
+from atomscope.waves.scan import CustomScan, GridScan, LineProfiles, LineScan
+
+VACUUM = Potential(Atoms(cell=[8.0, 8.0, 4.0]), gpts=80, slice_thickness=2.0)
+LIMIT = max_simulated_angle(VACUUM.grid, 200e3)
+
+
+def silicon(repeat=(2, 2, 1)):
+    atoms = crystal("Si", [(0, 0, 0)], spacegroup=227, cellpar=5.431)
+    return atoms.repeat(repeat)
+
+
+def strontium_titanate(repeat=(2, 2, 2)):
+    # perovskite SrTiO3, a = 3.905 Å: Sr (0,0,0), Ti (½,½,½), O (½,½,0) ... (Pm-3m, no. 221)
+    atoms = crystal(["Sr", "Ti", "O"], [(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0)],
+                    spacegroup=221, cellpar=3.905)
+    return atoms.repeat(repeat)
+
+
+def test_annular_detector_over_all_angles_collects_the_whole_probe_in_vacuum():
+    everything = AnnularDetector(0, LIMIT)
+    image, profile = (
+        Probe(200e3, 20, defocus=40).scan(VACUUM, everything, scan)[0]
+        for scan in (GridScan(gpts=(4, 3)), LineScan((0, 0), (8, 8), gpts=5))
+    )
+    assert isinstance(image, Images) and image.array.shape == (4, 3)
+    np.testing.assert_allclose(image.array, 1.0, rtol=1e-5)
+    assert isinstance(profile, LineProfiles) and profile.sampling == pytest.approx(np.sqrt(8))
+    np.testing.assert_allclose(profile.array, 1.0, rtol=1e-5)
+
+
+def test_haadf_of_strontium_titanate_peaks_on_cation_columns_not_oxygen():
+    # [001] columns: Sr at (0, 0), Ti–O at (½, ½), pure O at (½, 0) and (0, ½).
+    atoms = strontium_titanate()
+    potential = Potential(atoms, gpts=256, slice_thickness=1.0)
+    assert max_simulated_angle(potential.grid, 300e3) > 200
+    scan = GridScan(start=(0, 0), end=(3.905, 3.905), gpts=8)
+    haadf = Probe(300e3, 20).scan(potential, AnnularDetector(70, 200), scan)[0].array
+    sr, ti, o1, o2 = haadf[0, 0], haadf[4, 4], haadf[4, 0], haadf[0, 4]
+    assert np.unravel_index(np.argmax(haadf), haadf.shape) == (0, 0)
+    assert min(sr, ti) > 2 * max(o1, o2)
+    assert sr > ti  # Z = 38 vs 22
+
+
+def test_batches_do_not_change_the_result_and_match_single_cbed_runs():
+    potential = Potential(silicon(), gpts=96, slice_thickness=1.4)
+    probe = Probe(200e3, 15, defocus=20)
+    scan = CustomScan([[1.0, 1.0], [2.7, 4.1], [5.0, 0.5], [9.0, 9.0], [10.8, 10.8]])
+    detectors = [AnnularDetector(30, 70), PixelatedDetector(max_angle=40), WavesDetector()]
+    one, default = (probe.scan(potential, detectors, scan, batch_size=b) for b in (1, None))
+    three = probe.scan(potential, detectors, scan, batch_size=3)  # a padded last batch
+    for a, b, c in zip(one, default, three, strict=True):
+        np.testing.assert_allclose(a.array, b.array, atol=1e-6)
+        np.testing.assert_allclose(a.array, c.array, atol=1e-6)
+    cbed = probe.multislice(potential, position=(2.7, 4.1))
+    np.testing.assert_allclose(one[2].array[1], cbed.array, atol=1e-5)
+    np.testing.assert_allclose(
+        one[1].array[1], cbed.diffraction_pattern(max_angle=40).array, atol=1e-8
+    )
+
+
+def test_segments_add_up_to_the_annulus_and_a_virtual_detector_agrees():
+    potential = Potential(silicon(), gpts=96, slice_thickness=1.4)
+    probe = Probe(200e3, 15)
+    scan = GridScan(end=(5.431, 5.431), gpts=3)
+    annular, segmented, pixelated = probe.scan(
+        potential,
+        [AnnularDetector(10, 60), SegmentedDetector(10, 60, 2, 4, rotation=0.3),
+         PixelatedDetector()],
+        scan,
+    )
+    assert segmented.array.shape == (2, 4, 3, 3)
+    np.testing.assert_allclose(segmented.array.sum(axis=(0, 1)), annular.array, rtol=1e-5)
+    virtual = AnnularDetector(10, 60).integrate(pixelated)
+    np.testing.assert_allclose(virtual, annular.array, rtol=1e-5)
+
+
+def test_symmetric_probe_in_vacuum_fills_every_sector_equally():
+    segmented = Probe(200e3, 20).scan(
+        VACUUM, SegmentedDetector(5, 20, nbins_radial=1, nbins_azimuthal=4, rotation=0.1),
+        GridScan(gpts=1),
+    )[0]
+    values = segmented.array[0, :, 0, 0]
+    np.testing.assert_allclose(values, values.mean(), rtol=1e-3)
+
+
+def test_frozen_phonon_scan_averages_the_configurations():
+    first, second = silicon(), silicon()
+    second.positions += np.random.default_rng(0).normal(0, 0.1, second.positions.shape)
+    probe, scan, detector = Probe(200e3, 15), GridScan(gpts=2), AnnularDetector(40, 70)
+    settings = {"gpts": 96, "slice_thickness": 1.4}
+    ensemble = probe.scan(Potential([first, second], **settings), detector, scan)[0].array
+    separate = [probe.scan(Potential(a, **settings), detector, scan)[0].array
+                for a in (first, second)]
+    np.testing.assert_allclose(ensemble, np.mean(separate, axis=0), rtol=1e-5)
+    with pytest.raises(ValueError, match="WavesDetector cannot average"):
+        probe.scan(Potential([first, second], **settings), WavesDetector(), scan)
+
+
+def test_default_scan_covers_the_cell_at_the_probe_nyquist_step():
+    probe = Probe(200e3, 20)
+    image = probe.scan(VACUUM, AnnularDetector(0, 30), batch_size=64)[0]
+    step = probe.nyquist_sampling()
+    assert image.array.shape == (int(np.ceil(8.0 / step)),) * 2
+    assert image.sampling[0] <= step
+    assert image.sampling[0] * image.array.shape[0] == pytest.approx(8.0)
+
+
+def test_pixelated_zarr_store_is_marked_complete_only_at_the_end(tmp_path, monkeypatch):
+    probe, scan = Probe(200e3, 20), GridScan(gpts=(3, 2))
+    path = tmp_path / "4d.zarr"
+    patterns = probe.scan(VACUUM, PixelatedDetector(max_angle=30, path=path), scan,
+                          batch_size=2)[0]
+    assert isinstance(patterns, DiffractionPatterns) and patterns.shape == (3, 2, 19, 19)  # 2 ⌊30 / (λ / 8 Å)⌋ + 1
+    stored = zarr.open_array(path, mode="r")
+    assert stored.attrs["complete"] is True
+    np.testing.assert_allclose(np.asarray(stored).sum(axis=(-2, -1)), 1.0, rtol=1e-5)
+
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return run(*args, **kwargs)
+
+    run = probe_module.run_multislice
+    monkeypatch.setattr(probe_module, "run_multislice", interrupted)
+    broken = tmp_path / "broken.zarr"
+    with pytest.raises(KeyboardInterrupt):
+        probe.scan(VACUUM, PixelatedDetector(max_angle=30, path=broken), scan, batch_size=2)
+    assert zarr.open_array(broken, mode="r").attrs["complete"] is False
+
+
+def test_grid_and_line_scan_geometry():
+    scan = GridScan(start=(1, 2), end=(3, 5), sampling=(1.0, 0.7))
+    assert scan.shape == (2, 5)
+    assert scan.step == pytest.approx((1.0, 0.6))
+    assert scan.positions[-1] == pytest.approx([2.0, 4.4])
+    closed = GridScan(start=(0, 0), end=(2, 2), gpts=3, endpoint=True)
+    assert closed.positions[-1].tolist() == [2.0, 2.0]
+    line = LineScan((0, 0), (3, 4), sampling=1.0)
+    assert line.shape == (6,) and line.positions[-1].tolist() == [3.0, 4.0]
+
+
+def test_bad_scan_input_is_refused_before_any_work():
+    probe = Probe(200e3, 20)
+    with pytest.raises(ValueError, match=r"exceeds the maximum simulated angle 83\.60"):
+        probe.scan(VACUUM, [AnnularDetector(10, 20), AnnularDetector(70, 200)])
+    with pytest.raises(ValueError, match=r"max_angle=300\.0 mrad exceeds the maximum"):
+        probe.scan(VACUUM, PixelatedDetector(max_angle=300))
+    with pytest.raises(ValueError, match=r"inner \(50\.0 mrad\) must be smaller than outer"):
+        AnnularDetector(50, 50)
+    with pytest.raises(ValueError, match="outside the cell"):
+        probe.scan(VACUUM, AnnularDetector(0, 30), GridScan(start=(0, 0), end=(9, 8)))
+    with pytest.raises(ValueError, match="outside the cell"):
+        probe.scan(VACUUM, AnnularDetector(0, 30), [[-1.0, 2.0]])
+    with pytest.raises(ValueError, match="semiangle_cutoff must be > 0"):
+        Probe(200e3, 0.0)
+    with pytest.raises(ValueError, match="at least one detector"):
+        probe.scan(VACUUM, [])
+    with pytest.raises(TypeError, match="got str"):
+        probe.scan(VACUUM, "annular")
+    with pytest.raises(ValueError, match="give sampling or gpts, not both"):
+        GridScan(sampling=0.2, gpts=4)
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        probe.scan(VACUUM, AnnularDetector(0, 30), GridScan(gpts=2), batch_size=0)
+
+
+def test_a_scan_that_cannot_fit_in_memory_is_refused(monkeypatch):
+    monkeypatch.setenv("ATOMSCOPE_MEMORY_LIMIT", "1M")
+    with pytest.raises(ValueError, match=r"needs about .* GiB but only"):
+        Probe(200e3, 20).scan(VACUUM, WavesDetector(), GridScan(gpts=8))
