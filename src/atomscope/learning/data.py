@@ -1,0 +1,435 @@
+"""Training data: exit waves computed once per structure, images formed on the fly (seed §6.3.7).
+
+`generate` simulates random structures (random graphene at 80 kV, random gold particles at
+300 kV) and writes an `ExitWaveDataset` directory: ``waves.npy`` (complex64 [N, nx, ny],
+memory-mapped when read), ``truth.npz`` (column positions [Å] and class indices) and
+``meta.json``. `TrainingImages` is a torch ``Dataset`` that images a random crop of a random
+exit wave through a freshly drawn microscope (`randomize.draw`) and returns it with its truth
+maps (Eqs 6.7–6.9).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from atomscope.core.rng import as_generator
+from atomscope.core.validate import check_choice, check_positive, check_positive_int
+
+#: Default structures per preset: energy [eV], wave sampling [Å], cell side [Å], classes.
+STRUCTURE_PRESETS: dict[str, dict[str, Any]] = {
+    "graphene": {"energy": 80e3, "sampling": 0.08, "extent": 43.2, "classes": ["C"]},
+    "gold": {"energy": 300e3, "sampling": 0.08, "extent": 40.0, "classes": ["Au column"]},
+}
+#: Truth Gaussian σ [Å]. The seed writes "σ² = 1 Å (or ∼10 pixels at 0.12 Å/pixel)"; σ = 1 Å
+#: would make neighbouring graphene atoms (1.42 Å) sum above 1, so σ² ≈ 10 px² → σ ≈ 0.4 Å.
+TRUTH_WIDTH = 0.4
+#: Gold particle zone axes (seed §6.4.3 and its paper: 〈100〉, 〈110〉, 〈111〉) and max tilt [deg].
+ZONE_AXES = ((1, 0, 0), (1, 1, 0), (1, 1, 1))
+MAX_TILT = 5.0
+
+
+def graphene_structure(rng, extent: float = 43.2):
+    """A random graphene sheet (seed Fig 6.9) with its truth: atoms, positions [Å], classes.
+
+    Every carbon atom is its own column (class 0). Cells of at least the seed's 43.2 Å get
+    0–4 holes as in the seed; smaller cells (tests) get none, as the holes would not fit.
+
+    Examples
+    --------
+    >>> atoms, positions, classes = graphene_structure(0, extent=12.0)
+    >>> positions.shape == (len(atoms), 2), set(classes.tolist())
+    (True, {0})
+    """
+    from atomscope.structures import random_graphene
+
+    atoms = random_graphene(extent, rng, num_holes=(0, 4) if extent >= 43.2 else 0)
+    positions = atoms.positions[:, :2] % atoms.cell.lengths()[:2]
+    return atoms, positions, np.zeros(len(atoms), dtype=np.int64)
+
+
+def gold_structure(rng, extent: float = 40.0, radius: tuple[float, float] = (6.0, 12.0)):
+    """A random rough Au particle on a random zone axis, rotated, tilted 0–5° and displaced.
+
+    Atoms are grouped into columns along the zone axis before the tilt; a column's position is
+    the mean (x, y) of its atoms after the tilt (the "column-mean position" of Eq 6.7).
+
+    Returns
+    -------
+    atoms, positions [Å] (columns × 2), classes (all 0)
+
+    Examples
+    --------
+    >>> atoms, positions, classes = gold_structure(0, extent=30.0, radius=(4.0, 5.0))
+    >>> 0 < len(positions) < len(atoms)
+    True
+    """
+    from atomscope.structures import center, orient, random_particle
+
+    rng = as_generator(rng)
+    particle = random_particle("Au", rng, radius=radius)
+    zone = ZONE_AXES[int(rng.integers(len(ZONE_AXES)))]
+    in_plane = float(rng.uniform(0, 360))
+    magnitude, azimuth = rng.uniform(0, MAX_TILT), rng.uniform(0, 2 * np.pi)
+    tilt = (float(magnitude * np.cos(azimuth)), float(magnitude * np.sin(azimuth)))
+    aligned = orient(particle, zone, in_plane=in_plane)
+    tilted = orient(particle, zone, in_plane=in_plane, tilt=tilt)
+    span = np.ptp(tilted.positions, axis=0)
+    room = np.maximum(extent - span[:2] - 4.0, 0.0)
+    boxed = center(tilted, cell=(extent, extent, span[2] + 4.0))
+    boxed.positions[:, :2] += (rng.uniform(-0.5, 0.5, 2) * room)[None]
+    # columns: atoms sharing (x, y) along the exact zone axis (lattice sites, 0.1 Å bins)
+    _, column = np.unique(np.round(aligned.positions[:, :2] / 0.1), axis=0, return_inverse=True)
+    column = column.ravel()
+    counts = np.bincount(column)
+    positions = np.stack(
+        [np.bincount(column, boxed.positions[:, axis]) / counts for axis in (0, 1)], axis=1
+    )
+    return boxed, positions, np.zeros(len(positions), dtype=np.int64)
+
+
+def exit_wave(atoms, energy: float, sampling: float, slice_thickness: float = 1.0):
+    """Plane-wave exit wave of ``atoms`` (multislice, Lobato potential), a `Waves`."""
+    from atomscope.potentials.projected import Potential
+    from atomscope.waves.plane import PlaneWave
+
+    thickness = min(slice_thickness, float(atoms.cell.lengths()[2]))
+    potential = Potential(atoms, sampling=sampling, slice_thickness=thickness)
+    return PlaneWave(energy).multislice(potential)
+
+
+@dataclass(frozen=True)
+class ExitWaveDataset:
+    """Exit waves on one grid with the truth column positions and classes.
+
+    Attributes
+    ----------
+    waves
+        Complex64 array [N, nx, ny] (memory-mapped when opened from disk).
+    positions
+        One (n_i, 2) array [Å] per structure, in the wave's periodic cell.
+    classes
+        One (n_i,) int array per structure, indices into ``class_names``.
+    sampling
+        Wave pixel size [Å].
+    energy
+        Electron energy [eV].
+    class_names
+        Names of the classes (background is not one of them).
+    """
+
+    waves: np.ndarray
+    positions: tuple[np.ndarray, ...]
+    classes: tuple[np.ndarray, ...]
+    sampling: float
+    energy: float
+    class_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.waves)
+
+    @property
+    def extent(self) -> tuple[float, float]:
+        """Cell size [Å] along x and y."""
+        return (self.waves.shape[1] * self.sampling, self.waves.shape[2] * self.sampling)
+
+    def wave(self, index: int):
+        """Structure ``index`` as a `Waves`."""
+        from atomscope.waves.waves import Waves
+
+        return Waves(np.asarray(self.waves[index]), self.sampling, self.energy)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the directory ``path`` (through a temporary name, then renamed)."""
+        path = Path(path)
+        if path.exists():
+            raise ValueError(f"path {str(path)!r} exists; choose a new dataset directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            np.save(tmp / "waves.npy", np.asarray(self.waves, dtype=np.complex64))
+            lengths = np.array([len(p) for p in self.positions], dtype=np.int64)
+            np.savez(
+                tmp / "truth.npz",
+                lengths=lengths,
+                positions=np.concatenate(self.positions).reshape(-1, 2),
+                classes=np.concatenate(self.classes).astype(np.int64),
+            )
+            meta = {"sampling": self.sampling, "energy": self.energy,
+                    "class_names": list(self.class_names), "format": 1}
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+            tmp.rename(path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return path
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> ExitWaveDataset:
+        """Read a directory written by `save` / `generate` (waves memory-mapped)."""
+        path = Path(path)
+        try:
+            meta = json.loads((path / "meta.json").read_text())
+            waves = np.load(path / "waves.npy", mmap_mode="r")
+            with np.load(path / "truth.npz") as truth:
+                lengths, positions, classes = (
+                    truth["lengths"], truth["positions"], truth["classes"]
+                )
+        except (OSError, ValueError, KeyError) as error:
+            raise ValueError(f"path {str(path)!r} is not an exit-wave dataset: {error}") from error
+        splits = np.cumsum(lengths)[:-1]
+        return cls(
+            waves,
+            tuple(np.split(positions, splits)),
+            tuple(np.split(classes, splits)),
+            float(meta["sampling"]),
+            float(meta["energy"]),
+            tuple(meta["class_names"]),
+        )
+
+
+def generate(
+    preset: str,
+    num_structures: int,
+    rng: int | np.random.Generator | None,
+    path: str | os.PathLike | None = None,
+    *,
+    extent: float | None = None,
+    sampling: float | None = None,
+    progress: bool = False,
+) -> ExitWaveDataset:
+    """Simulate ``num_structures`` random structures of ``preset`` and their exit waves.
+
+    Parameters
+    ----------
+    preset
+        ``"graphene"`` (random graphene, 80 kV) or ``"gold"`` (random Au particles, 300 kV).
+    num_structures
+        Number of structures (the seed used 500 for graphene).
+    rng
+        Seed or generator; structure i uses the i-th spawned child, so the result does not
+        depend on how the work is split.
+    path
+        If given, the dataset is also written there (see `ExitWaveDataset.save`).
+    extent
+        Cell side [Å]; default from `STRUCTURE_PRESETS`.
+    sampling
+        Wave pixel size [Å]; default from `STRUCTURE_PRESETS`.
+    progress
+        Show a progress bar.
+
+    Returns
+    -------
+    ExitWaveDataset
+
+    Examples
+    --------
+    >>> data = generate("graphene", 2, rng=0, extent=8.0, sampling=0.2)
+    >>> len(data), data.waves.shape[1:], data.class_names
+    (2, (40, 40), ('C',))
+    """
+    preset = check_choice("preset", preset, STRUCTURE_PRESETS)
+    num_structures = check_positive_int("num_structures", num_structures)
+    settings = STRUCTURE_PRESETS[preset]
+    extent = settings["extent"] if extent is None else check_positive("extent", extent)
+    sampling = settings["sampling"] if sampling is None else check_positive("sampling", sampling)
+    children = as_generator(rng).spawn(num_structures)
+    build = graphene_structure if preset == "graphene" else gold_structure
+    waves, positions, classes = [], [], []
+    for child in tqdm(children, desc=f"{preset} exit waves", disable=not progress):
+        atoms, column_positions, column_classes = build(child, extent=extent)
+        waves.append(exit_wave(atoms, settings["energy"], sampling).array)
+        positions.append(column_positions)
+        classes.append(column_classes)
+    dataset = ExitWaveDataset(
+        np.stack(waves),
+        tuple(positions),
+        tuple(classes),
+        float(extent / waves[0].shape[0]),
+        float(settings["energy"]),
+        tuple(settings["classes"]),
+    )
+    if path is not None:
+        dataset.save(path)
+    return dataset
+
+
+def truth_maps(
+    positions,
+    classes,
+    num_classes: int,
+    origin: tuple[float, float],
+    gpts: tuple[int, int],
+    sampling: float,
+    width: float = TRUTH_WIDTH,
+) -> np.ndarray:
+    """Per-class sums of Gaussians (Eqs 6.7–6.8) and the background 1 − Σ (Eq 6.9).
+
+    Pixel (i, j) sits at origin + (i, j)·sampling. Where the Gaussians of close columns sum
+    above 1 the class maps are scaled to sum to 1 (background 0), so the maps stay in [0, 1].
+
+    Parameters
+    ----------
+    positions
+        Column positions [Å], shape (n, 2).
+    classes
+        Class index of each column (0 … num_classes − 1).
+    num_classes
+        Number of classes without the background.
+    origin
+        Position of pixel (0, 0) [Å].
+    gpts
+        Map size (nx, ny).
+    sampling
+        Pixel size [Å].
+    width
+        σ of the Gaussians [Å].
+
+    Returns
+    -------
+    numpy.ndarray
+        Float32 [num_classes + 1, nx, ny]; channel 0 is the background.
+
+    Examples
+    --------
+    >>> maps = truth_maps([[1.0, 1.0]], [0], 1, (0.0, 0.0), (21, 21), 0.1)
+    >>> maps.shape, float(maps[1, 10, 10]), float(maps.sum(0).min())
+    ((2, 21, 21), 1.0, 1.0)
+    """
+    positions = np.asarray(positions, dtype=float).reshape(-1, 2)
+    classes = np.asarray(classes, dtype=np.int64).ravel()
+    x = origin[0] + np.arange(gpts[0]) * sampling
+    y = origin[1] + np.arange(gpts[1]) * sampling
+    maps = np.zeros((num_classes + 1, *gpts))
+    for k in range(num_classes):
+        chosen = positions[classes == k]
+        # Eq 6.8 is separable: exp(−(dx² + dy²)/2σ²) = exp(−dx²/2σ²) · exp(−dy²/2σ²)
+        gx = np.exp(-((x[None] - chosen[:, :1]) ** 2) / (2 * width**2))
+        gy = np.exp(-((y[None] - chosen[:, 1:]) ** 2) / (2 * width**2))
+        maps[k + 1] = gx.T @ gy  # Eq 6.7
+    total = maps[1:].sum(axis=0)
+    maps[1:] /= np.maximum(total, 1.0)
+    maps[0] = 1 - maps[1:].sum(axis=0)  # Eq 6.9
+    return maps.astype(np.float32)
+
+
+def _periodic_images(positions: np.ndarray, extent: tuple[float, float]) -> np.ndarray:
+    shifts = np.array([(i * extent[0], j * extent[1]) for i in (0, 1, 2) for j in (0, 1, 2)])
+    return (positions[None] + shifts[:, None]).reshape(-1, 2) - np.array(extent)
+
+
+class TrainingImages:
+    """Torch-style dataset: item i is a freshly simulated (image, truth) pair.
+
+    Item i draws, from ``numpy.random.default_rng([seed, i])``, a structure, a microscope
+    (`randomize.draw`), the shot noise and a crop; the full image is locally
+    contrast-normalised before the crop (as at inference). Items are independent of the order
+    in which they are read, so training resumes bit-identically.
+
+    Parameters
+    ----------
+    dataset
+        The exit waves and their truth.
+    ranges
+        Microscope ranges (`MicroscopeRanges`).
+    crop
+        Crop size [px], a multiple of 8 and at most the smallest camera image.
+    seed
+        Non-negative int.
+    width
+        σ of the truth Gaussians [Å].
+    lcn_sigma
+        Window σ of the local contrast normalisation [Å].
+
+    Examples
+    --------
+    >>> from atomscope.learning.randomize import GRAPHENE_80KV
+    >>> data = generate("graphene", 1, rng=0, extent=8.0, sampling=0.1)
+    >>> image, truth = TrainingImages(data, GRAPHENE_80KV, crop=32, seed=0)[0]
+    >>> tuple(image.shape), tuple(truth.shape)
+    ((1, 32, 32), (2, 32, 32))
+    """
+
+    def __init__(
+        self,
+        dataset: ExitWaveDataset,
+        ranges,
+        crop: int,
+        seed: int,
+        width: float = TRUTH_WIDTH,
+        lcn_sigma: float = 10.0,
+    ):
+        from atomscope.learning.randomize import MicroscopeRanges
+
+        if not isinstance(dataset, ExitWaveDataset):
+            raise TypeError(f"dataset must be an ExitWaveDataset, got {type(dataset).__name__}")
+        if not isinstance(ranges, MicroscopeRanges):
+            raise TypeError(f"ranges must be MicroscopeRanges, got {type(ranges).__name__}")
+        if ranges.energy != dataset.energy:
+            raise ValueError(
+                f"ranges.energy ({ranges.energy} eV) must equal the exit waves' energy "
+                f"({dataset.energy} eV)"
+            )
+        self.crop = check_positive_int("crop", crop, minimum=8)
+        if self.crop % 8:
+            raise ValueError(f"crop must be a multiple of 8 (three 2× poolings), got {crop}")
+        smallest = int(min(dataset.extent) / ranges.sampling[1])
+        if self.crop > smallest:
+            raise ValueError(
+                f"crop ({crop} px) must fit the smallest camera image ({smallest} px = cell "
+                f"{min(dataset.extent):.1f} Å / {ranges.sampling[1]} Å)"
+            )
+        self.seed = check_positive_int("seed", seed, minimum=0)
+        self.dataset = dataset
+        self.ranges = ranges
+        self.width = check_positive("width", width)
+        self.lcn_sigma = check_positive("lcn_sigma", lcn_sigma)
+
+    def __len__(self) -> int:
+        return 2**31 - 1
+
+    def sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Item ``index`` as NumPy arrays (image [1, c, c], truth [K+1, c, c])."""
+        from atomscope.learning.normalize import local_contrast_normalization
+        from atomscope.learning.randomize import draw, image_from_exit_wave
+
+        rng = np.random.default_rng([self.seed, index])
+        structure = int(rng.integers(len(self.dataset)))
+        microscope = draw(self.ranges, rng)
+        image = image_from_exit_wave(self.dataset.wave(structure), microscope, rng)
+        sampling = image.sampling[0]
+        normalised = local_contrast_normalization(image.array, self.lcn_sigma, sampling)
+        offset = rng.integers(0, np.array(image.shape) - self.crop + 1)
+        window = normalised[:, offset[0] : offset[0] + self.crop, offset[1] : offset[1] + self.crop]
+        origin = offset * sampling
+        positions = _periodic_images(self.dataset.positions[structure], self.dataset.extent)
+        classes = np.tile(self.dataset.classes[structure], 9)
+        near = np.all(
+            (positions > origin - 5 * self.width)
+            & (positions < origin + (self.crop + 5) * sampling + 5 * self.width),
+            axis=1,
+        )
+        truth = truth_maps(
+            positions[near],
+            classes[near],
+            len(self.dataset.class_names),
+            tuple(origin),
+            (self.crop, self.crop),
+            sampling,
+            self.width,
+        )
+        return np.ascontiguousarray(window), truth
+
+    def __getitem__(self, index: int):
+        import torch
+
+        image, truth = self.sample(index)
+        return torch.from_numpy(image), torch.from_numpy(truth)

@@ -1,0 +1,132 @@
+"""The FusionNet-style fully convolutional network of seed Fig 6.6 (network only).
+
+Four levels (feature maps ``width`` × 1, 2, 4, 8; lowest resolution 1/8). Each level is
+conv → residual block (three 3×3 convs plus the input) → conv, every conv followed by ReLU and
+then batch normalisation (seed §6.3.4, Eq 6.12). Down: 2× max pooling. Up: a 2× transposed conv
+initialised as bilinear interpolation, added to the same level's encoder output (long skip).
+Scoring: 1×1 conv and a softmax over the classes and the background (Eq 6.13); output channel 0
+is the background.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from atomscope.core.validate import check_positive_int
+
+
+def _conv(in_channels: int, out_channels: int) -> nn.Sequential:
+    # seed §6.3.4: 3×3 conv, ReLU (Eq 6.12), then batch normalisation
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.BatchNorm2d(out_channels),
+    )
+
+
+class ResidualBlock(nn.Module):
+    """Three 3×3 conv layers whose output is added to the input."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(*(_conv(channels, channels) for _ in range(3)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class Level(nn.Sequential):
+    """conv → residual block → conv."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(
+            _conv(in_channels, out_channels),
+            ResidualBlock(out_channels),
+            _conv(out_channels, out_channels),
+        )
+
+
+def bilinear_upsampling(in_channels: int, out_channels: int) -> nn.ConvTranspose2d:
+    """2× transposed conv (kernel 4, stride 2, padding 1) initialised as bilinear interpolation.
+
+    Output channel j interpolates the mean of input channels j·r … j·r + r − 1 with
+    r = in_channels / out_channels, so with equal input channels it reproduces
+    ``F.interpolate(scale_factor=2, mode="bilinear")`` away from the border. Bias starts at 0.
+
+    Examples
+    --------
+    >>> layer = bilinear_upsampling(4, 2)
+    >>> tuple(layer(torch.ones(1, 4, 8, 8)).shape)
+    (1, 2, 16, 16)
+    """
+    ratio, remainder = divmod(in_channels, out_channels)
+    if remainder:
+        raise ValueError(
+            f"in_channels ({in_channels}) must be a multiple of out_channels ({out_channels})"
+        )
+    layer = nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1)
+    # 1D bilinear kernel for a factor 2 (pixel-centre aligned): [1, 3, 3, 1] / 4
+    kernel1d = torch.tensor([0.25, 0.75, 0.75, 0.25])
+    kernel = kernel1d[:, None] * kernel1d[None, :]
+    with torch.no_grad():
+        layer.weight.zero_()
+        for j in range(out_channels):
+            layer.weight[j * ratio : (j + 1) * ratio, j] = kernel / ratio
+        layer.bias.zero_()
+    return layer
+
+
+class FusionNet(nn.Module):
+    """Seed Fig 6.6: encoder–decoder with residual blocks and additive long skips.
+
+    Parameters
+    ----------
+    in_channels
+        Number of input images (1, or the length of a focal series).
+    num_classes
+        Number of classes without the background; the output has ``num_classes + 1`` maps.
+    width
+        Feature maps at the first level (the seed: 32); doubled at each of the 4 levels.
+
+    Input height and width must be multiples of 8.
+
+    Examples
+    --------
+    >>> net = FusionNet(in_channels=1, num_classes=1, width=4).eval()
+    >>> maps = net(torch.zeros(2, 1, 32, 32))
+    >>> tuple(maps.shape), bool(torch.allclose(maps.sum(1), torch.ones(2, 32, 32)))
+    ((2, 2, 32, 32), True)
+    """
+
+    levels = 4
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 1, width: int = 32):
+        super().__init__()
+        self.in_channels = check_positive_int("in_channels", in_channels)
+        self.num_classes = check_positive_int("num_classes", num_classes)
+        self.width = check_positive_int("width", width)
+        channels = [width * 2**level for level in range(self.levels)]
+        self.encoder = nn.ModuleList(
+            Level(c_in, c_out)
+            for c_in, c_out in zip([in_channels, *channels[:-2]], channels[:-1], strict=True)
+        )
+        self.pool = nn.MaxPool2d(2)
+        self.bottom = Level(channels[-2], channels[-1])
+        self.upsample = nn.ModuleList(
+            bilinear_upsampling(channels[i + 1], channels[i]) for i in reversed(range(3))
+        )
+        self.decoder = nn.ModuleList(Level(channels[i], channels[i]) for i in reversed(range(3)))
+        self.score = nn.Conv2d(channels[0], num_classes + 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for level in self.encoder:
+            x = level(x)
+            skips.append(x)
+            x = self.pool(x)
+        x = self.bottom(x)
+        for upsample, level, skip in zip(self.upsample, self.decoder, reversed(skips), strict=True):
+            x = level(upsample(x) + skip)
+        # Eq 6.13: softmax over the class maps
+        return torch.softmax(self.score(x), dim=1)
