@@ -455,10 +455,10 @@ def match_templates(points, templates, rmax: float | None = None, method: str = 
         best_key[better] = key[better]
         perm_all[better] = -1
         perm_all[better, :m] = perm[better]
-    return _result(vectors, indices, best, perm_all, evaluations, templates)
+    return _result(points, vectors, indices, best, perm_all, evaluations, templates)
 
 
-def _result(vectors, indices, best, perm, evaluations, templates) -> TemplateMatch:
+def _result(points, vectors, indices, best, perm, evaluations, templates) -> TemplateMatch:
     _, width, dim = vectors.shape
     stacked = np.full((len(templates), width, dim), np.nan)
     for k, template in enumerate(templates):
