@@ -327,6 +327,8 @@ class TemplateMatch:
     evaluations : numpy.ndarray of int, shape (n,)
         RSSD evaluations of the branch-and-bound search, summed over templates.
     templates : tuple of Template
+    points : numpy.ndarray, shape (n, d)
+        The input points in input order (the centres of the local lattices).
     """
 
     rmsd: np.ndarray
@@ -340,6 +342,7 @@ class TemplateMatch:
     neighbors: np.ndarray
     evaluations: np.ndarray
     templates: tuple
+    points: np.ndarray
 
 
 def _as_templates(templates) -> tuple[Template, ...]:
@@ -492,5 +495,5 @@ def _result(points, vectors, indices, best, perm, evaluations, templates) -> Tem
         rmsd=rmsd, template_index=best, rotation=rotation, scale=scale, mask=mask,
         num_matched=np.where(mask, num_matched, 0), segments=segments,
         template_points=template_points, neighbors=neighbors, evaluations=evaluations,
-        templates=templates,
+        templates=templates, points=points,
     )
