@@ -330,8 +330,8 @@ class TrainingImages:
     """Torch-style dataset: item i is a freshly simulated (image, truth) pair.
 
     Item i draws, from ``numpy.random.default_rng([seed, i])``, a structure, a microscope
-    (`randomize.draw`), the shot noise and a crop; the full image is locally
-    contrast-normalised before the crop (as at inference). Items are independent of the order
+    (`randomize.draw`), the shot noise and ``crops`` crop positions; the full image is locally
+    contrast-normalised before cropping (as at inference). Items are independent of the order
     in which they are read, so training resumes bit-identically.
 
     Parameters
@@ -348,6 +348,8 @@ class TrainingImages:
         σ of the truth Gaussians [Å].
     lcn_sigma
         Window σ of the local contrast normalisation [Å].
+    crops
+        Crops taken from each simulated image (image formation costs more than a crop).
 
     Examples
     --------
@@ -355,7 +357,7 @@ class TrainingImages:
     >>> data = generate("graphene", 1, rng=0, extent=8.0, sampling=0.1)
     >>> image, truth = TrainingImages(data, GRAPHENE_80KV, crop=32, seed=0)[0]
     >>> tuple(image.shape), tuple(truth.shape)
-    ((1, 32, 32), (2, 32, 32))
+    ((1, 1, 32, 32), (1, 2, 32, 32))
     """
 
     def __init__(
@@ -366,6 +368,7 @@ class TrainingImages:
         seed: int,
         width: float = TRUTH_WIDTH,
         lcn_sigma: float = 10.0,
+        crops: int = 1,
     ):
         from atomscope.learning.randomize import MicroscopeRanges
 
@@ -392,12 +395,13 @@ class TrainingImages:
         self.ranges = ranges
         self.width = check_positive("width", width)
         self.lcn_sigma = check_positive("lcn_sigma", lcn_sigma)
+        self.crops = check_positive_int("crops", crops)
 
     def __len__(self) -> int:
         return 2**31 - 1
 
     def sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Item ``index`` as NumPy arrays (image [1, c, c], truth [K+1, c, c])."""
+        """Item ``index``: images [crops, 1, c, c] and truth [crops, K+1, c, c] (float32)."""
         from atomscope.learning.normalize import local_contrast_normalization
         from atomscope.learning.randomize import draw, image_from_exit_wave
 
@@ -407,26 +411,22 @@ class TrainingImages:
         image = image_from_exit_wave(self.dataset.wave(structure), microscope, rng)
         sampling = image.sampling[0]
         normalised = local_contrast_normalization(image.array, self.lcn_sigma, sampling)
-        offset = rng.integers(0, np.array(image.shape) - self.crop + 1)
-        window = normalised[:, offset[0] : offset[0] + self.crop, offset[1] : offset[1] + self.crop]
-        origin = offset * sampling
         positions = _periodic_images(self.dataset.positions[structure], self.dataset.extent)
         classes = np.tile(self.dataset.classes[structure], 9)
-        near = np.all(
-            (positions > origin - 5 * self.width)
-            & (positions < origin + (self.crop + 5) * sampling + 5 * self.width),
-            axis=1,
-        )
-        truth = truth_maps(
-            positions[near],
-            classes[near],
-            len(self.dataset.class_names),
-            tuple(origin),
-            (self.crop, self.crop),
-            sampling,
-            self.width,
-        )
-        return np.ascontiguousarray(window), truth
+        windows, truths = [], []
+        for offset in rng.integers(0, np.array(image.shape) - self.crop + 1, (self.crops, 2)):
+            origin = offset * sampling
+            near = np.all(
+                (positions > origin - 5 * self.width)
+                & (positions < origin + (self.crop + 5) * sampling + 5 * self.width),
+                axis=1,
+            )
+            windows.append(normalised[:, offset[0] : offset[0] + self.crop,
+                                      offset[1] : offset[1] + self.crop])
+            truths.append(truth_maps(positions[near], classes[near],
+                                     len(self.dataset.class_names), tuple(origin),
+                                     (self.crop, self.crop), sampling, self.width))
+        return np.stack(windows), np.stack(truths)
 
     def __getitem__(self, index: int):
         import torch

@@ -1,0 +1,84 @@
+"""``atomscope train`` and ``atomscope recognize``: the recognition network from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _train(args) -> None:
+    from atomscope.learning.train import TrainConfig, train
+
+    config = TrainConfig(
+        preset=args.preset,
+        iterations=args.iterations,
+        batch_size=args.batch_size,
+        crops_per_image=args.crops_per_image,
+        crop=args.crop,
+        width=args.width,
+        checkpoint_every=args.checkpoint_every,
+        seed=args.seed,
+        num_structures=args.structures,
+        threads=args.threads,
+    )
+    result = train(config, args.out)
+    print(
+        f"{config.preset}: {len(result.losses)} iterations, last-50 mean loss "
+        f"{sum(result.losses[-50:]) / len(result.losses[-50:]):.4f}, "
+        f"{result.iterations_per_second:.3f} it/s; model {result.out / 'model.pt'}"
+    )
+
+
+def _recognizer(name: str):
+    from atomscope.learning.infer import Recognizer
+
+    if Path(name).suffix == ".pt" or Path(name).is_file():
+        return Recognizer.load(name)
+    return Recognizer.pretrained(name)
+
+
+def _recognize(args) -> None:
+    from atomscope.io import read_image, write_npz
+
+    recognizer = _recognizer(args.model)
+    image = read_image(args.image, sampling=args.sampling)
+    result = recognizer.predict(image.array, image.sampling[0], threshold=args.threshold)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(args.image).stem
+    write_npz(out / f"{stem}_atoms.npz", positions=result.positions,
+              probabilities=result.probabilities, scores=result.scores, maps=result.maps)
+    figure = out / f"{stem}_atoms.png"
+    result.plot().savefig(figure, dpi=120)
+    print(f"{len(result)} atoms -> {out / f'{stem}_atoms.npz'} (overlay {figure})")
+
+
+def add_commands(subparsers) -> None:
+    """Register ``train`` and ``recognize`` on the ``atomscope`` parser."""
+    from atomscope.learning.train import TrainConfig
+
+    d = TrainConfig()
+    train = subparsers.add_parser("train", help="train an atom-recognition network on simulations")
+    train.add_argument("--preset", default="graphene", help="graphene (80 kV) | gold (300 kV)")
+    train.add_argument("--iterations", type=int, default=d.iterations, help="Adam steps")
+    train.add_argument("--out", "-o", required=True, help="output directory (resumes if present)")
+    train.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step")
+    train.add_argument("--crops-per-image", type=int, default=d.crops_per_image,
+                       help="crops cut from each simulated image")
+    train.add_argument("--crop", type=int, default=d.crop, help="crop size [px], multiple of 8")
+    train.add_argument("--width", type=int, default=d.width, help="feature maps at level 1")
+    train.add_argument("--structures", type=int, default=d.num_structures,
+                       help="exit waves to simulate")
+    train.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    train.add_argument("--seed", type=int, default=d.seed, help="random seed")
+    train.add_argument("--threads", type=int, default=d.threads, help="torch threads")
+    train.set_defaults(func=_train)
+
+    recognize = subparsers.add_parser("recognize", help="find atoms in an image with a network")
+    recognize.add_argument("image", help="image file (.tif, .npz, .dm3/.dm4/.emd)")
+    recognize.add_argument("--model", default="graphene",
+                           help="shipped model name (graphene, gold) or a model.pt file")
+    recognize.add_argument("--sampling", type=float, help="pixel size [Å] (default: from file)")
+    recognize.add_argument("--threshold", type=float, default=0.5,
+                           help="t of Eq 6.16: minimum peak class probability")
+    recognize.add_argument("--out", "-o", default="out", help="output directory")
+    recognize.set_defaults(func=_recognize)

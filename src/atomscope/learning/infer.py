@@ -1,0 +1,371 @@
+"""Recognition of atoms in an image with a trained network (seed §6.3.3 and §6.3.5).
+
+`Recognizer.predict`: local contrast normalisation (Eqs 6.10–6.11) → tiled network inference
+with overlap → watershed segmentation of the background map (local minima below ε = 0.995,
+basins limited to ε) → per-segment class probabilities (Eq 6.14) and centre-of-mass positions
+(Eq 6.15) → threshold on the segment's peak class probability (Eq 6.16).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from atomscope.core.validate import check_positive, check_positive_int, check_range
+from atomscope.learning.normalize import check_image_stack, local_contrast_normalization
+
+FORMAT = "atomscope-recognizer/1"
+WEIGHTS = Path(__file__).parent / "weights"
+#: Seed §6.3.5: minima of the background map above ε are discarded and basins stop at ε.
+EPSILON = 0.995
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """Atoms found in an image.
+
+    Attributes
+    ----------
+    positions
+        (n, 2) positions [Å] along the array axes [x, y] (pixel (i, j) at (i, j)·sampling).
+    probabilities
+        (n, classes) class probabilities of each atom (Eq 6.14).
+    scores
+        (n,) peak class probability 1 − P0 in each atom's segment (thresholded by Eq 6.16).
+    maps
+        Probability maps [classes + 1, x, y] at ``sampling``; channel 0 is the background.
+    image
+        The (first) input image at ``sampling``.
+    sampling
+        Pixel size of ``maps`` and ``image`` [Å].
+    class_names
+        Names of the classes.
+    """
+
+    positions: np.ndarray
+    probabilities: np.ndarray
+    scores: np.ndarray
+    maps: np.ndarray
+    image: np.ndarray
+    sampling: float
+    class_names: tuple[str, ...]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def plot(self, ax=None):
+        """The image with the recognised positions, coloured by most probable class.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from matplotlib.figure import Figure
+
+        if ax is None:
+            fig = Figure(figsize=(6, 6))
+            ax = fig.add_subplot()
+        else:
+            fig = ax.figure
+        nx, ny = self.image.shape
+        ax.imshow(self.image.T, origin="lower", cmap="gray",
+                  extent=(0, nx * self.sampling, 0, ny * self.sampling))
+        classes = self.probabilities.argmax(axis=1) if len(self) else np.zeros(0, int)
+        for k, name in enumerate(self.class_names):
+            chosen = self.positions[classes == k]
+            ax.plot(chosen[:, 0], chosen[:, 1], "o", ms=3, mfc="none", label=name)
+        ax.set_xlabel("x [Å]")
+        ax.set_ylabel("y [Å]")
+        ax.set_title(f"{len(self)} atoms")
+        ax.legend(loc="upper right", fontsize=8)
+        return fig
+
+
+def segment(
+    maps: np.ndarray, sampling: float, epsilon: float = EPSILON
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Atoms from probability maps: watershed of the background, Eqs 6.14–6.15.
+
+    Parameters
+    ----------
+    maps
+        [classes + 1, x, y], channel 0 the background, summing to 1 over the channels.
+    sampling
+        Pixel size [Å].
+    epsilon
+        Minima of the background above ε are discarded; basins are limited to P0 < ε.
+
+    Returns
+    -------
+    positions (n, 2) [Å], probabilities (n, classes), scores (n,) = max(1 − P0) per segment
+
+    Examples
+    --------
+    >>> from atomscope.learning.data import truth_maps
+    >>> maps = truth_maps([[1.0, 1.0], [2.5, 1.0]], [0, 0], 1, (0, 0), (40, 20), 0.1)
+    >>> positions, probabilities, scores = segment(maps, 0.1)
+    >>> positions.round(1).tolist(), probabilities.ravel().tolist()
+    ([[1.0, 1.0], [2.5, 1.0]], [1.0, 1.0])
+    """
+    from skimage.morphology import local_minima
+    from skimage.segmentation import watershed
+
+    background = np.asarray(maps[0], dtype=float)
+    inside = background < epsilon
+    markers, count = ndimage.label(local_minima(background) & inside)
+    if count == 0:
+        return np.zeros((0, 2)), np.zeros((0, len(maps) - 1)), np.zeros(0)
+    labels = watershed(background, markers, mask=inside)
+    index = np.arange(1, count + 1)
+    class_maps = np.asarray(maps[1:], dtype=float)
+    # Eq 6.14: p_n(c_k) = Σ_{S_n} P_k / Σ_k Σ_{S_n} P_k
+    sums = np.stack([ndimage.sum_labels(m, labels, index) for m in class_maps], axis=1)
+    probabilities = sums / sums.sum(axis=1, keepdims=True)
+    # Eq 6.15: centre of mass of the segment weighted by Σ_k P_k
+    centres = ndimage.center_of_mass(class_maps.sum(axis=0), labels, index)
+    positions = np.asarray(centres, dtype=float).reshape(-1, 2) * sampling
+    scores = np.asarray(ndimage.maximum(1 - background, labels, index), dtype=float)
+    return positions, probabilities, scores
+
+
+class Recognizer:
+    """A trained network with what is needed to apply it to new images.
+
+    Parameters
+    ----------
+    model
+        A `FusionNet`.
+    class_names
+        Names of its classes (without the background).
+    sampling_range
+        Pixel sizes (low, high) [Å] seen in training.
+    lcn_sigma
+        Window σ of the local contrast normalisation used in training [Å].
+    metadata
+        Training record (config, iterations, validation), kept in the saved file.
+
+    Examples
+    --------
+    >>> from atomscope.learning.model import FusionNet
+    >>> recognizer = Recognizer(FusionNet(width=2), ("C",), (0.11, 0.13), 10.0)
+    >>> image = np.random.default_rng(0).normal(size=(48, 40))
+    >>> result = recognizer.predict(image, sampling=0.12, threshold=0.0)
+    >>> result.maps.shape, result.positions.shape[1]
+    ((2, 48, 40), 2)
+    """
+
+    def __init__(
+        self,
+        model,
+        class_names,
+        sampling_range: tuple[float, float],
+        lcn_sigma: float,
+        metadata: dict[str, Any] | None = None,
+    ):
+        from atomscope.learning.model import FusionNet
+
+        if not isinstance(model, FusionNet):
+            raise TypeError(f"model must be a FusionNet, got {type(model).__name__}")
+        self.class_names = tuple(str(name) for name in class_names)
+        if len(self.class_names) != model.num_classes:
+            raise ValueError(
+                f"class_names {self.class_names} must name the model's {model.num_classes} classes"
+            )
+        low, high = (check_positive("sampling_range", value) for value in sampling_range)
+        if low > high:
+            raise ValueError(f"sampling_range must be (low, high), got {sampling_range}")
+        self.sampling_range = (low, high)
+        self.lcn_sigma = check_positive("lcn_sigma", lcn_sigma)
+        self.model = model.eval()
+        self.metadata = dict(metadata or {})
+
+    @property
+    def in_channels(self) -> int:
+        """Number of images the model takes."""
+        return self.model.in_channels
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "in_channels": self.model.in_channels,
+            "num_classes": self.model.num_classes,
+            "width": self.model.width,
+            "class_names": list(self.class_names),
+            "sampling_range": list(self.sampling_range),
+            "lcn_sigma": self.lcn_sigma,
+            "metadata": self.metadata,
+        }
+
+    def save(self, path: str | os.PathLike, half: bool = False) -> Path:
+        """Write the weights and settings (float16 weights if ``half``), atomically."""
+        import torch
+
+        path = Path(path)
+        state = {
+            key: value.half() if half and value.is_floating_point() else value
+            for key, value in self.model.state_dict().items()
+        }
+        tmp = path.with_name(f".{path.name}.tmp")
+        torch.save({"format": FORMAT, "state_dict": state, "config": self._config()}, tmp)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Recognizer:
+        """Read a file written by `save` (safe loading: ``torch.load(weights_only=True)``).
+
+        Raises
+        ------
+        ValueError
+            If the file is missing, not a recognizer file, or its weights do not fit.
+        """
+        import torch
+
+        from atomscope.learning.model import FusionNet
+
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"model file {str(path)!r} does not exist")
+        try:
+            content = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # torch raises many types for damaged files
+            raise ValueError(f"model file {str(path)!r} could not be read: {error}") from error
+        if not isinstance(content, dict) or content.get("format") != FORMAT:
+            raise ValueError(f"model file {str(path)!r} is not an atomscope recognizer ({FORMAT})")
+        config = content["config"]
+        model = FusionNet(config["in_channels"], config["num_classes"], config["width"])
+        state = {key: value.float() if value.is_floating_point() else value
+                 for key, value in content["state_dict"].items()}
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as error:
+            raise ValueError(f"model file {str(path)!r} has weights that do not fit: {error}") from error
+        return cls(model, config["class_names"], tuple(config["sampling_range"]),
+                   config["lcn_sigma"], config["metadata"])
+
+    @classmethod
+    def pretrained(cls, name: str) -> Recognizer:
+        """A model shipped in ``atomscope/learning/weights`` (``"graphene"``, ``"gold"``)."""
+        shipped = sorted(p.stem for p in WEIGHTS.glob("*.pt"))
+        if name not in shipped:
+            raise ValueError(
+                f"no pretrained model {name!r}; shipped models: {shipped or 'none yet'} "
+                "(train one with `atomscope train` and use Recognizer.load)"
+            )
+        return cls.load(WEIGHTS / f"{name}.pt")
+
+    def _prepare(self, image, sampling: float) -> tuple[np.ndarray, float]:
+        array = check_image_stack("image", image)
+        if len(array) != self.in_channels:
+            raise ValueError(
+                f"image has {len(array)} channel(s); this model takes {self.in_channels} "
+                "(a 2D image, or a stack [channels, x, y])"
+            )
+        low, high = self.sampling_range
+        if low <= sampling <= high:
+            return array, sampling
+        if not low / 1.2 <= sampling <= high * 1.2:
+            warnings.warn(
+                f"sampling {sampling} Å is far outside the training range {low}–{high} Å; the "
+                "image is resampled to the middle of that range",
+                stacklevel=3,
+            )
+        target = (low + high) / 2
+        zoom = sampling / target
+        resampled = np.stack([ndimage.zoom(channel, zoom, order=1) for channel in array])
+        # the exact pixel after rounding to whole pixels
+        return resampled, sampling * array.shape[1] / resampled.shape[1]
+
+    def probability_maps(self, normalised: np.ndarray, tile: int = 256, overlap: int = 32,
+                         batch: int = 4) -> np.ndarray:
+        """Network output [classes + 1, x, y] for a normalised stack, tile by tile.
+
+        Tiles of ``tile`` px overlap by ``overlap`` px on each side; only their centres are
+        kept. The image is mirror-padded at its borders; ``batch`` tiles run per forward pass.
+        """
+        import torch
+
+        tile = check_positive_int("tile", tile, minimum=8)
+        if tile % 8:
+            raise ValueError(f"tile must be a multiple of 8, got {tile}")
+        overlap = check_positive_int("overlap", overlap, minimum=0)
+        if 2 * overlap >= tile:
+            raise ValueError(f"overlap must be < tile / 2 = {tile / 2}, got {overlap}")
+        batch = check_positive_int("batch", batch)
+        nx, ny = normalised.shape[1:]
+        # a small image needs only one tile just big enough for it
+        tile = min(tile, 8 * math.ceil((max(nx, ny) + 2 * overlap) / 8))
+        core = tile - 2 * overlap
+        counts = (math.ceil(nx / core), math.ceil(ny / core))
+        padded = np.pad(
+            normalised,
+            ((0, 0), (overlap, counts[0] * core - nx + overlap),
+             (overlap, counts[1] * core - ny + overlap)),
+            mode="symmetric",
+        )
+        corners = [(a * core, b * core) for a in range(counts[0]) for b in range(counts[1])]
+        out = np.zeros((self.model.num_classes + 1, counts[0] * core, counts[1] * core),
+                       dtype=np.float32)
+        with torch.no_grad():
+            for first in range(0, len(corners), batch):
+                chunk = corners[first : first + batch]
+                x = torch.from_numpy(np.stack(
+                    [padded[:, a : a + tile, b : b + tile] for a, b in chunk]
+                ).astype(np.float32))
+                maps = self.model(x).numpy()
+                for (a, b), m in zip(chunk, maps, strict=True):
+                    out[:, a : a + core, b : b + core] = m[:, overlap : overlap + core,
+                                                            overlap : overlap + core]
+        return out[:, :nx, :ny]
+
+    def predict(
+        self,
+        image,
+        sampling: float,
+        threshold: float = 0.5,
+        epsilon: float = EPSILON,
+        tile: int = 256,
+        overlap: int = 32,
+        batch: int = 4,
+    ) -> Recognition:
+        """Find the atoms in ``image``.
+
+        Parameters
+        ----------
+        image
+            2D image [x, y] or a stack [channels, x, y] (e.g. a focal series), any units;
+            finite and not constant.
+        sampling
+            Pixel size [Å]. Outside the training range the image is resampled to its middle
+            (with a warning when far outside).
+        threshold
+            t of Eq 6.16 in [0, 1]: atoms whose segment peak class probability 1 − P0 is below
+            t are dropped (the seed's Fig 6.12 uses 0.01 and 0.5).
+        epsilon
+            Background level ε of the segmentation.
+        tile, overlap, batch
+            Tiled inference, see `probability_maps`.
+
+        Returns
+        -------
+        Recognition
+        """
+        sampling = check_positive("sampling", sampling)
+        threshold = check_range("threshold", threshold, 0.0, 1.0)
+        epsilon = check_range("epsilon", epsilon, 0.0, 1.0, low_open=True)
+        array, sampling = self._prepare(image, sampling)
+        normalised = local_contrast_normalization(array, self.lcn_sigma, sampling)
+        maps = self.probability_maps(normalised, tile, overlap, batch)
+        positions, probabilities, scores = segment(maps, sampling, epsilon)
+        keep = scores >= threshold  # Eq 6.16
+        return Recognition(
+            positions[keep], probabilities[keep], scores[keep], maps, array[0], sampling,
+            self.class_names, {"threshold": threshold, "epsilon": epsilon},
+        )
