@@ -8,7 +8,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ["atomscope", "atomscope.potentials", "atomscope.waves", "atomscope.optics",
-            "atomscope.detection", "atomscope.structures", "atomscope.thermal"]
+            "atomscope.detection", "atomscope.structures", "atomscope.thermal",
+            "atomscope.analysis"]
 
 
 @pytest.mark.parametrize("package", PACKAGES)

@@ -16,6 +16,7 @@ from atomscope import __version__
 # Subcommand modules owned by each package; each exposes add_commands(subparsers).
 _COMMAND_MODULES = (
     "atomscope.structures.commands",
+    "atomscope.analysis.commands",
 )
 
 

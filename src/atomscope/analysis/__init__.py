@@ -15,11 +15,14 @@ from atomscope.analysis.synthetic import (
     lattice_image,
     square_lattice,
 )
+from atomscope.analysis.templates import Template, TemplateMatch, match_templates
 
 __all__ = [
     "GPAResult",
     "Strain",
     "StrainField",
+    "Template",
+    "TemplateMatch",
     "add_gaussian_noise",
     "bragg_peaks",
     "eq315_field",
@@ -27,6 +30,7 @@ __all__ = [
     "find_peaks",
     "gpa_strain",
     "lattice_image",
+    "match_templates",
     "refine_peaks",
     "square_lattice",
     "strain_from_match",

@@ -14,7 +14,7 @@ from skimage.restoration import unwrap_phase
 from atomscope.analysis.peaks import _check_image
 from atomscope.core.validate import check_finite_array, check_positive
 
-__all__ = ["GPAResult", "bragg_peaks", "gpa_strain"]
+__all__ = ["GPAResult", "bragg_peaks", "check_g_vectors", "gpa_strain"]
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,28 @@ def _median_phase_gradient(wave: np.ndarray, region: np.ndarray) -> np.ndarray:
     return np.median(_phase_gradient(wave)[:, region], axis=1)
 
 
+def check_g_vectors(g_vectors) -> np.ndarray:
+    """Return two non-collinear frequencies inside the FFT as a (2, 2) array, or raise.
+
+    Examples
+    --------
+    >>> check_g_vectors([[0.1, 0], [0, 0.1]]).shape
+    (2, 2)
+    """
+    g_vectors = check_finite_array("g_vectors", g_vectors, ndim=2)
+    if g_vectors.shape != (2, 2):
+        raise ValueError(f"g_vectors must have shape (2, 2), got {g_vectors.shape}")
+    if np.any(np.abs(g_vectors) > 0.5):
+        raise ValueError(
+            f"g_vectors must lie inside the FFT, |g| components ≤ 0.5 /pixel; got {g_vectors.tolist()}"
+        )
+    if abs(np.linalg.det(g_vectors)) < 1e-6 * np.prod(np.linalg.norm(g_vectors, axis=1)) + 1e-12:
+        raise ValueError(
+            f"g_vectors must be two non-collinear frequencies, got {g_vectors.tolist()}"
+        )
+    return g_vectors
+
+
 def gpa_strain(
     image,
     g_vectors: np.ndarray | None = None,
@@ -162,17 +184,7 @@ def gpa_strain(
     shape = array.shape
     if g_vectors is None:
         g_vectors = bragg_peaks(array)
-    g_vectors = check_finite_array("g_vectors", g_vectors, ndim=2)
-    if g_vectors.shape != (2, 2):
-        raise ValueError(f"g_vectors must have shape (2, 2), got {g_vectors.shape}")
-    if np.any(np.abs(g_vectors) > 0.5):
-        raise ValueError(
-            f"g_vectors must lie inside the FFT, |g| components ≤ 0.5 /pixel; got {g_vectors.tolist()}"
-        )
-    if abs(np.linalg.det(g_vectors)) < 1e-6 * np.prod(np.linalg.norm(g_vectors, axis=1)) + 1e-12:
-        raise ValueError(
-            f"g_vectors must be two non-collinear frequencies, got {g_vectors.tolist()}"
-        )
+    g_vectors = check_g_vectors(g_vectors)
     shortest = float(np.linalg.norm(g_vectors, axis=1).min())
     sigma = shortest / 4 if sigma is None else check_positive("sigma", sigma)
     if reference is None:
