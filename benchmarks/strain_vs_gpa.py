@@ -104,11 +104,23 @@ def grains_case(rng=0):
     return positions, zeros, zeros, near, labels
 
 
-def measure_templates(image, truth_positions, template, noisy):
+def in_box(points, box):
+    (x0, x1), (y0, y1) = box
+    return (points[..., 0] >= x0) & (points[..., 0] < x1) & (points[..., 1] >= y0) & (
+        points[..., 1] < y1
+    )
+
+
+def pixel_box(box):
+    x, y = np.meshgrid(np.arange(SHAPE[0]), np.arange(SHAPE[1]), indexing="ij")
+    return in_box(np.stack([x, y], axis=-1), box)
+
+
+def measure_templates(image, truth_positions, template, noisy, box):
     array = wiener_filter(image) if noisy else image
     peaks = refine_peaks(array, find_peaks(array, min_distance=int(SPACING / 3), threshold=0.2))
     match = match_templates(peaks, [template], rmax=0.15)
-    strain = strain_from_match(match)
+    strain = strain_from_match(match, reference=in_box(peaks, box))
     distance, index = cKDTree(peaks).query(truth_positions)
     found = distance < SPACING / 4
     exx = np.where(found, strain.exx[index], np.nan)
@@ -116,8 +128,8 @@ def measure_templates(image, truth_positions, template, noisy):
     return exx, eyy, strain, match
 
 
-def measure_gpa(image, truth_positions, sigma, g_vectors):
-    result = gpa_strain(image, g_vectors=g_vectors, sigma=sigma)
+def measure_gpa(image, truth_positions, sigma, g_vectors, box):
+    result = gpa_strain(image, g_vectors=g_vectors, sigma=sigma, reference=pixel_box(box))
     coordinates = truth_positions.T
     sample = lambda m: ndimage.map_coordinates(m, coordinates, order=1, mode="nearest")  # noqa: E731
     return sample(result.exx), sample(result.eyy), result
@@ -125,16 +137,16 @@ def measure_gpa(image, truth_positions, sigma, g_vectors):
 
 def rms_percent(error, mask):
     values = error[mask & np.isfinite(error)]
-    return 100 * float(np.sqrt(np.mean(values**2))) if values.size else float("nan")
+    return f"{100 * float(np.sqrt(np.mean(values**2))):6.3f}" if values.size else "     —"
 
 
 def report(name, method, exx, eyy, truth_exx, truth_eyy, near, inside):
     bulk, edge = inside & ~near, inside & near
     missing = int(np.sum(inside & ~np.isfinite(exx)))
     print(
-        f"{name:<16} {method:<22} bulk εxx {rms_percent(exx - truth_exx, bulk):6.3f} % "
-        f"εyy {rms_percent(eyy - truth_eyy, bulk):6.3f} %   near εxx "
-        f"{rms_percent(exx - truth_exx, edge):6.3f} % εyy {rms_percent(eyy - truth_eyy, edge):6.3f} %"
+        f"{name:<16} {method:<22} bulk εxx {rms_percent(exx - truth_exx, bulk)} % "
+        f"εyy {rms_percent(eyy - truth_eyy, bulk)} %   near εxx "
+        f"{rms_percent(exx - truth_exx, edge)} % εyy {rms_percent(eyy - truth_eyy, edge)} %"
         f"   unmatched {missing}"
     )
 
@@ -149,18 +161,18 @@ def error_figure(name, image, positions, errors):
     save_figure(fig, OUT / f"strain_vs_gpa_{name}.png")
 
 
-def run_case(name, positions, truth_exx, truth_eyy, near, templates, g_vectors, noisy=False):
+def run_case(name, positions, truth_exx, truth_eyy, near, templates, g_vectors, box, noisy=False):
     inside = (positions >= 2 * SPACING).all(1) & (positions < np.array(SHAPE) - 2 * SPACING).all(1)
     image = lattice_image(positions, SHAPE, width=WIDTH)
     if noisy:
         image = add_gaussian_noise(image, variance=0.05, rng=1)
     errors = {}
     for label, template in templates.items():
-        exx, eyy, _, _ = measure_templates(image, positions, template, noisy)
+        exx, eyy, _, _ = measure_templates(image, positions, template, noisy, box)
         report(name, f"templates {label}", exx, eyy, truth_exx, truth_eyy, near, inside)
         errors[f"templates {label}"] = exx - truth_exx
     for sigma in (0.25 / SPACING, 0.15 / SPACING):
-        exx, eyy, _ = measure_gpa(image, positions, sigma, g_vectors)
+        exx, eyy, _ = measure_gpa(image, positions, sigma, g_vectors, box)
         report(name, f"GPA σ={sigma:.4f}/px", exx, eyy, truth_exx, truth_eyy, near, inside)
         errors[f"GPA σ={sigma:.4f}"] = exx - truth_exx
     error_figure(name, image, positions, errors)
@@ -172,23 +184,29 @@ def main():
     g_square = [[1 / SPACING, 0.0], [0.0, 1 / SPACING]]
     print("RMS strain error [% strain] at the atom positions; 'near' = ≤ 2 spacings from a "
           "surface, step, vacancy or grain boundary")
+    whole = ((0, SHAPE[0]), (0, SHAPE[1]))
     positions, exx, eyy, near = eq315_case()
-    run_case("eq3.15", positions, exx, eyy, near, square, g_square)
-    run_case("eq3.15+noise", positions, exx, eyy, near, square, g_square, noisy=True)
+    run_case("eq3.15", positions, exx, eyy, near, square, g_square, whole)
+    run_case("eq3.15+noise", positions, exx, eyy, near, square, g_square, whole, noisy=True)
     positions, exx, eyy, near = step_case()
-    run_case("step+vacancy", positions, exx, eyy, near, square, g_square)
+    below_band = ((120, 390), (120, 180))  # unstrained crystal, away from surfaces and vacancy
+    run_case("step+vacancy", positions, exx, eyy, near, square, g_square, below_band)
     positions, exx, eyy, near, labels = grains_case()
     honeycomb = {"honeycomb": Template.honeycomb()}
     image = lattice_image(positions, SHAPE, width=WIDTH * 0.8)
     inside = (positions >= 2 * SPACING).all(1) & (positions < np.array(SHAPE) - 2 * SPACING).all(1)
-    t_exx, t_eyy, _, _ = measure_templates(image, positions, honeycomb["honeycomb"], False)
-    g_exx, g_eyy, _ = measure_gpa(image, positions, 0.25 / SPACING, None)
+    grain0_box = ((60, 220), (60, 220))  # both methods take grain 0's interior as reference
+    template = honeycomb["honeycomb"]
+    t_exx, t_eyy, _, _ = measure_templates(image, positions, template, False, grain0_box)
+    # GPA needs one pair of g: grain 0's (honeycomb reciprocal lattice, rotation 0°)
+    g_grain0 = [[1 / SPACING, -1 / (SPACING * np.sqrt(3))], [0.0, 2 / (SPACING * np.sqrt(3))]]
+    g_exx, g_eyy, _ = measure_gpa(image, positions, 0.25 / SPACING, g_grain0, grain0_box)
     for k in range(3):
         grain = inside & (labels == k) & ~near
         print(
-            f"grain {k}: templates εxx {rms_percent(t_exx, grain):6.3f} % εyy "
-            f"{rms_percent(t_eyy, grain):6.3f} %   GPA εxx {rms_percent(g_exx, grain):6.3f} % "
-            f"εyy {rms_percent(g_eyy, grain):6.3f} %   ({grain.sum()} atoms, truth 0)"
+            f"grain {k}: templates (honeycomb) εxx {rms_percent(t_exx, grain)} % εyy "
+            f"{rms_percent(t_eyy, grain)} %   GPA (grain 0's g) εxx {rms_percent(g_exx, grain)} % "
+            f"εyy {rms_percent(g_eyy, grain)} %   ({grain.sum()} atoms, truth 0)"
         )
     error_figure("three_grains", image, positions, {"templates": t_exx, "GPA": g_exx})
     print(f"figures in {OUT}/ ({time.perf_counter() - start:.1f} s)")
