@@ -153,10 +153,10 @@ def report(name, method, exx, eyy, truth_exx, truth_eyy, near, inside):
 
 def error_figure(name, image, positions, errors):
     fig, axes = plt.subplots(1, len(errors) + 1, figsize=(4 * (len(errors) + 1), 4))
-    show_image(axes[0], image, 1.0, name)
+    show_image(axes[0], image, 1.0, name, scale_bar=False)  # synthetic: pixel units
     for ax, (label, error) in zip(axes[1:], errors.items(), strict=True):
         show_points(ax, image, 1.0, positions, error, f"εxx error: {label}", limit=0.01,
-                    colorbar_label="error")
+                    colorbar_label="error", scale_bar=False)
     OUT.mkdir(parents=True, exist_ok=True)
     save_figure(fig, OUT / f"strain_vs_gpa_{name}.png")
 

@@ -118,6 +118,7 @@ def show_points(
     cmap: str = "RdBu_r",
     colorbar_label: str | None = None,
     limit: float | None = None,
+    scale_bar: bool = True,
 ):
     """Per-point values as coloured dots over a grey ``[x, y]`` image; NaN points drawn hollow.
 
@@ -131,14 +132,14 @@ def show_points(
     >>> plt.close(fig)
     """
     sampling = np.broadcast_to(np.asarray(sampling, dtype=float), (2,))
-    show_image(ax, array, sampling, title)
+    show_image(ax, array, sampling, title, scale_bar=scale_bar)
     points = np.asarray(points, dtype=float) * sampling
     values = np.asarray(values, dtype=float)
     finite = np.isfinite(values)
     if limit is None:
         limit = float(np.percentile(np.abs(values[finite]), 99)) if finite.any() else 1.0
     limit = limit or 1.0
-    size = max(4.0, 2000.0 / max(len(points), 1) ** 0.5)
+    size = max(2.0, 800.0 / max(len(points), 1) ** 0.5)
     dots = ax.scatter(
         points[finite, 0],
         points[finite, 1],
