@@ -83,7 +83,8 @@ def test_strain_command_writes_every_output(tmp_path):
     write_tiff(tmp_path / "lattice.tif", image, sampling=0.1)
     out = tmp_path / "strain"
     code = main(["strain", str(tmp_path / "lattice.tif"), "--template", "square", "--gpa",
-                 "0.0833,0", "0,0.0833", "--min-distance", "4", "--out", str(out)])
+                 "0.0833,0", "0,0.0833", "--min-distance", "4", "--reference", "0", "384", "0",
+                 "384", "--out", str(out)])
     assert code in (0, None)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["num_matched"] > 0.8 * summary["num_points"]
@@ -100,6 +101,7 @@ def test_strain_command_writes_every_output(tmp_path):
         (["--template", "triangle"], "--template"),
         (["--gpa", "0.1,0"], "--gpa"),
         (["--gpa", "0.7,0", "0,0.1"], "inside the FFT"),
+        (["--reference", "0", "500", "0", "10"], "--reference"),
     ],
 )
 def test_strain_command_bad_input(tmp_path, capsys, arguments, message):
@@ -109,6 +111,7 @@ def test_strain_command_bad_input(tmp_path, capsys, arguments, message):
     code = main(["strain", str(tmp_path / "lattice.tif"), *arguments, "--out", str(out)])
     assert code == 2
     assert message in capsys.readouterr().err
+    assert not out.exists()  # refused before any output
 
 
 def test_strain_command_unreadable_file(tmp_path, capsys):

@@ -40,6 +40,24 @@ def _template(text: str):
     return Template(points)
 
 
+def _reference_box(values, shape) -> tuple[float, float, float, float] | None:
+    if values is None:
+        return None
+    x0, x1, y0, y1 = values
+    if not (0 <= x0 < x1 <= shape[0] and 0 <= y0 < y1 <= shape[1]):
+        raise ValueError(
+            f"--reference X0 X1 Y0 Y1 must satisfy 0 ≤ X0 < X1 ≤ {shape[0]} and "
+            f"0 ≤ Y0 < Y1 ≤ {shape[1]} [pixels]; got {values}"
+        )
+    return x0, x1, y0, y1
+
+
+def _inside(points: np.ndarray, box) -> np.ndarray:
+    x0, x1, y0, y1 = box
+    x, y = points[..., 0], points[..., 1]
+    return (x >= x0) & (x < x1) & (y >= y0) & (y < y1)
+
+
 def _write_points_csv(path: Path, strain, match) -> None:
     from atomscope.io import atomic_output
 
@@ -103,12 +121,20 @@ def run_strain(args) -> dict:
             raise ValueError(f"--gpa takes 'auto' or two g-vectors gx,gy, got {args.gpa}")
         g_vectors = check_g_vectors([_g_vector(g) for g in args.gpa])
     image = read_image(args.image, sampling=args.sampling, default_sampling=1.0)
+    box = _reference_box(args.reference, image.shape)
     array = wiener_filter(image.array) if args.wiener else image.array
 
     peaks = refine_peaks(array, find_peaks(array, args.min_distance, args.threshold))
     match = match_templates(peaks, templates, rmax=args.rmax)
-    strain = strain_from_match(match)
-    gpa = None if args.gpa is None else gpa_strain(array, g_vectors=g_vectors)
+    reference_points = None if box is None else _inside(peaks, box)
+    if reference_points is not None and not (reference_points & match.mask).any():
+        raise ValueError(f"--reference {args.reference}: no matched point lies in this region")
+    strain = strain_from_match(match, reference=reference_points)
+    gpa = None
+    if args.gpa is not None:
+        x, y = np.meshgrid(np.arange(image.shape[0]), np.arange(image.shape[1]), indexing="ij")
+        pixels = None if box is None else _inside(np.stack([x, y], axis=-1), box)
+        gpa = gpa_strain(array, g_vectors=g_vectors, reference=pixels)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -133,6 +159,7 @@ def run_strain(args) -> dict:
         "num_points": len(peaks),
         "num_matched": int(matched.sum()),
         "scale_px": strain.scale,
+        "reference_px": box,
         "mean_exx": float(np.nanmean(strain.exx)) if matched.any() else None,
         "mean_eyy": float(np.nanmean(strain.eyy)) if matched.any() else None,
         "std_exx": float(np.nanstd(strain.exx)) if matched.any() else None,
@@ -188,4 +215,12 @@ def add_commands(subparsers) -> None:
         help="largest RMSD for a full match; above it partial matching",
     )
     parser.add_argument("--wiener", action="store_true", help="Wiener-filter the image first")
+    parser.add_argument(
+        "--reference",
+        type=float,
+        nargs=4,
+        metavar=("X0", "X1", "Y0", "Y1"),
+        help="unstrained region [pixels]: zero mean planar strain there (both "
+        "methods); default: all matched points / the whole image",
+    )
     parser.set_defaults(func=_strain)
