@@ -189,3 +189,65 @@ def test_a_scan_that_cannot_fit_in_memory_is_refused(monkeypatch):
     monkeypatch.setenv("ATOMSCOPE_MEMORY_LIMIT", "1M")
     with pytest.raises(ValueError, match=r"needs about .* GiB but only"):
         Probe(200e3, 20).scan(VACUUM, WavesDetector(), GridScan(gpts=8))
+
+
+def run_command(argv):
+    import argparse
+
+    from atomscope.waves.stem_commands import add_commands
+
+    parser = argparse.ArgumentParser(prog="atomscope")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+def test_stem_and_cbed_commands_write_their_outputs(tmp_path, capsys):
+    import json
+
+    import ase.io
+
+    structure = tmp_path / "sto.cif"
+    ase.io.write(structure, strontium_titanate((1, 1, 2)))
+    out = tmp_path / "stem"
+    run_command(["stem", str(structure), "--out", str(out), "--energy", "300e3",
+                 "--sampling", "0.03051", "--detector", "annular:70:200",
+                 "--detector", "segmented:10:40:2:4", "--detector", "pixelated:30",
+                 "--scan-sampling", "0.5"])
+    printed = capsys.readouterr().out
+    assert "memory estimate" in printed and "outputs in" in printed
+    names = {p.name for p in out.iterdir()}
+    assert {"annular_70-200mrad.tif", "annular_70-200mrad.png", "segmented_10-40mrad_2x4.tif",
+            "segmented_10-40mrad_2x4_segments.npz", "4dstem.zarr", "4dstem_mean.png",
+            "summary.json"} <= names
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scan"]["shape"] == [8, 8] and summary["probe"]["semiangle_cutoff"] == 20.0
+    assert zarr.open_array(out / "4dstem.zarr", mode="r").attrs["complete"] is True
+
+    cbed = tmp_path / "cbed"
+    run_command(["cbed", str(structure), "--out", str(cbed), "--sampling", "0.0611",
+                 "--position", "1.0", "1.5", "--max-angle", "40"])
+    pattern = np.load(cbed / "cbed.npz")["pattern"]
+    assert pattern.shape[0] % 2 == 1 and 0.9 < pattern.sum() <= 1.0
+    assert json.loads((cbed / "summary.json").read_text())["position"] == [1.0, 1.5]
+
+
+def test_stem_command_refuses_bad_input_before_writing(tmp_path):
+    import ase.io
+
+    structure = tmp_path / "sto.cif"
+    ase.io.write(structure, strontium_titanate((1, 1, 1)))
+    out = tmp_path / "never"
+    with pytest.raises(SystemExit):
+        run_command(["stem", str(structure), "--detector", "annular:70"])
+    with pytest.raises(ValueError, match="exceeds the maximum simulated angle"):
+        run_command(["stem", str(structure), "--out", str(out), "--sampling", "0.1",
+                     "--detector", "annular:70:200"])
+    with pytest.raises(ValueError, match="at least one --detector"):
+        run_command(["stem", str(structure), "--out", str(out)])
+    with pytest.raises(ValueError, match="outside the cell"):
+        run_command(["stem", str(structure), "--out", str(out), "--detector", "annular:0:30",
+                     "--scan-end", "10", "3"])
+    with pytest.raises(ValueError, match="outside the cell"):
+        run_command(["cbed", str(structure), "--out", str(out), "--position", "-1", "0"])
+    assert not out.exists()

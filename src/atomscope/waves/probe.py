@@ -294,7 +294,13 @@ class Probe:
                 "WavesDetector cannot average the exit waves of frozen-phonon configurations; "
                 "use a potential with one configuration"
             )
-        batch_size = self._batch_size(grid, len(positions), detectors, batch_size)
+        batch_size, nbytes = self.plan_batches(grid, len(positions), detectors, batch_size)
+        check_memory(
+            nbytes,
+            f"a STEM scan of {len(positions)} positions on {grid.gpts} pixels in batches of "
+            f"{batch_size}",
+            "use a smaller batch_size, fewer positions or write 4D-STEM data to a zarr path",
+        )
         configurations = _cache_slices(configurations, len(positions) > batch_size)
         outputs = [d.allocate(scan.shape, grid, self.energy) for d in detectors]
         reducers = [d.reducer(grid, self.energy) for d in detectors]
@@ -332,31 +338,40 @@ class Probe:
             for d, output in zip(detectors, outputs, strict=True)
         ]
 
-    def _batch_size(self, grid: Grid, num_positions: int, detectors, batch_size) -> int:
-        """Positions per batch: given, or balanced batches of ≤ BATCH_BYTES of waves; refuses
-        jobs whose outputs plus one batch cannot fit in memory."""
+    def plan_batches(
+        self, grid: Grid, num_positions: int, detectors: Any, batch_size: int | None = None
+    ) -> tuple[int, int]:
+        """Positions per batch and the estimated peak memory [bytes] of a scan.
+
+        The batch size is ``batch_size`` or balanced batches of at most 128 MiB of waves, fewer
+        positions when the detector outputs plus one batch would exceed half the available
+        memory (`atomscope.core.memory`). The estimate counts the detector outputs kept in
+        memory and, per position, the wave, its intensity, an FFT scratch and the signals.
+
+        Examples
+        --------
+        >>> from atomscope.waves.detectors import AnnularDetector
+        >>> Probe(200e3, 20).plan_batches(Grid(gpts=256, sampling=0.05), 1000,
+        ...                               [AnnularDetector(70, 150)])[0]
+        250
+        """
+        detectors = as_detectors(detectors)
+        num_positions = check_positive_int("num_positions", num_positions)
         wave_bytes = 8 * grid.gpts[0] * grid.gpts[1]
-        # per position: the wave, its copy for WavesDetector, the intensity, the FFT scratch
         per_position = 3 * wave_bytes
         outputs = 0
         for detector in detectors:
-            allocated = detector.allocate((1,), grid, self.energy) if not getattr(
-                detector, "path", None) else np.zeros(0)
-            outputs += allocated.nbytes * num_positions
-            per_position += 2 * allocated.nbytes
+            in_memory = getattr(detector, "path", None) is None
+            signal = detector.allocate((1,), grid, self.energy).nbytes if in_memory else 0
+            outputs += signal * num_positions
+            per_position += 2 * signal
         if batch_size is None:
             room = 0.5 * available_memory() - outputs
             cap = max(1, min(BATCH_BYTES // wave_bytes, int(room // per_position)))
             batches = -(-num_positions // cap)
             batch_size = -(-num_positions // batches)
         batch_size = min(check_positive_int("batch_size", batch_size), num_positions)
-        check_memory(
-            outputs + batch_size * per_position,
-            f"a STEM scan of {num_positions} positions on {grid.gpts} pixels in batches of "
-            f"{batch_size}",
-            "use a smaller batch_size, fewer positions or write 4D-STEM data to a zarr path",
-        )
-        return batch_size
+        return batch_size, int(outputs + batch_size * per_position)
 
 
 class _StoredSlices:

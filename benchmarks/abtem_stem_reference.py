@@ -1,0 +1,56 @@
+"""Run by benchmarks/compare_abtem_stem.py and benchmarks/stem.py with abTEM's own interpreter.
+
+Usage: ABTEM_PYTHON abtem_stem_reference.py cbed|haadf STRUCTURE.traj OUT.npz JSON_SETTINGS
+
+cbed:  abTEM 1.0.11's exit wave and diffraction pattern (antialias cutoff) of one probe
+       position, its potential slices, and the time of the run.
+haadf: abTEM's annular-detector image of a grid scan from two runs (cold: first in the process;
+       warm: second), their times with the potential built inside the run, and its slices.
+"""
+
+import json
+import sys
+import time
+
+import abtem
+import ase.io
+import numpy as np
+
+mode, structure, out, settings = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+abtem.config.set({"device": "cpu", "fftw.threads": 2, "diagnostics.progress_bar": False})
+atoms = ase.io.read(structure)
+
+
+def potential():
+    return abtem.Potential(
+        atoms, gpts=settings["gpts"], slice_thickness=settings["slice_thickness"],
+        parametrization="lobato", projection="infinite",
+    )
+
+
+def probe():
+    return abtem.Probe(energy=settings["energy"], semiangle_cutoff=settings["semiangle_cutoff"],
+                       soft=True)
+
+
+if mode == "cbed":
+    start = time.perf_counter()
+    exit_wave = probe().multislice(potential(), scan=settings["position"]).compute()
+    seconds = time.perf_counter() - start
+    pattern = exit_wave.diffraction_patterns(max_angle="cutoff").compute()
+    np.savez(out, exit_wave=exit_wave.array, cbed=pattern.array,
+             angular_sampling=np.array(pattern.angular_sampling),
+             slices=potential().build().compute().array, seconds=seconds)
+elif mode == "haadf":
+    scan = abtem.GridScan(start=settings["scan_start"], end=settings["scan_end"],
+                          gpts=settings["scan_gpts"], endpoint=False)
+    detector = abtem.AnnularDetector(inner=settings["inner"], outer=settings["outer"])
+    times, images = [], []
+    for _ in range(2):
+        start = time.perf_counter()
+        images.append(probe().scan(potential(), scan=scan, detectors=detector).compute().array)
+        times.append(time.perf_counter() - start)
+    np.savez(out, image=images[1], first_image=images[0], cold_seconds=times[0],
+             warm_seconds=times[1], slices=potential().build().compute().array)
+else:
+    sys.exit(f"mode must be cbed or haadf, got {mode!r}")

@@ -1,0 +1,200 @@
+"""``atomscope stem | cbed``: STEM images and CBED patterns of a structure file.
+
+Outputs go to ``--out`` (a directory): per annular/segmented detector a TIFF and a PNG, the
+pixelated detector a zarr store (``4dstem.zarr``, attribute ``complete``) and a PNG of the
+position-averaged pattern, a CBED run ``cbed.npz`` and ``cbed.png``; every run writes
+``summary.json`` with all parameters. A multi-frame STRUCTURE (e.g. from ``atomscope
+phonons``) is averaged as frozen phonons. The memory estimate is printed before the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from atomscope.core.validate import check_positive
+
+
+def _detector(text: str):
+    """``annular:INNER:OUTER``, ``segmented:INNER:OUTER:RINGS:SECTORS[:ROTATION]`` or
+    ``pixelated[:MAX_ANGLE]`` (angles in mrad, rotation in rad)."""
+    from atomscope.waves.detectors import AnnularDetector, PixelatedDetector, SegmentedDetector
+
+    kind, *values = text.split(":")
+    try:
+        numbers = [float(v) for v in values]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--detector {text!r}: the fields must be numbers") from None
+    if kind == "annular" and len(numbers) == 2:
+        return AnnularDetector(*numbers)
+    if kind == "segmented" and len(numbers) in (4, 5):
+        return SegmentedDetector(numbers[0], numbers[1], int(numbers[2]), int(numbers[3]),
+                                 *numbers[4:])
+    if kind == "pixelated" and len(numbers) <= 1:
+        return PixelatedDetector(*numbers)
+    raise argparse.ArgumentTypeError(
+        f"--detector must look like annular:70:200, segmented:10:40:2:4[:ROTATION] or "
+        f"pixelated[:MAX_ANGLE], got {text!r}"
+    )
+
+
+def _detector_name(detector) -> str:
+    from atomscope.waves.detectors import AnnularDetector, PixelatedDetector
+
+    if isinstance(detector, AnnularDetector):
+        return f"annular_{detector.inner:g}-{detector.outer:g}mrad"
+    if isinstance(detector, PixelatedDetector):
+        return "4dstem"
+    return (f"segmented_{detector.inner:g}-{detector.outer:g}mrad_"
+            f"{detector.nbins_radial}x{detector.nbins_azimuthal}")
+
+
+def _setup(args):
+    """Structure, potential and probe from the shared options (all checked before any work)."""
+    from atomscope.cli import read_structure
+    from atomscope.potentials.projected import Potential
+    from atomscope.waves.probe import Probe
+
+    check_positive("--sampling", args.sampling)
+    check_positive("--slice-thickness", args.slice_thickness)
+    probe = Probe(args.energy, args.semiangle_cutoff, defocus=args.defocus, **dict(args.aberration))
+    atoms = read_structure(args.structure, all_frames=True)
+    potential = Potential(atoms, sampling=args.sampling, slice_thickness=args.slice_thickness,
+                          parametrization=args.parametrization)
+    probe.check_grid(potential.grid)
+    return probe, potential
+
+
+def _summary(args, probe, potential, **extra) -> dict:
+    return {
+        "structure": str(args.structure),
+        "probe": probe.parameters(),
+        "grid": {"gpts": potential.gpts, "sampling": potential.sampling,
+                 "num_slices": potential.num_slices},
+        "parametrization": potential.parametrization,
+        "num_configs": potential.num_configs,
+        **extra,
+    }
+
+
+def _stem(args) -> None:
+    from atomscope.io import write_json, write_npz, write_tiff
+    from atomscope.plot import image_png, save_figure
+    from atomscope.waves.detectors import PixelatedDetector
+    from atomscope.waves.probe import check_inside
+    from atomscope.waves.scan import GridScan
+
+    if not args.detector:
+        raise ValueError("give at least one --detector, e.g. --detector annular:70:200")
+    out = Path(args.out)
+    detectors = [
+        PixelatedDetector(d.max_angle, out / "4dstem.zarr") if isinstance(d, PixelatedDetector)
+        else d
+        for d in args.detector
+    ]
+    probe, potential = _setup(args)
+    limit = probe.check_grid(potential.grid)
+    for detector in detectors:
+        detector.check(limit)
+    scan = GridScan(args.scan_start, args.scan_end, sampling=args.scan_sampling).resolve(
+        probe.nyquist_sampling(), potential.extent
+    )
+    check_inside(scan.positions, potential.extent)
+    num_positions = int(np.prod(scan.shape))
+    batch_size, nbytes = probe.plan_batches(potential.grid, num_positions, detectors,
+                                            args.batch_size)
+    print(f"scan {scan.shape[0]}×{scan.shape[1]} positions (step {scan.step[0]:.3f} Å), "
+          f"batches of {batch_size}, memory estimate {nbytes / 2**20:.0f} MiB")
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    measurements = probe.scan(potential, detectors, scan, batch_size, progress=True)
+    seconds = time.perf_counter() - start
+    written = []
+    for detector, measurement in zip(detectors, measurements, strict=True):
+        name = _detector_name(detector)
+        if isinstance(detector, PixelatedDetector):
+            save_figure(measurement.plot(title="position-averaged CBED"), out / f"{name}_mean.png")
+            written += [str(detector.path), f"{name}_mean.png"]
+            continue
+        # segments are summed for the TIFF/PNG and kept separately in an .npz
+        total = measurement.with_array(measurement.array.reshape(-1, *scan.shape).sum(axis=0))
+        write_tiff(out / f"{name}.tif", total)
+        image_png(out / f"{name}.png", total, title=name)
+        written += [f"{name}.tif", f"{name}.png"]
+        if measurement.array.ndim > 2:
+            write_npz(out / f"{name}_segments.npz", segments=measurement.array)
+            written.append(f"{name}_segments.npz")
+    write_json(out / "summary.json", _summary(
+        args, probe, potential, detectors=[repr(d) for d in detectors],
+        scan={"start": scan.start, "end": scan.end, "shape": scan.shape, "step": scan.step},
+        batch_size=batch_size, memory_estimate_bytes=nbytes, scan_seconds=seconds,
+        positions_per_second=num_positions / seconds, outputs=written,
+    ))
+    print(f"{num_positions} positions in {seconds:.1f} s; outputs in {out}/")
+
+
+def _cbed(args) -> None:
+    from atomscope.io import write_json, write_npz
+    from atomscope.plot import save_figure
+
+    probe, potential = _setup(args)
+    out = Path(args.out)
+    position = args.position if args.position is not None else np.array(potential.extent) / 2
+    waves = probe.multislice(potential, position=position, progress=True)
+    pattern = waves.diffraction_pattern(args.max_angle)
+    out.mkdir(parents=True, exist_ok=True)
+    write_npz(out / "cbed.npz", pattern=pattern.array,
+              angular_sampling=np.array(pattern.angular_sampling))
+    save_figure(pattern.plot(title="CBED"), out / "cbed.png")
+    write_json(out / "summary.json", _summary(
+        args, probe, potential, position=list(position), max_angle=pattern.metadata["max_angle"],
+        angular_sampling=pattern.angular_sampling, outputs=["cbed.npz", "cbed.png"],
+    ))
+    print(f"CBED {pattern.shape[-2]}×{pattern.shape[-1]} px "
+          f"({pattern.angular_sampling[0]:.3f} mrad/px); outputs in {out}/")
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    from atomscope.cli import _aberration
+
+    parser.add_argument("structure", help="any file ASE reads; several frames = frozen phonons")
+    parser.add_argument("--out", "-o", default="out", help="output directory (default: out)")
+    parser.add_argument("--energy", type=float, default=200e3, help="electron energy [eV]")
+    parser.add_argument("--semiangle-cutoff", type=float, default=20.0,
+                        help="probe (condenser) semi-angle [mrad]")
+    parser.add_argument("--defocus", type=float, default=0.0,
+                        help="defocus = −C10 [Å], positive = underfocus")
+    parser.add_argument("--aberration", type=_aberration, action="append", default=[],
+                        metavar="NAME=VALUE", help="polar aberration, e.g. Cs=-1e4 C12=20")
+    parser.add_argument("--sampling", type=float, default=0.04, help="potential pixel [Å]")
+    parser.add_argument("--slice-thickness", type=float, default=1.0, help="[Å]")
+    parser.add_argument("--parametrization", default="lobato",
+                        help="lobato | kirkland | peng | weickenmeier_kohl")
+
+
+def add_commands(subparsers) -> None:
+    """Register ``stem`` and ``cbed`` on the ``atomscope`` parser."""
+    stem = subparsers.add_parser("stem", help="STEM images (annular, segmented, 4D-STEM)")
+    _add_common(stem)
+    stem.add_argument("--detector", type=_detector, action="append", default=[],
+                      help="annular:INNER:OUTER | segmented:INNER:OUTER:RINGS:SECTORS[:ROT] | "
+                      "pixelated[:MAX_ANGLE] (mrad; repeat for several)")
+    stem.add_argument("--scan-sampling", type=float, default=None,
+                      help="scan step [Å] (default: probe Nyquist λ/(4 α))")
+    stem.add_argument("--scan-start", type=float, nargs=2, default=(0.0, 0.0),
+                      metavar=("X", "Y"), help="scan corner [Å]")
+    stem.add_argument("--scan-end", type=float, nargs=2, default=None, metavar=("X", "Y"),
+                      help="opposite corner [Å] (default: the whole cell)")
+    stem.add_argument("--batch-size", type=int, default=None, help="positions per batch")
+    stem.set_defaults(func=_stem)
+
+    cbed = subparsers.add_parser("cbed", help="convergent-beam diffraction pattern")
+    _add_common(cbed)
+    cbed.add_argument("--position", type=float, nargs=2, default=None, metavar=("X", "Y"),
+                      help="probe position [Å] (default: the cell centre)")
+    cbed.add_argument("--max-angle", type=float, default=None,
+                      help="crop the pattern at this angle [mrad] (default: 2/3 Nyquist)")
+    cbed.set_defaults(func=_cbed)
