@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from atomscope.learning.data import (
     ExitWaveDataset,
@@ -13,6 +14,15 @@ from atomscope.learning.data import (
     truth_maps,
 )
 from atomscope.learning.randomize import GRAPHENE_80KV
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny tensors: one thread avoids oversubscribing the shared cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,15 @@ import torch.nn.functional as F
 from atomscope.learning.model import FusionNet, bilinear_upsampling
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny tensors: one thread avoids oversubscribing the shared cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_transposed_conv_starts_as_bilinear_upsampling():
     layer = bilinear_upsampling(6, 3)
     x = torch.rand(2, 3, 10, 12)

@@ -51,7 +51,7 @@ def match(predicted, truth, radius: float = 0.5) -> Matching:
     Examples
     --------
     >>> m = match([[0.0, 0.0], [1.0, 0.0]], [[0.9, 0.0], [0.1, 0.0]], radius=0.5)
-    >>> sorted(zip(m.predicted.tolist(), m.truth.tolist()))
+    >>> sorted(zip(m.predicted.tolist(), m.truth.tolist(), strict=True))
     [(0, 1), (1, 0)]
     """
     predicted = _positions("predicted", predicted)

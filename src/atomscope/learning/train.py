@@ -7,6 +7,7 @@ decay ½λΣW² (Eq 6.6); Adam with learning rate 1e-4. Step i uses items i·M �
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -278,8 +279,8 @@ def train(
              "iteration": iteration, "losses": losses, "config": config.to_dict()},
             checkpoint_path,
         )
-        recognizer = Recognizer(
-            model, data.class_names, ranges.sampling, config.lcn_sigma,
+        recognizer = Recognizer(  # a copy: the recognizer puts its model in eval mode
+            copy.deepcopy(model), data.class_names, ranges.sampling, config.lcn_sigma,
             {"training": config.to_dict(), "iterations": iteration},
         )
         recognizer.save(out / MODEL)

@@ -1,0 +1,92 @@
+"""Training loop (atomscope.learning.train): Eq 6.6, determinism, resumable checkpoints."""
+
+import numpy as np
+import pytest
+import torch
+
+from atomscope.learning.data import TrainingImages, generate
+from atomscope.learning.infer import Recognizer
+from atomscope.learning.model import FusionNet
+from atomscope.learning.randomize import GRAPHENE_80KV
+from atomscope.learning.train import TrainConfig, loss_function, train
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny tensors: one thread avoids oversubscribing the shared cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+TINY = dict(batch_size=2, crops_per_image=2, crop=32, width=2, checkpoint_every=2)
+
+
+@pytest.fixture(scope="module")
+def waves():
+    return generate("graphene", 1, rng=0, extent=8.0, sampling=0.1)
+
+
+def test_loss_is_squared_error_plus_half_lambda_w_squared():
+    torch.manual_seed(0)
+    net = FusionNet(width=2)
+    output, truth = torch.rand(2, 2, 8, 8), torch.rand(2, 2, 8, 8)
+    total, data = loss_function(output, truth, net.parameters(), weight_decay=0.01)
+    expected_data = ((output - truth) ** 2).sum(dim=1).mean()
+    squares = sum(float((p.detach() ** 2).sum()) for p in net.parameters())
+    assert float(data) == pytest.approx(float(expected_data))
+    assert float(total) == pytest.approx(float(expected_data) + 0.5 * 0.01 * squares, rel=1e-6)
+
+
+def test_loss_decreases_on_a_fixed_batch(waves):
+    images = TrainingImages(waves, GRAPHENE_80KV, crop=32, seed=0, crops=4)
+    x, y = (torch.from_numpy(a) for a in images.sample(0))
+    torch.manual_seed(0)
+    net = FusionNet(width=3)
+    optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(25):
+        loss, data = loss_function(net(x), y, net.parameters(), 1e-5)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(data.item())
+    assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
+
+
+def test_training_is_deterministic_and_resumes_identically(waves, tmp_path):
+    straight = train(TrainConfig(iterations=4, **TINY), tmp_path / "a", waves, progress=False)
+    train(TrainConfig(iterations=2, **TINY), tmp_path / "b", waves, progress=False)
+    resumed = train(TrainConfig(iterations=4, **TINY), tmp_path / "b", waves, progress=False)
+    assert len(resumed.losses) == 4
+    assert resumed.losses == straight.losses
+    for (name, a), (_, b) in zip(straight.model.state_dict().items(),
+                                 resumed.model.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    assert (tmp_path / "a" / "loss.png").stat().st_size > 0
+    loaded = Recognizer.load(tmp_path / "a" / "model.pt")
+    assert loaded.metadata["iterations"] == 4
+    assert loaded.sampling_range == GRAPHENE_80KV.sampling
+
+
+def test_checkpoint_of_another_config_or_damaged_is_refused(waves, tmp_path):
+    train(TrainConfig(iterations=2, **TINY), tmp_path, waves, progress=False)
+    with pytest.raises(ValueError, match="width"):
+        train(TrainConfig(iterations=2, **{**TINY, "width": 3}), tmp_path, waves, progress=False)
+    with pytest.raises(ValueError, match="iterations"):
+        train(TrainConfig(iterations=1, **TINY), tmp_path, waves, progress=False)
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="could not be read"):
+        train(TrainConfig(iterations=2, **TINY), tmp_path, waves, progress=False)
+
+
+def test_bad_config():
+    with pytest.raises(ValueError, match="crop"):
+        TrainConfig(crop=30)
+    with pytest.raises(ValueError, match="multiple of crops_per_image"):
+        TrainConfig(batch_size=6, crops_per_image=4)
+    with pytest.raises(ValueError, match="preset"):
+        TrainConfig(preset="silicon")
+    with pytest.raises(ValueError, match="ranges"):
+        TrainConfig(ranges={"not_a_field": (0, 1)})
