@@ -28,6 +28,7 @@ from atomscope.core.validate import check_choice, check_positive, check_positive
 STRUCTURE_PRESETS: dict[str, dict[str, Any]] = {
     "graphene": {"energy": 80e3, "sampling": 0.08, "extent": 43.2, "classes": ["C"]},
     "gold": {"energy": 300e3, "sampling": 0.08, "extent": 40.0, "classes": ["Au column"]},
+    "polycrystalline": {"energy": 80e3, "sampling": 0.08, "extent": 43.2, "classes": ["C"]},
 }
 #: Truth Gaussian σ [Å]. The seed writes "σ² = 1 Å (or ∼10 pixels at 0.12 Å/pixel)"; σ = 1 Å
 #: would make neighbouring graphene atoms (1.42 Å) sum above 1, so σ² ≈ 10 px² → σ ≈ 0.4 Å.
@@ -52,6 +53,23 @@ def graphene_structure(rng, extent: float = 43.2):
     from atomscope.structures import random_graphene
 
     atoms = random_graphene(extent, rng, num_holes=(0, 4) if extent >= 43.2 else 0)
+    positions = atoms.positions[:, :2] % atoms.cell.lengths()[:2]
+    return atoms, positions, np.zeros(len(atoms), dtype=np.int64)
+
+
+def polycrystalline_structure(rng, extent: float = 43.2):
+    """Polycrystalline graphene with 2–5 grains (held-out validation, issue #7).
+
+    Examples
+    --------
+    >>> atoms, positions, classes = polycrystalline_structure(0, extent=15.0)
+    >>> len(positions) == len(atoms)
+    True
+    """
+    from atomscope.structures import polycrystalline_graphene
+
+    rng = as_generator(rng)
+    atoms = polycrystalline_graphene(extent, int(rng.integers(2, 6)), rng)
     positions = atoms.positions[:, :2] % atoms.cell.lengths()[:2]
     return atoms, positions, np.zeros(len(atoms), dtype=np.int64)
 
@@ -211,7 +229,8 @@ def generate(
     Parameters
     ----------
     preset
-        ``"graphene"`` (random graphene, 80 kV) or ``"gold"`` (random Au particles, 300 kV).
+        ``"graphene"`` (random graphene, 80 kV), ``"gold"`` (random Au particles, 300 kV) or
+        ``"polycrystalline"`` (polycrystalline graphene, 80 kV, for validation).
     num_structures
         Number of structures (the seed used 500 for graphene).
     rng
@@ -242,7 +261,8 @@ def generate(
     extent = settings["extent"] if extent is None else check_positive("extent", extent)
     sampling = settings["sampling"] if sampling is None else check_positive("sampling", sampling)
     children = as_generator(rng).spawn(num_structures)
-    build = graphene_structure if preset == "graphene" else gold_structure
+    build = {"graphene": graphene_structure, "gold": gold_structure,
+             "polycrystalline": polycrystalline_structure}[preset]
     waves, positions, classes = [], [], []
     for child in tqdm(children, desc=f"{preset} exit waves", disable=not progress):
         atoms, column_positions, column_classes = build(child, extent=extent)

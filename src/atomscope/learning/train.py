@@ -24,7 +24,8 @@ from atomscope.core.validate import (
     check_positive,
     check_positive_int,
 )
-from atomscope.learning.data import STRUCTURE_PRESETS, TRUTH_WIDTH
+from atomscope.learning.data import TRUTH_WIDTH
+from atomscope.learning.randomize import PRESETS
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
@@ -85,7 +86,7 @@ class TrainConfig:
     ranges: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        check_choice("preset", self.preset, STRUCTURE_PRESETS)
+        check_choice("preset", self.preset, PRESETS)
         for name in ("iterations", "batch_size", "crops_per_image", "width",
                      "checkpoint_every", "num_structures", "threads"):
             check_positive_int(name, getattr(self, name))
@@ -107,8 +108,6 @@ class TrainConfig:
     def microscope_ranges(self):
         """The preset's `MicroscopeRanges` with ``ranges`` applied."""
         from dataclasses import replace
-
-        from atomscope.learning.randomize import PRESETS
 
         try:
             return replace(PRESETS[self.preset], **self.ranges)

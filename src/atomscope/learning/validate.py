@@ -1,0 +1,149 @@
+"""Validation of a recognizer on held-out simulations with known truth (issue #7, seed §6.4.1).
+
+`evaluation_microscope` is the seed's fixed graphene evaluation microscope; `evaluate` images
+every exit wave of a dataset through it, recognises the atoms and scores them against the truth
+(one-to-one within a radius), split into ideal-lattice and defect atoms, next to the
+Gaussian-filter + local-maxima baseline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from atomscope.core.rng import as_generator
+from atomscope.core.validate import check_nonnegative, check_positive
+from atomscope.detection.camera import Camera
+from atomscope.detection.mtf import MTF
+from atomscope.learning.metrics import gaussian_peaks, ideal_lattice, match, within
+from atomscope.learning.randomize import Microscope, image_from_exit_wave
+from atomscope.optics.ctf import CTF
+
+
+def evaluation_microscope(dose: float = 1e4, sampling: float = 0.12) -> Microscope:
+    """The seed's graphene evaluation microscope (issue #7).
+
+    80 kV, Cs = −12 µm, C10 = +84 Å, focal spread 35 Å, deflection 0.25 Å, exp_gauss MTF
+    (c1 = 0.05, c2 = 0.48, c3 = 2.45), camera pixel ``sampling`` [Å], ``dose`` [e⁻/Å²].
+
+    Examples
+    --------
+    >>> evaluation_microscope().ctf.aberrations["C30"]
+    -120000.0
+    """
+    ctf = CTF(energy=80e3, Cs=-12e4, C10=84.0, focal_spread=35.0, deflection=0.25)
+    mtf = MTF("exp_gauss", c1=0.05, c2=0.48, c3=2.45)
+    return Microscope(ctf, Camera(sampling=sampling, dose=dose, mtf=mtf))
+
+
+@dataclass
+class Evaluation:
+    """Counts per threshold (arrays over ``thresholds``) for one group of truth atoms.
+
+    ``true_positives[i]`` predictions with score ≥ thresholds[i] matched to a truth atom of
+    the group; ``false_positives[i]`` unmatched predictions (counted in the "all" group only);
+    ``truth`` the number of truth atoms in the group.
+    """
+
+    thresholds: np.ndarray
+    true_positives: np.ndarray = field(init=False)
+    false_positives: np.ndarray = field(init=False)
+    truth: int = 0
+
+    def __post_init__(self):
+        self.true_positives = np.zeros(len(self.thresholds), dtype=np.int64)
+        self.false_positives = np.zeros(len(self.thresholds), dtype=np.int64)
+
+    @property
+    def precision(self) -> np.ndarray:
+        """TP / (TP + FP) per threshold (Eq 6.17)."""
+        positives = self.true_positives + self.false_positives
+        return np.where(positives > 0, self.true_positives / np.maximum(positives, 1), 1.0)
+
+    @property
+    def recall(self) -> np.ndarray:
+        """TP / truth per threshold (Eq 6.17)."""
+        return self.true_positives / max(self.truth, 1)
+
+
+def _score(evaluation: Evaluation, predicted, scores, truth, groups, radius, keep_fp: bool):
+    for i, t in enumerate(evaluation.thresholds):
+        chosen = predicted[scores >= t]
+        pairs = match(chosen, truth, radius)
+        evaluation.true_positives[i] += int(groups[pairs.truth].sum())
+        if keep_fp:
+            evaluation.false_positives[i] += len(chosen) - len(pairs.truth)
+
+
+def evaluate(
+    recognizer,
+    dataset,
+    microscope: Microscope | None = None,
+    rng: int | np.random.Generator | None = 0,
+    thresholds=None,
+    radius: float = 0.5,
+    margin: float = 2.0,
+    baseline_sigma: float = 0.3,
+) -> dict[str, Evaluation]:
+    """Score ``recognizer`` on every exit wave of ``dataset`` imaged through ``microscope``.
+
+    Parameters
+    ----------
+    recognizer
+        A `Recognizer`.
+    dataset
+        Held-out `ExitWaveDataset` (structures never used in training).
+    microscope
+        Fixed microscope; default `evaluation_microscope()`.
+    rng
+        Seed or generator for the shot noise.
+    thresholds
+        Values of t (Eq 6.16) for the precision–recall curve; default 0…0.95.
+    radius
+        Matching radius [Å].
+    margin
+        Truth atoms and predictions closer than this to the image edge are ignored [Å].
+    baseline_sigma
+        Gaussian filter σ of the baseline [Å] (peaks ≥ 0.4 Å apart); its thresholds are the
+        standardised peak heights 4·t − 1 (t over ``thresholds``), bright atoms assumed.
+
+    Returns
+    -------
+    dict
+        `Evaluation` for ``"all"``, ``"ideal"`` and ``"defect"`` truth atoms of the network and
+        ``"baseline"`` (all atoms).
+    """
+    from atomscope.learning.infer import Recognizer
+
+    if not isinstance(recognizer, Recognizer):
+        raise TypeError(f"recognizer must be a Recognizer, got {type(recognizer).__name__}")
+    microscope = evaluation_microscope() if microscope is None else microscope
+    thresholds = np.linspace(0, 0.95, 20) if thresholds is None else np.asarray(thresholds, float)
+    radius = check_positive("radius", radius)
+    margin = check_nonnegative("margin", margin)
+    rng = as_generator(rng)
+    results = {name: Evaluation(thresholds) for name in ("all", "ideal", "defect", "baseline")}
+    for index in range(len(dataset)):
+        image = image_from_exit_wave(dataset.wave(index), microscope, rng)
+        sampling = image.sampling[0]
+        extent = np.array(image.shape) * sampling
+        truth = dataset.positions[index]
+        tiled = np.concatenate([truth + np.array([i, j]) * extent
+                                for i in (-1, 0, 1) for j in (-1, 0, 1)])
+        ideal = ideal_lattice(tiled)[4 * len(truth) : 5 * len(truth)]
+        inside = within(truth, extent, margin)
+        truth, ideal = truth[inside], ideal[inside]
+        result = recognizer.predict(image.array, sampling, threshold=0.0)
+        keep = within(result.positions, extent, margin)
+        predicted, scores = result.positions[keep], result.scores[keep]
+        for name, group in (("all", np.ones(len(truth), bool)), ("ideal", ideal),
+                            ("defect", ~ideal)):
+            results[name].truth += int(group.sum())
+            _score(results[name], predicted, scores, truth, group, radius, name == "all")
+        peaks, heights = gaussian_peaks(image.array, sampling, baseline_sigma, min_distance=0.4)
+        inside_peaks = within(peaks, extent, margin)
+        results["baseline"].truth += len(truth)
+        _score(results["baseline"], peaks[inside_peaks], (heights[inside_peaks] + 1) / 4,
+               truth, np.ones(len(truth), bool), radius, True)
+    return results
