@@ -1,0 +1,59 @@
+"""``atomscope train`` / ``atomscope recognize`` (atomscope.learning.commands)."""
+
+import argparse
+
+import numpy as np
+import pytest
+import torch
+
+from atomscope.io import write_tiff
+from atomscope.learning.commands import add_commands
+from atomscope.learning.infer import Recognizer
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny tensors: one thread avoids oversubscribing the shared cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _run(*argv):
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+def test_train_then_recognize(tmp_path, capsys):
+    out = tmp_path / "run"
+    _run("train", "--preset", "graphene", "--iterations", "2", "--out", str(out),
+         "--structures", "1", "--width", "2", "--crop", "32", "--batch-size", "2",
+         "--crops-per-image", "2", "--checkpoint-every", "1")
+    assert "2 iterations" in capsys.readouterr().out
+    for name in ("checkpoint.pt", "model.pt", "loss.png", "config.json", "exit_waves"):
+        assert (out / name).exists(), name
+    assert Recognizer.load(out / "model.pt").metadata["iterations"] == 2
+
+    image = tmp_path / "image.tif"
+    write_tiff(image, np.random.default_rng(0).normal(size=(64, 48)), sampling=0.12)
+    _run("recognize", str(image), "--model", str(out / "model.pt"), "--threshold", "0",
+         "--out", str(tmp_path / "found"))
+    assert "atoms ->" in capsys.readouterr().out
+    with np.load(tmp_path / "found" / "image_atoms.npz") as found:
+        assert found["positions"].shape[1] == 2
+        assert found["maps"].shape == (2, 64, 48)
+    assert (tmp_path / "found" / "image_atoms.png").stat().st_size > 0
+
+
+def test_bad_model_names(tmp_path):
+    image = tmp_path / "image.tif"
+    write_tiff(image, np.random.default_rng(0).normal(size=(32, 32)), sampling=0.12)
+    with pytest.raises(ValueError, match="no pretrained model 'silicon'"):
+        _run("recognize", str(image), "--model", "silicon")
+    with pytest.raises(ValueError, match="does not exist"):
+        _run("recognize", str(image), "--model", str(tmp_path / "missing.pt"))
+    with pytest.raises(ValueError, match="crop"):
+        _run("train", "--iterations", "1", "--out", str(tmp_path / "x"), "--crop", "30")
