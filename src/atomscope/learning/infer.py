@@ -283,12 +283,14 @@ class Recognizer:
         # the exact pixel after rounding to whole pixels
         return resampled, sampling * array.shape[1] / resampled.shape[1]
 
-    def probability_maps(self, normalised: np.ndarray, tile: int = 256, overlap: int = 32,
+    def probability_maps(self, normalised: np.ndarray, tile: int = 512, overlap: int = 32,
                          batch: int = 4) -> np.ndarray:
         """Network output [classes + 1, x, y] for a normalised stack, tile by tile.
 
-        Tiles of ``tile`` px overlap by ``overlap`` px on each side; only their centres are
-        kept. The image is mirror-padded at its borders; ``batch`` tiles run per forward pass.
+        Each axis is cut into the fewest tiles of at most ``tile`` px that overlap by
+        ``overlap`` px on each side (tile sizes rounded up to multiples of 8, so little padding
+        is computed); only the tile centres are kept. The image is mirror-padded at its
+        borders; ``batch`` tiles run per forward pass.
         """
         import torch
 
@@ -299,31 +301,32 @@ class Recognizer:
         if 2 * overlap >= tile:
             raise ValueError(f"overlap must be < tile / 2 = {tile / 2}, got {overlap}")
         batch = check_positive_int("batch", batch)
-        nx, ny = normalised.shape[1:]
-        # a small image needs only one tile just big enough for it
-        tile = min(tile, 8 * math.ceil((max(nx, ny) + 2 * overlap) / 8))
-        core = tile - 2 * overlap
-        counts = (math.ceil(nx / core), math.ceil(ny / core))
+        shape = normalised.shape[1:]
+        counts = [math.ceil(n / (tile - 2 * overlap)) for n in shape]
+        tiles = [8 * math.ceil((math.ceil(n / m) + 2 * overlap) / 8)
+                 for n, m in zip(shape, counts, strict=True)]
+        cores = [t - 2 * overlap for t in tiles]
         padded = np.pad(
             normalised,
-            ((0, 0), (overlap, counts[0] * core - nx + overlap),
-             (overlap, counts[1] * core - ny + overlap)),
+            ((0, 0), *((overlap, m * c - n + overlap)
+                       for n, m, c in zip(shape, counts, cores, strict=True))),
             mode="symmetric",
         )
-        corners = [(a * core, b * core) for a in range(counts[0]) for b in range(counts[1])]
-        out = np.zeros((self.model.num_classes + 1, counts[0] * core, counts[1] * core),
+        corners = [(a * cores[0], b * cores[1])
+                   for a in range(counts[0]) for b in range(counts[1])]
+        out = np.zeros((self.model.num_classes + 1, counts[0] * cores[0], counts[1] * cores[1]),
                        dtype=np.float32)
+        centre = (slice(None), slice(overlap, overlap + cores[0]),
+                  slice(overlap, overlap + cores[1]))
         with torch.no_grad():
             for first in range(0, len(corners), batch):
                 chunk = corners[first : first + batch]
                 x = torch.from_numpy(np.stack(
-                    [padded[:, a : a + tile, b : b + tile] for a, b in chunk]
+                    [padded[:, a : a + tiles[0], b : b + tiles[1]] for a, b in chunk]
                 ).astype(np.float32))
-                maps = self.model(x).numpy()
-                for (a, b), m in zip(chunk, maps, strict=True):
-                    out[:, a : a + core, b : b + core] = m[:, overlap : overlap + core,
-                                                            overlap : overlap + core]
-        return out[:, :nx, :ny]
+                for (a, b), maps in zip(chunk, self.model(x).numpy(), strict=True):
+                    out[:, a : a + cores[0], b : b + cores[1]] = maps[centre]
+        return out[:, : shape[0], : shape[1]]
 
     def predict(
         self,
@@ -331,7 +334,7 @@ class Recognizer:
         sampling: float,
         threshold: float = 0.5,
         epsilon: float = EPSILON,
-        tile: int = 256,
+        tile: int = 512,
         overlap: int = 32,
         batch: int = 4,
     ) -> Recognition:
