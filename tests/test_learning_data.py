@@ -112,3 +112,15 @@ def test_training_images_bad_input(graphene):
         TrainingImages(graphene, replace(GRAPHENE_80KV, energy=300e3), crop=32, seed=0)
     with pytest.raises(ValueError, match="preset"):
         generate("silicon", 1, rng=0)
+
+
+def test_gold_dataset_forms_300kv_training_images():
+    from atomscope.learning.randomize import GOLD_300KV
+
+    gold = generate("gold", 1, rng=2, extent=24.0, sampling=0.1)
+    assert gold.energy == 300e3 and gold.class_names == ("Au column",)
+    amplitude = np.abs(gold.waves[0])
+    assert amplitude.max() > 1.2 and amplitude.min() < 0.8  # a strong scatterer in vacuum
+    image, truth = TrainingImages(gold, GOLD_300KV, crop=64, seed=0).sample(0)
+    assert image.shape == (1, 1, 64, 64) and truth.shape == (1, 2, 64, 64)
+    np.testing.assert_allclose(truth.sum(axis=1), 1.0, atol=1e-6)
