@@ -50,9 +50,7 @@ def _wisdom_path() -> Path:
     return cache / f"fftw-wisdom-{platform.node()}-{_THREADS}threads.bin"
 
 
-@functools.cache
-def _load_wisdom() -> None:
-    """Import the machine's saved FFTW wisdom once per process (a missing file is fine)."""
+def _import_saved_wisdom() -> None:
     try:
         parts = _wisdom_path().read_bytes().split(b"\0\0")
     except OSError:
@@ -61,9 +59,20 @@ def _load_wisdom() -> None:
         pyfftw.import_wisdom(tuple(parts))
 
 
+@functools.cache
+def _load_wisdom() -> None:
+    """Import the machine's saved FFTW wisdom once per process (a missing file is fine)."""
+    _import_saved_wisdom()
+
+
 def _save_wisdom() -> None:
-    """Write the accumulated wisdom atomically; an unwritable cache only costs planning time."""
+    """Merge this process's wisdom into the saved file atomically.
+
+    The file is re-read first so that plans saved meanwhile by other processes are kept; an
+    unwritable cache only costs planning time.
+    """
     path = _wisdom_path()
+    _import_saved_wisdom()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
@@ -191,3 +200,18 @@ def irfft2(half_spectrum: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     out = empty(shape, np.float32)
     np.multiply(plan.output_array, np.float32(1 / (shape[0] * shape[1])), out=out)
     return out
+
+
+def prepare_plans(shape: tuple[int, int]) -> None:
+    """Plan (and save the wisdom of) every transform a multislice on ``shape`` uses.
+
+    Worker processes on this machine then load the same plans from the wisdom file instead of
+    measuring their own, so distributed results match the local run bit for bit.
+    """
+    if backend() != "fftw":
+        return
+    shape = (int(shape[0]), int(shape[1]))
+    for direction in ("FFTW_FORWARD", "FFTW_BACKWARD"):
+        _plan(shape, np.dtype(np.complex64).str, direction, True)
+    _real_plan(shape)
+    _save_wisdom()

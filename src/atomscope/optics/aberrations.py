@@ -95,6 +95,14 @@ class Aberrations:
     def __setattr__(self, name, value):
         raise AttributeError("Aberrations is immutable; use .replace(...) for a modified copy")
 
+    def __reduce__(self):
+        # pickled by value (for Dask workers), rebuilt through the checked constructor
+        return (Aberrations._from_symbols, (dict(self._values),))
+
+    @staticmethod
+    def _from_symbols(values: dict[str, float]) -> Aberrations:
+        return Aberrations(**values)
+
     def __getitem__(self, symbol: str) -> float:
         if symbol in ALIASES:
             name, sign = ALIASES[symbol]
