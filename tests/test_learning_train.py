@@ -35,8 +35,8 @@ def test_loss_is_squared_error_plus_half_lambda_w_squared():
     total, data = loss_function(output, truth, net.parameters(), weight_decay=0.01)
     expected_data = ((output - truth) ** 2).sum(dim=1).mean()
     squares = sum(float((p.detach() ** 2).sum()) for p in net.parameters())
-    assert float(data) == pytest.approx(float(expected_data))
-    assert float(total) == pytest.approx(float(expected_data) + 0.5 * 0.01 * squares, rel=1e-6)
+    assert data.item() == pytest.approx(float(expected_data))
+    assert total.item() == pytest.approx(float(expected_data) + 0.5 * 0.01 * squares, rel=1e-6)
 
 
 def test_loss_decreases_on_a_fixed_batch(waves):
