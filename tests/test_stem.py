@@ -5,6 +5,8 @@ import pytest
 import zarr
 from ase import Atoms
 from ase.spacegroup import crystal
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import atomscope.waves.probe as probe_module
 from atomscope.images import Images
@@ -251,3 +253,33 @@ def test_stem_command_refuses_bad_input_before_writing(tmp_path):
     with pytest.raises(ValueError, match="outside the cell"):
         run_command(["cbed", str(structure), "--out", str(out), "--position", "-1", "0"])
     assert not out.exists()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.tuples(st.floats(0, 5), st.floats(0, 5)),
+    st.tuples(st.floats(0.1, 10), st.floats(0.1, 10)),
+    st.floats(0.05, 2.0),
+    st.booleans(),
+)
+def test_grid_scan_fills_its_rectangle_evenly_at_most_at_the_step(start, size, sampling, endpoint):
+    end = (start[0] + size[0], start[1] + size[1])
+    scan = GridScan(start=start, end=end, sampling=sampling, endpoint=endpoint)
+    positions = scan.positions.reshape(*scan.shape, 2)
+    assert len(scan.positions) == scan.shape[0] * scan.shape[1]
+    for axis in range(2):
+        assert scan.step[axis] <= sampling * (1 + 1e-9)
+        assert positions[(0, 0)][axis] == pytest.approx(start[axis])
+        last = positions[(-1, -1)][axis]
+        expected = end[axis] if endpoint else end[axis] - scan.step[axis]
+        assert last == pytest.approx(expected, abs=1e-9)
+
+
+def test_frozen_phonon_cbed_is_the_average_of_the_configuration_patterns():
+    first, second = silicon((1, 1, 1)), silicon((1, 1, 1))
+    second.positions += np.random.default_rng(1).normal(0, 0.1, second.positions.shape)
+    probe, settings_ = Probe(200e3, 15), {"gpts": 64, "slice_thickness": 1.4}
+    ensemble = probe.multislice(Potential([first, second], **settings_)).diffraction_pattern(40)
+    separate = [probe.multislice(Potential(a, **settings_)).diffraction_pattern(40).array
+                for a in (first, second)]
+    np.testing.assert_allclose(ensemble.array, np.mean(separate, axis=0), atol=1e-7)
