@@ -5,7 +5,7 @@ Two strategies, both vectorised over all local lattices:
 * sorting: neighbours are ordered lexicographically by (neighbour shell, azimuth) and compared
   with the template sorted the same way, once per non-equivalent starting point;
 * branch and bound: a depth-first search over partial permutations, the local lattice's points
-  taken in Euclidean order, bounded by the root-sum-square deviation RSSD = √N·RMSD (Eq 3.11),
+  taken in Euclidean order and the children of each node visited best first, bounded by the root-sum-square deviation RSSD = √N·RMSD (Eq 3.11),
   which never decreases along a branch. The incumbent is seeded with the sorted permutation, so
   when sorting already found the optimum the search only has to confirm it. Nodes whose RMSD
   exceeds ``rmax`` are not branched; if no complete permutation stays below ``rmax`` the deepest
@@ -20,7 +20,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from atomscope.analysis.rmsd import qcp_largest_eigenvalue, similarity_2d
+from atomscope.analysis.rmsd import horn_2d, qcp_largest_eigenvalue, similarity_2d
 from atomscope.analysis.segments import shell_ranks
 
 
@@ -143,13 +143,29 @@ def _push(sums, level, v, w, dim):
 
 
 @numba.njit(cache=True)
-def _search_one(v, w, seed, rmax2, sums, assign, used, cand, perm_out):
-    # Depth-first branch and bound for one local lattice; returns (rssd², matched, evaluations).
+def _record(perm_out, assign, level, j, last, m):
+    # perm_out = assign[:level] + [j] (+ [last] if last >= 0), −1 beyond
+    for i in range(level):
+        perm_out[i] = assign[i]
+    perm_out[level] = j
+    for i in range(level + 1, m):
+        perm_out[i] = -1
+    if last >= 0:
+        perm_out[level + 1] = last
+
+
+@numba.njit(cache=True)
+def _search_one(v, w, seed, rmax2, budget, sums, assign, used, kids, values, count, pos,
+                perm_out):
+    # Branch and bound for one local lattice: depth first, the children of a node visited in
+    # order of increasing RSSD (best first). Stops early once ``budget`` evaluations are spent.
+    # Returns (rssd², matched, evaluations, finished).
     m, dim = w.shape
     best = np.inf
     matched = 0
     evaluations = 0
-    if seed[0] >= 0:
+    seeded = seed[0] >= 0
+    if seeded:
         for i in range(m):
             _push(sums, i, v[i], w[seed[i]], dim)
         value = _node(sums, m - 1, v, w, dim)
@@ -160,93 +176,105 @@ def _search_one(v, w, seed, rmax2, sums, assign, used, cand, perm_out):
     deepest = 0
     deepest_value = np.inf
     used[:] = False
-    level = 0
-    cand[0] = 0
+    level = 0  # pairs assigned so far; expand the node assign[:level]
+    expand = True
+    finished = True
     while level >= 0:
-        if cand[level] >= m:
+        if expand:
+            if evaluations >= budget:
+                finished = False
+                break
+            count[level] = 0
+            pos[level] = 0
+            lead = seed[level] if seeded else 0
+            for c in range(m):
+                # the seed's choice first, so that it wins ties
+                j = lead if c == 0 else (c - 1 if c - 1 < lead else c)
+                if used[j]:
+                    continue
+                _push(sums, level, v[level], w[j], dim)
+                if level == m - 2:
+                    # one template point is left: this extension fixes it (§3.2.3)
+                    last = 0
+                    while used[last] or last == j:
+                        last += 1
+                    if rmax2 < np.inf and matched < m:
+                        value = _node(sums, level, v, w, dim)
+                        evaluations += 1
+                        if value <= rmax2 * (m - 1) and (
+                            m - 1 > deepest or value < deepest_value
+                        ):
+                            deepest = m - 1
+                            deepest_value = value
+                            _record(perm_out, assign, level, j, -1, m)
+                    _push(sums, level + 1, v[level + 1], w[last], dim)
+                    value = _node(sums, level + 1, v, w, dim)
+                    evaluations += 1
+                    if value < best and value <= rmax2 * m:
+                        best = value
+                        matched = m
+                        _record(perm_out, assign, level, j, last, m)
+                    continue
+                if level == 0:
+                    value = 0.0  # a single pair matches exactly under rotation and scale
+                else:
+                    value = _node(sums, level, v, w, dim)
+                    evaluations += 1
+                if value > rmax2 * (level + 1) or value >= best:
+                    continue
+                if matched < m and (
+                    level + 1 > deepest or (level + 1 == deepest and value < deepest_value)
+                ):
+                    deepest = level + 1
+                    deepest_value = value
+                    _record(perm_out, assign, level, j, -1, m)
+                # insertion into the children sorted by value (stable: the seed's first)
+                k = count[level]
+                while k > 0 and values[level, k - 1] > value:
+                    kids[level, k] = kids[level, k - 1]
+                    values[level, k] = values[level, k - 1]
+                    k -= 1
+                kids[level, k] = j
+                values[level, k] = value
+                count[level] += 1
+            expand = False
+        if pos[level] >= count[level] or values[level, pos[level]] >= best:
             level -= 1
             if level >= 0:
                 used[assign[level]] = False
             continue
-        c = cand[level]
-        cand[level] += 1
-        # the seed's choice first, then the rest in index order
-        lead = seed[level] if seed[0] >= 0 else 0
-        j = lead if c == 0 else (c - 1 if c - 1 < lead else c)
-        if used[j]:
-            continue
+        j = kids[level, pos[level]]
+        pos[level] += 1
         _push(sums, level, v[level], w[j], dim)
-        if level == m - 2:
-            # one template point is left: the extension fixes it (§3.2.3)
-            last = 0
-            while used[last] or last == j:
-                last += 1
-            if rmax2 < np.inf:
-                value = _node(sums, level, v, w, dim)
-                evaluations += 1
-                if value <= rmax2 * (level + 1) and (
-                    level + 1 > deepest
-                    or (level + 1 == deepest and value < deepest_value)
-                ):
-                    deepest = level + 1
-                    deepest_value = value
-                    if matched < m:
-                        for i in range(level):
-                            perm_out[i] = assign[i]
-                        perm_out[level] = j
-                        perm_out[level + 1] = -1
-            _push(sums, level + 1, v[level + 1], w[last], dim)
-            value = _node(sums, level + 1, v, w, dim)
-            evaluations += 1
-            if value < best and value <= rmax2 * m:
-                best = value
-                matched = m
-                for i in range(level):
-                    perm_out[i] = assign[i]
-                perm_out[level] = j
-                perm_out[level + 1] = last
-            continue
-        if level == 0:
-            value = 0.0  # one pair always matches exactly under rotation and scale
-        else:
-            value = _node(sums, level, v, w, dim)
-            evaluations += 1
-        if value > rmax2 * (level + 1) or value >= best:
-            continue
-        if matched < m and (
-            level + 1 > deepest or (level + 1 == deepest and value < deepest_value)
-        ):
-            deepest = level + 1
-            deepest_value = value
-            for i in range(level):
-                perm_out[i] = assign[i]
-            perm_out[level] = j
-            for i in range(level + 1, m):
-                perm_out[i] = -1
         assign[level] = j
         used[j] = True
         level += 1
-        cand[level] = 0
+        expand = True
     if matched == m:
-        return best, m, evaluations
-    return deepest_value, deepest, evaluations
+        return best, m, evaluations, finished
+    return deepest_value, deepest, evaluations, finished
 
 
 @numba.njit(cache=True, parallel=False)
-def _search_all(vectors, w, seeds, rmax2, perm, rss, matched, evaluations):
+def _search_all(vectors, w, seeds, rmax2, budget, perm, rss, matched, evaluations, finished):
     n, m = vectors.shape[0], vectors.shape[1]
     dim = w.shape[1]
     sums = np.zeros((m, 2 + dim * dim if dim == 3 else 4))
     assign = np.zeros(m, dtype=np.int64)
     used = np.zeros(m, dtype=np.bool_)
-    cand = np.zeros(m, dtype=np.int64)
+    kids = np.zeros((m, m), dtype=np.int64)
+    values = np.zeros((m, m))
+    count = np.zeros(m, dtype=np.int64)
+    pos = np.zeros(m, dtype=np.int64)
     for k in range(n):
-        value, count, evals = _search_one(
-            vectors[k], w, seeds[k], rmax2, sums, assign, used, cand, perm[k]
+        value, found, evals, done = _search_one(
+            vectors[k], w, seeds[k], rmax2, budget, sums, assign, used, kids, values, count, pos,
+            perm[k],
         )
         rss[k] = value
-        matched[k] = count
+        matched[k] = found
         evaluations[k] = evals
+        finished[k] = done
 
 
 def branch_and_bound(
@@ -254,7 +282,8 @@ def branch_and_bound(
     template_points: np.ndarray,
     seeds: np.ndarray | None = None,
     rmax: float | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    max_evaluations: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Optimal (or partial) permutation per local lattice by branch and bound (§3.2.3).
 
     Parameters
@@ -267,6 +296,9 @@ def branch_and_bound(
         Permutations giving the initial upper bound (e.g. from sorting); tried first.
     rmax : float, optional
         Maximum RMSD of a node [template units]; enables partial matches.
+    max_evaluations : int, optional
+        Budget of RSSD evaluations per local lattice; when it runs out the best permutation
+        found so far is returned and ``finished`` is False. Default: unlimited.
 
     Returns
     -------
@@ -278,12 +310,14 @@ def branch_and_bound(
         N′, the number of matched neighbours.
     evaluations : numpy.ndarray of int, shape (n,)
         RSSD evaluations spent (compare with N! for brute force).
+    finished : numpy.ndarray of bool, shape (n,)
+        True where the search completed, i.e. the result is the proven optimum.
 
     Examples
     --------
     >>> import numpy as np
     >>> w = np.array([[1.0, 0], [0, 1], [-1, 0], [0, -1]])
-    >>> perm, rmsd, count, evaluations = branch_and_bound(w[None, [2, 0, 3, 1]] * 3, w)
+    >>> perm, rmsd, count, evaluations, _ = branch_and_bound(w[None, [2, 0, 3, 1]] * 3, w)
     >>> bool(rmsd[0] < 1e-12), count.tolist(), bool(evaluations[0] < 24)   # 4! = 24
     (True, [4], True)
     """
@@ -300,7 +334,13 @@ def branch_and_bound(
     rss = np.empty(n)
     matched = np.empty(n, dtype=np.int64)
     evaluations = np.empty(n, dtype=np.int64)
-    _search_all(vectors, w, seeds, rmax2, perm, rss, matched, evaluations)
+    finished = np.empty(n, dtype=bool)
+    budget = np.iinfo(np.int64).max if max_evaluations is None else int(max_evaluations)
+    _search_all(vectors, w, seeds, rmax2, budget, perm, rss, matched, evaluations, finished)
+    if w.shape[1] == 2:  # the same RSSD² without the search's rounding near 0 (Lagrange form)
+        used = perm >= 0
+        rss = horn_2d(np.where(used[..., None], vectors, 0.0),
+                      np.where(used[..., None], w[np.maximum(perm, 0)], 0.0))[0]
     with np.errstate(divide="ignore", invalid="ignore"):
         rmsd = np.where(matched > 0, np.sqrt(rss / np.maximum(matched, 1)), np.inf)
-    return perm, rmsd, matched, evaluations
+    return perm, rmsd, matched, evaluations, finished

@@ -190,12 +190,17 @@ def horn_2d(v: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
     """
     dot = np.einsum("...ij,...ij->...", v, w)
     cross = np.sum(w[..., 0] * v[..., 1] - w[..., 1] * v[..., 0], axis=-1)
-    svv = np.einsum("...ij,...ij->...", v, v)
     sww = np.einsum("...ij,...ij->...", w, w)
-    g = np.hypot(dot, cross)
+    # Σ‖v‖² Σ‖w‖² − G² by Lagrange's identity for complex numbers, a sum of squares that is
+    # exactly 0 for congruent sets instead of the difference of two large numbers
+    a = v[..., 0] + 1j * v[..., 1]
+    b = w[..., 0] + 1j * w[..., 1]
+    minors = a[..., :, None] * b[..., None, :] - a[..., None, :] * b[..., :, None]
+    deficit = 0.5 * np.sum(minors.real**2 + minors.imag**2, axis=(-2, -1))
+    svv = np.einsum("...ij,...ij->...", v, v)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rss = np.where(svv > 0, sww - g * g / svv, sww)  # Eq 3.9 at Horn's optimal scale
-    return np.maximum(rss, 0.0), np.arctan2(cross, dot), g, sww
+        rss = np.where(svv > 0, deficit / svv, sww)  # Eq 3.9 at Horn's optimal scale
+    return rss, np.arctan2(cross, dot), np.hypot(dot, cross), sww
 
 
 def kabsch_rotation(v: np.ndarray, w: np.ndarray) -> np.ndarray:

@@ -326,6 +326,9 @@ class TemplateMatch:
         Row in ``points`` of each matched neighbour; −1 where unmatched.
     evaluations : numpy.ndarray of int, shape (n,)
         RSSD evaluations of the branch-and-bound search, summed over templates.
+    optimal : numpy.ndarray of bool, shape (n,)
+        True where every template's search finished within ``max_evaluations``, so the
+        permutations are proven optimal (always False for ``method="sort"``).
     templates : tuple of Template
     points : numpy.ndarray, shape (n, d)
         The input points in input order (the centres of the local lattices).
@@ -341,6 +344,7 @@ class TemplateMatch:
     template_points: np.ndarray
     neighbors: np.ndarray
     evaluations: np.ndarray
+    optimal: np.ndarray
     templates: tuple
     points: np.ndarray
 
@@ -361,8 +365,8 @@ def _as_templates(templates) -> tuple[Template, ...]:
     return tuple(out)
 
 
-def _match_one(vectors, template, rmax, method, min_matched):
-    # Permutation, RMSD, N′ and evaluation count of one template for every local lattice.
+def _match_one(vectors, template, rmax, method, min_matched, max_evaluations):
+    # Permutation, RMSD, N′, evaluation count and completeness of one template's search.
     n, m = vectors.shape[:2]
     if template.dim == 2:
         seeds, rmsd = sorted_permutations(vectors, template)
@@ -371,20 +375,23 @@ def _match_one(vectors, template, rmax, method, min_matched):
             if rmax is not None:
                 matched = np.where(rmsd <= rmax, m, 0)
             perm = np.where(matched[:, None] > 0, seeds, -1)
-            return perm, np.where(matched > 0, rmsd, np.inf), matched, np.zeros(n, int)
+            return (perm, np.where(matched > 0, rmsd, np.inf), matched, np.zeros(n, int),
+                    np.zeros(n, bool))
     else:
         seeds = None
-    perm, rmsd, matched, evaluations = branch_and_bound(vectors, template.normalized, seeds,
-                                                        rmax)
+    perm, rmsd, matched, evaluations, finished = branch_and_bound(
+        vectors, template.normalized, seeds, rmax, max_evaluations
+    )
     failed = matched < min(min_matched, m)
     perm[failed] = -1
     rmsd[failed] = np.inf
     matched[failed] = 0
-    return perm, rmsd, matched, evaluations
+    return perm, rmsd, matched, evaluations, finished
 
 
 def match_templates(points, templates, rmax: float | None = None, method: str = "bnb",
-                    min_matched: int | None = None) -> TemplateMatch:
+                    min_matched: int | None = None,
+                    max_evaluations: int | None = 100_000) -> TemplateMatch:
     """Match every point's local lattice against templates (seed thesis §3.2, Fig 3.1).
 
     Parameters
@@ -403,6 +410,11 @@ def match_templates(points, templates, rmax: float | None = None, method: str = 
         overlap).
     min_matched : int, optional
         Smallest acceptable N′ for partial matches (default d + 1).
+    max_evaluations : int or None
+        Budget of RSSD evaluations per local lattice and template. Branch and bound is
+        exponential in the worst case (a wrong or large template with no ``rmax``, points at a
+        free surface in 3D); when the budget runs out the best permutation found so far is kept
+        and ``optimal`` is False there. None: unlimited.
 
     Returns
     -------
@@ -432,6 +444,8 @@ def match_templates(points, templates, rmax: float | None = None, method: str = 
         raise ValueError("method='sort' needs 2D points; use method='bnb' for 3D")
     if rmax is not None:
         rmax = check_positive("rmax", rmax)
+    if max_evaluations is not None:
+        max_evaluations = check_positive_int("max_evaluations", max_evaluations)
     min_matched = dim + 1 if min_matched is None else check_positive_int("min_matched",
                                                                          min_matched)
     needed = max(t.num_points for t in templates) + 1
@@ -444,11 +458,14 @@ def match_templates(points, templates, rmax: float | None = None, method: str = 
     best_key = np.full((n, 2), np.inf)
     perm_all = np.full((n, width), -1)
     evaluations = np.zeros(n, dtype=np.int64)
+    optimal = np.ones(n, dtype=bool)
     for k, template in enumerate(templates):
         m = template.num_points
-        perm, rmsd, matched, evals = _match_one(vectors[:, :m], template, rmax, method,
-                                                min_matched)
+        perm, rmsd, matched, evals, finished = _match_one(
+            vectors[:, :m], template, rmax, method, min_matched, max_evaluations
+        )
         evaluations += evals
+        optimal &= finished
         key = np.stack([np.where(matched == m, 0.0, 1.0), rmsd], axis=1)
         better = (matched > 0) & (
             (key[:, 0] < best_key[:, 0])
@@ -458,10 +475,11 @@ def match_templates(points, templates, rmax: float | None = None, method: str = 
         best_key[better] = key[better]
         perm_all[better] = -1
         perm_all[better, :m] = perm[better]
-    return _result(points, vectors, indices, best, perm_all, evaluations, templates)
+    return _result(points, vectors, indices, best, perm_all, evaluations, optimal, templates)
 
 
-def _result(points, vectors, indices, best, perm, evaluations, templates) -> TemplateMatch:
+def _result(points, vectors, indices, best, perm, evaluations, optimal, templates
+            ) -> TemplateMatch:
     _, width, dim = vectors.shape
     stacked = np.full((len(templates), width, dim), np.nan)
     for k, template in enumerate(templates):
@@ -495,5 +513,5 @@ def _result(points, vectors, indices, best, perm, evaluations, templates) -> Tem
         rmsd=rmsd, template_index=best, rotation=rotation, scale=scale, mask=mask,
         num_matched=np.where(mask, num_matched, 0), segments=segments,
         template_points=template_points, neighbors=neighbors, evaluations=evaluations,
-        templates=templates, points=points,
+        optimal=optimal, templates=templates, points=points,
     )
