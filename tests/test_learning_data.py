@@ -124,3 +124,28 @@ def test_gold_dataset_forms_300kv_training_images():
     image, truth = TrainingImages(gold, GOLD_300KV, crop=64, seed=0).sample(0)
     assert image.shape == (1, 1, 64, 64) and truth.shape == (1, 2, 64, 64)
     np.testing.assert_allclose(truth.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_focal_series_follows_eq_6_19(graphene):
+    """Channel k is imaged at C10 = C10_0 + 130 k ± 20 Å: compare with direct refocused images."""
+    from atomscope.learning.normalize import local_contrast_normalization
+    from atomscope.learning.randomize import draw, image_from_exit_wave, refocus
+
+    series = TrainingImages(graphene, GRAPHENE_80KV, crop=32, seed=1, crops=1, num_images=3)
+    image, truth = series.sample(0)
+    assert image.shape == (1, 3, 32, 32) and truth.shape == (1, 2, 32, 32)
+    rng = np.random.default_rng([1, 0])
+    wave = graphene.wave(int(rng.integers(len(graphene))))
+    microscope = draw(GRAPHENE_80KV, rng)
+    first = image_from_exit_wave(wave, microscope, rng)
+    stack = [first.array]
+    for k in (1, 2):
+        C10 = microscope.ctf.aberrations["C10"] + 130.0 * k + rng.uniform(-20, 20)
+        assert abs(C10 - microscope.ctf.aberrations["C10"] - 130.0 * k) <= 20
+        stack.append(image_from_exit_wave(wave, refocus(microscope, C10), rng).array)
+    normalised = local_contrast_normalization(np.stack(stack), 10.0, first.sampling[0])
+    offset = rng.integers(0, np.array(first.shape) - 32 + 1, (1, 2))[0]
+    np.testing.assert_array_equal(
+        image[0], normalised[:, offset[0] : offset[0] + 32, offset[1] : offset[1] + 32]
+    )
+    assert not np.allclose(image[0, 0], image[0, 1])

@@ -90,3 +90,14 @@ def test_bad_config():
         TrainConfig(preset="silicon")
     with pytest.raises(ValueError, match="ranges"):
         TrainConfig(ranges={"not_a_field": (0, 1)})
+
+
+def test_focal_series_model_takes_that_many_channels(waves, tmp_path):
+    config = TrainConfig(iterations=1, num_images=2, **TINY)
+    result = train(config, tmp_path, waves, progress=False)
+    assert result.model.in_channels == 2
+    recognizer = Recognizer.load(tmp_path / "model.pt")
+    stack = np.random.default_rng(0).normal(size=(2, 40, 40))
+    assert recognizer.predict(stack, 0.12, threshold=0).maps.shape == (2, 40, 40)
+    with pytest.raises(ValueError, match="takes 2"):
+        recognizer.predict(stack[0], 0.12)

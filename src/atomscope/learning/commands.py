@@ -13,6 +13,8 @@ def _train(args) -> None:
         iterations=args.iterations,
         batch_size=args.batch_size,
         crops_per_image=args.crops_per_image,
+        num_images=args.images,
+        focal_step=args.focal_step,
         crop=args.crop,
         width=args.width,
         checkpoint_every=args.checkpoint_every,
@@ -64,6 +66,10 @@ def add_commands(subparsers) -> None:
     train.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step")
     train.add_argument("--crops-per-image", type=int, default=d.crops_per_image,
                        help="crops cut from each simulated image")
+    train.add_argument("--images", type=int, default=d.num_images,
+                       help="input images: 1, or a focal series of this length")
+    train.add_argument("--focal-step", type=float, default=d.focal_step,
+                       help="defocus step of a focal series [Å] (seed Eq 6.19)")
     train.add_argument("--crop", type=int, default=d.crop, help="crop size [px], multiple of 8")
     train.add_argument("--width", type=int, default=d.width, help="feature maps at level 1")
     train.add_argument("--structures", type=int, default=d.num_structures,

@@ -22,7 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from atomscope.core.rng import as_generator
-from atomscope.core.validate import check_choice, check_positive, check_positive_int
+from atomscope.core.validate import check_choice, check_positive, check_positive_int, check_real
 
 #: Default structures per preset: energy [eV], wave sampling [Å], cell side [Å], classes.
 STRUCTURE_PRESETS: dict[str, dict[str, Any]] = {
@@ -33,6 +33,9 @@ STRUCTURE_PRESETS: dict[str, dict[str, Any]] = {
 #: Truth Gaussian σ [Å]. The seed writes "σ² = 1 Å (or ∼10 pixels at 0.12 Å/pixel)"; σ = 1 Å
 #: would make neighbouring graphene atoms (1.42 Å) sum above 1, so σ² ≈ 10 px² → σ ≈ 0.4 Å.
 TRUTH_WIDTH = 0.4
+#: Focal series (seed Eq 6.19): Δf_k = Δf_0 + k·step + U(−20, 20) Å, default step 130 Å.
+FOCAL_STEP = 130.0
+FOCAL_JITTER = 20.0
 #: Gold particle zone axes (seed §6.4.3 and its paper: 〈100〉, 〈110〉, 〈111〉) and max tilt [deg].
 ZONE_AXES = ((1, 0, 0), (1, 1, 0), (1, 1, 1))
 MAX_TILT = 5.0
@@ -370,6 +373,11 @@ class TrainingImages:
         Window σ of the local contrast normalisation [Å].
     crops
         Crops taken from each simulated image (image formation costs more than a crop).
+    num_images
+        Images per item: 1, or a focal series with C10 stepped by ``focal_step`` plus a
+        uniform ±20 Å jitter (seed Eq 6.19); the network input has this many channels.
+    focal_step
+        Defocus step of a focal series [Å].
 
     Examples
     --------
@@ -389,6 +397,8 @@ class TrainingImages:
         width: float = TRUTH_WIDTH,
         lcn_sigma: float = 10.0,
         crops: int = 1,
+        num_images: int = 1,
+        focal_step: float = FOCAL_STEP,
     ):
         from atomscope.learning.randomize import MicroscopeRanges
 
@@ -416,21 +426,30 @@ class TrainingImages:
         self.width = check_positive("width", width)
         self.lcn_sigma = check_positive("lcn_sigma", lcn_sigma)
         self.crops = check_positive_int("crops", crops)
+        self.num_images = check_positive_int("num_images", num_images)
+        self.focal_step = check_real("focal_step", focal_step)
 
     def __len__(self) -> int:
         return 2**31 - 1
 
     def sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Item ``index``: images [crops, 1, c, c] and truth [crops, K+1, c, c] (float32)."""
+        """Item ``index``: images [crops, num_images, c, c], truth [crops, K+1, c, c] (float32)."""
         from atomscope.learning.normalize import local_contrast_normalization
-        from atomscope.learning.randomize import draw, image_from_exit_wave
+        from atomscope.learning.randomize import draw, image_from_exit_wave, refocus
 
         rng = np.random.default_rng([self.seed, index])
         structure = int(rng.integers(len(self.dataset)))
         microscope = draw(self.ranges, rng)
-        image = image_from_exit_wave(self.dataset.wave(structure), microscope, rng)
+        wave = self.dataset.wave(structure)
+        image = image_from_exit_wave(wave, microscope, rng)
+        series = [image.array]
+        for k in range(1, self.num_images):
+            # seed Eq 6.19: Δf_k = Δf_0 + k·step + U(−20, 20) Å
+            C10 = (microscope.ctf.aberrations["C10"] + k * self.focal_step
+                   + rng.uniform(-FOCAL_JITTER, FOCAL_JITTER))
+            series.append(image_from_exit_wave(wave, refocus(microscope, C10), rng).array)
         sampling = image.sampling[0]
-        normalised = local_contrast_normalization(image.array, self.lcn_sigma, sampling)
+        normalised = local_contrast_normalization(np.stack(series), self.lcn_sigma, sampling)
         positions = _periodic_images(self.dataset.positions[structure], self.dataset.extent)
         classes = np.tile(self.dataset.classes[structure], 9)
         windows, truths = [], []

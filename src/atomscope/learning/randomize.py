@@ -9,7 +9,7 @@ bit-reproducible.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -69,7 +69,6 @@ class MicroscopeRanges:
     >>> ranges = MicroscopeRanges()
     >>> ranges.deflection, ranges.energy
     ((0.0, 0.25), 80000.0)
-    >>> from dataclasses import replace
     >>> replace(ranges, dose=(1e4, 1e4)).dose
     (10000.0, 10000.0)
     """
@@ -204,6 +203,17 @@ def draw(
     return Microscope(
         ctf, camera, uniform("brightness"), uniform("contrast"), uniform("gamma")
     )
+
+
+def refocus(microscope: Microscope, C10: float) -> Microscope:
+    """The same microscope with defocus C10 [Å] (e.g. one image of a focal series, Eq 6.19).
+
+    Examples
+    --------
+    >>> refocus(draw(rng=0), 50.0).ctf.aberrations["C10"]
+    50.0
+    """
+    return replace(microscope, ctf=CTF(**{**microscope.ctf.parameters(), "C10": C10}))
 
 
 def _fast_camera(camera: Camera, extent: tuple[float, float]) -> Camera:

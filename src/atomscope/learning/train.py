@@ -23,8 +23,9 @@ from atomscope.core.validate import (
     check_nonnegative,
     check_positive,
     check_positive_int,
+    check_real,
 )
-from atomscope.learning.data import TRUTH_WIDTH
+from atomscope.learning.data import FOCAL_STEP, TRUTH_WIDTH
 from atomscope.learning.randomize import PRESETS
 
 CHECKPOINT = "checkpoint.pt"
@@ -45,6 +46,10 @@ class TrainConfig:
         Crops per step, a multiple of ``crops_per_image``.
     crops_per_image
         Crops cut from each simulated image.
+    num_images
+        Input images per example: 1, or a focal series (seed Eq 6.19).
+    focal_step
+        Defocus step of a focal series [Å].
     crop
         Training crop [px], a multiple of 8.
     width
@@ -73,6 +78,8 @@ class TrainConfig:
     iterations: int = 3000
     batch_size: int = 8
     crops_per_image: int = 4
+    num_images: int = 1
+    focal_step: float = FOCAL_STEP
     crop: int = 96
     width: int = 16
     learning_rate: float = 1e-4
@@ -87,7 +94,7 @@ class TrainConfig:
 
     def __post_init__(self):
         check_choice("preset", self.preset, PRESETS)
-        for name in ("iterations", "batch_size", "crops_per_image", "width",
+        for name in ("iterations", "batch_size", "crops_per_image", "num_images", "width",
                      "checkpoint_every", "num_structures", "threads"):
             check_positive_int(name, getattr(self, name))
         if self.batch_size % self.crops_per_image:
@@ -99,6 +106,7 @@ class TrainConfig:
         if self.crop % 8:
             raise ValueError(f"crop must be a multiple of 8, got {self.crop}")
         check_positive_int("seed", self.seed, minimum=0)
+        check_real("focal_step", self.focal_step)
         check_positive("learning_rate", self.learning_rate)
         check_nonnegative("weight_decay", self.weight_decay)
         check_positive("truth_width", self.truth_width)
@@ -239,7 +247,8 @@ def train(
     checkpoint_path = out / CHECKPOINT
     state = _load_checkpoint(checkpoint_path) if checkpoint_path.exists() else None
     if state is not None:
-        saved = {**state["config"], "iterations": config.iterations}
+        # settings added after the checkpoint was written take their defaults
+        saved = {**TrainConfig().to_dict(), **state["config"], "iterations": config.iterations}
         if saved != config.to_dict():
             changed = sorted(k for k in saved if saved[k] != config.to_dict().get(k))
             raise ValueError(
@@ -258,11 +267,11 @@ def train(
     data = _dataset(config, out, dataset)
     images = TrainingImages(
         data, ranges, config.crop, config.seed, config.truth_width, config.lcn_sigma,
-        config.crops_per_image,
+        config.crops_per_image, config.num_images, config.focal_step,
     )
     per_step = config.batch_size // config.crops_per_image
     torch.manual_seed(config.seed)
-    model = FusionNet(1, len(data.class_names), config.width)
+    model = FusionNet(config.num_images, len(data.class_names), config.width)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     losses: list[float] = []
     start = 0
