@@ -187,6 +187,7 @@ class ExitWaveDataset:
             meta = {"sampling": self.sampling, "energy": self.energy,
                     "class_names": list(self.class_names), "format": 1}
             (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+            tmp.chmod(0o755)  # mkdtemp makes it private
             tmp.rename(path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
