@@ -118,7 +118,25 @@ def gold_structure(rng, extent: float = 40.0, radius: tuple[float, float] = (6.0
 
 
 def exit_wave(atoms, energy: float, sampling: float, slice_thickness: float = 1.0):
-    """Plane-wave exit wave of ``atoms`` (multislice, Lobato potential), a `Waves`."""
+    """Plane-wave exit wave of ``atoms`` (multislice, Lobato potential), a `Waves`.
+
+    Parameters
+    ----------
+    atoms
+        Structure with an orthorhombic cell.
+    energy
+        Electron energy [eV].
+    sampling
+        Pixel size [Å].
+    slice_thickness
+        Multislice slice thickness [Å] (at most the cell height).
+
+    Examples
+    --------
+    >>> atoms, _, _ = graphene_structure(0, extent=8.0)
+    >>> exit_wave(atoms, 80e3, 0.2).array.shape
+    (40, 40)
+    """
     from atomscope.potentials.projected import Potential
     from atomscope.waves.plane import PlaneWave
 
@@ -169,7 +187,16 @@ class ExitWaveDataset:
         return Waves(np.asarray(self.waves[index]), self.sampling, self.energy)
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the directory ``path`` (through a temporary name, then renamed)."""
+        """Write the directory ``path`` (through a temporary name, then renamed).
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> data = generate("graphene", 1, rng=0, extent=8.0, sampling=0.2)
+        >>> path = data.save(pathlib.Path(tempfile.mkdtemp()) / "set")
+        >>> ExitWaveDataset.open(path).waves.shape
+        (1, 40, 40)
+        """
         path = Path(path)
         if path.exists():
             raise ValueError(f"path {str(path)!r} exists; choose a new dataset directory")

@@ -204,7 +204,17 @@ class Recognizer:
         }
 
     def save(self, path: str | os.PathLike, half: bool = False) -> Path:
-        """Write the weights and settings (float16 weights if ``half``), atomically."""
+        """Write the weights and settings (float16 weights if ``half``), atomically.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from atomscope.learning.model import FusionNet
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.pt"
+        >>> _ = Recognizer(FusionNet(width=2), ("C",), (0.11, 0.13), 10.0).save(path)
+        >>> Recognizer.load(path).class_names
+        ('C',)
+        """
         import torch
 
         path = Path(path)

@@ -138,7 +138,16 @@ class TrainResult:
 
 
 def loss_function(output, truth, parameters, weight_decay: float):
-    """Eq 6.6: Σ_k (P̃ − P)² averaged over pixels and batch, plus ½λΣW²; returns (total, data)."""
+    """Eq 6.6: Σ_k (P̃ − P)² averaged over pixels and batch, plus ½λΣW²; returns (total, data).
+
+    Examples
+    --------
+    >>> import torch
+    >>> weights = [torch.full((2,), 2.0)]
+    >>> total, data = loss_function(torch.ones(1, 2, 4, 4), torch.zeros(1, 2, 4, 4), weights, 0.1)
+    >>> float(data), float(total)  # 2 classes × 1², plus 0.05 × (4 + 4)
+    (2.0, 2.4000000953674316)
+    """
     import torch
 
     data = ((output - truth) ** 2).sum(dim=1).mean()
@@ -156,7 +165,15 @@ def _save_atomic(obj: Any, path: Path) -> None:
 
 
 def save_loss_curve(losses: list[float], path: str | os.PathLike, window: int = 50) -> Path:
-    """PNG of the per-step data loss and its running mean over ``window`` steps."""
+    """PNG of the per-step data loss and its running mean over ``window`` steps.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = save_loss_curve([0.3, 0.2, 0.1], pathlib.Path(tempfile.mkdtemp()) / "loss.png")
+    >>> path.stat().st_size > 0
+    True
+    """
     from matplotlib.figure import Figure
 
     path = Path(path)

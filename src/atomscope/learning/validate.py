@@ -113,6 +113,17 @@ def evaluate(
     dict
         `Evaluation` for ``"all"``, ``"ideal"`` and ``"defect"`` truth atoms of the network and
         ``"baseline"`` (all atoms).
+
+    Examples
+    --------
+    >>> from atomscope.learning.data import generate
+    >>> from atomscope.learning.infer import Recognizer
+    >>> from atomscope.learning.model import FusionNet
+    >>> data = generate("polycrystalline", 1, rng=1, extent=12.0, sampling=0.1)
+    >>> recognizer = Recognizer(FusionNet(width=2), ("C",), (0.11, 0.13), 10.0)
+    >>> results = evaluate(recognizer, data, thresholds=[0.5])
+    >>> sorted(results), results["all"].truth > 0
+    (['all', 'baseline', 'defect', 'ideal'], True)
     """
     from atomscope.learning.infer import Recognizer
 
