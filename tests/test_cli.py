@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import tifffile
 from ase.build import bulk
 from ase.io import write
 
@@ -45,6 +46,11 @@ def test_hrtem_averages_the_frames_of_a_trajectory(tmp_path):
     assert main(["hrtem", str(path), "--out", str(out), "--sampling", "0.1", "--no-camera"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["num_configs"] == 3 and summary["num_atoms"] == 8
+    distributed = tmp_path / "distributed"
+    arguments = ["--out", str(distributed), "--sampling", "0.1", "--no-camera", "--workers", "2"]
+    assert main(["hrtem", str(path), *arguments]) == 0
+    local_image = tifffile.imread(out / "image.tif")
+    np.testing.assert_array_equal(tifffile.imread(distributed / "image.tif"), local_image)
 
 
 @pytest.mark.parametrize(
@@ -57,6 +63,9 @@ def test_hrtem_averages_the_frames_of_a_trajectory(tmp_path):
         (["--mtf", "rational:2:0.5:2.5"], "c1"),
         (["--parametrization", "doyle"], "parametrization"),
         (["--aberration", "C99=3"], "C99"),
+        (["--scheduler", "tcp://127.0.0.1:1"], "unreachable"),
+        (["--scheduler", "tcp://127.0.0.1:1", "--workers", "2"], "not both"),
+        (["--workers", "0"], "workers"),
     ],
 )
 def test_bad_input_prints_one_line_and_writes_nothing(structure, tmp_path, capsys, args, match):

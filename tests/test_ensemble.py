@@ -63,3 +63,10 @@ def test_ordered_map_keeps_order_on_the_cluster():
 def test_bad_client_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         client(**kwargs)
+
+
+def test_projection_accumulated_during_multislice_equals_project(potential):
+    average = frozen_phonon_average(PlaneWave(300e3), potential)
+    np.testing.assert_allclose(
+        average.projected_potential.array, potential.project(), rtol=1e-5, atol=1e-3
+    )

@@ -7,6 +7,7 @@ printed as one line (no traceback) and the exit status is 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from pathlib import Path
@@ -108,6 +109,38 @@ def _add_hrtem_options(parser: argparse.ArgumentParser) -> None:
         help="camera MTF, e.g. rational:0.1:0.5:2.5, or none",
     )
     parser.add_argument("--rng", type=int, default=d.rng, help="random seed for shot noise")
+    add_scheduler_options(parser)
+
+
+def add_scheduler_options(parser: argparse.ArgumentParser) -> None:
+    """``--scheduler`` / ``--workers``: run independent tasks on Dask distributed."""
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="run frozen-phonon configurations on a running Dask scheduler",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="run them on a local Dask cluster of N worker processes",
+    )
+
+
+@contextlib.contextmanager
+def scheduler_client(args):
+    """The Dask client the options ask for (``None`` for a plain local run), closed on exit."""
+    if args.scheduler is None and args.workers is None:
+        yield None
+        return
+    from atomscope.parallel import client
+
+    if args.scheduler is not None and args.workers is not None:
+        raise ValueError("give either --scheduler or --workers, not both")
+    workers = 2 if args.workers is None else args.workers
+    with client(address=args.scheduler, workers=workers) as dask_client:
+        yield dask_client
 
 
 def _settings(args):
@@ -168,16 +201,26 @@ def _hrtem(args) -> None:
     from atomscope.hrtem import run_hrtem
 
     atoms = read_structure(args.structure, all_frames=True)
-    summary = run_hrtem(atoms, _settings(args), args.out, name=Path(args.structure).name)
+    settings = _settings(args)
+    with scheduler_client(args) as dask_client:
+        summary = run_hrtem(
+            atoms, settings, args.out, name=Path(args.structure).name, client=dask_client
+        )
     _report(summary, args.out)
 
 
 def _demo(args) -> None:
     from atomscope.hrtem import demo_structure, run_hrtem
 
-    summary = run_hrtem(
-        demo_structure(), _settings(args), args.out, name="Au particle (seed §2.7.1)"
-    )
+    settings = _settings(args)
+    with scheduler_client(args) as dask_client:
+        summary = run_hrtem(
+            demo_structure(),
+            settings,
+            args.out,
+            name="Au particle (seed §2.7.1)",
+            client=dask_client,
+        )
     _report(summary, args.out)
 
 

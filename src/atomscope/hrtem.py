@@ -21,6 +21,7 @@ from atomscope.detection import MTF, Camera
 from atomscope.images import Images
 from atomscope.optics import CTF, scherzer_defocus
 from atomscope.potentials.projected import Potential
+from atomscope.waves.ensemble import frozen_phonon_average
 from atomscope.waves.plane import PlaneWave
 
 
@@ -99,11 +100,14 @@ def run_hrtem(
     out: str | Path,
     progress: bool = True,
     name: str = "structure",
+    client=None,
 ) -> dict:
     """Simulate and write the HRTEM outputs of ``atoms`` into directory ``out``.
 
     ``atoms`` may be a sequence of frozen-phonon snapshots (e.g. `atomscope.thermal.MDPhonons`
-    or the frames of a trajectory): the images are then their incoherent average.
+    or the frames of a trajectory): configurations are streamed one at a time (on ``client``,
+    a Dask client, if given) and the images are their incoherent average; ``exit_wave`` is then
+    the mean (coherent) exit wave.
 
     Writes ``potential.tif/png`` (projected potential), ``exit_wave.npz/png``, ``ctf.png``,
     ``image.tif/png`` (noise-free image), ``detected.tif/png`` (camera counts, if a camera is
@@ -112,12 +116,14 @@ def run_hrtem(
     potential, ctf, camera, defocus = prepare(atoms, settings)
     out = Path(out)
     start = time.perf_counter()
-    exit_wave = PlaneWave(settings.energy).multislice(potential, progress=progress)
+    average = frozen_phonon_average(
+        PlaneWave(settings.energy), potential, ctf, client=client, progress=progress
+    )
     multislice_seconds = time.perf_counter() - start
-    image = ctf.image(exit_wave)
+    exit_wave, image = average.exit_wave, average.image
     detected = camera.detect(image, rng=settings.rng) if camera is not None else None
 
-    projected = potential.project()
+    projected = average.projected_potential.array
     io.write_tiff(out / "potential.tif", projected, sampling=potential.sampling)
     plot.image_png(
         out / "potential.png",

@@ -31,6 +31,8 @@ class EnsembleAverage:
     image
         Mean image ⟨|ψ ⊗ CTF|²⟩ with the lens applied per configuration, or ``None`` without a
         CTF.
+    projected_potential
+        Mean projected potential [V·Å], summed from the slices during the multislice.
     num_configs
         Number of configurations averaged.
     """
@@ -38,6 +40,7 @@ class EnsembleAverage:
     exit_wave: Waves
     intensity: Images
     image: Images | None
+    projected_potential: Images
     num_configs: int
 
     @property
@@ -47,11 +50,12 @@ class EnsembleAverage:
         return Images(self.intensity.array - coherent, self.intensity.sampling)
 
 
-def _one_configuration(task) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    plane_wave, configuration, ctf = task
-    exit_wave = plane_wave.multislice(configuration)
+def _one_configuration(task) -> tuple[np.ndarray, ...]:
+    plane_wave, configuration, ctf, slice_progress = task
+    projection = np.zeros(configuration.gpts)
+    exit_wave = plane_wave.multislice(configuration, slice_progress, projection)
     image = None if ctf is None else ctf.image(exit_wave).array
-    return exit_wave.array, exit_wave.intensity().array, image
+    return exit_wave.array, exit_wave.intensity().array, image, projection
 
 
 def frozen_phonon_average(
@@ -73,7 +77,7 @@ def frozen_phonon_average(
         configuration order and the workers use this machine's FFT plans, so on one machine
         the result equals the local run bit for bit.
     progress
-        Show a progress bar over configurations.
+        Show a progress bar over configurations (over slices for a single configuration).
 
     Returns
     -------
@@ -93,17 +97,21 @@ def frozen_phonon_average(
     configurations = potential.configurations if potential.num_configs > 1 else [potential]
     if client is not None:
         prepare_plans(potential.gpts)
-    tasks = ((plane_wave, configuration, ctf) for configuration in configurations)
-    wave_sum = intensity_sum = image_sum = None
-    for wave, intensity, image in ordered_map(
-        _one_configuration, tasks, client, progress, desc="frozen phonons"
+    # one configuration: the bar counts slices; many: it counts configurations
+    slice_progress = progress and len(configurations) == 1 and client is None
+    tasks = ((plane_wave, configuration, ctf, slice_progress) for configuration in configurations)
+    wave_sum = intensity_sum = image_sum = projection_sum = None
+    for wave, intensity, image, projection in ordered_map(
+        _one_configuration, tasks, client, progress and not slice_progress, "frozen phonons"
     ):
         if wave_sum is None:
             wave_sum, intensity_sum = wave.astype(np.complex128), intensity.astype(np.float64)
             image_sum = None if image is None else image.astype(np.float64)
+            projection_sum = projection
             continue
         wave_sum += wave
         intensity_sum += intensity
+        projection_sum += projection
         if image is not None:
             image_sum += image
     count = len(configurations)
@@ -118,5 +126,6 @@ def frozen_phonon_average(
         exit_wave=mean_wave,
         intensity=Images(intensity_sum / count, sampling),
         image=None if image_sum is None else Images(image_sum / count, sampling),
+        projected_potential=Images(projection_sum / count, sampling),
         num_configs=count,
     )

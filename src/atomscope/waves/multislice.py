@@ -95,12 +95,18 @@ class MultisliceStepper:
 
 
 def run_multislice(
-    wave: np.ndarray, potential, energy: float, progress: bool = False
+    wave: np.ndarray,
+    potential,
+    energy: float,
+    progress: bool = False,
+    projection: np.ndarray | None = None,
 ) -> np.ndarray:
     """Propagate ``wave`` (complex64, aligned, [..., nx, ny]) through ``potential`` in place.
 
     The wave is propagated after every slice, including the last (as abTEM does). Vacuum slices
-    are applied in Fourier space without transforms (exact, see the module docstring).
+    are applied in Fourier space without transforms (exact, see the module docstring). If
+    ``projection`` (nx, ny) is given, every slice is added to it: the projected potential [V·Å]
+    comes for free instead of a second pass over the slices.
     """
     stepper = MultisliceStepper(potential.grid, energy)
     slices = potential.generate_slices()
@@ -108,6 +114,8 @@ def run_multislice(
     for potential_slice in tqdm(
         slices, total=potential.num_slices, desc="multislice", unit="slice", disable=not progress
     ):
+        if projection is not None:
+            projection += potential_slice.array
         if not potential_slice.array.any():
             if in_fourier_space:
                 wave *= stepper.propagator(potential_slice.thickness, normalized=False)

@@ -39,12 +39,17 @@ class PlaneWave:
             metadata={"energy": self.energy},
         )
 
-    def multislice(self, potential, progress: bool = False) -> Waves:
-        """Exit wave of ``potential`` (a `Potential`) for this illumination."""
+    def multislice(
+        self, potential, progress: bool = False, projection: np.ndarray | None = None
+    ) -> Waves:
+        """Exit wave of ``potential`` (a `Potential`) for this illumination.
+
+        ``projection`` (nx, ny), if given, accumulates the projected potential [V·Å] on the way.
+        """
         wave = self.build(potential.grid)
         wave.metadata.update(
             potential=potential.parametrization,
             slice_thickness=float(potential.thickness / potential.num_slices),
             projection=potential.projection,
         )
-        return wave.multislice(potential, progress=progress)
+        return wave.multislice(potential, progress=progress, projection=projection)

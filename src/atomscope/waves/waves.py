@@ -176,12 +176,15 @@ class Waves:
             self._fourier_multiply(ctf.evaluate(self.grid)), self._weights, ctf=ctf.parameters()
         )
 
-    def multislice(self, potential, progress: bool = False) -> Waves:
+    def multislice(
+        self, potential, progress: bool = False, projection: np.ndarray | None = None
+    ) -> Waves:
         """Propagate this wave through ``potential`` (seed Eq 2.9); returns a new `Waves`.
 
         A frozen-phonon ``potential`` (``num_configs`` > 1) gives one exit wave per
         configuration on a new leading axis with equal weights, so ``intensity()`` (and every
-        image made from it) is their incoherent average.
+        image made from it) is their incoherent average. ``projection`` (nx, ny), if given,
+        accumulates the sum of the slices [V·Å] (single configuration only).
         """
         from atomscope.waves.multislice import run_multislice
 
@@ -194,10 +197,13 @@ class Waves:
         if num_configs == 1:
             array = empty(self._array.shape)
             array[...] = self._array
-            run_multislice(array, potential, self._energy, progress=progress)
+            run_multislice(array, potential, self._energy, progress, projection)
             return self._new(array)
         if self._weights is not None:
             raise ValueError("multislice through frozen phonons needs waves without weights")
+        if projection is not None:
+            raise ValueError("projection is accumulated per configuration; use "
+                             "waves.ensemble.frozen_phonon_average for frozen phonons")
         check_memory(
             (num_configs + 4) * self._array.nbytes,
             f"multislice of {num_configs} frozen-phonon configurations on {self.gpts} pixels",
