@@ -8,7 +8,7 @@ r_p. It is normalised so that Σ|ψ|² = 1 over the real-space pixels (DESIGN.md
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -294,14 +294,17 @@ class Probe:
                 "WavesDetector cannot average the exit waves of frozen-phonon configurations; "
                 "use a potential with one configuration"
             )
-        batch_size, nbytes = self.plan_batches(grid, len(positions), detectors, batch_size)
+        batch_size, nbytes, cache_slices = self.plan_batches(
+            potential, len(positions), detectors, batch_size
+        )
         check_memory(
             nbytes,
             f"a STEM scan of {len(positions)} positions on {grid.gpts} pixels in batches of "
             f"{batch_size}",
             "use a smaller batch_size, fewer positions or write 4D-STEM data to a zarr path",
         )
-        configurations = _cache_slices(configurations, len(positions) > batch_size)
+        if cache_slices:
+            configurations = [_StoredSlices(c) for c in configurations]
         outputs = [d.allocate(scan.shape, grid, self.energy) for d in detectors]
         reducers = [d.reducer(grid, self.energy) for d in detectors]
         weight = 1 / len(configurations)
@@ -339,24 +342,29 @@ class Probe:
         ]
 
     def plan_batches(
-        self, grid: Grid, num_positions: int, detectors: Any, batch_size: int | None = None
-    ) -> tuple[int, int]:
-        """Positions per batch and the estimated peak memory [bytes] of a scan.
+        self, potential, num_positions: int, detectors: Any, batch_size: int | None = None
+    ) -> BatchPlan:
+        """How a scan of ``num_positions`` over ``potential`` is batched, and its memory.
 
         The batch size is ``batch_size`` or balanced batches of at most 128 MiB of waves, fewer
         positions when the detector outputs plus one batch would exceed half the available
-        memory (`atomscope.core.memory`). The estimate counts the detector outputs kept in
-        memory and, per position, the wave, its intensity, an FFT scratch and the signals.
+        memory (`atomscope.core.memory`). The slices of every configuration are kept between
+        batches when there are several batches and they take at most a quarter of the memory.
+        The estimate counts the detector outputs kept in memory, the kept slices and, per
+        position, the wave, its intensity, an FFT scratch and the signals.
 
         Examples
         --------
+        >>> from ase import Atoms
+        >>> from atomscope.potentials.projected import Potential
         >>> from atomscope.waves.detectors import AnnularDetector
-        >>> Probe(200e3, 20).plan_batches(Grid(gpts=256, sampling=0.05), 1000,
-        ...                               [AnnularDetector(70, 150)])[0]
+        >>> vacuum = Potential(Atoms(cell=[12.8, 12.8, 2]), gpts=256, slice_thickness=1)
+        >>> Probe(200e3, 20).plan_batches(vacuum, 1000, [AnnularDetector(70, 150)]).batch_size
         250
         """
         detectors = as_detectors(detectors)
         num_positions = check_positive_int("num_positions", num_positions)
+        grid = potential.grid
         wave_bytes = 8 * grid.gpts[0] * grid.gpts[1]
         per_position = 3 * wave_bytes
         outputs = 0
@@ -371,7 +379,19 @@ class Probe:
             batches = -(-num_positions // cap)
             batch_size = -(-num_positions // batches)
         batch_size = min(check_positive_int("batch_size", batch_size), num_positions)
-        return batch_size, int(outputs + batch_size * per_position)
+        slices = wave_bytes // 2 * potential.num_slices * getattr(potential, "num_configs", 1)
+        cache = num_positions > batch_size and slices <= 0.25 * available_memory()
+        nbytes = outputs + batch_size * per_position + (slices if cache else 0)
+        return BatchPlan(batch_size, int(nbytes), cache)
+
+
+class BatchPlan(NamedTuple):
+    """``batch_size`` positions per batch, ``nbytes`` estimated peak memory [bytes], and
+    whether the potential slices are kept between batches (``cache_slices``)."""
+
+    batch_size: int
+    nbytes: int
+    cache_slices: bool
 
 
 class _StoredSlices:
@@ -384,15 +404,6 @@ class _StoredSlices:
 
     def generate_slices(self):
         yield from self._slices
-
-
-def _cache_slices(configurations: list, reuse: bool) -> list:
-    """Store the slices of every configuration if they are reused (several batches) and take
-    at most a quarter of the available memory; otherwise regenerate them per batch."""
-    nbytes = sum(4 * c.num_slices * c.gpts[0] * c.gpts[1] for c in configurations)
-    if not reuse or nbytes > 0.25 * available_memory():
-        return configurations
-    return [_StoredSlices(configuration) for configuration in configurations]
 
 
 def check_inside(positions: np.ndarray, extent: tuple[float, float]) -> None:

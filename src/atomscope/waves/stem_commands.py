@@ -104,8 +104,8 @@ def _stem(args) -> None:
     )
     check_inside(scan.positions, potential.extent)
     num_positions = int(np.prod(scan.shape))
-    batch_size, nbytes = probe.plan_batches(potential.grid, num_positions, detectors,
-                                            args.batch_size)
+    batch_size, nbytes, _ = probe.plan_batches(potential, num_positions, detectors,
+                                               args.batch_size)
     print(f"scan {scan.shape[0]}×{scan.shape[1]} positions (step {scan.step[0]:.3f} Å), "
           f"batches of {batch_size}, memory estimate {nbytes / 2**20:.0f} MiB")
     out.mkdir(parents=True, exist_ok=True)
