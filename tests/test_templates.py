@@ -205,6 +205,9 @@ def test_branch_and_bound_finds_the_brute_force_optimum(case, seed, noise, seede
     # never more than the whole tree: partial nodes with 2 … N−2 pairs, then N! leaves
     tree = sum(math.perm(len(w), k) for k in range(2, len(w) - 1)) + math.factorial(len(w))
     assert evaluations[0] <= tree
+    # one root per symmetry orbit for the nearest neighbour gives the same optimum
+    reduced = branch_and_bound(vectors, w, seeds, roots=template.orbit_roots)
+    assert reduced[1][0] == pytest.approx(rmsd[0], abs=1e-12)
 
 
 def test_branch_and_bound_evaluates_fewer_permutations_than_brute_force():

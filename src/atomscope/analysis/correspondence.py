@@ -9,7 +9,9 @@ Two strategies, both vectorised over all local lattices:
   which never decreases along a branch. The incumbent is seeded with the sorted permutation, so
   when sorting already found the optimum the search only has to confirm it. Nodes whose RMSD
   exceeds ``rmax`` are not branched; if no complete permutation stays below ``rmax`` the deepest
-  acceptable node is returned (partial matching).
+  acceptable node is returned (partial matching). Beyond the seed's method, the nearest
+  neighbour is only tried against one template point per orbit of the template's rotational
+  symmetry (the other choices give the same RMSD), which divides the work by up to that order.
 
 A permutation ``perm[k, i] = j`` says that neighbour i of local lattice k (Euclidean order)
 corresponds to template point j; −1 marks an unmatched neighbour.
@@ -20,7 +22,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from atomscope.analysis.rmsd import horn_2d, qcp_largest_eigenvalue, similarity_2d
+from atomscope.analysis.rmsd import horn_2d, qcp_root, similarity_2d
 from atomscope.analysis.segments import shell_ranks
 
 
@@ -110,15 +112,16 @@ def sorted_permutations(vectors: np.ndarray, template) -> tuple[np.ndarray, np.n
 
 
 @numba.njit(cache=True)
-def _node(sums, level, v, w, dim):
+def _node(sums, level, dim):
     # RSSD² (Eq 3.11 squared) of the node whose running sums are sums[level] (Eq 3.9, Horn).
     svv = sums[level, 0]
     sww = sums[level, 1]
     if dim == 2:
         g2 = sums[level, 2] * sums[level, 2] + sums[level, 3] * sums[level, 3]
     else:
-        m = sums[level, 2:11].reshape((3, 3))
-        g = qcp_largest_eigenvalue(m, np.sqrt(svv * sww))
+        g = qcp_root(sums[level, 2], sums[level, 3], sums[level, 4], sums[level, 5],
+                     sums[level, 6], sums[level, 7], sums[level, 8], sums[level, 9],
+                     sums[level, 10], np.sqrt(svv * sww))
         g2 = g * g
     if svv <= 0.0:
         return sww
@@ -126,37 +129,39 @@ def _node(sums, level, v, w, dim):
 
 
 @numba.njit(cache=True)
-def _push(sums, level, v, w, dim):
-    # sums[level] = sums[level - 1] + the contribution of the pair (v, w)
+def _push(sums, level, vectors, k, i, w, j, dim):
+    # sums[level] = sums[level - 1] + the pair (neighbour i of lattice k, template point j).
+    # Arrays are indexed in place: slicing views in this loop would cost reference counting.
     for c in range(sums.shape[1]):
         sums[level, c] = sums[level - 1, c] if level > 0 else 0.0
     for p in range(dim):
-        sums[level, 0] += v[p] * v[p]
-        sums[level, 1] += w[p] * w[p]
+        sums[level, 0] += vectors[k, i, p] * vectors[k, i, p]
+        sums[level, 1] += w[j, p] * w[j, p]
     if dim == 2:
-        sums[level, 2] += v[0] * w[0] + v[1] * w[1]
-        sums[level, 3] += w[0] * v[1] - w[1] * v[0]
+        vx, vy, wx, wy = vectors[k, i, 0], vectors[k, i, 1], w[j, 0], w[j, 1]
+        sums[level, 2] += vx * wx + vy * wy
+        sums[level, 3] += wx * vy - wy * vx
     else:
         for p in range(3):
             for q in range(3):
-                sums[level, 2 + 3 * p + q] += w[p] * v[q]
+                sums[level, 2 + 3 * p + q] += w[j, p] * vectors[k, i, q]
 
 
 @numba.njit(cache=True)
-def _record(perm_out, assign, level, j, last, m):
-    # perm_out = assign[:level] + [j] (+ [last] if last >= 0), −1 beyond
+def _record(perm, k, assign, level, j, last, m):
+    # perm[k] = assign[:level] + [j] (+ [last] if last >= 0), −1 beyond
     for i in range(level):
-        perm_out[i] = assign[i]
-    perm_out[level] = j
+        perm[k, i] = assign[i]
+    perm[k, level] = j
     for i in range(level + 1, m):
-        perm_out[i] = -1
+        perm[k, i] = -1
     if last >= 0:
-        perm_out[level + 1] = last
+        perm[k, level + 1] = last
 
 
 @numba.njit(cache=True)
-def _search_one(v, w, seed, rmax2, budget, sums, assign, used, kids, values, count, pos,
-                perm_out):
+def _search_one(vectors, k, w, seeds, roots, rmax2, budget, sums, assign, used, kids, values,
+                count, pos, perm):
     # Branch and bound for one local lattice: depth first, the children of a node visited in
     # order of increasing RSSD (best first). Stops early once ``budget`` evaluations are spent.
     # Returns (rssd², matched, evaluations, finished).
@@ -164,15 +169,15 @@ def _search_one(v, w, seed, rmax2, budget, sums, assign, used, kids, values, cou
     best = np.inf
     matched = 0
     evaluations = 0
-    seeded = seed[0] >= 0
+    seeded = seeds[k, 0] >= 0
     if seeded:
         for i in range(m):
-            _push(sums, i, v[i], w[seed[i]], dim)
-        value = _node(sums, m - 1, v, w, dim)
+            _push(sums, i, vectors, k, i, w, seeds[k, i], dim)
+        value = _node(sums, m - 1, dim)
         if value <= rmax2 * m:
             best = value
             matched = m
-            perm_out[:] = seed
+            perm[k] = seeds[k]
     deepest = 0
     deepest_value = np.inf
     used[:] = False
@@ -186,39 +191,39 @@ def _search_one(v, w, seed, rmax2, budget, sums, assign, used, kids, values, cou
                 break
             count[level] = 0
             pos[level] = 0
-            lead = seed[level] if seeded else 0
+            lead = seeds[k, level] if seeded else 0
             for c in range(m):
                 # the seed's choice first, so that it wins ties
                 j = lead if c == 0 else (c - 1 if c - 1 < lead else c)
-                if used[j]:
+                if used[j] or (level == 0 and not roots[j]):
                     continue
-                _push(sums, level, v[level], w[j], dim)
+                _push(sums, level, vectors, k, level, w, j, dim)
                 if level == m - 2:
                     # one template point is left: this extension fixes it (§3.2.3)
                     last = 0
                     while used[last] or last == j:
                         last += 1
                     if rmax2 < np.inf and matched < m:
-                        value = _node(sums, level, v, w, dim)
+                        value = _node(sums, level, dim)
                         evaluations += 1
                         if value <= rmax2 * (m - 1) and (
                             m - 1 > deepest or value < deepest_value
                         ):
                             deepest = m - 1
                             deepest_value = value
-                            _record(perm_out, assign, level, j, -1, m)
-                    _push(sums, level + 1, v[level + 1], w[last], dim)
-                    value = _node(sums, level + 1, v, w, dim)
+                            _record(perm, k, assign, level, j, -1, m)
+                    _push(sums, level + 1, vectors, k, level + 1, w, last, dim)
+                    value = _node(sums, level + 1, dim)
                     evaluations += 1
                     if value < best and value <= rmax2 * m:
                         best = value
                         matched = m
-                        _record(perm_out, assign, level, j, last, m)
+                        _record(perm, k, assign, level, j, last, m)
                     continue
                 if level == 0:
                     value = 0.0  # a single pair matches exactly under rotation and scale
                 else:
-                    value = _node(sums, level, v, w, dim)
+                    value = _node(sums, level, dim)
                     evaluations += 1
                 if value > rmax2 * (level + 1) or value >= best:
                     continue
@@ -227,15 +232,15 @@ def _search_one(v, w, seed, rmax2, budget, sums, assign, used, kids, values, cou
                 ):
                     deepest = level + 1
                     deepest_value = value
-                    _record(perm_out, assign, level, j, -1, m)
+                    _record(perm, k, assign, level, j, -1, m)
                 # insertion into the children sorted by value (stable: the seed's first)
-                k = count[level]
-                while k > 0 and values[level, k - 1] > value:
-                    kids[level, k] = kids[level, k - 1]
-                    values[level, k] = values[level, k - 1]
-                    k -= 1
-                kids[level, k] = j
-                values[level, k] = value
+                slot = count[level]
+                while slot > 0 and values[level, slot - 1] > value:
+                    kids[level, slot] = kids[level, slot - 1]
+                    values[level, slot] = values[level, slot - 1]
+                    slot -= 1
+                kids[level, slot] = j
+                values[level, slot] = value
                 count[level] += 1
             expand = False
         if pos[level] >= count[level] or values[level, pos[level]] >= best:
@@ -245,7 +250,7 @@ def _search_one(v, w, seed, rmax2, budget, sums, assign, used, kids, values, cou
             continue
         j = kids[level, pos[level]]
         pos[level] += 1
-        _push(sums, level, v[level], w[j], dim)
+        _push(sums, level, vectors, k, level, w, j, dim)
         assign[level] = j
         used[j] = True
         level += 1
@@ -255,26 +260,29 @@ def _search_one(v, w, seed, rmax2, budget, sums, assign, used, kids, values, cou
     return deepest_value, deepest, evaluations, finished
 
 
-@numba.njit(cache=True, parallel=False)
-def _search_all(vectors, w, seeds, rmax2, budget, perm, rss, matched, evaluations, finished):
+@numba.njit(cache=True, parallel=True)
+def _search_all(vectors, w, seeds, roots, rmax2, budget, chunks, perm, rss, matched,
+                evaluations, finished):
     n, m = vectors.shape[0], vectors.shape[1]
     dim = w.shape[1]
-    sums = np.zeros((m, 2 + dim * dim if dim == 3 else 4))
-    assign = np.zeros(m, dtype=np.int64)
-    used = np.zeros(m, dtype=np.bool_)
-    kids = np.zeros((m, m), dtype=np.int64)
-    values = np.zeros((m, m))
-    count = np.zeros(m, dtype=np.int64)
-    pos = np.zeros(m, dtype=np.int64)
-    for k in range(n):
-        value, found, evals, done = _search_one(
-            vectors[k], w, seeds[k], rmax2, budget, sums, assign, used, kids, values, count, pos,
-            perm[k],
-        )
-        rss[k] = value
-        matched[k] = found
-        evaluations[k] = evals
-        finished[k] = done
+    for chunk in numba.prange(chunks):
+        # scratch space per chunk; chunks run on the available threads
+        sums = np.zeros((m, 2 + dim * dim if dim == 3 else 4))
+        assign = np.zeros(m, dtype=np.int64)
+        used = np.zeros(m, dtype=np.bool_)
+        kids = np.zeros((m, m), dtype=np.int64)
+        values = np.zeros((m, m))
+        count = np.zeros(m, dtype=np.int64)
+        pos = np.zeros(m, dtype=np.int64)
+        for k in range(chunk * n // chunks, (chunk + 1) * n // chunks):
+            value, found, evals, done = _search_one(
+                vectors, k, w, seeds, roots, rmax2, budget, sums, assign, used, kids, values, count,
+                pos, perm,
+            )
+            rss[k] = value
+            matched[k] = found
+            evaluations[k] = evals
+            finished[k] = done
 
 
 def branch_and_bound(
@@ -283,6 +291,7 @@ def branch_and_bound(
     seeds: np.ndarray | None = None,
     rmax: float | None = None,
     max_evaluations: int | None = None,
+    roots: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Optimal (or partial) permutation per local lattice by branch and bound (§3.2.3).
 
@@ -299,6 +308,10 @@ def branch_and_bound(
     max_evaluations : int, optional
         Budget of RSSD evaluations per local lattice; when it runs out the best permutation
         found so far is returned and ``finished`` is False. Default: unlimited.
+    roots : numpy.ndarray of bool, shape (N,), optional
+        Template points the nearest neighbour may be assigned to: one per orbit of the
+        template's rotational symmetry suffices, since assigning it to a symmetric image gives
+        the same RMSD (``Template.orbit_roots``). Default: all points, as in the seed.
 
     Returns
     -------
@@ -336,8 +349,11 @@ def branch_and_bound(
     evaluations = np.empty(n, dtype=np.int64)
     finished = np.empty(n, dtype=bool)
     budget = np.iinfo(np.int64).max if max_evaluations is None else int(max_evaluations)
-    _search_all(vectors, w, seeds, rmax2, budget, perm, rss, matched, evaluations, finished)
-    if w.shape[1] == 2:  # the same RSSD² without the search's rounding near 0 (Lagrange form)
+    chunks = max(min(n, 4 * numba.get_num_threads()), 1)
+    roots = np.ones(m, dtype=bool) if roots is None else np.asarray(roots, dtype=bool)
+    _search_all(vectors, w, seeds, roots, rmax2, budget, chunks, perm, rss, matched,
+                evaluations, finished)
+    if w.shape[1] == 2 and n:  # the same RSSD² without the search's rounding near 0
         used = perm >= 0
         rss = horn_2d(np.where(used[..., None], vectors, 0.0),
                       np.where(used[..., None], w[np.maximum(perm, 0)], 0.0))[0]

@@ -28,9 +28,13 @@ def qcp_largest_eigenvalue(m: np.ndarray, upper: float) -> float:
     polynomial λ⁴ + c₂λ² + c₁λ + c₀ starts from ``upper`` (any upper bound, e.g. √(Σ‖v‖² Σ‖w‖²))
     and descends monotonically to the largest root (Theobald 2005, Eqs 8–12).
     """
-    sxx, sxy, sxz = m[0, 0], m[0, 1], m[0, 2]
-    syx, syy, syz = m[1, 0], m[1, 1], m[1, 2]
-    szx, szy, szz = m[2, 0], m[2, 1], m[2, 2]
+    return qcp_root(m[0, 0], m[0, 1], m[0, 2], m[1, 0], m[1, 1], m[1, 2], m[2, 0], m[2, 1],
+                    m[2, 2], upper)
+
+
+@numba.njit(cache=True)
+def qcp_root(sxx, sxy, sxz, syx, syy, syz, szx, szy, szz, upper):
+    """``qcp_largest_eigenvalue`` from the nine entries of M (row-major), for numba callers."""
     # Horn's symmetric, traceless matrix N (Horn 1987, Eq. 4.4 ff.)
     n00 = sxx + syy + szz
     n01 = syz - szy
@@ -191,16 +195,32 @@ def horn_2d(v: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
     dot = np.einsum("...ij,...ij->...", v, w)
     cross = np.sum(w[..., 0] * v[..., 1] - w[..., 1] * v[..., 0], axis=-1)
     sww = np.einsum("...ij,...ij->...", w, w)
-    # Σ‖v‖² Σ‖w‖² − G² by Lagrange's identity for complex numbers, a sum of squares that is
-    # exactly 0 for congruent sets instead of the difference of two large numbers
-    a = v[..., 0] + 1j * v[..., 1]
-    b = w[..., 0] + 1j * w[..., 1]
-    minors = a[..., :, None] * b[..., None, :] - a[..., None, :] * b[..., :, None]
-    deficit = 0.5 * np.sum(minors.real**2 + minors.imag**2, axis=(-2, -1))
     svv = np.einsum("...ij,...ij->...", v, v)
+    flat_v = np.ascontiguousarray(v, dtype=float).reshape(-1, *v.shape[-2:])
+    flat_w = np.ascontiguousarray(w, dtype=float).reshape(-1, *w.shape[-2:])
+    deficit = _lagrange_deficit(flat_v, flat_w).reshape(dot.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         rss = np.where(svv > 0, deficit / svv, sww)  # Eq 3.9 at Horn's optimal scale
     return rss, np.arctan2(cross, dot), np.hypot(dot, cross), sww
+
+
+@numba.njit(cache=True)
+def _lagrange_deficit(v: np.ndarray, w: np.ndarray) -> np.ndarray:
+    # Σ‖v‖² Σ‖w‖² − G² by Lagrange's identity for complex numbers a = v, b = w:
+    # Σ|a|² Σ|b|² − |Σ a b̄|² = Σ_{i<j} |a_i b_j − a_j b_i|², a sum of squares that is exactly 0
+    # for congruent sets instead of the difference of two large numbers.
+    out = np.zeros(v.shape[0])
+    for k in range(v.shape[0]):
+        total = 0.0
+        for i in range(v.shape[1]):
+            for j in range(i + 1, v.shape[1]):
+                re = (v[k, i, 0] * w[k, j, 0] - v[k, i, 1] * w[k, j, 1]
+                      - v[k, j, 0] * w[k, i, 0] + v[k, j, 1] * w[k, i, 1])
+                im = (v[k, i, 0] * w[k, j, 1] + v[k, i, 1] * w[k, j, 0]
+                      - v[k, j, 0] * w[k, i, 1] - v[k, j, 1] * w[k, i, 0])
+                total += re * re + im * im
+        out[k] = total
+    return out
 
 
 def kabsch_rotation(v: np.ndarray, w: np.ndarray) -> np.ndarray:

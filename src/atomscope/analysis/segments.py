@@ -40,7 +40,7 @@ def local_lattices(points: np.ndarray, num_neighbors: int) -> tuple[np.ndarray, 
     """
     points = np.asarray(points, dtype=float)
     tree = cKDTree(points)
-    _, indices = tree.query(points, k=num_neighbors + 1)
+    _, indices = tree.query(points, k=num_neighbors + 1, workers=-1)
     indices = _center_first(indices)
     neighbors = indices[:, 1:]
     return points[neighbors] - points[:, None, :], neighbors

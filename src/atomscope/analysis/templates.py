@@ -140,6 +140,31 @@ class Template:
         return _group(by_length * 10.0 * (radius.max() + 1) + radius)
 
     @property
+    def orbit_roots(self) -> np.ndarray:
+        """One point per orbit of the rotational symmetry group, as a bool mask (N,).
+
+        Branch and bound only needs to try these for the nearest neighbour (§3.2.3).
+
+        Examples
+        --------
+        >>> Template.square().orbit_roots.sum()   # one per shell
+        np.int64(2)
+        """
+        roots = np.ones(self.num_points, dtype=bool)
+        if self.symmetry == 1:
+            return roots
+        angle = 2 * np.pi / self.symmetry
+        turn = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
+        image = cKDTree(self.normalized).query(self.normalized @ turn)[1]
+        for j in range(self.num_points):
+            if roots[j]:
+                k = image[j]
+                while k != j:
+                    roots[k] = False
+                    k = image[k]
+        return roots
+
+    @property
     def num_points(self) -> int:
         """N, the number of neighbours."""
         return len(self.points)
@@ -380,7 +405,7 @@ def _match_one(vectors, template, rmax, method, min_matched, max_evaluations):
     else:
         seeds = None
     perm, rmsd, matched, evaluations, finished = branch_and_bound(
-        vectors, template.normalized, seeds, rmax, max_evaluations
+        vectors, template.normalized, seeds, rmax, max_evaluations, template.orbit_roots
     )
     failed = matched < min(min_matched, m)
     perm[failed] = -1
