@@ -54,6 +54,13 @@ def template_orderings(template) -> tuple[np.ndarray, np.ndarray]:
         Template indices in (shell, azimuth) order, one row per starting point.
     offsets : numpy.ndarray
         The azimuth offset used with each row (see ``_cut_offset``).
+
+    Examples
+    --------
+    >>> from atomscope.analysis.templates import Template
+    >>> orders, _ = template_orderings(Template.fcc110())   # 2 / 2 = one starting point
+    >>> orders.shape
+    (1, 8)
     """
     shells = template.shells
     sizes = np.bincount(shells)
@@ -86,6 +93,16 @@ def sorted_permutations(vectors: np.ndarray, template) -> tuple[np.ndarray, np.n
     perm : numpy.ndarray of int, shape (n, N)
     rmsd : numpy.ndarray, shape (n,)
         Eq 3.9 for that permutation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from atomscope.analysis.templates import Template
+    >>> square = Template.square(shells=1)
+    >>> turned = square.normalized[[2, 0, 3, 1]] @ np.array([[0.0, 1], [-1, 0]])   # 90°
+    >>> perm, rmsd = sorted_permutations(5 * turned[None], square)
+    >>> bool(rmsd[0] < 1e-12)
+    True
     """
     n, m = vectors.shape[:2]
     sizes = np.bincount(template.shells)

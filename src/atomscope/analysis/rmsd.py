@@ -27,6 +27,13 @@ def qcp_largest_eigenvalue(m: np.ndarray, upper: float) -> float:
     This equals max over proper rotations U of Σ vᵢ·U wᵢ. Newton's method on the characteristic
     polynomial λ⁴ + c₂λ² + c₁λ + c₀ starts from ``upper`` (any upper bound, e.g. √(Σ‖v‖² Σ‖w‖²))
     and descends monotonically to the largest root (Theobald 2005, Eqs 8–12).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = np.array([[1.0, 0, 0], [0, 2, 0]])
+    >>> round(qcp_largest_eigenvalue(w.T @ w, 10.0), 9)   # v = w: G = Σ‖w‖² = 5
+    5.0
     """
     return qcp_root(m[0, 0], m[0, 1], m[0, 2], m[1, 0], m[1, 1], m[1, 2], m[2, 0], m[2, 1],
                     m[2, 2], upper)
@@ -34,7 +41,13 @@ def qcp_largest_eigenvalue(m: np.ndarray, upper: float) -> float:
 
 @numba.njit(cache=True)
 def qcp_root(sxx, sxy, sxz, syx, syy, syz, szx, szy, szz, upper):
-    """``qcp_largest_eigenvalue`` from the nine entries of M (row-major), for numba callers."""
+    """``qcp_largest_eigenvalue`` from the nine entries of M (row-major), for numba callers.
+
+    Examples
+    --------
+    >>> round(qcp_root(1.0, 0, 0, 0, 4.0, 0, 0, 0, 0, 10.0), 9)
+    5.0
+    """
     # Horn's symmetric, traceless matrix N (Horn 1987, Eq. 4.4 ff.)
     n00 = sxx + syy + szz
     n01 = syz - szy
@@ -191,6 +204,14 @@ def horn_2d(v: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
     """RSSD², rotation angle [rad], G = max_U Σ v·Uw and Σ‖w‖² for stacks of 2D sets.
 
     Rows of zeros in both ``v`` and ``w`` do not contribute (used to pad partial matches).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = np.array([[1.0, 0], [0, 1], [0, 0]])
+    >>> rss, angle, g, sww = horn_2d(2 * w @ np.array([[0.0, 1], [-1, 0]]), w)
+    >>> float(rss), round(float(angle), 6), float(g), float(sww)
+    (0.0, 1.570796, 4.0, 2.0)
     """
     dot = np.einsum("...ij,...ij->...", v, w)
     cross = np.sum(w[..., 0] * v[..., 1] - w[..., 1] * v[..., 0], axis=-1)

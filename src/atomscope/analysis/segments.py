@@ -127,6 +127,15 @@ def shell_ranks(vectors: np.ndarray, metric: str) -> np.ndarray:
     -------
     numpy.ndarray, shape (n, N)
         ``order[k, r]`` is the neighbour of rank r in local lattice k.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> segment = np.array([[[0.9, 0.9], [1.3, 0], [0, 1.3], [-1.3, 0], [0, -1.3]]])
+    >>> interface_lengths(segment).round(3).tolist()
+    [[0.566, 0.9, 0.9, 1.3, 1.3]]
+    >>> shell_ranks(segment, "voronoi").tolist()   # the nearest point has the shortest edge
+    [[3, 4, 1, 2, 0]]
     """
     n, m = vectors.shape[:2]
     if metric == "distance":
