@@ -41,8 +41,9 @@ def best_of(function, repeats):
 def python_loop(points, rows, template):
     # the straightforward version: one segment at a time
     tree = cKDTree(points)
-    w = template.normalized[np.argsort(np.arctan2(template.normalized[:, 1],
-                                                  template.normalized[:, 0]))]
+    w = template.normalized[
+        np.argsort(np.arctan2(template.normalized[:, 1], template.normalized[:, 0]))
+    ]
     m = len(w)
     out = np.empty(len(rows))
     for k, row in enumerate(rows):
@@ -60,24 +61,32 @@ def main():
     match_templates(points[:2000], [template])  # compile / load the numba kernels
     seconds, match = best_of(lambda: match_templates(points, [template]), 3)
     rate = n / seconds
-    print(f"match_templates (sort + branch and bound): {n} segments in {seconds:.3f} s = "
-          f"{rate:,.0f} segments/s; target 50,000/s (ratio {rate / 50_000:.2f}); "
-          f"vs seed's {SEED_RATE:,.0f}/s: {rate / SEED_RATE:.1f}x")
+    print(
+        f"match_templates (sort + branch and bound): {n} segments in {seconds:.3f} s = "
+        f"{rate:,.0f} segments/s; target 50,000/s (ratio {rate / 50_000:.2f}); "
+        f"vs seed's {SEED_RATE:,.0f}/s: {rate / SEED_RATE:.1f}x"
+    )
     inner = np.linalg.norm(points - points.mean(0), axis=1) < 0.4 * np.ptp(points[:, 0])
-    print(f"  median RMSD {np.median(match.rmsd[inner]):.4f}, proven optimal "
-          f"{match.optimal.mean():.4f}, mean B&B evaluations {match.evaluations.mean():.1f} "
-          f"(brute force {math.factorial(6)})")
+    print(
+        f"  median RMSD {np.median(match.rmsd[inner]):.4f}, proven optimal "
+        f"{match.optimal.mean():.4f}, mean B&B evaluations {match.evaluations.mean():.1f} "
+        f"(brute force {math.factorial(6)})"
+    )
     seconds_sort, fast = best_of(lambda: match_templates(points, [template], method="sort"), 3)
-    print(f"match_templates (sort only): {n / seconds_sort:,.0f} segments/s; "
-          f"same RMSD as B&B for {np.mean(np.isclose(fast.rmsd, match.rmsd, atol=1e-12)):.4f}"
-          f" of the points")
+    print(
+        f"match_templates (sort only): {n / seconds_sort:,.0f} segments/s; "
+        f"same RMSD as B&B for {np.mean(np.isclose(fast.rmsd, match.rmsd, atol=1e-12)):.4f}"
+        f" of the points"
+    )
 
     rows = np.random.default_rng(1).choice(np.flatnonzero(inner), 2000, replace=False)
     seconds_loop, looped = best_of(lambda: python_loop(points, rows, template), 1)
     loop_rate = len(rows) / seconds_loop
     agree = np.allclose(looped, match.rmsd[rows], atol=1e-9)
-    print(f"per-segment Python loop: {loop_rate:,.0f} segments/s on {len(rows)} segments "
-          f"(same RMSD: {agree}); match_templates is {rate / loop_rate:.0f}x faster")
+    print(
+        f"per-segment Python loop: {loop_rate:,.0f} segments/s on {len(rows)} segments "
+        f"(same RMSD: {agree}); match_templates is {rate / loop_rate:.0f}x faster"
+    )
 
     # the seed's Fig 3.4 case: 4 neighbours, no sorted seed, distorted square
     rng = np.random.default_rng(2)
@@ -87,13 +96,17 @@ def main():
         vectors, np.argsort(np.linalg.norm(vectors, axis=2))[..., None], axis=1
     )
     evaluations = branch_and_bound(vectors, w)[3]
-    print(f"branch and bound, 4 neighbours, unseeded: {evaluations.mean():.1f} RSSD evaluations "
-          f"per segment vs brute force 24 (ratio {evaluations.mean() / 24:.2f}; seed: 18/24 = "
-          f"{18 / 24:.2f})")
+    print(
+        f"branch and bound, 4 neighbours, unseeded: {evaluations.mean():.1f} RSSD evaluations "
+        f"per segment vs brute force 24 (ratio {evaluations.mean() / 24:.2f}; seed: 18/24 = "
+        f"{18 / 24:.2f})"
+    )
     roots = Template.square(shells=1).orbit_roots
     reduced = branch_and_bound(vectors, w, roots=roots)[3]
-    print(f"  with one root per symmetry orbit: {reduced.mean():.1f} evaluations "
-          f"(ratio {reduced.mean() / 24:.2f})")
+    print(
+        f"  with one root per symmetry orbit: {reduced.mean():.1f} evaluations "
+        f"(ratio {reduced.mean() / 24:.2f})"
+    )
 
 
 if __name__ == "__main__":

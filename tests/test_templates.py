@@ -90,9 +90,15 @@ def test_2d_closed_form_matches_numerical_minimum(count, seed):
         return np.mean(np.sum((x[1] * v - w @ turn(x[0]).T) ** 2, axis=1))
 
     best = min(
-        (minimize(objective, [angle, 0.4], method="Nelder-Mead",
-                  options={"xatol": 1e-12, "fatol": 1e-15, "maxiter": 4000})
-         for angle in np.linspace(-np.pi, np.pi, 8, endpoint=False)),
+        (
+            minimize(
+                objective,
+                [angle, 0.4],
+                method="Nelder-Mead",
+                options={"xatol": 1e-12, "fatol": 1e-15, "maxiter": 4000},
+            )
+            for angle in np.linspace(-np.pi, np.pi, 8, endpoint=False)
+        ),
         key=lambda result: result.fun,
     )
     rmsd, angle, _ = similarity_2d(v, w)
@@ -115,8 +121,12 @@ def test_2d_recovers_rotation_and_scale():
 
 @pytest.mark.parametrize(
     ("name", "sizes", "symmetry"),
-    [("square", [4, 4], 4), ("hexagonal", [6], 6), ("fcc110", [4, 2, 2], 2),
-     ("honeycomb", [3, 6], 3)],
+    [
+        ("square", [4, 4], 4),
+        ("hexagonal", [6], 6),
+        ("fcc110", [4, 2, 2], 2),
+        ("honeycomb", [3, 6], 3),
+    ],
 )
 def test_builtin_shells_and_symmetry(name, sizes, symmetry):
     template = Template.from_name(name)
@@ -180,14 +190,19 @@ def test_template_rejects_bad_points():
 
 # --- correspondence -----------------------------------------------------------------------------
 
-CASES = [Template.square(shells=1), Template.hexagonal(), Template.fcc110(shells=2),
-         Template.honeycomb(shells=1), Template([[1.0, 0.2], [-0.3, 1.1], [-0.9, -0.5],
-                                                 [0.4, -1.3], [1.6, 1.4]])]
+CASES = [
+    Template.square(shells=1),
+    Template.hexagonal(),
+    Template.fcc110(shells=2),
+    Template.honeycomb(shells=1),
+    Template([[1.0, 0.2], [-0.3, 1.1], [-0.9, -0.5], [0.4, -1.3], [1.6, 1.4]]),
+]
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.sampled_from(range(len(CASES))), st.integers(0, 2**31),
-       st.floats(0.0, 0.6), st.booleans())
+@given(
+    st.sampled_from(range(len(CASES))), st.integers(0, 2**31), st.floats(0.0, 0.6), st.booleans()
+)
 def test_branch_and_bound_finds_the_brute_force_optimum(case, seed, noise, seeded):
     template = CASES[case]
     rng = np.random.default_rng(seed)
@@ -215,8 +230,9 @@ def test_branch_and_bound_evaluates_fewer_permutations_than_brute_force():
     rng = np.random.default_rng(11)
     w = Template.square(shells=1).normalized
     vectors = w[None] @ turn(0.3).T + 0.15 * rng.normal(size=(500, 4, 2))
-    vectors = np.take_along_axis(vectors, np.argsort(np.linalg.norm(vectors, axis=2))[..., None],
-                                 axis=1)
+    vectors = np.take_along_axis(
+        vectors, np.argsort(np.linalg.norm(vectors, axis=2))[..., None], axis=1
+    )
     unseeded = branch_and_bound(vectors, w)[3]
     seeds = sorted_permutations(vectors, Template.square(shells=1))[0]
     seeded = branch_and_bound(vectors, w, seeds)[3]
@@ -241,8 +257,9 @@ def test_branch_and_bound_3d_matches_brute_force(count, seed):
     vectors = Rotation.random(random_state=seed).apply(w[rng.permutation(count)])
     vectors = vectors + 0.3 * rng.normal(size=vectors.shape)
     perms = np.array(list(itertools.permutations(range(count))))
-    expected = rmsd_qcp(np.broadcast_to(vectors, (len(perms), count, 3)), w[perms],
-                        scale=True).min()
+    expected = rmsd_qcp(
+        np.broadcast_to(vectors, (len(perms), count, 3)), w[perms], scale=True
+    ).min()
     _, rmsd, matched, _, _ = branch_and_bound(vectors[None], w)
     assert matched[0] == count
     assert rmsd[0] == pytest.approx(expected, abs=1e-7)
@@ -310,12 +327,17 @@ def test_pairs_reproduce_the_local_lattice():
     for i in rows:
         count = match.num_matched[i]
         assert count == 8
-        assert np.allclose(points[match.neighbors[i, :count]] - points[i], match.segments[i, :count])
+        assert np.allclose(
+            points[match.neighbors[i, :count]] - points[i], match.segments[i, :count]
+        )
     for i in rows[:5]:  # scale and rotation are the least-squares fit v ≈ σ R(θ) w
         v, w = match.segments[i], match.template_points[i]
-        fit = minimize(lambda x, v=v, w=w: np.sum((v - x[1] * w @ turn(x[0]).T) ** 2),
-                       [match.rotation[i] + 0.05, 1.1 * match.scale[i]], method="Nelder-Mead",
-                       options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 2000})
+        fit = minimize(
+            lambda x, v=v, w=w: np.sum((v - x[1] * w @ turn(x[0]).T) ** 2),
+            [match.rotation[i] + 0.05, 1.1 * match.scale[i]],
+            method="Nelder-Mead",
+            options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 2000},
+        )
         assert np.cos(fit.x[0] - match.rotation[i]) == pytest.approx(1.0, abs=1e-10)
         assert fit.x[1] == pytest.approx(match.scale[i], rel=1e-6)
     assert match.segments.shape == match.template_points.shape == (len(points), 8, 2)
@@ -360,9 +382,11 @@ def test_3d_fcc_is_told_from_hcp_in_a_rotated_snapshot():
     hcp = bulk("Cu", "hcp", a=3.6 / math.sqrt(2), c=3.6 / math.sqrt(2) * math.sqrt(8 / 3))
     hcp = hcp.repeat((5, 5, 4))
     templates = [
-        Template.from_points(crystal.positions, center=int(np.argmax(interior(crystal.positions,
-                                                                              0.05))),
-                             num_neighbors=12)
+        Template.from_points(
+            crystal.positions,
+            center=int(np.argmax(interior(crystal.positions, 0.05))),
+            num_neighbors=12,
+        )
         for crystal in (fcc, hcp)
     ]
     rng = np.random.default_rng(0)

@@ -136,9 +136,18 @@ def _node(sums, level, dim):
     if dim == 2:
         g2 = sums[level, 2] * sums[level, 2] + sums[level, 3] * sums[level, 3]
     else:
-        g = qcp_root(sums[level, 2], sums[level, 3], sums[level, 4], sums[level, 5],
-                     sums[level, 6], sums[level, 7], sums[level, 8], sums[level, 9],
-                     sums[level, 10], np.sqrt(svv * sww))
+        g = qcp_root(
+            sums[level, 2],
+            sums[level, 3],
+            sums[level, 4],
+            sums[level, 5],
+            sums[level, 6],
+            sums[level, 7],
+            sums[level, 8],
+            sums[level, 9],
+            sums[level, 10],
+            np.sqrt(svv * sww),
+        )
         g2 = g * g
     if svv <= 0.0:
         return sww
@@ -177,8 +186,9 @@ def _record(perm, k, assign, level, j, last, m):
 
 
 @numba.njit(cache=True)
-def _search_one(vectors, k, w, seeds, roots, rmax2, budget, sums, assign, used, kids, values,
-                count, pos, perm):
+def _search_one(
+    vectors, k, w, seeds, roots, rmax2, budget, sums, assign, used, kids, values, count, pos, perm
+):
     # Branch and bound for one local lattice: depth first, the children of a node visited in
     # order of increasing RSSD (best first). Stops early once ``budget`` evaluations are spent.
     # Returns (rssd², matched, evaluations, finished).
@@ -223,9 +233,7 @@ def _search_one(vectors, k, w, seeds, roots, rmax2, budget, sums, assign, used, 
                     if rmax2 < np.inf and matched < m:
                         value = _node(sums, level, dim)
                         evaluations += 1
-                        if value <= rmax2 * (m - 1) and (
-                            m - 1 > deepest or value < deepest_value
-                        ):
+                        if value <= rmax2 * (m - 1) and (m - 1 > deepest or value < deepest_value):
                             deepest = m - 1
                             deepest_value = value
                             _record(perm, k, assign, level, j, -1, m)
@@ -278,8 +286,9 @@ def _search_one(vectors, k, w, seeds, roots, rmax2, budget, sums, assign, used, 
 
 
 @numba.njit(cache=True, parallel=True)
-def _search_all(vectors, w, seeds, roots, rmax2, budget, chunks, perm, rss, matched,
-                evaluations, finished):
+def _search_all(
+    vectors, w, seeds, roots, rmax2, budget, chunks, perm, rss, matched, evaluations, finished
+):
     n, m = vectors.shape[0], vectors.shape[1]
     dim = w.shape[1]
     for chunk in numba.prange(chunks):
@@ -293,8 +302,21 @@ def _search_all(vectors, w, seeds, roots, rmax2, budget, chunks, perm, rss, matc
         pos = np.zeros(m, dtype=np.int64)
         for k in range(chunk * n // chunks, (chunk + 1) * n // chunks):
             value, found, evals, done = _search_one(
-                vectors, k, w, seeds, roots, rmax2, budget, sums, assign, used, kids, values, count,
-                pos, perm,
+                vectors,
+                k,
+                w,
+                seeds,
+                roots,
+                rmax2,
+                budget,
+                sums,
+                assign,
+                used,
+                kids,
+                values,
+                count,
+                pos,
+                perm,
             )
             rss[k] = value
             matched[k] = found
@@ -368,12 +390,15 @@ def branch_and_bound(
     budget = np.iinfo(np.int64).max if max_evaluations is None else int(max_evaluations)
     chunks = max(min(n, 4 * numba.get_num_threads()), 1)
     roots = np.ones(m, dtype=bool) if roots is None else np.asarray(roots, dtype=bool)
-    _search_all(vectors, w, seeds, roots, rmax2, budget, chunks, perm, rss, matched,
-                evaluations, finished)
+    _search_all(
+        vectors, w, seeds, roots, rmax2, budget, chunks, perm, rss, matched, evaluations, finished
+    )
     if w.shape[1] == 2 and n:  # the same RSSD² without the search's rounding near 0
         used = perm >= 0
-        rss = horn_2d(np.where(used[..., None], vectors, 0.0),
-                      np.where(used[..., None], w[np.maximum(perm, 0)], 0.0))[0]
+        rss = horn_2d(
+            np.where(used[..., None], vectors, 0.0),
+            np.where(used[..., None], w[np.maximum(perm, 0)], 0.0),
+        )[0]
     with np.errstate(divide="ignore", invalid="ignore"):
         rmsd = np.where(matched > 0, np.sqrt(rss / np.maximum(matched, 1)), np.inf)
     return perm, rmsd, matched, evaluations, finished

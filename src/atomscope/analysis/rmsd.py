@@ -35,8 +35,9 @@ def qcp_largest_eigenvalue(m: np.ndarray, upper: float) -> float:
     >>> round(qcp_largest_eigenvalue(w.T @ w, 10.0), 9)   # v = w: G = Σ‖w‖² = 5
     5.0
     """
-    return qcp_root(m[0, 0], m[0, 1], m[0, 2], m[1, 0], m[1, 1], m[1, 2], m[2, 0], m[2, 1],
-                    m[2, 2], upper)
+    return qcp_root(
+        m[0, 0], m[0, 1], m[0, 2], m[1, 0], m[1, 1], m[1, 2], m[2, 0], m[2, 1], m[2, 2], upper
+    )
 
 
 @numba.njit(cache=True)
@@ -60,11 +61,19 @@ def qcp_root(sxx, sxy, sxz, syx, syy, syz, szx, szy, szz, upper):
     n23 = syz + szy
     n33 = -sxx - syy + szz
     c2 = -2.0 * (
-        sxx * sxx + sxy * sxy + sxz * sxz + syx * syx + syy * syy + syz * syz
-        + szx * szx + szy * szy + szz * szz
+        sxx * sxx
+        + sxy * sxy
+        + sxz * sxz
+        + syx * syx
+        + syy * syy
+        + syz * syz
+        + szx * szx
+        + szy * szy
+        + szz * szz
     )
     c1 = -8.0 * (
-        sxx * (syy * szz - syz * szy) - sxy * (syx * szz - syz * szx)
+        sxx * (syy * szz - syz * szy)
+        - sxy * (syx * szz - syz * szx)
         + sxz * (syx * szy - syy * szx)
     )
     # det(N) by 2 × 2 minors of the first two and last two rows (Laplace expansion)
@@ -235,10 +244,18 @@ def _lagrange_deficit(v: np.ndarray, w: np.ndarray) -> np.ndarray:
         total = 0.0
         for i in range(v.shape[1]):
             for j in range(i + 1, v.shape[1]):
-                re = (v[k, i, 0] * w[k, j, 0] - v[k, i, 1] * w[k, j, 1]
-                      - v[k, j, 0] * w[k, i, 0] + v[k, j, 1] * w[k, i, 1])
-                im = (v[k, i, 0] * w[k, j, 1] + v[k, i, 1] * w[k, j, 0]
-                      - v[k, j, 0] * w[k, i, 1] - v[k, j, 1] * w[k, i, 0])
+                re = (
+                    v[k, i, 0] * w[k, j, 0]
+                    - v[k, i, 1] * w[k, j, 1]
+                    - v[k, j, 0] * w[k, i, 0]
+                    + v[k, j, 1] * w[k, i, 1]
+                )
+                im = (
+                    v[k, i, 0] * w[k, j, 1]
+                    + v[k, i, 1] * w[k, j, 0]
+                    - v[k, j, 0] * w[k, i, 1]
+                    - v[k, j, 1] * w[k, i, 0]
+                )
                 total += re * re + im * im
         out[k] = total
     return out

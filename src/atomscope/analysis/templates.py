@@ -95,8 +95,13 @@ class Template:
 
     _BUILTIN = ("square", "hexagonal", "fcc110", "honeycomb")
 
-    def __init__(self, points, symmetry: int | None = None, shell_metric: str = "distance",
-                 name: str | None = None):
+    def __init__(
+        self,
+        points,
+        symmetry: int | None = None,
+        shell_metric: str = "distance",
+        name: str | None = None,
+    ):
         points = check_finite_array("points", points, ndim=2)
         if points.shape[1] not in (2, 3) or points.shape[0] < 2:
             raise ValueError(
@@ -175,13 +180,21 @@ class Template:
         return self.points.shape[1]
 
     def __repr__(self) -> str:
-        return (f"Template({self.name!r}, N={self.num_points}, shells="
-                f"{np.bincount(self.shells).tolist()}, symmetry={self.symmetry})")
+        return (
+            f"Template({self.name!r}, N={self.num_points}, shells="
+            f"{np.bincount(self.shells).tolist()}, symmetry={self.symmetry})"
+        )
 
     @classmethod
-    def from_points(cls, points, center: int | None = None, num_neighbors: int | None = None,
-                    symmetry: int | None = None, shell_metric: str = "distance",
-                    name: str | None = None) -> Template:
+    def from_points(
+        cls,
+        points,
+        center: int | None = None,
+        num_neighbors: int | None = None,
+        symmetry: int | None = None,
+        shell_metric: str = "distance",
+        name: str | None = None,
+    ) -> Template:
         """A template from neighbour vectors, or cut from a patch of ideal lattice.
 
         Parameters
@@ -233,8 +246,9 @@ class Template:
         return cls(vectors, symmetry=symmetry, shell_metric=shell_metric, name=name)
 
     @classmethod
-    def _from_lattice(cls, cell, basis, shells: int, spacing: float, name: str,
-                      shell_metric: str = "distance") -> Template:
+    def _from_lattice(
+        cls, cell, basis, shells: int, spacing: float, name: str, shell_metric: str = "distance"
+    ) -> Template:
         shells = check_positive_int("shells", shells)
         spacing = check_positive("spacing", spacing)
         points = _lattice_points(np.asarray(cell, float), np.asarray(basis, float))
@@ -378,8 +392,9 @@ def _as_templates(templates) -> tuple[Template, ...]:
     if isinstance(templates, (str, Template)):
         templates = [templates]
     if not isinstance(templates, Sequence) or len(templates) == 0:
-        raise ValueError(f"templates must be a non-empty list of Template or names, got "
-                         f"{templates!r}")
+        raise ValueError(
+            f"templates must be a non-empty list of Template or names, got {templates!r}"
+        )
     out = []
     for item in templates:
         if isinstance(item, str):
@@ -400,8 +415,13 @@ def _match_one(vectors, template, rmax, method, min_matched, max_evaluations):
             if rmax is not None:
                 matched = np.where(rmsd <= rmax, m, 0)
             perm = np.where(matched[:, None] > 0, seeds, -1)
-            return (perm, np.where(matched > 0, rmsd, np.inf), matched, np.zeros(n, int),
-                    np.zeros(n, bool))
+            return (
+                perm,
+                np.where(matched > 0, rmsd, np.inf),
+                matched,
+                np.zeros(n, int),
+                np.zeros(n, bool),
+            )
     else:
         seeds = None
     perm, rmsd, matched, evaluations, finished = branch_and_bound(
@@ -414,9 +434,14 @@ def _match_one(vectors, template, rmax, method, min_matched, max_evaluations):
     return perm, rmsd, matched, evaluations, finished
 
 
-def match_templates(points, templates, rmax: float | None = None, method: str = "bnb",
-                    min_matched: int | None = None,
-                    max_evaluations: int | None = 100_000) -> TemplateMatch:
+def match_templates(
+    points,
+    templates,
+    rmax: float | None = None,
+    method: str = "bnb",
+    min_matched: int | None = None,
+    max_evaluations: int | None = 100_000,
+) -> TemplateMatch:
     """Match every point's local lattice against templates (seed thesis §3.2, Fig 3.1).
 
     Parameters
@@ -463,20 +488,21 @@ def match_templates(points, templates, rmax: float | None = None, method: str = 
         raise ValueError(f"points must have shape (n, 2) or (n, 3), got {points.shape}")
     for template in templates:
         if template.dim != dim:
-            raise ValueError(f"templates must be {dim}D like points, got {template!r} "
-                             f"({template.dim}D)")
+            raise ValueError(
+                f"templates must be {dim}D like points, got {template!r} ({template.dim}D)"
+            )
     if method == "sort" and dim == 3:
         raise ValueError("method='sort' needs 2D points; use method='bnb' for 3D")
     if rmax is not None:
         rmax = check_positive("rmax", rmax)
     if max_evaluations is not None:
         max_evaluations = check_positive_int("max_evaluations", max_evaluations)
-    min_matched = dim + 1 if min_matched is None else check_positive_int("min_matched",
-                                                                         min_matched)
+    min_matched = dim + 1 if min_matched is None else check_positive_int("min_matched", min_matched)
     needed = max(t.num_points for t in templates) + 1
     if len(points) < needed:
-        raise ValueError(f"points must hold at least {needed} points (template size + 1), "
-                         f"got {len(points)}")
+        raise ValueError(
+            f"points must hold at least {needed} points (template size + 1), got {len(points)}"
+        )
     n, width = len(points), needed - 1
     vectors, indices = local_lattices(points, width)
     best = np.full(n, -1)
@@ -503,8 +529,7 @@ def match_templates(points, templates, rmax: float | None = None, method: str = 
     return _result(points, vectors, indices, best, perm_all, evaluations, optimal, templates)
 
 
-def _result(points, vectors, indices, best, perm, evaluations, optimal, templates
-            ) -> TemplateMatch:
+def _result(points, vectors, indices, best, perm, evaluations, optimal, templates) -> TemplateMatch:
     _, width, dim = vectors.shape
     stacked = np.full((len(templates), width, dim), np.nan)
     for k, template in enumerate(templates):
@@ -514,7 +539,8 @@ def _result(points, vectors, indices, best, perm, evaluations, optimal, template
     # matched neighbours come first (partial matches drop the farthest ones, §3.2.3)
     segments = np.where(matched_slot[..., None], vectors, np.nan)
     template_points = np.where(
-        matched_slot[..., None], stacked[np.maximum(best, 0)[:, None], np.maximum(perm, 0)],
+        matched_slot[..., None],
+        stacked[np.maximum(best, 0)[:, None], np.maximum(perm, 0)],
         np.nan,
     )
     neighbors = np.where(matched_slot, indices, -1)
@@ -535,8 +561,17 @@ def _result(points, vectors, indices, best, perm, evaluations, optimal, template
         scale = np.where(mask, g / sww, np.nan)
     rotation = np.where(mask.reshape(-1, *([1] * (rotation.ndim - 1))), rotation, np.nan)
     return TemplateMatch(
-        rmsd=rmsd, template_index=best, rotation=rotation, scale=scale, mask=mask,
-        num_matched=np.where(mask, num_matched, 0), segments=segments,
-        template_points=template_points, neighbors=neighbors, evaluations=evaluations,
-        optimal=optimal, templates=templates, points=points,
+        rmsd=rmsd,
+        template_index=best,
+        rotation=rotation,
+        scale=scale,
+        mask=mask,
+        num_matched=np.where(mask, num_matched, 0),
+        segments=segments,
+        template_points=template_points,
+        neighbors=neighbors,
+        evaluations=evaluations,
+        optimal=optimal,
+        templates=templates,
+        points=points,
     )
