@@ -457,7 +457,7 @@ def match_templates(
     method : {"bnb", "sort"}
         "bnb": sorting seeds branch and bound, which guarantees the optimal permutation.
         "sort": (shell, azimuth) sorting only (2D; fastest, may miss the optimum when shells
-        overlap).
+        overlap; with ``rmax`` a lattice is matched fully or not at all, never partially).
     min_matched : int, optional
         Smallest acceptable N′ for partial matches (default d + 1).
     max_evaluations : int or None
