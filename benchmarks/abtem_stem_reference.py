@@ -4,8 +4,9 @@ Usage: ABTEM_PYTHON abtem_stem_reference.py cbed|haadf STRUCTURE.traj OUT.npz JS
 
 cbed:  abTEM 1.0.11's exit wave and diffraction pattern (antialias cutoff) of one probe
        position, its potential slices, and the time of the run.
-haadf: abTEM's annular-detector image of a grid scan from two runs (cold: first in the process;
-       warm: second), their times with the potential built inside the run, and its slices.
+haadf: abTEM's annular-detector image of a grid scan from ``repeats`` (default 2) runs, the
+       times (cold: the first in the process; warm: the best of the others) with the potential
+       built inside the run, and its slices.
 """
 
 import json
@@ -46,11 +47,11 @@ elif mode == "haadf":
                           gpts=settings["scan_gpts"], endpoint=False)
     detector = abtem.AnnularDetector(inner=settings["inner"], outer=settings["outer"])
     times, images = [], []
-    for _ in range(2):
+    for _ in range(settings.get("repeats", 2)):
         start = time.perf_counter()
         images.append(probe().scan(potential(), scan=scan, detectors=detector).compute().array)
         times.append(time.perf_counter() - start)
     np.savez(out, image=images[1], first_image=images[0], cold_seconds=times[0],
-             warm_seconds=times[1], slices=potential().build().compute().array)
+             warm_seconds=min(times[1:]), slices=potential().build().compute().array)
 else:
     sys.exit(f"mode must be cbed or haadf, got {mode!r}")
