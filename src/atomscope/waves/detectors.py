@@ -288,7 +288,13 @@ DETECTORS = (SegmentedDetector, PixelatedDetector, WavesDetector)
 
 
 def as_detectors(detectors: Any) -> list[Detector]:
-    """A list of detectors from one detector or a sequence of them, checking their types."""
+    """A list of detectors from one detector or a sequence of them, checking their types.
+
+    Examples
+    --------
+    >>> as_detectors(AnnularDetector(70, 200))
+    [AnnularDetector(inner=70.0, outer=200.0)]
+    """
     if isinstance(detectors, DETECTORS):
         return [detectors]
     detectors = list(detectors) if isinstance(detectors, (list, tuple)) else [detectors]
@@ -305,7 +311,15 @@ def as_detectors(detectors: Any) -> list[Detector]:
 
 def write_positions(output: Any, scan_shape: tuple[int, ...], start: int, values: np.ndarray):
     """Write ``values`` for the flat (row-major) positions ``start …`` into ``output``
-    [*scan_shape, ...], one contiguous run per scan row (works for NumPy and zarr arrays)."""
+    [*scan_shape, ...], one contiguous run per scan row (works for NumPy and zarr arrays).
+
+    Examples
+    --------
+    >>> output = np.zeros((2, 3))
+    >>> write_positions(output, (2, 3), 2, np.array([1.0, 2.0, 3.0]))
+    >>> output.tolist()
+    [[0.0, 0.0, 1.0], [2.0, 3.0, 0.0]]
+    """
     if len(scan_shape) == 1:
         output[start : start + len(values)] = values
         return

@@ -37,20 +37,39 @@ def max_simulated_angle(grid: Grid, energy: float, cutoff: float = ANTIALIAS_CUT
 
 
 def angular_sampling(grid: Grid, energy: float) -> tuple[float, float]:
-    """Pixel size of the diffraction plane [mrad]: λ / extent along x and y (α = λk)."""
+    """Pixel size of the diffraction plane [mrad]: λ / extent along x and y (α = λk).
+
+    Examples
+    --------
+    >>> [round(a, 4) for a in angular_sampling(Grid(gpts=100, sampling=0.1), 200e3)]
+    [2.5079, 2.5079]
+    """
     wavelength = energy2wavelength(energy)
     return tuple(float(wavelength / extent * 1e3) for extent in grid.extent)
 
 
 def fft_angles(grid: Grid, energy: float) -> tuple[np.ndarray, np.ndarray]:
-    """Scattering angles αx, αy [mrad] of the FFT-ordered frequencies, shapes (nx,), (ny,)."""
+    """Scattering angles αx, αy [mrad] of the FFT-ordered frequencies, shapes (nx,), (ny,).
+
+    Examples
+    --------
+    >>> ax, ay = fft_angles(Grid(gpts=4, sampling=0.25), 200e3)
+    >>> (ax / ax[1]).tolist()
+    [0.0, 1.0, -2.0, -1.0]
+    """
     wavelength = energy2wavelength(energy)
     kx, ky = grid.frequencies()
     return kx * wavelength * 1e3, ky * wavelength * 1e3
 
 
 def half_widths(grid: Grid, energy: float, max_angle: float) -> tuple[int, int]:
-    """Pixels n per side so that the centred crop (2n+1 pixels) reaches ``max_angle`` [mrad]."""
+    """Pixels n per side so that the centred crop (2n+1 pixels) reaches ``max_angle`` [mrad].
+
+    Examples
+    --------
+    >>> half_widths(Grid(gpts=100, sampling=0.1), 200e3, max_angle=10.0)
+    (3, 3)
+    """
     return tuple(
         int(np.floor(max_angle / step + 1e-9)) for step in angular_sampling(grid, energy)
     )
@@ -70,7 +89,13 @@ def crop_centred(array: np.ndarray, half: tuple[int, int]) -> np.ndarray:
 
 
 def check_max_angle(max_angle: Any, limit: float) -> float:
-    """``max_angle`` [mrad] as a float in (0, ``limit``], or raise naming both."""
+    """``max_angle`` [mrad] as a float in (0, ``limit``], or raise naming both.
+
+    Examples
+    --------
+    >>> check_max_angle(40, limit=120.0)
+    40.0
+    """
     max_angle = check_positive("max_angle", max_angle)
     if max_angle > limit * (1 + 1e-9):
         raise ValueError(
@@ -200,6 +225,13 @@ def diffraction_patterns(waves, max_angle: float | None = None) -> DiffractionPa
 
     The default ``max_angle`` is the maximum simulated angle (`max_simulated_angle`). With
     ``waves.weights`` the patterns are the weighted (incoherent) sum over the leading axis.
+
+    Examples
+    --------
+    >>> from atomscope.waves.waves import Waves
+    >>> pattern = diffraction_patterns(Waves(np.ones((8, 8)), 0.1, 200e3))
+    >>> pattern.shape, float(pattern.array.sum())
+    ((5, 5), 64.0)
     """
     limit = max_simulated_angle(waves.grid, waves.energy)
     max_angle = limit if max_angle is None else check_max_angle(max_angle, limit)

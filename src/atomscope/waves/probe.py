@@ -29,7 +29,14 @@ BATCH_BYTES = 128 * 2**20
 
 
 def check_positions(positions: Any) -> tuple[np.ndarray, bool]:
-    """Positions as a float (n, 2) array [Å] and whether a single (x, y) pair was given."""
+    """Positions as a float (n, 2) array [Å] and whether a single (x, y) pair was given.
+
+    Examples
+    --------
+    >>> positions, single = check_positions((1.0, 2.0))
+    >>> positions.tolist(), single
+    ([[1.0, 2.0]], True)
+    """
     array = check_finite_array("positions", positions)
     if array.shape == (2,):
         return array[None], True
@@ -407,7 +414,12 @@ class _StoredSlices:
 
 
 def check_inside(positions: np.ndarray, extent: tuple[float, float]) -> None:
-    """Raise ``ValueError`` unless every position (n, 2) [Å] lies in [0, extent]."""
+    """Raise ``ValueError`` unless every position (n, 2) [Å] lies in [0, extent].
+
+    Examples
+    --------
+    >>> check_inside(np.array([[0.0, 1.0], [4.0, 4.0]]), (4.0, 4.0))
+    """
     low = positions.min(axis=0)
     high = positions.max(axis=0)
     if np.any(low < -1e-9) or np.any(high > np.asarray(extent) * (1 + 1e-9)):

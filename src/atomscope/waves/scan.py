@@ -251,7 +251,13 @@ class CustomScan:
 
 
 def as_scan(scan: Any) -> GridScan | LineScan | CustomScan:
-    """``scan`` itself if it is a scan, a `CustomScan` of an (n, 2) array, `GridScan()` for None."""
+    """``scan`` itself if it is a scan, a `CustomScan` of an (n, 2) array, `GridScan()` for None.
+
+    Examples
+    --------
+    >>> as_scan([[1.0, 2.0]]).shape
+    (1,)
+    """
     if scan is None:
         return GridScan()
     if isinstance(scan, (GridScan, LineScan, CustomScan)):
