@@ -50,7 +50,9 @@ def _wisdom_path() -> Path:
     return cache / f"fftw-wisdom-{platform.node()}-{_THREADS}threads.bin"
 
 
-def _import_saved_wisdom() -> None:
+@functools.cache
+def _load_wisdom() -> None:
+    """Import the machine's saved FFTW wisdom once per process (a missing file is fine)."""
     try:
         parts = _wisdom_path().read_bytes().split(b"\0\0")
     except OSError:
@@ -59,20 +61,9 @@ def _import_saved_wisdom() -> None:
         pyfftw.import_wisdom(tuple(parts))
 
 
-@functools.cache
-def _load_wisdom() -> None:
-    """Import the machine's saved FFTW wisdom once per process (a missing file is fine)."""
-    _import_saved_wisdom()
-
-
 def _save_wisdom() -> None:
-    """Merge this process's wisdom into the saved file atomically.
-
-    The file is re-read first so that plans saved meanwhile by other processes are kept; an
-    unwritable cache only costs planning time.
-    """
+    """Write the accumulated wisdom atomically; an unwritable cache only costs planning time."""
     path = _wisdom_path()
-    _import_saved_wisdom()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
@@ -203,15 +194,30 @@ def irfft2(half_spectrum: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def prepare_plans(shape: tuple[int, int]) -> None:
-    """Plan (and save the wisdom of) every transform a multislice on ``shape`` uses.
-
-    Worker processes on this machine then load the same plans from the wisdom file instead of
-    measuring their own, so distributed results match the local run bit for bit.
-    """
+    """Plan every transform a multislice on ``shape`` uses (so `export_wisdom` holds them)."""
     if backend() != "fftw":
         return
     shape = (int(shape[0]), int(shape[1]))
     for direction in ("FFTW_FORWARD", "FFTW_BACKWARD"):
         _plan(shape, np.dtype(np.complex64).str, direction, True)
     _real_plan(shape)
-    _save_wisdom()
+
+
+def export_wisdom() -> tuple[bytes, ...] | None:
+    """This process's FFTW wisdom: the plans it measured or loaded (``None`` without FFTW).
+
+    Shipped to worker processes with `import_wisdom`, it makes them choose the same algorithms,
+    so distributed results equal this process's bit for bit.
+    """
+    if backend() != "fftw":
+        return None
+    _load_wisdom()
+    return pyfftw.export_wisdom()
+
+
+def import_wisdom(wisdom: tuple[bytes, ...] | None) -> None:
+    """Adopt wisdom from `export_wisdom` (over the saved file) before any plan is made."""
+    if wisdom is None or backend() != "fftw":
+        return
+    _load_wisdom()
+    pyfftw.import_wisdom(wisdom)

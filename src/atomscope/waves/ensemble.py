@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from atomscope.core.fft import prepare_plans
+from atomscope.core.fft import export_wisdom, import_wisdom, prepare_plans
 from atomscope.images import Images
 from atomscope.parallel import ordered_map
 from atomscope.waves.waves import Waves
@@ -51,7 +51,8 @@ class EnsembleAverage:
 
 
 def _one_configuration(task) -> tuple[np.ndarray, ...]:
-    plane_wave, configuration, ctf, slice_progress = task
+    plane_wave, configuration, ctf, slice_progress, wisdom = task
+    import_wisdom(wisdom)
     projection = np.zeros(configuration.gpts)
     exit_wave = plane_wave.multislice(configuration, slice_progress, projection)
     image = None if ctf is None else ctf.image(exit_wave).array
@@ -74,8 +75,8 @@ def frozen_phonon_average(
         Optional lens; its image is formed per configuration and averaged.
     client
         Optional Dask client: configurations become parallel tasks; the sums are taken in
-        configuration order and the workers use this machine's FFT plans, so on one machine
-        the result equals the local run bit for bit.
+        configuration order and the workers receive this process's FFT plans (wisdom), so on
+        one machine the result equals the local run bit for bit.
     progress
         Show a progress bar over configurations (over slices for a single configuration).
 
@@ -95,11 +96,18 @@ def frozen_phonon_average(
     (2, (21, 21))
     """
     configurations = potential.configurations if potential.num_configs > 1 else [potential]
+    wisdom = None
     if client is not None:
+        # plan here, then ship the plans: workers then compute exactly as this process would
         prepare_plans(potential.gpts)
+        if ctf is not None:
+            ctf.image(plane_wave.build(potential.grid))
+        wisdom = export_wisdom()
     # one configuration: the bar counts slices; many: it counts configurations
     slice_progress = progress and len(configurations) == 1 and client is None
-    tasks = ((plane_wave, configuration, ctf, slice_progress) for configuration in configurations)
+    tasks = (
+        (plane_wave, configuration, ctf, slice_progress, wisdom) for configuration in configurations
+    )
     wave_sum = intensity_sum = image_sum = projection_sum = None
     for wave, intensity, image, projection in ordered_map(
         _one_configuration, tasks, client, progress and not slice_progress, "frozen phonons"
