@@ -102,6 +102,7 @@ def test_strain_command_writes_every_output(tmp_path):
         (["--gpa", "0.1,0"], "--gpa"),
         (["--gpa", "0.7,0", "0,0.1"], "inside the FFT"),
         (["--reference", "0", "500", "0", "10"], "--reference"),
+        (["--min-matched", "1"], "--min-matched"),
     ],
 )
 def test_strain_command_bad_input(tmp_path, capsys, arguments, message):

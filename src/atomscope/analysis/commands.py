@@ -115,6 +115,8 @@ def run_strain(args) -> dict:
     check_positive_int("--min-distance", args.min_distance)
     if args.rmax is not None:
         check_positive("--rmax", args.rmax)
+    if args.min_matched is not None:
+        check_positive_int("--min-matched", args.min_matched, minimum=3)
     g_vectors = None
     if args.gpa is not None and args.gpa != ["auto"]:
         if len(args.gpa) != 2:
@@ -125,7 +127,7 @@ def run_strain(args) -> dict:
     array = wiener_filter(image.array) if args.wiener else image.array
 
     peaks = refine_peaks(array, find_peaks(array, args.min_distance, args.threshold))
-    match = match_templates(peaks, templates, rmax=args.rmax)
+    match = match_templates(peaks, templates, rmax=args.rmax, min_matched=args.min_matched)
     reference_points = None if box is None else _inside(peaks, box)
     if reference_points is not None and not (reference_points & match.mask).any():
         raise ValueError(f"--reference {args.reference}: no matched point lies in this region")
@@ -213,6 +215,12 @@ def add_commands(subparsers) -> None:
         type=float,
         default=None,
         help="largest RMSD for a full match; above it partial matching",
+    )
+    parser.add_argument(
+        "--min-matched",
+        type=int,
+        default=None,
+        help="fewest matched neighbours N′ for a partial match (default 3)",
     )
     parser.add_argument("--wiener", action="store_true", help="Wiener-filter the image first")
     parser.add_argument(
