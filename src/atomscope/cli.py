@@ -18,6 +18,7 @@ from atomscope import __version__
 _COMMAND_MODULES = (
     "atomscope.structures.commands",
     "atomscope.analysis.commands",
+    "atomscope.waves.stem_commands",
 )
 
 

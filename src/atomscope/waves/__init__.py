@@ -1,6 +1,31 @@
-"""Electron waves and their propagation through a potential (multislice)."""
+"""Electron waves and their propagation through a potential (multislice), probes and STEM."""
 
+from atomscope.waves.detectors import (
+    AnnularDetector,
+    PixelatedDetector,
+    SegmentedDetector,
+    WavesDetector,
+)
+from atomscope.waves.diffraction import DiffractionPatterns
+from atomscope.waves.ensemble import EnsembleAverage, frozen_phonon_average
 from atomscope.waves.plane import PlaneWave
+from atomscope.waves.probe import Probe
+from atomscope.waves.scan import CustomScan, GridScan, LineProfiles, LineScan
 from atomscope.waves.waves import Waves
 
-__all__ = ["PlaneWave", "Waves"]
+__all__ = [
+    "AnnularDetector",
+    "CustomScan",
+    "DiffractionPatterns",
+    "EnsembleAverage",
+    "GridScan",
+    "LineProfiles",
+    "LineScan",
+    "PixelatedDetector",
+    "PlaneWave",
+    "Probe",
+    "SegmentedDetector",
+    "Waves",
+    "WavesDetector",
+    "frozen_phonon_average",
+]
