@@ -149,3 +149,16 @@ def test_focal_series_follows_eq_6_19(graphene):
         image[0], normalised[:, offset[0] : offset[0] + 32, offset[1] : offset[1] + 32]
     )
     assert not np.allclose(image[0, 0], image[0, 1])
+
+
+def test_curriculum_widens_the_ranges(graphene):
+    from atomscope.learning.randomize import EASY_RANGES
+
+    easy = replace(GRAPHENE_80KV, **EASY_RANGES)
+    images = TrainingImages(graphene, GRAPHENE_80KV, crop=32, seed=0, start_ranges=easy,
+                            curriculum=100)
+    assert images.ranges_at(0) == easy
+    assert images.ranges_at(50).C10 == (-65.0, 150.0)
+    assert images.ranges_at(100) == images.ranges_at(10**6) == GRAPHENE_80KV
+    plain = TrainingImages(graphene, GRAPHENE_80KV, crop=32, seed=0)
+    assert plain.ranges_at(0) == GRAPHENE_80KV

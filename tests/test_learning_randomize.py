@@ -99,3 +99,15 @@ def test_bad_input():
         draw({"dose": (1, 2)}, 0)
     with pytest.raises(TypeError, match="waves"):
         image_from_exit_wave(np.ones((8, 8)), draw(rng=0), rng=0)
+
+
+def test_blend_moves_the_bounds_linearly():
+    from atomscope.learning.randomize import EASY_RANGES, blend
+
+    easy = replace(GRAPHENE_80KV, **EASY_RANGES)
+    assert blend(easy, GRAPHENE_80KV, 0.0) == easy
+    assert blend(easy, GRAPHENE_80KV, 1.0) == GRAPHENE_80KV
+    half = blend(easy, GRAPHENE_80KV, 0.5)
+    assert half.C10 == (-65.0, 150.0) and half.dose == ((1e4 + 10) / 2, (1e6 + 1e4) / 2)
+    with pytest.raises(ValueError, match="energy"):
+        blend(GOLD_300KV, GRAPHENE_80KV, 0.5)

@@ -21,6 +21,9 @@ def _train(args) -> None:
         seed=args.seed,
         num_structures=args.structures,
         threads=args.threads,
+        learning_rate=args.learning_rate,
+        curriculum_iterations=args.curriculum,
+        truth_width=args.truth_width,
     )
     result = train(config, args.out)
     print(
@@ -76,6 +79,13 @@ def add_commands(subparsers) -> None:
                        help="exit waves to simulate")
     train.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     train.add_argument("--seed", type=int, default=d.seed, help="random seed")
+    train.add_argument("--learning-rate", type=float, default=d.learning_rate,
+                       help="Adam step size (seed 1e-4)")
+    train.add_argument("--curriculum", type=int, default=d.curriculum_iterations,
+                       help="steps over which the microscope ranges widen from EASY_RANGES "
+                       "to the full ranges (0: none)")
+    train.add_argument("--truth-width", type=float, default=d.truth_width,
+                       help="σ of the truth Gaussians [Å] (Eqs 6.7–6.8)")
     train.add_argument("--threads", type=int, default=d.threads, help="torch threads")
     train.set_defaults(func=_train)
 

@@ -406,6 +406,9 @@ class TrainingImages:
         uniform ±20 Å jitter (seed Eq 6.19); the network input has this many channels.
     focal_step
         Defocus step of a focal series [Å].
+    start_ranges, curriculum
+        Curriculum: item i draws from `randomize.blend` (start_ranges → ranges) at
+        i / curriculum, and from ``ranges`` from item ``curriculum`` on (0: no curriculum).
 
     Examples
     --------
@@ -427,6 +430,8 @@ class TrainingImages:
         crops: int = 1,
         num_images: int = 1,
         focal_step: float = FOCAL_STEP,
+        start_ranges=None,
+        curriculum: int = 0,
     ):
         from atomscope.learning.randomize import MicroscopeRanges
 
@@ -456,6 +461,20 @@ class TrainingImages:
         self.crops = check_positive_int("crops", crops)
         self.num_images = check_positive_int("num_images", num_images)
         self.focal_step = check_real("focal_step", focal_step)
+        self.curriculum = check_positive_int("curriculum", curriculum, minimum=0)
+        if start_ranges is not None and not isinstance(start_ranges, MicroscopeRanges):
+            raise TypeError(
+                f"start_ranges must be MicroscopeRanges or None, got {type(start_ranges).__name__}"
+            )
+        self.start_ranges = start_ranges
+
+    def ranges_at(self, index: int):
+        """The microscope ranges item ``index`` draws from (see ``curriculum``)."""
+        from atomscope.learning.randomize import blend
+
+        if self.start_ranges is None or index >= self.curriculum:
+            return self.ranges
+        return blend(self.start_ranges, self.ranges, index / self.curriculum)
 
     def __len__(self) -> int:
         return 2**31 - 1
@@ -467,7 +486,7 @@ class TrainingImages:
 
         rng = np.random.default_rng([self.seed, index])
         structure = int(rng.integers(len(self.dataset)))
-        microscope = draw(self.ranges, rng)
+        microscope = draw(self.ranges_at(index), rng)
         wave = self.dataset.wave(structure)
         image = image_from_exit_wave(wave, microscope, rng)
         series = [image.array]

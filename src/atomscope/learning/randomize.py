@@ -121,6 +121,35 @@ GRAPHENE_80KV = MicroscopeRanges()
 #: pixel (±10 %); the seed gives no separate table for its gold training.
 GOLD_300KV = MicroscopeRanges(energy=300e3, sampling=(0.09, 0.11))
 PRESETS = {"graphene": GRAPHENE_80KV, "gold": GOLD_300KV}
+#: Curriculum start (atomscope's choice, not the seed's): high dose and one interpretable lens
+#: (near the seed's evaluation microscope, Cs −12 µm, C10 +84 Å, bright atoms).
+EASY_RANGES = {
+    "C10": (70.0, 100.0),
+    "Cs": (-14e4, -10e4),
+    "C5": (0.0, 0.0),
+    "astigmatism": (0.0, 10.0),
+    "dose": (1e4, 1e6),
+}
+
+
+def blend(start: MicroscopeRanges, end: MicroscopeRanges, fraction: float) -> MicroscopeRanges:
+    """Ranges whose bounds go linearly from ``start`` (fraction 0) to ``end`` (fraction 1).
+
+    Examples
+    --------
+    >>> easy = replace(GRAPHENE_80KV, C10=(80.0, 90.0))
+    >>> blend(easy, GRAPHENE_80KV, 0.5).C10
+    (-60.0, 145.0)
+    """
+    if start.energy != end.energy:
+        raise ValueError(f"start.energy ({start.energy}) must equal end.energy ({end.energy})")
+    fraction = min(max(float(fraction), 0.0), 1.0)
+    changes = {
+        f.name: tuple((1 - fraction) * a + fraction * b for a, b in
+                      zip(getattr(start, f.name), getattr(end, f.name), strict=True))
+        for f in fields(MicroscopeRanges) if f.name != "energy"
+    }
+    return replace(end, **changes)
 
 
 @dataclass(frozen=True)

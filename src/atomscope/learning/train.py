@@ -26,7 +26,7 @@ from atomscope.core.validate import (
     check_real,
 )
 from atomscope.learning.data import FOCAL_STEP, TRUTH_WIDTH
-from atomscope.learning.randomize import PRESETS
+from atomscope.learning.randomize import EASY_RANGES, PRESETS
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
@@ -72,6 +72,11 @@ class TrainConfig:
         Torch intra-op threads.
     ranges
         Overrides of the preset's `MicroscopeRanges` fields.
+    curriculum_iterations
+        Steps over which the microscope ranges widen from ``start_ranges`` to the full ranges
+        (0: the full ranges from the start).
+    start_ranges
+        Overrides of the full ranges at step 0 of the curriculum (default `EASY_RANGES`).
     """
 
     preset: str = "graphene"
@@ -91,6 +96,8 @@ class TrainConfig:
     lcn_sigma: float = 10.0
     threads: int = 1
     ranges: dict[str, Any] = field(default_factory=dict)
+    curriculum_iterations: int = 0
+    start_ranges: dict[str, Any] = field(default_factory=lambda: dict(EASY_RANGES))
 
     def __post_init__(self):
         check_choice("preset", self.preset, PRESETS)
@@ -111,7 +118,9 @@ class TrainConfig:
         check_nonnegative("weight_decay", self.weight_decay)
         check_positive("truth_width", self.truth_width)
         check_positive("lcn_sigma", self.lcn_sigma)
+        check_positive_int("curriculum_iterations", self.curriculum_iterations, minimum=0)
         self.microscope_ranges()  # validates the overrides
+        self.start_microscope_ranges()
 
     def microscope_ranges(self):
         """The preset's `MicroscopeRanges` with ``ranges`` applied."""
@@ -121,6 +130,15 @@ class TrainConfig:
             return replace(PRESETS[self.preset], **self.ranges)
         except TypeError as error:
             raise ValueError(f"ranges: {error}") from error
+
+    def start_microscope_ranges(self):
+        """Ranges at step 0 of the curriculum (full ranges with ``start_ranges`` applied)."""
+        from dataclasses import replace
+
+        try:
+            return replace(self.microscope_ranges(), **self.start_ranges)
+        except TypeError as error:
+            raise ValueError(f"start_ranges: {error}") from error
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON / checkpoint friendly)."""
@@ -285,6 +303,8 @@ def train(
     images = TrainingImages(
         data, ranges, config.crop, config.seed, config.truth_width, config.lcn_sigma,
         config.crops_per_image, config.num_images, config.focal_step,
+        config.start_microscope_ranges() if config.curriculum_iterations else None,
+        config.curriculum_iterations * (config.batch_size // config.crops_per_image),
     )
     per_step = config.batch_size // config.crops_per_image
     torch.manual_seed(config.seed)
