@@ -47,6 +47,8 @@ class Recognition:
         Pixel size of ``maps`` and ``image`` [Å].
     class_names
         Names of the classes.
+    metadata
+        Settings of the prediction (threshold t, ε).
     """
 
     positions: np.ndarray
