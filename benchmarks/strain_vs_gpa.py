@@ -31,6 +31,7 @@ from atomscope.analysis import (
     gpa_strain,
     lattice_image,
     refine_peaks,
+    square_lattice,
     strain_from_match,
     wiener_filter,
 )
@@ -45,9 +46,7 @@ WIDTH = 2.0
 
 def eq315_case():
     field = eq315_field(SHAPE, amplitude=0.05)
-    axis = np.arange(-2 * SPACING, SHAPE[0] + 2 * SPACING, SPACING)
-    x, y = np.meshgrid(axis, axis, indexing="ij")
-    reference = np.stack([x.ravel(), y.ravel()], axis=1)
+    reference = square_lattice(SHAPE, SPACING, margin=-2 * SPACING)
     positions = reference + field.displacement(reference)
     truth = field.strain(reference)
     near = np.zeros(len(positions), dtype=bool)  # the image edge is cut, not a surface

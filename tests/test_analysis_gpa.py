@@ -4,15 +4,13 @@ import numpy as np
 import pytest
 
 from atomscope.analysis.gpa import bragg_peaks, gpa_strain
-from atomscope.analysis.synthetic import eq315_field, lattice_image
+from atomscope.analysis.synthetic import eq315_field, lattice_image, square_lattice
 
 SHAPE = (256, 256)
 
 
 def _lattice(spacing=8.0, pad=24.0):
-    axis = np.arange(-pad, SHAPE[0] + pad, spacing)
-    x, y = np.meshgrid(axis, axis, indexing="ij")
-    return np.stack([x.ravel(), y.ravel()], axis=1)
+    return square_lattice(SHAPE, spacing, margin=-pad)
 
 
 def _truth_on_pixels(field):

@@ -13,6 +13,7 @@ from atomscope.analysis import (
     lattice_image,
     match_templates,
     refine_peaks,
+    square_lattice,
     strain_from_match,
 )
 from atomscope.cli import main
@@ -24,9 +25,7 @@ SPACING = 12.0
 
 def _eq315_image():
     field = eq315_field(SHAPE, amplitude=0.05)
-    axis = np.arange(-2 * SPACING, SHAPE[0] + 2 * SPACING, SPACING)
-    x, y = np.meshgrid(axis, axis, indexing="ij")
-    reference = np.stack([x.ravel(), y.ravel()], axis=1)
+    reference = square_lattice(SHAPE, SPACING, margin=-2 * SPACING)
     positions = reference + field.displacement(reference)
     return lattice_image(positions, SHAPE, width=2.0), positions, field.strain(reference)
 

@@ -14,7 +14,12 @@ import numpy as np
 from scipy.special import erf
 
 from atomscope.core.rng import as_generator
-from atomscope.core.validate import check_finite_array, check_nonnegative, check_positive
+from atomscope.core.validate import (
+    check_finite_array,
+    check_nonnegative,
+    check_positive,
+    check_real,
+)
 
 __all__ = [
     "StrainField",
@@ -92,13 +97,16 @@ def lattice_image(
 def square_lattice(shape: tuple[int, int], spacing: float, margin: float = 0.0) -> np.ndarray:
     """Points of a square lattice filling ``shape`` [pixels], ``margin`` pixels from the edges.
 
+    A negative ``margin`` extends the lattice beyond the image, so that a displacement field
+    cannot pull empty space into view at the edges.
+
     Examples
     --------
     >>> square_lattice((20, 20), spacing=8.0, margin=2.0).tolist()
     [[2.0, 2.0], [2.0, 10.0], [10.0, 2.0], [10.0, 10.0]]
     """
     spacing = check_positive("spacing", spacing)
-    margin = check_nonnegative("margin", margin)
+    margin = check_real("margin", margin)
     xs = np.arange(margin, shape[0] - 1 - margin + 1e-9, spacing)
     ys = np.arange(margin, shape[1] - 1 - margin + 1e-9, spacing)
     if len(xs) == 0 or len(ys) == 0:
