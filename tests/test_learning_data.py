@@ -162,3 +162,14 @@ def test_curriculum_widens_the_ranges(graphene):
     assert images.ranges_at(100) == images.ranges_at(10**6) == GRAPHENE_80KV
     plain = TrainingImages(graphene, GRAPHENE_80KV, crop=32, seed=0)
     assert plain.ranges_at(0) == GRAPHENE_80KV
+
+
+def test_generate_on_dask_equals_the_local_run():
+    from atomscope.parallel import client
+
+    local = generate("graphene", 2, rng=5, extent=8.0, sampling=0.2)
+    with client(workers=1) as dask:
+        remote = generate("graphene", 2, rng=5, extent=8.0, sampling=0.2, client=dask)
+    np.testing.assert_allclose(remote.waves, local.waves, atol=1e-5)
+    for a, b in zip(remote.positions, local.positions, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from atomscope.core.rng import as_generator
 from atomscope.core.validate import check_choice, check_positive, check_positive_int, check_real
@@ -145,6 +144,15 @@ def exit_wave(atoms, energy: float, sampling: float, slice_thickness: float = 1.
     return PlaneWave(energy).multislice(potential)
 
 
+def _simulate(task) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One structure of ``generate``: (exit wave array, column positions, classes)."""
+    preset, rng, extent, sampling = task
+    build = {"graphene": graphene_structure, "gold": gold_structure,
+             "polycrystalline": polycrystalline_structure}[preset]
+    atoms, positions, classes = build(rng, extent=extent)
+    return exit_wave(atoms, STRUCTURE_PRESETS[preset]["energy"], sampling).array, positions, classes
+
+
 @dataclass(frozen=True)
 class ExitWaveDataset:
     """Exit waves on one grid with the truth column positions and classes.
@@ -254,6 +262,7 @@ def generate(
     extent: float | None = None,
     sampling: float | None = None,
     progress: bool = False,
+    client=None,
 ) -> ExitWaveDataset:
     """Simulate ``num_structures`` random structures of ``preset`` and their exit waves.
 
@@ -275,6 +284,9 @@ def generate(
         Wave pixel size [Å]; default from `STRUCTURE_PRESETS`.
     progress
         Show a progress bar.
+    client
+        A Dask client (`atomscope.parallel.client`): structures are simulated on its workers
+        and gathered in order; ``None`` runs them here.
 
     Returns
     -------
@@ -291,13 +303,14 @@ def generate(
     settings = STRUCTURE_PRESETS[preset]
     extent = settings["extent"] if extent is None else check_positive("extent", extent)
     sampling = settings["sampling"] if sampling is None else check_positive("sampling", sampling)
-    children = as_generator(rng).spawn(num_structures)
-    build = {"graphene": graphene_structure, "gold": gold_structure,
-             "polycrystalline": polycrystalline_structure}[preset]
+    from atomscope.parallel import ordered_map
+
+    tasks = [(preset, child, extent, sampling) for child in as_generator(rng).spawn(num_structures)]
     waves, positions, classes = [], [], []
-    for child in tqdm(children, desc=f"{preset} exit waves", disable=not progress):
-        atoms, column_positions, column_classes = build(child, extent=extent)
-        waves.append(exit_wave(atoms, settings["energy"], sampling).array)
+    for wave, column_positions, column_classes in ordered_map(
+        _simulate, tasks, client, progress, f"{preset} exit waves"
+    ):
+        waves.append(wave)
         positions.append(column_positions)
         classes.append(column_classes)
     dataset = ExitWaveDataset(
