@@ -283,3 +283,20 @@ def test_frozen_phonon_cbed_is_the_average_of_the_configuration_patterns():
     separate = [probe.multislice(Potential(a, **settings_)).diffraction_pattern(40).array
                 for a in (first, second)]
     np.testing.assert_allclose(ensemble.array, np.mean(separate, axis=0), atol=1e-7)
+
+
+def test_scan_on_a_dask_cluster_is_bit_identical_to_the_local_scan():
+    from atomscope.parallel import client
+    from atomscope.thermal import EinsteinPhonons
+
+    potential = Potential(EinsteinPhonons(silicon(), sigmas=0.1, num_configs=2, rng=5),
+                          gpts=64, slice_thickness=2.0)
+    probe = Probe(200e3, 20)
+    detectors = [AnnularDetector(30, 45), SegmentedDetector(0, 20, 1, 4), PixelatedDetector(40)]
+    scan = GridScan(gpts=(3, 5))
+    local = probe.scan(potential, detectors, scan, batch_size=4)
+    with client(workers=2) as dask_client:
+        distributed = probe.scan(potential, detectors, scan, batch_size=4, client=dask_client)
+    for ours, theirs in zip(local, distributed, strict=True):
+        assert ours.array.max() > 0
+        np.testing.assert_array_equal(theirs.array, ours.array)

@@ -132,13 +132,15 @@ class PRISM:
             + (slices if num_beams > beam_batch else 0)
             + outputs
             + position_batch * 3 * window_bytes  # window waves, intensity, signals
-            + num_beams * window_bytes  # one position's cropped S-matrix
         )
         return beam_batch, position_batch, int(nbytes)
 
     def build(self, potential, progress: bool = False) -> np.ndarray:
-        """The S-matrix of a single-configuration ``potential``: complex64 (beams, nx, ny),
+        """The S-matrix of a single-configuration ``potential``: complex64 (nx, ny, beams),
         the exit waves of the unit plane waves exp(2πi k_j·r) of `beams` (Ophus 2017, Eq 3).
+
+        Beams are the last axis, so a crop window is a strided view whose rows are
+        matrix-vector products with the coefficients, without copying.
 
         Examples
         --------
@@ -147,7 +149,7 @@ class PRISM:
         >>> vacuum = Potential(Atoms(cell=[4, 4, 2]), gpts=40, slice_thickness=1)
         >>> smatrix = PRISM(Probe(200e3, 20), 2).build(vacuum)
         >>> smatrix.shape, bool(np.allclose(np.abs(smatrix), 1, atol=1e-5))
-        ((9, 40, 40), True)
+        ((40, 40, 9), True)
         """
         from tqdm.auto import tqdm
 
@@ -159,7 +161,7 @@ class PRISM:
             potential = _StoredSlices(potential)
         kx, ky = grid.frequencies()
         x, y = grid.coordinates()
-        smatrix = np.empty((len(indices), *grid.gpts), dtype=np.complex64)
+        smatrix = np.empty((*grid.gpts, len(indices)), dtype=np.complex64)
         buffer = empty((beam_batch, *grid.gpts))
         bar = tqdm(total=len(indices), desc="S-matrix", unit="beam", disable=not progress)
         for start in range(0, len(indices), beam_batch):
@@ -172,7 +174,7 @@ class PRISM:
                 out=buffer,
             )
             run_multislice(buffer, potential, self.probe.energy)
-            smatrix[start : start + len(batch)] = buffer[: len(batch)]
+            smatrix[:, :, start : start + len(batch)] = buffer[: len(batch)].transpose(1, 2, 0)
             bar.update(len(batch))
         bar.close()
         return smatrix
@@ -311,15 +313,33 @@ class PRISM:
         out: np.ndarray,
     ) -> None:
         """Write Σ_j α_j(r_p) S_j cropped to the window around each position into ``out``."""
-        num_beams = len(smatrix)
         if window.gpts == grid.gpts:
-            flat = smatrix.reshape(num_beams, -1)
-            out.reshape(len(out), -1)[...] = coefficients @ flat
+            flat = smatrix.reshape(-1, smatrix.shape[-1])
+            out.reshape(len(out), -1)[...] = coefficients @ flat.T
             return
         for index, (position, weights) in enumerate(zip(positions, coefficients, strict=True)):
-            rows, columns = (
-                (np.rint(p / d).astype(int) - n // 2 + np.arange(n)) % m
+            # the window of gpts / f pixels centred on the probe, wrapped periodically
+            x_blocks, y_blocks = (
+                _periodic_blocks(int(np.rint(p / d)) - n // 2, n, m)
                 for p, d, n, m in zip(position, grid.sampling, window.gpts, grid.gpts, strict=True)
             )
-            cropped = np.take(np.take(smatrix, rows, axis=1), columns, axis=2)
-            out[index] = (weights @ cropped.reshape(num_beams, -1)).reshape(window.gpts)
+            for source_x, target_x in x_blocks:
+                for source_y, target_y in y_blocks:
+                    out[index, target_x, target_y] = smatrix[source_x, source_y] @ weights
+
+
+def _periodic_blocks(start: int, length: int, period: int) -> list[tuple[slice, slice]]:
+    """(source, target) slices covering indices start … start + length − 1 modulo ``period``
+    in at most two contiguous runs.
+
+    Examples
+    --------
+    >>> _periodic_blocks(-2, 5, 10)
+    [(slice(8, 10, None), slice(0, 2, None)), (slice(0, 3, None), slice(2, 5, None))]
+    """
+    first = start % period
+    head = min(length, period - first)
+    blocks = [(slice(first, first + head), slice(0, head))]
+    if head < length:
+        blocks.append((slice(0, length - head), slice(head, length)))
+    return blocks

@@ -12,12 +12,20 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from atomscope.core.fft import empty, fft2_inplace, ifft2_inplace
+from atomscope.core.fft import (
+    empty,
+    export_wisdom,
+    fft2_inplace,
+    ifft2_inplace,
+    import_wisdom,
+    prepare_plans,
+)
 from atomscope.core.grid import Grid
 from atomscope.core.memory import available_memory, check_memory
 from atomscope.core.validate import check_finite_array, check_positive, check_positive_int
 from atomscope.optics.aberrations import Aberrations
 from atomscope.optics.ctf import CTF
+from atomscope.parallel import ordered_map
 from atomscope.waves.detectors import WavesDetector, as_detectors, write_positions
 from atomscope.waves.diffraction import max_simulated_angle
 from atomscope.waves.multislice import exp_i, run_multislice
@@ -242,6 +250,7 @@ class Probe:
         scan: Any = None,
         batch_size: int | None = None,
         progress: bool = False,
+        client=None,
     ) -> list:
         """STEM: run the probe at every scan position and record each detector.
 
@@ -265,6 +274,10 @@ class Probe:
             is short).
         progress
             Show a progress bar over the positions.
+        client
+            Optional Dask client (`atomscope.parallel.client`): position batches become
+            independent tasks, written back in order; the workers receive this process's FFT
+            plans (wisdom), so on one machine the result equals the local run bit for bit.
 
         Returns
         -------
@@ -277,7 +290,8 @@ class Probe:
         --------
         >>> from ase import Atoms
         >>> from atomscope.potentials.projected import Potential
-        >>> from atomscope.waves.detectors import AnnularDetector
+        >>> from atomscope.parallel import ordered_map
+from atomscope.waves.detectors import AnnularDetector
         >>> from atomscope.waves.scan import GridScan
         >>> vacuum = Potential(Atoms(cell=[4, 4, 2]), sampling=0.1, slice_thickness=1)
         >>> bright_field, = Probe(200e3, 20).scan(vacuum, AnnularDetector(0, 25),
@@ -310,33 +324,22 @@ class Probe:
             f"{batch_size}",
             "use a smaller batch_size, fewer positions or write 4D-STEM data to a zarr path",
         )
-        if cache_slices:
+        wisdom = None
+        if client is not None:
+            # plan here, then ship the plans: workers compute exactly as this process would
+            wisdom = plan_and_export((batch_size, *grid.gpts))
+        elif cache_slices:
             configurations = [_StoredSlices(c) for c in configurations]
         outputs = [d.allocate(scan.shape, grid, self.energy) for d in detectors]
-        reducers = [d.reducer(grid, self.energy) for d in detectors]
-        weight = 1 / len(configurations)
-        buffer = empty((batch_size, *grid.gpts))
-        size = grid.gpts[0] * grid.gpts[1]
+        runner = _ScanBatch(self, configurations, detectors, batch_size, wisdom)
+        batches = [positions[i : i + batch_size] for i in range(0, len(positions), batch_size)]
         bar = tqdm(total=len(positions), desc="scan", unit="position", disable=not progress)
-        for start in range(0, len(positions), batch_size):
-            batch = positions[start : start + batch_size]
-            # the last batch is padded so every FFT has the planned shape
-            padded = np.concatenate([batch, np.repeat(batch[-1:], batch_size - len(batch), 0)])
-            sums = [0.0] * len(detectors)
-            for configuration in configurations:
-                self.build_array(grid, padded, buffer)
-                run_multislice(buffer, configuration, self.energy)
-                waves = buffer.copy() if any(isinstance(d, WavesDetector) for d in detectors) else None
-                fft2_inplace(buffer)
-                intensity = np.abs(buffer)
-                # Parseval: |F[ψ]|²/N sums to Σ|ψ|² = 1 for a probe
-                np.square(intensity, out=intensity)
-                intensity *= np.float32(1 / size)
-                for index, reduce in enumerate(reducers):
-                    sums[index] = sums[index] + weight * reduce(waves, intensity)[: len(batch)]
-            for output, signal in zip(outputs, sums, strict=True):
+        start = 0
+        for signals in ordered_map(runner, batches, client):
+            for output, signal in zip(outputs, signals, strict=True):
                 write_positions(output, scan.shape, start, signal)
-            bar.update(len(batch))
+            start += len(signals[0])
+            bar.update(len(signals[0]))
         bar.close()
         metadata = {
             "probe": self.parameters(),
@@ -364,7 +367,8 @@ class Probe:
         --------
         >>> from ase import Atoms
         >>> from atomscope.potentials.projected import Potential
-        >>> from atomscope.waves.detectors import AnnularDetector
+        >>> from atomscope.parallel import ordered_map
+from atomscope.waves.detectors import AnnularDetector
         >>> vacuum = Potential(Atoms(cell=[12.8, 12.8, 2]), gpts=256, slice_thickness=1)
         >>> Probe(200e3, 20).plan_batches(vacuum, 1000, [AnnularDetector(70, 150)]).batch_size
         250
@@ -390,6 +394,69 @@ class Probe:
         cache = num_positions > batch_size and slices <= 0.25 * available_memory()
         nbytes = outputs + batch_size * per_position + (slices if cache else 0)
         return BatchPlan(batch_size, int(nbytes), cache)
+
+
+class _ScanBatch:
+    """One batch of scan positions through every configuration: the task of `Probe.scan`.
+
+    Called with the batch's positions (n, 2) [Å], it returns one signal array per detector,
+    averaged over the configurations with equal weights. The same object runs locally (keeping
+    its buffer between batches) or, pickled, as a Dask task.
+    """
+
+    def __init__(self, probe: Probe, configurations: list, detectors: list, batch_size: int,
+                 wisdom: tuple[bytes, ...] | None = None):
+        self.probe = probe
+        self.configurations = configurations
+        self.detectors = detectors
+        self.batch_size = batch_size
+        self.wisdom = wisdom
+        self._state = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_state": None}
+
+    def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
+        grid = self.configurations[0].grid
+        energy = self.probe.energy
+        if self._state is None:
+            import_wisdom(self.wisdom)
+            reducers = [d.reducer(grid, energy) for d in self.detectors]
+            self._state = reducers, empty((self.batch_size, *grid.gpts))
+        reducers, buffer = self._state
+        keep_waves = any(isinstance(d, WavesDetector) for d in self.detectors)
+        # the last batch is padded so every FFT has the planned shape
+        padded = np.concatenate([batch, np.repeat(batch[-1:], self.batch_size - len(batch), 0)])
+        weight = 1 / len(self.configurations)
+        size = grid.gpts[0] * grid.gpts[1]
+        sums = [0.0] * len(self.detectors)
+        for configuration in self.configurations:
+            self.probe.build_array(grid, padded, buffer)
+            run_multislice(buffer, configuration, energy)
+            waves = buffer.copy() if keep_waves else None
+            fft2_inplace(buffer)
+            intensity = np.abs(buffer)
+            # Parseval: |F[ψ]|²/N sums to Σ|ψ|² = 1 for a probe
+            np.square(intensity, out=intensity)
+            intensity *= np.float32(1 / size)
+            for index, reduce in enumerate(reducers):
+                sums[index] = sums[index] + weight * reduce(waves, intensity)[: len(batch)]
+        return sums
+
+
+def plan_and_export(shape: tuple[int, ...]) -> tuple[bytes, ...] | None:
+    """Plan the FFTs of a (batch, nx, ny) ``shape`` and of its slices here, then return this
+    process's FFTW wisdom for the workers (`atomscope.core.fft.import_wisdom`).
+
+    Examples
+    --------
+    >>> wisdom = plan_and_export((2, 16, 16))
+    """
+    prepare_plans(shape[-2:])
+    scratch = empty(shape)
+    scratch[...] = 0
+    ifft2_inplace(fft2_inplace(scratch))
+    return export_wisdom()
 
 
 class BatchPlan(NamedTuple):
