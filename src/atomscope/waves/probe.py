@@ -290,8 +290,7 @@ class Probe:
         --------
         >>> from ase import Atoms
         >>> from atomscope.potentials.projected import Potential
-        >>> from atomscope.parallel import ordered_map
-from atomscope.waves.detectors import AnnularDetector
+        >>> from atomscope.waves.detectors import AnnularDetector
         >>> from atomscope.waves.scan import GridScan
         >>> vacuum = Potential(Atoms(cell=[4, 4, 2]), sampling=0.1, slice_thickness=1)
         >>> bright_field, = Probe(200e3, 20).scan(vacuum, AnnularDetector(0, 25),
@@ -367,8 +366,7 @@ from atomscope.waves.detectors import AnnularDetector
         --------
         >>> from ase import Atoms
         >>> from atomscope.potentials.projected import Potential
-        >>> from atomscope.parallel import ordered_map
-from atomscope.waves.detectors import AnnularDetector
+        >>> from atomscope.waves.detectors import AnnularDetector
         >>> vacuum = Potential(Atoms(cell=[12.8, 12.8, 2]), gpts=256, slice_thickness=1)
         >>> Probe(200e3, 20).plan_batches(vacuum, 1000, [AnnularDetector(70, 150)]).batch_size
         250
