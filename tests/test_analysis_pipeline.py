@@ -44,7 +44,7 @@ def test_template_strain_recovers_eq315_within_0_2_percent(eq315):
     assert distance.max() < 0.05  # every refined peak sits on its atom
     bulk = np.all((points > 2 * SPACING) & (points < np.array(SHAPE) - 2 * SPACING), axis=1)
     assert strain.mask[bulk].all()
-    for component in ("exx", "eyy"):
+    for component in ("exx", "eyy", "exy", "rotation"):
         error = getattr(strain, component)[bulk] - truth[component][index[bulk]]
         assert np.sqrt(np.mean(error**2)) < 2e-3, component
     # the field is a few percent: the measurement is not trivially zero

@@ -119,11 +119,12 @@ def show_points(
     colorbar_label: str | None = None,
     limit: float | None = None,
     scale_bar: bool = True,
+    symmetric: bool = True,
 ):
     """Per-point values as coloured dots over a grey ``[x, y]`` image; NaN points drawn hollow.
 
-    ``points`` are pixel coordinates ``[x, y]``; ``limit`` fixes a symmetric colour range
-    (default: the 99th percentile of |values|).
+    ``points`` are pixel coordinates ``[x, y]``; the colour range is ±``limit`` (default: the
+    99th percentile of |values|), or 0…``limit`` when ``symmetric`` is False.
 
     Examples
     --------
@@ -146,7 +147,7 @@ def show_points(
         c=values[finite],
         s=size,
         cmap=cmap,
-        vmin=-limit,
+        vmin=-limit if symmetric else 0.0,
         vmax=limit,
         edgecolors="none",
     )
@@ -197,6 +198,7 @@ def strain_png(path: str | os.PathLike, image, strain, rmsd=None, gpa=None) -> N
             "templates: RMSD",
             cmap="viridis",
             colorbar_label="RMSD",
+            symmetric=False,
         )
     if gpa is not None:
         for ax, (name, label) in zip(axes[1], components, strict=False):

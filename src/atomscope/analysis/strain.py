@@ -110,7 +110,8 @@ class Strain:
     exx, eyy, exy
         Strain components (n,) (dimensionless); NaN where the point was not matched.
     rotation
-        Local lattice rotation θ from the polar decomposition (n,) [rad].
+        Local lattice rotation θ from the polar decomposition (n,) [rad], relative to the
+        template and reduced to (−π/n, π/n] for a template of n-fold symmetry.
     mask
         True where the point was matched and its strain is defined (n,).
     scale
@@ -163,6 +164,13 @@ class Strain:
         return griddata(self.points[use], values[use], (x, y), method="linear")
 
 
+def _modulo_symmetry(theta: np.ndarray, match) -> np.ndarray:
+    # a template with n-fold symmetry fixes the lattice rotation only modulo 2π/n
+    orders = np.array([template.symmetry for template in match.templates])
+    period = 2 * np.pi / orders[np.maximum(match.template_index, 0)]
+    return (theta + period / 2) % period - period / 2
+
+
 def strain_from_match(match, scale: float | None = None, reference=None) -> Strain:
     """Strain tensor and rotation of every matched local lattice (Eqs 3.12–3.14).
 
@@ -196,7 +204,7 @@ def strain_from_match(match, scale: float | None = None, reference=None) -> Stra
         scale = float(np.mean((deformation[reference, 0, 0] + deformation[reference, 1, 1]) / 2))
     epsilon = strain_tensor(deformation, scale)
     epsilon[~mask] = np.nan
-    theta = np.where(mask, theta, np.nan)
+    theta = np.where(mask, _modulo_symmetry(theta, match), np.nan)
     return Strain(
         points=np.asarray(match.points, dtype=float),
         exx=epsilon[:, 0, 0],
