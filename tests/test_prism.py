@@ -103,3 +103,21 @@ def test_bad_arguments_are_refused_before_work(monkeypatch):
     monkeypatch.setenv("ATOMSCOPE_MEMORY_LIMIT", "1M")
     with pytest.raises(ValueError, match=r"PRISM scan .* needs about"):
         PRISM(Probe(200e3, 20), 2).scan(potential, AnnularDetector(40, 60))
+
+
+def test_smatrix_on_a_dask_cluster_is_bit_identical_to_the_local_build(monkeypatch):
+    from atomscope.parallel import client
+
+    # beam batches of 3 waves, so the S-matrix is several tasks
+    monkeypatch.setattr("atomscope.waves.prism.BATCH_BYTES", 3 * 8 * 64 * 64)
+    potential = Potential(SILICON, gpts=64, slice_thickness=2.0)
+    prism = PRISM(Probe(200e3, 20), 2)
+    scan = GridScan(gpts=(3, 2))
+    local = prism.scan(potential, [AnnularDetector(30, 45), PixelatedDetector(40)], scan)
+    with client(workers=2) as dask_client:
+        distributed = prism.scan(
+            potential, [AnnularDetector(30, 45), PixelatedDetector(40)], scan, client=dask_client
+        )
+    for ours, theirs in zip(local, distributed, strict=True):
+        assert ours.array.max() > 0
+        np.testing.assert_array_equal(theirs.array, ours.array)

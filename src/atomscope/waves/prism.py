@@ -19,14 +19,24 @@ from typing import Any
 
 import numpy as np
 
-from atomscope.core.fft import empty, fft2_inplace
+from atomscope.core.fft import empty, fft2_inplace, import_wisdom
 from atomscope.core.grid import Grid
 from atomscope.core.memory import check_memory
 from atomscope.core.validate import check_positive_int
+from atomscope.parallel import ordered_map
 from atomscope.waves.detectors import WavesDetector, as_detectors, write_positions
 from atomscope.waves.multislice import exp_i, run_multislice
-from atomscope.waves.probe import BATCH_BYTES, Probe, _StoredSlices, check_inside
+from atomscope.waves.probe import (
+    BATCH_BYTES,
+    Probe,
+    _StoredSlices,
+    check_inside,
+    plan_and_export,
+)
 from atomscope.waves.scan import as_scan
+
+#: Positions whose window sums share one matrix product (bounds its rows × y × positions).
+GROUP_SIZE = 64
 
 
 class PRISM:
@@ -132,15 +142,17 @@ class PRISM:
             + (slices if num_beams > beam_batch else 0)
             + outputs
             + position_batch * 3 * window_bytes  # window waves, intensity, signals
+            + GROUP_SIZE * window_bytes * self.interpolation  # one group's row sums
         )
         return beam_batch, position_batch, int(nbytes)
 
-    def build(self, potential, progress: bool = False) -> np.ndarray:
+    def build(self, potential, progress: bool = False, client=None) -> np.ndarray:
         """The S-matrix of a single-configuration ``potential``: complex64 (nx, ny, beams),
         the exit waves of the unit plane waves exp(2πi k_j·r) of `beams` (Ophus 2017, Eq 3).
 
         Beams are the last axis, so a crop window is a strided view whose rows are
-        matrix-vector products with the coefficients, without copying.
+        matrix-vector products with the coefficients, without copying. With a Dask ``client``
+        the beam batches are parallel tasks (bit-identical, as for `Probe.scan`).
 
         Examples
         --------
@@ -157,25 +169,18 @@ class PRISM:
         self.probe.check_grid(grid)
         indices, _ = self.beams(grid)
         beam_batch = self._plan(potential, 1, [])[0]
-        if len(indices) > beam_batch:
+        batches = [indices[i : i + beam_batch] for i in range(0, len(indices), beam_batch)]
+        wisdom = None if client is None else plan_and_export((beam_batch, *grid.gpts))
+        if client is None and len(batches) > 1:
             potential = _StoredSlices(potential)
-        kx, ky = grid.frequencies()
-        x, y = grid.coordinates()
+        runner = _PlaneWaveBatch(potential, self.probe.energy, beam_batch, wisdom)
         smatrix = np.empty((*grid.gpts, len(indices)), dtype=np.complex64)
-        buffer = empty((beam_batch, *grid.gpts))
         bar = tqdm(total=len(indices), desc="S-matrix", unit="beam", disable=not progress)
-        for start in range(0, len(indices), beam_batch):
-            batch = indices[start : start + beam_batch]
-            padded = np.concatenate([batch, np.repeat(batch[-1:], beam_batch - len(batch), 0)])
-            # unit plane wave exp(2πi k_j·r) = exp(2πi kx x) exp(2πi ky y); phases in float64
-            np.multiply(
-                exp_i(2 * np.pi * kx[padded[:, 0], None] * x[None])[:, :, None],
-                exp_i(2 * np.pi * ky[padded[:, 1], None] * y[None])[:, None, :],
-                out=buffer,
-            )
-            run_multislice(buffer, potential, self.probe.energy)
-            smatrix[:, :, start : start + len(batch)] = buffer[: len(batch)].transpose(1, 2, 0)
-            bar.update(len(batch))
+        start = 0
+        for waves in ordered_map(runner, batches, client):
+            smatrix[:, :, start : start + len(waves)] = waves.transpose(1, 2, 0)
+            start += len(waves)
+            bar.update(len(waves))
         bar.close()
         return smatrix
 
@@ -185,6 +190,7 @@ class PRISM:
         detectors: Any,
         scan: Any = None,
         progress: bool = False,
+        client=None,
     ) -> list:
         """STEM through the S-matrix: the same arguments and results as `Probe.scan`.
 
@@ -204,6 +210,8 @@ class PRISM:
             cell at the probe's Nyquist sampling.
         progress
             Show progress bars (S-matrix beams and scan positions).
+        client
+            Optional Dask client: the S-matrix beam batches run as parallel tasks.
 
         Returns
         -------
@@ -263,7 +271,7 @@ class PRISM:
             disable=not progress,
         )
         for configuration in configurations:
-            smatrix = self.build(configuration, progress=progress)
+            smatrix = self.build(configuration, progress, client)
             for start in range(0, len(positions), position_batch):
                 batch = positions[start : start + position_batch]
                 # α_j(r_p) = α_j exp(−2πi k_j·r_p) (Ophus 2017, Eq 4); phases in float64
@@ -317,15 +325,54 @@ class PRISM:
             flat = smatrix.reshape(-1, smatrix.shape[-1])
             out.reshape(len(out), -1)[...] = coefficients @ flat.T
             return
-        for index, (position, weights) in enumerate(zip(positions, coefficients, strict=True)):
-            # the window of gpts / f pixels centred on the probe, wrapped periodically
-            x_blocks, y_blocks = (
-                _periodic_blocks(int(np.rint(p / d)) - n // 2, n, m)
-                for p, d, n, m in zip(position, grid.sampling, window.gpts, grid.gpts, strict=True)
-            )
-            for source_x, target_x in x_blocks:
-                for source_y, target_y in y_blocks:
-                    out[index, target_x, target_y] = smatrix[source_x, source_y] @ weights
+        # window origins: gpts / f pixels centred on each probe, wrapped periodically
+        origins = np.rint(positions / np.array(grid.sampling)).astype(int) - np.array(
+            [n // 2 for n in window.gpts]
+        )
+        num_beams = smatrix.shape[-1]
+        # positions sharing an x origin share the rows S[x0 : x0 + w]: one matrix product
+        # (rows × all y) @ (beams × positions) for them, then each crops its y window
+        for x_origin in np.unique(origins[:, 0]):
+            group = np.flatnonzero(origins[:, 0] == x_origin)
+            for chunk in np.array_split(group, -(-len(group) // GROUP_SIZE)):
+                for source_x, target_x in _periodic_blocks(x_origin, window.gpts[0], grid.gpts[0]):
+                    rows = smatrix[source_x]
+                    sums = (rows.reshape(-1, num_beams) @ coefficients[chunk].T).reshape(
+                        *rows.shape[:2], len(chunk)
+                    )
+                    for column, index in enumerate(chunk):
+                        for source_y, target_y in _periodic_blocks(
+                            origins[index, 1], window.gpts[1], grid.gpts[1]
+                        ):
+                            out[index, target_x, target_y] = sums[:, source_y, column]
+
+
+class _PlaneWaveBatch:
+    """Exit waves of a batch of unit plane waves exp(2πi k_j·r), given their FFT indices
+    (n, 2): one S-matrix task, run locally or as a Dask task (Ophus 2017, Eq 3)."""
+
+    def __init__(self, potential, energy: float, batch_size: int, wisdom=None):
+        self.potential = potential
+        self.energy = energy
+        self.batch_size = batch_size
+        self.wisdom = wisdom
+
+    def __call__(self, indices: np.ndarray) -> np.ndarray:
+        import_wisdom(self.wisdom)
+        grid = self.potential.grid
+        kx, ky = grid.frequencies()
+        x, y = grid.coordinates()
+        buffer = empty((self.batch_size, *grid.gpts))
+        # the last batch is padded so every FFT has the planned shape
+        padded = np.concatenate([indices, np.repeat(indices[-1:], self.batch_size - len(indices), 0)])
+        # exp(2πi k_j·r) = exp(2πi kx x) exp(2πi ky y); phases in float64
+        np.multiply(
+            exp_i(2 * np.pi * kx[padded[:, 0], None] * x[None])[:, :, None],
+            exp_i(2 * np.pi * ky[padded[:, 1], None] * y[None])[:, None, :],
+            out=buffer,
+        )
+        run_multislice(buffer, self.potential, self.energy)
+        return buffer[: len(indices)]
 
 
 def _periodic_blocks(start: int, length: int, period: int) -> list[tuple[slice, slice]]:
