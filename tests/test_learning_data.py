@@ -173,3 +173,19 @@ def test_generate_on_dask_equals_the_local_run():
     np.testing.assert_allclose(remote.waves, local.waves, atol=1e-5)
     for a, b in zip(remote.positions, local.positions, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_easy_fraction_mixes_the_two_ranges(graphene):
+    from atomscope.learning.randomize import EASY_RANGES
+
+    easy = replace(GRAPHENE_80KV, **EASY_RANGES)
+    images = TrainingImages(graphene, GRAPHENE_80KV, crop=32, seed=0, start_ranges=easy,
+                            easy_fraction=0.3)
+    chosen = [images.ranges_at(i) == easy for i in range(2000)]
+    assert abs(np.mean(chosen) - 0.3) < 0.04
+    # items drawn from the full ranges are those of the run without the mixture
+    plain = TrainingImages(graphene, GRAPHENE_80KV, crop=32, seed=0)
+    full = chosen.index(False)
+    np.testing.assert_array_equal(images.sample(full)[0], plain.sample(full)[0])
+    with pytest.raises(ValueError, match="start_ranges"):
+        TrainingImages(graphene, GRAPHENE_80KV, crop=32, seed=0, easy_fraction=0.5)

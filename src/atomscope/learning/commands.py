@@ -24,6 +24,7 @@ def _train(args) -> None:
         learning_rate=args.learning_rate,
         curriculum_iterations=args.curriculum,
         truth_width=args.truth_width,
+        easy_fraction=args.easy_fraction,
     )
     result = train(config, args.out)
     print(
@@ -84,6 +85,8 @@ def add_commands(subparsers) -> None:
     train.add_argument("--curriculum", type=int, default=d.curriculum_iterations,
                        help="steps over which the microscope ranges widen from EASY_RANGES "
                        "to the full ranges (0: none)")
+    train.add_argument("--easy-fraction", type=float, default=d.easy_fraction,
+                       help="fraction of images drawn from EASY_RANGES (a mixture)")
     train.add_argument("--truth-width", type=float, default=d.truth_width,
                        help="σ of the truth Gaussians [Å] (Eqs 6.7–6.8)")
     train.add_argument("--threads", type=int, default=d.threads, help="torch threads")

@@ -21,7 +21,13 @@ from typing import Any
 import numpy as np
 
 from atomscope.core.rng import as_generator
-from atomscope.core.validate import check_choice, check_positive, check_positive_int, check_real
+from atomscope.core.validate import (
+    check_choice,
+    check_positive,
+    check_positive_int,
+    check_range,
+    check_real,
+)
 
 #: Default structures per preset: energy [eV], wave sampling [Å], cell side [Å], classes.
 STRUCTURE_PRESETS: dict[str, dict[str, Any]] = {
@@ -422,6 +428,9 @@ class TrainingImages:
     start_ranges, curriculum
         Curriculum: item i draws from `randomize.blend` (start_ranges → ranges) at
         i / curriculum, and from ``ranges`` from item ``curriculum`` on (0: no curriculum).
+    easy_fraction
+        Mixture instead: this fraction of the items (chosen by a generator of their own, so
+        the other draws do not change) draws from ``start_ranges``.
 
     Examples
     --------
@@ -445,6 +454,7 @@ class TrainingImages:
         focal_step: float = FOCAL_STEP,
         start_ranges=None,
         curriculum: int = 0,
+        easy_fraction: float = 0.0,
     ):
         from atomscope.learning.randomize import MicroscopeRanges
 
@@ -480,12 +490,19 @@ class TrainingImages:
                 f"start_ranges must be MicroscopeRanges or None, got {type(start_ranges).__name__}"
             )
         self.start_ranges = start_ranges
+        self.easy_fraction = check_range("easy_fraction", easy_fraction, 0.0, 1.0)
+        if (self.curriculum or self.easy_fraction) and start_ranges is None:
+            raise ValueError("start_ranges is required with curriculum or easy_fraction")
 
     def ranges_at(self, index: int):
         """The microscope ranges item ``index`` draws from (see ``curriculum``)."""
         from atomscope.learning.randomize import blend
 
-        if self.start_ranges is None or index >= self.curriculum:
+        if self.easy_fraction and np.random.default_rng([self.seed, index, 1]).random() < (
+            self.easy_fraction
+        ):
+            return self.start_ranges
+        if index >= self.curriculum:
             return self.ranges
         return blend(self.start_ranges, self.ranges, index / self.curriculum)
 

@@ -23,6 +23,7 @@ from atomscope.core.validate import (
     check_nonnegative,
     check_positive,
     check_positive_int,
+    check_range,
     check_real,
 )
 from atomscope.learning.data import FOCAL_STEP, TRUTH_WIDTH
@@ -77,6 +78,8 @@ class TrainConfig:
         (0: the full ranges from the start).
     start_ranges
         Overrides of the full ranges at step 0 of the curriculum (default `EASY_RANGES`).
+    easy_fraction
+        Fraction of the simulated images drawn from ``start_ranges`` throughout (a mixture).
     """
 
     preset: str = "graphene"
@@ -98,6 +101,7 @@ class TrainConfig:
     ranges: dict[str, Any] = field(default_factory=dict)
     curriculum_iterations: int = 0
     start_ranges: dict[str, Any] = field(default_factory=lambda: dict(EASY_RANGES))
+    easy_fraction: float = 0.0
 
     def __post_init__(self):
         check_choice("preset", self.preset, PRESETS)
@@ -119,6 +123,7 @@ class TrainConfig:
         check_positive("truth_width", self.truth_width)
         check_positive("lcn_sigma", self.lcn_sigma)
         check_positive_int("curriculum_iterations", self.curriculum_iterations, minimum=0)
+        check_range("easy_fraction", self.easy_fraction, 0.0, 1.0)
         self.microscope_ranges()  # validates the overrides
         self.start_microscope_ranges()
 
@@ -303,8 +308,10 @@ def train(
     images = TrainingImages(
         data, ranges, config.crop, config.seed, config.truth_width, config.lcn_sigma,
         config.crops_per_image, config.num_images, config.focal_step,
-        config.start_microscope_ranges() if config.curriculum_iterations else None,
+        config.start_microscope_ranges()
+        if config.curriculum_iterations or config.easy_fraction else None,
         config.curriculum_iterations * (config.batch_size // config.crops_per_image),
+        config.easy_fraction,
     )
     per_step = config.batch_size // config.crops_per_image
     torch.manual_seed(config.seed)
