@@ -252,7 +252,40 @@ def test_stem_command_refuses_bad_input_before_writing(tmp_path):
                      "--scan-end", "10", "3"])
     with pytest.raises(ValueError, match="outside the cell"):
         run_command(["cbed", str(structure), "--out", str(out), "--position", "-1", "0"])
+    with pytest.raises(SystemExit):
+        run_command(["stem", str(structure), "--detector", "annular:0:30", "--phonons", "debye:1"])
+    with pytest.raises(ValueError, match="interpolation=3 must divide"):
+        run_command(["stem", str(structure), "--out", str(out), "--sampling", "0.1",
+                     "--detector", "annular:0:30", "--prism", "3"])
     assert not out.exists()
+
+
+def test_stem_command_with_phonons_and_prism_equals_the_api(tmp_path):
+    import json
+
+    import ase.io
+    import tifffile
+
+    from atomscope.thermal import EinsteinPhonons
+    from atomscope.waves.prism import PRISM
+
+    atoms = strontium_titanate((1, 1, 1))
+    structure = tmp_path / "sto.cif"
+    ase.io.write(structure, atoms)
+    out = tmp_path / "stem"
+    run_command(["stem", str(structure), "--out", str(out), "--sampling", "0.1",
+                 "--detector", "annular:30:60", "--scan-sampling", "1.0", "--prism", "2",
+                 "--phonons", "einstein:0.1:2:7"])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["num_configs"] == 2 and summary["prism_interpolation"] == 2
+    potential = Potential(list(EinsteinPhonons(atoms, sigmas=0.1, num_configs=2, rng=7)),
+                          sampling=0.1, slice_thickness=1.0)
+    expected = PRISM(Probe(200e3, 20), 2).scan(
+        potential, AnnularDetector(30, 60), GridScan(sampling=1.0)
+    )[0].array
+    # TIFF rows are y (image convention), arrays are [x, y]
+    np.testing.assert_allclose(tifffile.imread(out / "annular_30-60mrad.tif").T, expected,
+                               rtol=1e-6)
 
 
 @settings(max_examples=40, deadline=None)

@@ -41,6 +41,22 @@ def _detector(text: str):
     )
 
 
+def _phonons(text: str) -> tuple[float, int, int]:
+    """``einstein:SIGMA:N[:SEED]`` → (σ [Å], number of snapshots, seed)."""
+    kind, *values = text.split(":")
+    try:
+        sigma, count, *seed = (float(values[0]), int(values[1]), *map(int, values[2:]))
+    except (ValueError, IndexError):
+        sigma = count = None
+        seed = []
+    if kind != "einstein" or sigma is None or sigma < 0 or count < 1 or len(seed) > 1:
+        raise argparse.ArgumentTypeError(
+            f"--phonons must look like einstein:SIGMA:N[:SEED] (σ ≥ 0 in Å, N ≥ 1 snapshots), "
+            f"got {text!r}"
+        )
+    return sigma, count, seed[0] if seed else 0
+
+
 def _detector_name(detector) -> str:
     from atomscope.waves.detectors import AnnularDetector, PixelatedDetector
 
@@ -54,6 +70,8 @@ def _detector_name(detector) -> str:
 
 def _setup(args):
     """Structure, potential and probe from the shared options (all checked before any work)."""
+    from ase import Atoms
+
     from atomscope.cli import read_structure
     from atomscope.potentials.projected import Potential
     from atomscope.waves.probe import Probe
@@ -62,6 +80,13 @@ def _setup(args):
     check_positive("--slice-thickness", args.slice_thickness)
     probe = Probe(args.energy, args.semiangle_cutoff, defocus=args.defocus, **dict(args.aberration))
     atoms = read_structure(args.structure, all_frames=True)
+    if args.phonons is not None:
+        from atomscope.thermal import EinsteinPhonons
+
+        if not isinstance(atoms, Atoms):
+            raise ValueError("--phonons needs a single-frame STRUCTURE (it already has frames)")
+        sigma, count, seed = args.phonons
+        atoms = list(EinsteinPhonons(atoms, sigmas=sigma, num_configs=count, rng=seed))
     potential = Potential(atoms, sampling=args.sampling, slice_thickness=args.slice_thickness,
                           parametrization=args.parametrization)
     probe.check_grid(potential.grid)
@@ -81,9 +106,11 @@ def _summary(args, probe, potential, **extra) -> dict:
 
 
 def _stem(args) -> None:
+    from atomscope.cli import scheduler_client
     from atomscope.io import write_json, write_npz, write_tiff
     from atomscope.plot import image_png, save_figure
     from atomscope.waves.detectors import PixelatedDetector
+    from atomscope.waves.prism import PRISM
     from atomscope.waves.probe import check_inside
     from atomscope.waves.scan import GridScan
 
@@ -104,13 +131,24 @@ def _stem(args) -> None:
     )
     check_inside(scan.positions, potential.extent)
     num_positions = int(np.prod(scan.shape))
-    batch_size, nbytes, _ = probe.plan_batches(potential, num_positions, detectors,
-                                               args.batch_size)
+    if args.prism is None:
+        batch_size, nbytes, _ = probe.plan_batches(potential, num_positions, detectors,
+                                                   args.batch_size)
+        method = f"batches of {batch_size}"
+    else:
+        prism = PRISM(probe, args.prism)
+        batch_size, nbytes = None, prism.estimate(potential, num_positions, detectors)
+        method = f"PRISM f = {args.prism}, {len(prism.beams(potential.grid)[0])} beams"
     print(f"scan {scan.shape[0]}×{scan.shape[1]} positions (step {scan.step[0]:.3f} Å), "
-          f"batches of {batch_size}, memory estimate {nbytes / 2**20:.0f} MiB")
+          f"{method}, memory estimate {nbytes / 2**20:.0f} MiB")
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    measurements = probe.scan(potential, detectors, scan, batch_size, progress=True)
+    with scheduler_client(args) as client:
+        if args.prism is None:
+            measurements = probe.scan(potential, detectors, scan, batch_size, progress=True,
+                                      client=client)
+        else:
+            measurements = prism.scan(potential, detectors, scan, progress=True, client=client)
     seconds = time.perf_counter() - start
     written = []
     for detector, measurement in zip(detectors, measurements, strict=True):
@@ -130,7 +168,7 @@ def _stem(args) -> None:
     write_json(out / "summary.json", _summary(
         args, probe, potential, detectors=[repr(d) for d in detectors],
         scan={"start": scan.start, "end": scan.end, "shape": scan.shape, "step": scan.step},
-        batch_size=batch_size, memory_estimate_bytes=nbytes, scan_seconds=seconds,
+        batch_size=batch_size, prism_interpolation=args.prism, memory_estimate_bytes=nbytes, scan_seconds=seconds,
         positions_per_second=num_positions / seconds, outputs=written,
     ))
     print(f"{num_positions} positions in {seconds:.1f} s; outputs in {out}/")
@@ -173,10 +211,15 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--slice-thickness", type=float, default=1.0, help="[Å]")
     parser.add_argument("--parametrization", default="lobato",
                         help="lobato | kirkland | peng | weickenmeier_kohl")
+    parser.add_argument("--phonons", type=_phonons, default=None, metavar="einstein:SIGMA:N[:SEED]",
+                        help="average N Einstein frozen-phonon snapshots of RMS displacement "
+                        "SIGMA [Å] per axis (seed default 0)")
 
 
 def add_commands(subparsers) -> None:
     """Register ``stem`` and ``cbed`` on the ``atomscope`` parser."""
+    from atomscope.cli import add_scheduler_options
+
     stem = subparsers.add_parser("stem", help="STEM images (annular, segmented, 4D-STEM)")
     _add_common(stem)
     stem.add_argument("--detector", type=_detector, action="append", default=[],
@@ -189,6 +232,9 @@ def add_commands(subparsers) -> None:
     stem.add_argument("--scan-end", type=float, nargs=2, default=None, metavar=("X", "Y"),
                       help="opposite corner [Å] (default: the whole cell)")
     stem.add_argument("--batch-size", type=int, default=None, help="positions per batch")
+    stem.add_argument("--prism", type=int, default=None, metavar="F",
+                      help="use the PRISM S-matrix with interpolation factor F (F = 1 is exact)")
+    add_scheduler_options(stem)
     stem.set_defaults(func=_stem)
 
     cbed = subparsers.add_parser("cbed", help="convergent-beam diffraction pattern")
