@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 
+import numpy as np
+
 _SUFFIXES = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 
@@ -64,3 +66,58 @@ def check_memory(nbytes: int, job: str, hint: str = "") -> None:
             f"{job} needs about {nbytes / 2**30:.2f} GiB but only {available / 2**30:.2f} GiB "
             f"is available{'; ' + hint if hint else ''}"
         )
+
+
+def _pixels(gpts) -> int:
+    nx, ny = (gpts, gpts) if np.isscalar(gpts) else gpts
+    return int(nx) * int(ny)
+
+
+#: Bytes of each job type per unit of its sizes (complex64 waves, float32 slices).
+_ESTIMATES = {
+    # complex64 wave functions: 8 bytes per pixel per wave
+    "waves": lambda gpts, count=1: 8 * _pixels(gpts) * count,
+    # float32 intensities / diffraction patterns: 4 bytes per pixel
+    "intensity": lambda gpts, count=1: 4 * _pixels(gpts) * count,
+    # float32 potential slices of every configuration
+    "potential_slices": lambda gpts, num_slices, num_configs=1: (
+        4 * _pixels(gpts) * num_slices * num_configs
+    ),
+    # the PRISM S-matrix: one complex64 exit wave per beam
+    "smatrix": lambda gpts, num_beams: 8 * _pixels(gpts) * num_beams,
+}
+
+
+def estimate(job: str, **sizes) -> int:
+    """Bytes a ``job`` of the given ``sizes`` holds in memory.
+
+    Parameters
+    ----------
+    job
+        ``"waves"`` (gpts, count), ``"intensity"`` (gpts, count), ``"potential_slices"``
+        (gpts, num_slices, num_configs) or ``"smatrix"`` (gpts, num_beams).
+    **sizes
+        The sizes the job takes; ``gpts`` is an int or an (nx, ny) pair [pixels].
+
+    Returns
+    -------
+    int
+        Bytes [B].
+
+    Examples
+    --------
+    >>> estimate("waves", gpts=(256, 256), count=10)
+    5242880
+    >>> estimate("potential_slices", gpts=128, num_slices=20, num_configs=2)
+    2621440
+    """
+    if job not in _ESTIMATES:
+        raise ValueError(f"job must be one of {sorted(_ESTIMATES)}, got {job!r}")
+    for name, value in sizes.items():
+        values = np.atleast_1d(value)
+        if not np.issubdtype(values.dtype, np.integer) or np.any(values < 0):
+            raise ValueError(f"{name} must be a non-negative integer (pair), got {value!r}")
+    try:
+        return int(_ESTIMATES[job](**sizes))
+    except TypeError as error:
+        raise ValueError(f"estimate({job!r}, ...): {error}") from None

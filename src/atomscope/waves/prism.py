@@ -21,7 +21,7 @@ import numpy as np
 
 from atomscope.core.fft import empty, fft2_inplace, import_wisdom
 from atomscope.core.grid import Grid
-from atomscope.core.memory import check_memory
+from atomscope.core.memory import check_memory, estimate
 from atomscope.core.validate import check_positive_int
 from atomscope.parallel import ordered_map
 from atomscope.waves.detectors import WavesDetector, as_detectors, write_positions
@@ -126,8 +126,8 @@ class PRISM:
         grid = potential.grid
         window = self.window(grid)
         num_beams = len(self.beams(grid)[0])
-        wave_bytes = 8 * grid.gpts[0] * grid.gpts[1]
-        window_bytes = 8 * window.gpts[0] * window.gpts[1]
+        wave_bytes = estimate("waves", gpts=grid.gpts)
+        window_bytes = estimate("waves", gpts=window.gpts)
         beam_batch = max(1, min(num_beams, BATCH_BYTES // wave_bytes))
         position_batch = max(1, min(num_positions, BATCH_BYTES // (3 * window_bytes)))
         outputs = 0
@@ -135,9 +135,9 @@ class PRISM:
             in_memory = getattr(detector, "path", None) is None or potential.num_configs > 1
             signal = detector.allocate((1,), window, self.probe.energy).nbytes
             outputs += signal * num_positions * (1 + (potential.num_configs > 1)) * in_memory
-        slices = wave_bytes // 2 * potential.num_slices
+        slices = estimate("potential_slices", gpts=grid.gpts, num_slices=potential.num_slices)
         nbytes = (
-            num_beams * wave_bytes  # the S-matrix
+            estimate("smatrix", gpts=grid.gpts, num_beams=num_beams)
             + 2 * beam_batch * wave_bytes  # beam batch and its multislice scratch
             + (slices if num_beams > beam_batch else 0)
             + outputs

@@ -21,7 +21,7 @@ from atomscope.core.fft import (
     prepare_plans,
 )
 from atomscope.core.grid import Grid
-from atomscope.core.memory import available_memory, check_memory
+from atomscope.core.memory import available_memory, check_memory, estimate
 from atomscope.core.validate import check_finite_array, check_positive, check_positive_int
 from atomscope.optics.aberrations import Aberrations
 from atomscope.optics.ctf import CTF
@@ -374,8 +374,9 @@ class Probe:
         detectors = as_detectors(detectors)
         num_positions = check_positive_int("num_positions", num_positions)
         grid = potential.grid
-        wave_bytes = 8 * grid.gpts[0] * grid.gpts[1]
-        per_position = 3 * wave_bytes
+        wave_bytes = estimate("waves", gpts=grid.gpts)
+        # per position: its wave, its FFT scratch and its intensity
+        per_position = 2 * wave_bytes + estimate("intensity", gpts=grid.gpts)
         outputs = 0
         for detector in detectors:
             in_memory = getattr(detector, "path", None) is None
@@ -388,7 +389,8 @@ class Probe:
             batches = -(-num_positions // cap)
             batch_size = -(-num_positions // batches)
         batch_size = min(check_positive_int("batch_size", batch_size), num_positions)
-        slices = wave_bytes // 2 * potential.num_slices * getattr(potential, "num_configs", 1)
+        slices = estimate("potential_slices", gpts=grid.gpts, num_slices=potential.num_slices,
+                          num_configs=getattr(potential, "num_configs", 1))
         cache = num_positions > batch_size and slices <= 0.25 * available_memory()
         nbytes = outputs + batch_size * per_position + (slices if cache else 0)
         return BatchPlan(batch_size, int(nbytes), cache)
