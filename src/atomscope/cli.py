@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "atomscope.structures.commands",
     "atomscope.analysis.commands",
     "atomscope.waves.stem_commands",
+    "atomscope.learning.commands",
 )
 
 
