@@ -4,20 +4,12 @@ import argparse
 
 import numpy as np
 import pytest
-import torch
 
 from atomscope.io import write_tiff
 from atomscope.learning.commands import add_commands
 from atomscope.learning.infer import Recognizer
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors: one thread avoids oversubscribing the shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _run(*argv):

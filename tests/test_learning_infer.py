@@ -10,14 +10,7 @@ from atomscope.learning.infer import Recognizer, segment
 from atomscope.learning.model import FusionNet
 from atomscope.learning.normalize import gaussian_reflect, local_contrast_normalization
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors: one thread avoids oversubscribing the shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,7 @@ import torch.nn.functional as F
 
 from atomscope.learning.model import FusionNet, bilinear_upsampling
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors: one thread avoids oversubscribing the shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_transposed_conv_starts_as_bilinear_upsampling():

@@ -10,14 +10,7 @@ from atomscope.learning.model import FusionNet
 from atomscope.learning.randomize import GRAPHENE_80KV
 from atomscope.learning.train import TrainConfig, loss_function, train
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors: one thread avoids oversubscribing the shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TINY = dict(batch_size=2, crops_per_image=2, crop=32, width=2, checkpoint_every=2)

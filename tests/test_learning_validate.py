@@ -9,14 +9,7 @@ from atomscope.learning.infer import Recognizer
 from atomscope.learning.model import FusionNet
 from atomscope.learning.validate import evaluate, evaluation_microscope
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors: one thread avoids oversubscribing the shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_evaluation_microscope_is_the_seeds():
