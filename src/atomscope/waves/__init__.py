@@ -9,6 +9,7 @@ from atomscope.waves.detectors import (
 from atomscope.waves.diffraction import DiffractionPatterns
 from atomscope.waves.ensemble import EnsembleAverage, frozen_phonon_average
 from atomscope.waves.plane import PlaneWave
+from atomscope.waves.prism import PRISM
 from atomscope.waves.probe import Probe
 from atomscope.waves.scan import CustomScan, GridScan, LineProfiles, LineScan
 from atomscope.waves.waves import Waves
@@ -21,6 +22,7 @@ __all__ = [
     "GridScan",
     "LineProfiles",
     "LineScan",
+    "PRISM",
     "PixelatedDetector",
     "PlaneWave",
     "Probe",
