@@ -15,6 +15,7 @@ from atomscope.waves.scan import CustomScan, GridScan, LineProfiles, LineScan
 from atomscope.waves.waves import Waves
 
 __all__ = [
+    "PRISM",
     "AnnularDetector",
     "CustomScan",
     "DiffractionPatterns",
@@ -22,7 +23,6 @@ __all__ = [
     "GridScan",
     "LineProfiles",
     "LineScan",
-    "PRISM",
     "PixelatedDetector",
     "PlaneWave",
     "Probe",
