@@ -17,8 +17,11 @@ snapshots_path, out, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]
 abtem.config.set({"device": "cpu", "fftw.threads": 2, "diagnostics.progress_bar": False})
 snapshots = ase.io.read(snapshots_path, index=":")
 ctf = abtem.CTF(
-    energy=settings["energy"], Cs=settings["Cs"], defocus=settings["defocus"],
-    semiangle_cutoff=settings["semiangle_cutoff"], focal_spread=settings["focal_spread"],
+    energy=settings["energy"],
+    Cs=settings["Cs"],
+    defocus=settings["defocus"],
+    semiangle_cutoff=settings["semiangle_cutoff"],
+    focal_spread=settings["focal_spread"],
     soft=False,
 )
 results = {}
@@ -26,8 +29,11 @@ for index, sampling in enumerate(settings["samplings"]):
     images, slices = [], []
     for atoms in snapshots:
         potential = abtem.Potential(
-            atoms, sampling=sampling, slice_thickness=settings["slice_thickness"],
-            parametrization="lobato", projection="infinite",
+            atoms,
+            sampling=sampling,
+            slice_thickness=settings["slice_thickness"],
+            parametrization="lobato",
+            projection="infinite",
         )
         exit_wave = abtem.PlaneWave(energy=settings["energy"]).multislice(potential).compute()
         images.append(exit_wave.apply_ctf(ctf).intensity().compute().array)

@@ -15,7 +15,12 @@ abtem.config.set({"device": "cpu", "diagnostics.progress_bar": False})
 atoms = ase.io.read(structure)
 arrays = {}
 for sampling in samplings:
-    potential = abtem.Potential(atoms, sampling=sampling, slice_thickness=atoms.cell[2, 2],
-                                parametrization="lobato", projection="infinite")
+    potential = abtem.Potential(
+        atoms,
+        sampling=sampling,
+        slice_thickness=atoms.cell[2, 2],
+        parametrization="lobato",
+        projection="infinite",
+    )
     arrays[f"{sampling:g}"] = potential.build().compute().array[0]
 np.savez(out, **arrays)

@@ -17,16 +17,22 @@ abtem.config.set({"device": "cpu", "fftw.threads": 2, "diagnostics.progress_bar"
 atoms = ase.io.read(structure)
 
 potential = abtem.Potential(
-    atoms, sampling=settings["sampling"], slice_thickness=settings["slice_thickness"],
-    parametrization="lobato", projection="infinite",
+    atoms,
+    sampling=settings["sampling"],
+    slice_thickness=settings["slice_thickness"],
+    parametrization="lobato",
+    projection="infinite",
 )
 
 
 def exit_wave_and_image():
     exit_wave = abtem.PlaneWave(energy=settings["energy"]).multislice(potential).compute()
     ctf = abtem.CTF(
-        energy=settings["energy"], Cs=settings["Cs"], defocus=settings["defocus"],
-        semiangle_cutoff=settings["semiangle_cutoff"], focal_spread=settings["focal_spread"],
+        energy=settings["energy"],
+        Cs=settings["Cs"],
+        defocus=settings["defocus"],
+        semiangle_cutoff=settings["semiangle_cutoff"],
+        focal_spread=settings["focal_spread"],
         soft=False,
     )
     return exit_wave, exit_wave.apply_ctf(ctf).intensity().compute()
@@ -44,7 +50,13 @@ built = potential.build().compute()
 potential_seconds = time.perf_counter() - start
 
 np.savez(
-    out, exit_wave=exit_wave.array, image=image.array, slices=built.array,
-    potential_seconds=potential_seconds, cold_seconds=times[0], warm_seconds=times[1],
-    num_slices=len(built), gpts=np.array(exit_wave.gpts),
+    out,
+    exit_wave=exit_wave.array,
+    image=image.array,
+    slices=built.array,
+    potential_seconds=potential_seconds,
+    cold_seconds=times[0],
+    warm_seconds=times[1],
+    num_slices=len(built),
+    gpts=np.array(exit_wave.gpts),
 )

@@ -24,14 +24,18 @@ atoms = ase.io.read(structure)
 
 def potential():
     return abtem.Potential(
-        atoms, gpts=settings["gpts"], slice_thickness=settings["slice_thickness"],
-        parametrization="lobato", projection="infinite",
+        atoms,
+        gpts=settings["gpts"],
+        slice_thickness=settings["slice_thickness"],
+        parametrization="lobato",
+        projection="infinite",
     )
 
 
 def probe():
-    return abtem.Probe(energy=settings["energy"], semiangle_cutoff=settings["semiangle_cutoff"],
-                       soft=True)
+    return abtem.Probe(
+        energy=settings["energy"], semiangle_cutoff=settings["semiangle_cutoff"], soft=True
+    )
 
 
 if mode == "cbed":
@@ -39,19 +43,34 @@ if mode == "cbed":
     exit_wave = probe().multislice(potential(), scan=settings["position"]).compute()
     seconds = time.perf_counter() - start
     pattern = exit_wave.diffraction_patterns(max_angle="cutoff").compute()
-    np.savez(out, exit_wave=exit_wave.array, cbed=pattern.array,
-             angular_sampling=np.array(pattern.angular_sampling),
-             slices=potential().build().compute().array, seconds=seconds)
+    np.savez(
+        out,
+        exit_wave=exit_wave.array,
+        cbed=pattern.array,
+        angular_sampling=np.array(pattern.angular_sampling),
+        slices=potential().build().compute().array,
+        seconds=seconds,
+    )
 elif mode == "haadf":
-    scan = abtem.GridScan(start=settings["scan_start"], end=settings["scan_end"],
-                          gpts=settings["scan_gpts"], endpoint=False)
+    scan = abtem.GridScan(
+        start=settings["scan_start"],
+        end=settings["scan_end"],
+        gpts=settings["scan_gpts"],
+        endpoint=False,
+    )
     detector = abtem.AnnularDetector(inner=settings["inner"], outer=settings["outer"])
     times, images = [], []
     for _ in range(settings.get("repeats", 2)):
         start = time.perf_counter()
         images.append(probe().scan(potential(), scan=scan, detectors=detector).compute().array)
         times.append(time.perf_counter() - start)
-    np.savez(out, image=images[1], first_image=images[0], cold_seconds=times[0],
-             warm_seconds=min(times[1:]), slices=potential().build().compute().array)
+    np.savez(
+        out,
+        image=images[1],
+        first_image=images[0],
+        cold_seconds=times[0],
+        warm_seconds=min(times[1:]),
+        slices=potential().build().compute().array,
+    )
 else:
     sys.exit(f"mode must be cbed or haadf, got {mode!r}")

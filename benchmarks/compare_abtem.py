@@ -29,8 +29,14 @@ from atomscope.core.fft import empty, fft2_inplace, ifft2_inplace
 from atomscope.hrtem import demo_structure
 from atomscope.potentials.projected import PotentialSlice
 
-SETTINGS = {"energy": 300e3, "sampling": 0.05, "slice_thickness": 0.5, "Cs": 6e6,
-            "semiangle_cutoff": 20.0, "focal_spread": 30.0}
+SETTINGS = {
+    "energy": 300e3,
+    "sampling": 0.05,
+    "slice_thickness": 0.5,
+    "Cs": 6e6,
+    "semiangle_cutoff": 20.0,
+    "focal_spread": 30.0,
+}
 SETTINGS["defocus"] = ats.scherzer_defocus(SETTINGS["Cs"], SETTINGS["energy"])
 
 
@@ -54,16 +60,21 @@ def relative_l2(a, b):
 
 
 def lens():
-    return ats.CTF(energy=SETTINGS["energy"], Cs=SETTINGS["Cs"], defocus=SETTINGS["defocus"],
-                   semiangle_cutoff=SETTINGS["semiangle_cutoff"],
-                   focal_spread=SETTINGS["focal_spread"])
+    return ats.CTF(
+        energy=SETTINGS["energy"],
+        Cs=SETTINGS["Cs"],
+        defocus=SETTINGS["defocus"],
+        semiangle_cutoff=SETTINGS["semiangle_cutoff"],
+        focal_spread=SETTINGS["focal_spread"],
+    )
 
 
 def run_atomscope(atoms):
     """Exit wave, image and the time [s] for both, potential included."""
     start = time.perf_counter()
-    potential = ats.Potential(atoms, sampling=SETTINGS["sampling"],
-                              slice_thickness=SETTINGS["slice_thickness"])
+    potential = ats.Potential(
+        atoms, sampling=SETTINGS["sampling"], slice_thickness=SETTINGS["slice_thickness"]
+    )
     exit_wave = ats.PlaneWave(energy=SETTINGS["energy"]).multislice(potential)
     image = lens().image(exit_wave)
     return potential, exit_wave.array, image.array, time.perf_counter() - start
@@ -95,14 +106,23 @@ def fft_floor_seconds(gpts, num_slices, repeats=3):
 def run_abtem(atoms):
     abtem_python = os.environ.get("ABTEM_PYTHON", str(Path(".abtem-venv/bin/python").absolute()))
     if not Path(abtem_python).exists():
-        sys.exit(f"abTEM interpreter {abtem_python} not found: run `make abtem-venv` or set "
-                 "ABTEM_PYTHON")
+        sys.exit(
+            f"abTEM interpreter {abtem_python} not found: run `make abtem-venv` or set ABTEM_PYTHON"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         structure = Path(tmp) / "au.traj"
         ase.io.write(structure, atoms)
         reference = Path(tmp) / "abtem.npz"
-        subprocess.run([abtem_python, str(Path(__file__).with_name("abtem_reference.py")),
-                        str(structure), str(reference), json.dumps(SETTINGS)], check=True)
+        subprocess.run(
+            [
+                abtem_python,
+                str(Path(__file__).with_name("abtem_reference.py")),
+                str(structure),
+                str(reference),
+                json.dumps(SETTINGS),
+            ],
+            check=True,
+        )
         return dict(np.load(reference))
 
 
@@ -114,25 +134,35 @@ def main():
     ref = run_abtem(atoms)
     floor = fft_floor_seconds(potential.gpts, potential.num_slices)
     same_potential = ats.PlaneWave(energy=SETTINGS["energy"]).multislice(
-        GivenSlices(ref["slices"], potential))
+        GivenSlices(ref["slices"], potential)
+    )
     abtem_cold, abtem_warm = float(ref["cold_seconds"]), float(ref["warm_seconds"])
 
-    print(f"Au particle: {len(atoms)} atoms, grid {potential.gpts}, {potential.num_slices} "
-          "slices")
-    print(f"exit wave relative L2 error vs abTEM: {relative_l2(wave, ref['exit_wave']):.2%}"
-          " (target ≤ 1 %)")
-    print(f"image relative L2 error vs abTEM:     {relative_l2(image, ref['image']):.2%}"
-          " (target ≤ 1 %)")
-    print("with abTEM's own potential slices: exit wave relative L2 error "
-          f"{relative_l2(same_potential.array, ref['exit_wave']):.1e}, image "
-          f"{relative_l2(lens().image(same_potential).array, ref['image']):.1e}")
+    print(f"Au particle: {len(atoms)} atoms, grid {potential.gpts}, {potential.num_slices} slices")
+    print(
+        f"exit wave relative L2 error vs abTEM: {relative_l2(wave, ref['exit_wave']):.2%}"
+        " (target ≤ 1 %)"
+    )
+    print(
+        f"image relative L2 error vs abTEM:     {relative_l2(image, ref['image']):.2%}"
+        " (target ≤ 1 %)"
+    )
+    print(
+        "with abTEM's own potential slices: exit wave relative L2 error "
+        f"{relative_l2(same_potential.array, ref['exit_wave']):.1e}, image "
+        f"{relative_l2(lens().image(same_potential).array, ref['image']):.1e}"
+    )
     print(f"FFT floor ({potential.num_slices} slices): {floor:.3f} s")
-    print(f"cold (planning included): atomscope {cold:.2f} s ({cold / floor:.1f}× floor), "
-          f"abTEM {abtem_cold:.2f} s ({abtem_cold / floor:.1f}× floor), "
-          f"speed-up {abtem_cold / cold:.2f}×")
-    print(f"warm: atomscope {warm:.2f} s ({warm / floor:.1f}× floor), "
-          f"abTEM {abtem_warm:.2f} s ({abtem_warm / floor:.1f}× floor), "
-          f"speed-up {abtem_warm / warm:.2f}× (target ≥ 3×)")
+    print(
+        f"cold (planning included): atomscope {cold:.2f} s ({cold / floor:.1f}× floor), "
+        f"abTEM {abtem_cold:.2f} s ({abtem_cold / floor:.1f}× floor), "
+        f"speed-up {abtem_cold / cold:.2f}×"
+    )
+    print(
+        f"warm: atomscope {warm:.2f} s ({warm / floor:.1f}× floor), "
+        f"abTEM {abtem_warm:.2f} s ({abtem_warm / floor:.1f}× floor), "
+        f"speed-up {abtem_warm / warm:.2f}× (target ≥ 3×)"
+    )
     print(f"potential share of atomscope warm total: {ours_potential / warm:.1%} (target ≤ 30 %)")
 
 

@@ -37,8 +37,11 @@ def snapshots(wrap):
     """The snapshots; with ``wrap`` atoms displaced out of the cell are wrapped back in (the
     codes treat atoms beyond the entrance/exit planes differently)."""
     atoms = bulk("Au", cubic=True).repeat((4, 4, 4))
-    frames = list(EinsteinPhonons(atoms, sigmas=PHONONS["sigma"],
-                                  num_configs=PHONONS["num_configs"], rng=PHONONS["rng"]))
+    frames = list(
+        EinsteinPhonons(
+            atoms, sigmas=PHONONS["sigma"], num_configs=PHONONS["num_configs"], rng=PHONONS["rng"]
+        )
+    )
     for frame in frames if wrap else []:
         frame.wrap()
     return frames
@@ -54,8 +57,9 @@ def run_abtem(frames):
         ase.io.write(path, frames)
         reference = Path(tmp) / "abtem.npz"
         script = Path(__file__).with_name("abtem_phonons_reference.py")
-        subprocess.run([abtem_python, str(script), str(path), str(reference),
-                        json.dumps(settings)], check=True)
+        subprocess.run(
+            [abtem_python, str(script), str(path), str(reference), json.dumps(settings)], check=True
+        )
         return dict(np.load(reference))
 
 
@@ -64,22 +68,32 @@ def main():
     frames = snapshots(wrap)
     ref = run_abtem(frames)
     plane_wave = ats.PlaneWave(energy=SETTINGS["energy"])
-    print(f"bulk Au [001], 4×4×4 cells, {len(frames)} Einstein snapshots "
-          f"(σ = {PHONONS['sigma']} Å), {SETTINGS['energy'] / 1e3:.0f} keV, "
-          f"{'wrapped into' if wrap else 'as displaced, partly outside'} the cell")
+    print(
+        f"bulk Au [001], 4×4×4 cells, {len(frames)} Einstein snapshots "
+        f"(σ = {PHONONS['sigma']} Å), {SETTINGS['energy'] / 1e3:.0f} keV, "
+        f"{'wrapped into' if wrap else 'as displaced, partly outside'} the cell"
+    )
     for index, sampling in enumerate(SAMPLINGS):
-        potential = ats.Potential(frames, sampling=sampling,
-                                  slice_thickness=SETTINGS["slice_thickness"])
+        potential = ats.Potential(
+            frames, sampling=sampling, slice_thickness=SETTINGS["slice_thickness"]
+        )
         image = frozen_phonon_average(plane_wave, potential, lens()).image.array
-        print(f"sampling {sampling} Å (grid {potential.gpts}): frozen-phonon image relative L2 "
-              f"error vs abTEM {relative_l2(image, ref[f'image_{index}']):.2%} (target ≤ 1 %)")
+        print(
+            f"sampling {sampling} Å (grid {potential.gpts}): frozen-phonon image relative L2 "
+            f"error vs abTEM {relative_l2(image, ref[f'image_{index}']):.2%} (target ≤ 1 %)"
+        )
         if index == 0:
-            given = np.mean([
-                lens().image(plane_wave.multislice(GivenSlices(slices, potential))).array
-                for slices in ref["slices"]
-            ], axis=0)
-            print(f"  on abTEM's own potential slices: relative L2 error "
-                  f"{relative_l2(given, ref['image_0']):.1e}")
+            given = np.mean(
+                [
+                    lens().image(plane_wave.multislice(GivenSlices(slices, potential))).array
+                    for slices in ref["slices"]
+                ],
+                axis=0,
+            )
+            print(
+                f"  on abTEM's own potential slices: relative L2 error "
+                f"{relative_l2(given, ref['image_0']):.1e}"
+            )
 
 
 if __name__ == "__main__":

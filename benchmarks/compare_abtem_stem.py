@@ -32,11 +32,24 @@ from atomscope.waves.scan import GridScan
 
 SI = 5.431
 SRTIO3 = 3.905
-CBED = {"energy": 200e3, "semiangle_cutoff": 10.0, "gpts": 1024, "slice_thickness": SI / 4,
-        "position": [4 * SI + 0.7, 4 * SI + 0.4]}
-HAADF = {"energy": 200e3, "semiangle_cutoff": 20.0, "gpts": 384, "slice_thickness": SRTIO3 / 2,
-         "inner": 70.0, "outer": 200.0, "scan_start": [0.0, 0.0],
-         "scan_end": [SRTIO3, SRTIO3], "scan_gpts": 13}
+CBED = {
+    "energy": 200e3,
+    "semiangle_cutoff": 10.0,
+    "gpts": 1024,
+    "slice_thickness": SI / 4,
+    "position": [4 * SI + 0.7, 4 * SI + 0.4],
+}
+HAADF = {
+    "energy": 200e3,
+    "semiangle_cutoff": 20.0,
+    "gpts": 384,
+    "slice_thickness": SRTIO3 / 2,
+    "inner": 70.0,
+    "outer": 200.0,
+    "scan_start": [0.0, 0.0],
+    "scan_end": [SRTIO3, SRTIO3],
+    "scan_gpts": 13,
+}
 
 
 def silicon():
@@ -45,8 +58,12 @@ def silicon():
 
 
 def strontium_titanate():
-    atoms = crystal(["Sr", "Ti", "O"], [(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0)],
-                    spacegroup=221, cellpar=SRTIO3)
+    atoms = crystal(
+        ["Sr", "Ti", "O"],
+        [(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0)],
+        spacegroup=221,
+        cellpar=SRTIO3,
+    )
     return atoms.repeat((4, 4, 10))
 
 
@@ -65,20 +82,30 @@ class AbtemSlices(GivenSlices):
 def run_abtem(mode, atoms, settings):
     abtem_python = os.environ.get("ABTEM_PYTHON", str(Path(".abtem-venv/bin/python").absolute()))
     if not Path(abtem_python).exists():
-        sys.exit(f"abTEM interpreter {abtem_python} not found: run `make abtem-venv` or set "
-                 "ABTEM_PYTHON")
+        sys.exit(
+            f"abTEM interpreter {abtem_python} not found: run `make abtem-venv` or set ABTEM_PYTHON"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         structure, reference = Path(tmp) / "atoms.traj", Path(tmp) / "abtem.npz"
         ase.io.write(structure, atoms)
-        subprocess.run([abtem_python, str(Path(__file__).with_name("abtem_stem_reference.py")),
-                        mode, str(structure), str(reference), json.dumps(settings)], check=True)
+        subprocess.run(
+            [
+                abtem_python,
+                str(Path(__file__).with_name("abtem_stem_reference.py")),
+                mode,
+                str(structure),
+                str(reference),
+                json.dumps(settings),
+            ],
+            check=True,
+        )
         return dict(np.load(reference))
 
 
 def centre_crop(array, shape):
     """The central ``shape`` of a centred pattern."""
     offsets = [(n - m) // 2 for n, m in zip(array.shape, shape, strict=True)]
-    return array[offsets[0]: offsets[0] + shape[0], offsets[1]: offsets[1] + shape[1]]
+    return array[offsets[0] : offsets[0] + shape[0], offsets[1] : offsets[1] + shape[1]]
 
 
 def compare_patterns(ours, theirs):
@@ -99,14 +126,20 @@ def cbed():
     ours = probe.multislice(potential, position=CBED["position"]).diffraction_pattern().array
     ref = run_abtem("cbed", atoms, CBED)
     same = probe.multislice(AbtemSlices(ref["slices"], potential), position=CBED["position"])
-    print(f"Si [001] CBED: {len(atoms)} atoms, grid {potential.gpts}, {potential.num_slices} "
-          f"slices, pattern {ours.shape} (abTEM {ref['cbed'].shape[-2:]})")
-    print(f"  CBED relative L2 error vs abTEM: {compare_patterns(ours, ref['cbed']):.2%} "
-          "(target ≤ 2 %)")
-    print("  with abTEM's own potential slices: CBED relative L2 error "
-          f"{compare_patterns(same.diffraction_pattern().array, ref['cbed']):.1e}, exit wave "
-          f"{relative_l2(same.array / np.sqrt(same.array.size), ref['exit_wave'].reshape(same.array.shape)):.1e}"
-          " (abTEM normalises Σ_k|Ψ|² = 1, i.e. Σ|ψ|² = 1/N)")
+    print(
+        f"Si [001] CBED: {len(atoms)} atoms, grid {potential.gpts}, {potential.num_slices} "
+        f"slices, pattern {ours.shape} (abTEM {ref['cbed'].shape[-2:]})"
+    )
+    print(
+        f"  CBED relative L2 error vs abTEM: {compare_patterns(ours, ref['cbed']):.2%} "
+        "(target ≤ 2 %)"
+    )
+    print(
+        "  with abTEM's own potential slices: CBED relative L2 error "
+        f"{compare_patterns(same.diffraction_pattern().array, ref['cbed']):.1e}, exit wave "
+        f"{relative_l2(same.array / np.sqrt(same.array.size), ref['exit_wave'].reshape(same.array.shape)):.1e}"
+        " (abTEM normalises Σ_k|Ψ|² = 1, i.e. Σ|ψ|² = 1/N)"
+    )
 
 
 def haadf():
@@ -115,11 +148,14 @@ def haadf():
     probe, scan, detector = haadf_probe_and_scan(HAADF)
     ours = probe.scan(potential, detector, scan)[0].array
     ref = run_abtem("haadf", atoms, HAADF)
-    print(f"SrTiO3 [001] HAADF {HAADF['inner']:g}–{HAADF['outer']:g} mrad: {len(atoms)} atoms, "
-          f"grid {potential.gpts}, {potential.num_slices} slices, scan {ours.shape}")
+    print(
+        f"SrTiO3 [001] HAADF {HAADF['inner']:g}–{HAADF['outer']:g} mrad: {len(atoms)} atoms, "
+        f"grid {potential.gpts}, {potential.num_slices} slices, scan {ours.shape}"
+    )
     same = probe.scan(AbtemSlices(ref["slices"], potential), detector, scan)[0].array
-    print(f"  image relative L2 error vs abTEM: {relative_l2(ours, ref['image']):.2%} "
-          "(target ≤ 2 %)")
+    print(
+        f"  image relative L2 error vs abTEM: {relative_l2(ours, ref['image']):.2%} (target ≤ 2 %)"
+    )
     print(f"  with abTEM's own potential slices: {relative_l2(same, ref['image']):.1e}")
     # once (under heavy load from other processes) abTEM's image came out 43 % off; this shows
     # whether abTEM reproduced itself in this run

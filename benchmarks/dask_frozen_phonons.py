@@ -31,8 +31,10 @@ def main():
     potential = Potential(snapshots, gpts=1024, slice_thickness=0.5)
     ctf = CTF(energy=300e3, Cs=-2e5, defocus=-50, focal_spread=20, semiangle_cutoff=25)
     wave = PlaneWave(300e3)
-    print(f"{len(particle)} Au atoms, {potential.gpts} px, {potential.num_slices} slices, "
-          f"{NUM_CONFIGS} configurations")
+    print(
+        f"{len(particle)} Au atoms, {potential.gpts} px, {potential.num_slices} slices, "
+        f"{NUM_CONFIGS} configurations"
+    )
 
     frozen_phonon_average(wave, potential.configurations[0], ctf)  # plan FFTs, warm caches
     start = time.perf_counter()
@@ -46,9 +48,11 @@ def main():
         dask_seconds = time.perf_counter() - start
 
     identical = np.array_equal(local.image.array, distributed.image.array)
-    print(f"one process: {local_seconds:.2f} s; LocalCluster 2 workers: {dask_seconds:.2f} s; "
-          f"speed-up {local_seconds / dask_seconds:.2f}× (target ~2×); "
-          f"images bit-identical: {identical}")
+    print(
+        f"one process: {local_seconds:.2f} s; LocalCluster 2 workers: {dask_seconds:.2f} s; "
+        f"speed-up {local_seconds / dask_seconds:.2f}× (target ~2×); "
+        f"images bit-identical: {identical}"
+    )
 
 
 if __name__ == "__main__":

@@ -55,8 +55,10 @@ def main():
     print(f"FFT backend: {backend()}")
     for n in (1024, 2048):
         t_step, t_floor = measure(n)
-        print(f"{n}²: step {t_step * 1e3:.2f} ms, FFT floor {t_floor * 1e3:.2f} ms, "
-              f"ratio step/floor = {t_step / t_floor:.3f} (target ≤ 1.15)")
+        print(
+            f"{n}²: step {t_step * 1e3:.2f} ms, FFT floor {t_floor * 1e3:.2f} ms, "
+            f"ratio step/floor = {t_step / t_floor:.3f} (target ≤ 1.15)"
+        )
 
 
 if __name__ == "__main__":

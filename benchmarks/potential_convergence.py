@@ -37,17 +37,25 @@ def main():
     abtem_python = os.environ.get("ABTEM_PYTHON", str(Path(".abtem-venv/bin/python").absolute()))
     if not Path(abtem_python).exists():
         sys.exit(f"abTEM interpreter {abtem_python} not found: run `make abtem-venv`")
-    atoms = Atoms("Au3", positions=[(1.23, 2.71, 1), (3.377, 1.05, 1), (2.2, 3.9, 1)],
-                  cell=[5, 5, 2])
+    atoms = Atoms(
+        "Au3", positions=[(1.23, 2.71, 1), (3.377, 1.05, 1), (2.2, 3.9, 1)], cell=[5, 5, 2]
+    )
     ours = Potential(atoms, sampling=SAMPLINGS[0], slice_thickness=2.0)
     keep = ours.gpts[0]
     reference = continuous_spectrum(ours.build()[0], SAMPLINGS[0], keep)
     k = np.sqrt(ours.grid.frequency_squared())
     with tempfile.TemporaryDirectory() as tmp:
         ase.io.write(Path(tmp) / "au3.traj", atoms)
-        subprocess.run([abtem_python, str(Path(__file__).with_name("abtem_potential.py")),
-                        str(Path(tmp) / "au3.traj"), str(Path(tmp) / "out.npz"),
-                        *map(str, SAMPLINGS)], check=True)
+        subprocess.run(
+            [
+                abtem_python,
+                str(Path(__file__).with_name("abtem_potential.py")),
+                str(Path(tmp) / "au3.traj"),
+                str(Path(tmp) / "out.npz"),
+                *map(str, SAMPLINGS),
+            ],
+            check=True,
+        )
         abtem_arrays = dict(np.load(Path(tmp) / "out.npz"))
     print("relative difference of abTEM's potential Fourier coefficients from atomscope's")
     print("abTEM pixel [Å]  " + "  ".join(f"k {lo:g}–{hi:g} 1/Å" for lo, hi in BANDS))
@@ -56,8 +64,9 @@ def main():
         errors = []
         for lo, hi in BANDS:
             band = (k >= lo) & (k < hi)
-            errors.append(np.linalg.norm((theirs - reference)[band])
-                          / np.linalg.norm(reference[band]))
+            errors.append(
+                np.linalg.norm((theirs - reference)[band]) / np.linalg.norm(reference[band])
+            )
         print(f"{sampling:<15g}  " + "  ".join(f"{e:>14.2%}" for e in errors))
 
 

@@ -36,9 +36,11 @@ def speed(recognizer):
         start = time.perf_counter()
         recognizer.predict(image, 0.12, batch=batch)
         timings[batch] = time.perf_counter() - start
-    print(f"1024² inference (width {recognizer.model.width}, {torch.get_num_threads()} threads): "
-          f"batched {timings[4]:.2f} s, per-tile loop {timings[1]:.2f} s, "
-          f"ratio {timings[1] / timings[4]:.2f}")
+    print(
+        f"1024² inference (width {recognizer.model.width}, {torch.get_num_threads()} threads): "
+        f"batched {timings[4]:.2f} s, per-tile loop {timings[1]:.2f} s, "
+        f"ratio {timings[1] / timings[4]:.2f}"
+    )
 
 
 def main():
@@ -56,17 +58,22 @@ def main():
     data = generate("polycrystalline", args.structures, rng=12345)
     thresholds = np.linspace(0, 0.95, 20)
     at_half = int(np.argmin(np.abs(thresholds - 0.5)))
-    print("dose [e/Å²] | net: recall@P≥0.95, P/R at t=0.5, ideal recall@t=0.5 | "
-          "baseline: recall@P≥0.95, best P/R")
+    print(
+        "dose [e/Å²] | net: recall@P≥0.95, P/R at t=0.5, ideal recall@t=0.5 | "
+        "baseline: recall@P≥0.95, best P/R"
+    )
     for dose in args.doses:
-        results = evaluate(recognizer, data, evaluation_microscope(dose), rng=0,
-                           thresholds=thresholds)
+        results = evaluate(
+            recognizer, data, evaluation_microscope(dose), rng=0, thresholds=thresholds
+        )
         net, ideal, base = results["all"], results["ideal"], results["baseline"]
         f1 = 2 * base.precision * base.recall / np.maximum(base.precision + base.recall, 1e-9)
         b = int(np.argmax(f1))
-        print(f"{dose:9.0e} | {best_recall(net):.3f}, {net.precision[at_half]:.3f}/"
-              f"{net.recall[at_half]:.3f}, {ideal.recall[at_half]:.3f} | "
-              f"{best_recall(base):.3f}, {base.precision[b]:.3f}/{base.recall[b]:.3f}")
+        print(
+            f"{dose:9.0e} | {best_recall(net):.3f}, {net.precision[at_half]:.3f}/"
+            f"{net.recall[at_half]:.3f}, {ideal.recall[at_half]:.3f} | "
+            f"{best_recall(base):.3f}, {base.precision[b]:.3f}/{base.recall[b]:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -84,8 +84,12 @@ def peak_rss():
 
 def prism_speedup():
     """PRISM f = 2, 4 against `Probe.scan` on a 39 Å SrTiO3 field: error and speed-up."""
-    atoms = crystal(["Sr", "Ti", "O"], [(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0)],
-                    spacegroup=221, cellpar=SRTIO3).repeat((10, 10, 5))
+    atoms = crystal(
+        ["Sr", "Ti", "O"],
+        [(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0)],
+        spacegroup=221,
+        cellpar=SRTIO3,
+    ).repeat((10, 10, 5))
     probe = Probe(200e3, 20)
     detector = AnnularDetector(30, 50)
     scan = GridScan(gpts=64)
@@ -97,18 +101,22 @@ def prism_speedup():
     plain = probe.scan(potential(), detector, scan)[0].array
     plain_seconds = time.perf_counter() - start
     grid = potential().grid
-    print(f"PRISM vs multislice: SrTiO3 {grid.extent[0]:.1f} Å field, grid {grid.gpts}, "
-          f"{potential().num_slices} slices, {plain.size} positions; plain multislice "
-          f"{plain.size / plain_seconds:.1f} positions/s "
-          f"(f = 1 would need {len(PRISM(probe, 1).beams(grid)[0])} beams)")
+    print(
+        f"PRISM vs multislice: SrTiO3 {grid.extent[0]:.1f} Å field, grid {grid.gpts}, "
+        f"{potential().num_slices} slices, {plain.size} positions; plain multislice "
+        f"{plain.size / plain_seconds:.1f} positions/s "
+        f"(f = 1 would need {len(PRISM(probe, 1).beams(grid)[0])} beams)"
+    )
     for f in (2, 4):
         start = time.perf_counter()
         image = PRISM(probe, f).scan(potential(), detector, scan)[0].array
         seconds = time.perf_counter() - start
         error = np.linalg.norm(image - plain) / np.linalg.norm(plain)
-        print(f"f = {f}: {len(PRISM(probe, f).beams(grid)[0])} beams, relative L2 error "
-              f"{100 * error:.2f} %, speed-up {plain_seconds / seconds:.2f}× "
-              f"({seconds:.1f} s vs {plain_seconds:.1f} s)")
+        print(
+            f"f = {f}: {len(PRISM(probe, f).beams(grid)[0])} beams, relative L2 error "
+            f"{100 * error:.2f} %, speed-up {plain_seconds / seconds:.2f}× "
+            f"({seconds:.1f} s vs {plain_seconds:.1f} s)"
+        )
 
 
 def main():
@@ -118,8 +126,10 @@ def main():
     atoms = strontium_titanate()
     if "--memory" in sys.argv:
         ratio, estimate = peak_rss_over_estimate(atoms)
-        print(f"peak RSS growth of a HAADF + 4D-STEM scan: {ratio:.2f}× the estimate "
-              f"({estimate / 2**20:.0f} MiB; target ≤ 1.2×)")
+        print(
+            f"peak RSS growth of a HAADF + 4D-STEM scan: {ratio:.2f}× the estimate "
+            f"({estimate / 2**20:.0f} MiB; target ≤ 1.2×)"
+        )
         return
     cold, potential, scan = atomscope_seconds(atoms)
     warm = min(atomscope_seconds(atoms)[0] for _ in range(REPEATS - 1))
@@ -127,12 +137,16 @@ def main():
     positions = int(np.prod(scan.shape))
     floor = fft_floor_seconds(positions, potential.gpts, potential.num_slices)
     abtem_cold, abtem_warm = float(ref["cold_seconds"]), float(ref["warm_seconds"])
-    print(f"SrTiO3 [001] HAADF: {positions} positions, grid {potential.gpts}, "
-          f"{potential.num_slices} slices; FFT floor {positions / floor:.1f} positions/s")
+    print(
+        f"SrTiO3 [001] HAADF: {positions} positions, grid {potential.gpts}, "
+        f"{potential.num_slices} slices; FFT floor {positions / floor:.1f} positions/s"
+    )
     for label, ours, theirs in (("cold", cold, abtem_cold), ("warm", warm, abtem_warm)):
-        print(f"{label}: atomscope {positions / ours:.1f} positions/s ({ours / floor:.2f}× floor),"
-              f" abTEM {positions / theirs:.1f} positions/s, speed-up {theirs / ours:.2f}×"
-              " (target ≥ 2×)")
+        print(
+            f"{label}: atomscope {positions / ours:.1f} positions/s ({ours / floor:.2f}× floor),"
+            f" abTEM {positions / theirs:.1f} positions/s, speed-up {theirs / ours:.2f}×"
+            " (target ≥ 2×)"
+        )
     subprocess.run([sys.executable, __file__, "--memory"], check=True)
     prism_speedup()
 

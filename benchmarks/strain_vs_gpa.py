@@ -95,9 +95,12 @@ def grains_case(rng=0):
     distance, nearest = cKDTree(positions).query(positions, k=2)
     crowded = (distance[:, 1] < 0.6 * bond) & (np.arange(len(positions)) > nearest[:, 1])
     positions, labels = positions[~crowded], labels[~crowded]
-    other = np.array([
-        cKDTree(positions[labels != k]).query(p)[0] for k, p in zip(labels, positions, strict=True)
-    ])
+    other = np.array(
+        [
+            cKDTree(positions[labels != k]).query(p)[0]
+            for k, p in zip(labels, positions, strict=True)
+        ]
+    )
     near = other <= 2 * SPACING
     zeros = np.zeros(len(positions))
     return positions, zeros, zeros, near, labels
@@ -105,8 +108,11 @@ def grains_case(rng=0):
 
 def in_box(points, box):
     (x0, x1), (y0, y1) = box
-    return (points[..., 0] >= x0) & (points[..., 0] < x1) & (points[..., 1] >= y0) & (
-        points[..., 1] < y1
+    return (
+        (points[..., 0] >= x0)
+        & (points[..., 0] < x1)
+        & (points[..., 1] >= y0)
+        & (points[..., 1] < y1)
     )
 
 
@@ -154,8 +160,17 @@ def error_figure(name, image, positions, errors):
     fig, axes = plt.subplots(1, len(errors) + 1, figsize=(4 * (len(errors) + 1), 4))
     show_image(axes[0], image, 1.0, name, scale_bar=False)  # synthetic: pixel units
     for ax, (label, error) in zip(axes[1:], errors.items(), strict=True):
-        show_points(ax, image, 1.0, positions, error, f"εxx error: {label}", limit=0.01,
-                    colorbar_label="error", scale_bar=False)
+        show_points(
+            ax,
+            image,
+            1.0,
+            positions,
+            error,
+            f"εxx error: {label}",
+            limit=0.01,
+            colorbar_label="error",
+            scale_bar=False,
+        )
     OUT.mkdir(parents=True, exist_ok=True)
     save_figure(fig, OUT / f"strain_vs_gpa_{name}.png")
 
@@ -181,8 +196,10 @@ def main():
     start = time.perf_counter()
     square = {"1 shell": Template.square(shells=1), "2 shells": Template.square(shells=2)}
     g_square = [[1 / SPACING, 0.0], [0.0, 1 / SPACING]]
-    print("RMS strain error [% strain] at the atom positions; 'near' = ≤ 2 spacings from a "
-          "surface, step, vacancy or grain boundary")
+    print(
+        "RMS strain error [% strain] at the atom positions; 'near' = ≤ 2 spacings from a "
+        "surface, step, vacancy or grain boundary"
+    )
     whole = ((0, SHAPE[0]), (0, SHAPE[1]))
     positions, exx, eyy, near = eq315_case()
     run_case("eq3.15", positions, exx, eyy, near, square, g_square, whole)

@@ -20,8 +20,10 @@ def main():
     seconds, particle = best_of(
         lambda: random_particle("Au", 0, radius=18, growth=0.3, temperature=1.0), 5
     )
-    print(f"random_particle: {len(particle)} Au atoms in {seconds * 1e3:.0f} ms "
-          f"(target < 1000 ms; ratio {seconds / 1.0:.2f} of target)")
+    print(
+        f"random_particle: {len(particle)} Au atoms in {seconds * 1e3:.0f} ms "
+        f"(target < 1000 ms; ratio {seconds / 1.0:.2f} of target)"
+    )
     seconds, sheet = best_of(lambda: random_graphene(43.2, 0, num_holes=2), 5)
     print(f"random_graphene: 43.2 × 43.2 Å, {len(sheet)} C atoms in {seconds * 1e3:.0f} ms")
     seconds, sheet = best_of(lambda: random_graphene(122.4, 0, num_holes=0), 2)

@@ -49,5 +49,7 @@ gpa_error = np.sqrt(np.mean((gpa.exx - truth_on_pixels)[24:-24, 24:-24] ** 2))
 
 out.mkdir(parents=True, exist_ok=True)
 strain_png(out / "strain.png", Images(noisy, 0.17), strain, rmsd=match.rmsd, gpa=gpa)
-print(f"{int(match.mask.sum())}/{len(points)} points matched; RMS εxx error in the bulk: "
-      f"templates {100 * template_error:.2f} %, GPA {100 * gpa_error:.2f} % -> {out}/strain.png")
+print(
+    f"{int(match.mask.sum())}/{len(points)} points matched; RMS εxx error in the bulk: "
+    f"templates {100 * template_error:.2f} %, GPA {100 * gpa_error:.2f} % -> {out}/strain.png"
+)

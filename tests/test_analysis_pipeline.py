@@ -81,9 +81,26 @@ def test_strain_command_writes_every_output(tmp_path):
     image, _, _ = _eq315_image()
     write_tiff(tmp_path / "lattice.tif", image, sampling=0.1)
     out = tmp_path / "strain"
-    code = main(["strain", str(tmp_path / "lattice.tif"), "--template", "square", "--gpa",
-                 "0.0833,0", "0,0.0833", "--min-distance", "4", "--reference", "0", "384", "0",
-                 "384", "--out", str(out)])
+    code = main(
+        [
+            "strain",
+            str(tmp_path / "lattice.tif"),
+            "--template",
+            "square",
+            "--gpa",
+            "0.0833,0",
+            "0,0.0833",
+            "--min-distance",
+            "4",
+            "--reference",
+            "0",
+            "384",
+            "0",
+            "384",
+            "--out",
+            str(out),
+        ]
+    )
     assert code in (0, None)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["num_matched"] > 0.8 * summary["num_points"]

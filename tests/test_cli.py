@@ -21,20 +21,43 @@ def structure(tmp_path):
 
 def test_hrtem_writes_all_outputs(structure, tmp_path):
     out = tmp_path / "run"
-    code = main(["hrtem", str(structure), "--out", str(out), "--sampling", "0.1",
-                 "--camera-sampling", "0.2", "--dose", "1e3"])
+    code = main(
+        [
+            "hrtem",
+            str(structure),
+            "--out",
+            str(out),
+            "--sampling",
+            "0.1",
+            "--camera-sampling",
+            "0.2",
+            "--dose",
+            "1e3",
+        ]
+    )
     assert code == 0
     names = {p.name for p in out.iterdir()}
-    assert {"potential.tif", "potential.png", "exit_wave.npz", "exit_wave.png", "ctf.png",
-            "image.tif", "image.png", "detected.tif", "detected.png", "summary.json"} <= names
+    assert {
+        "potential.tif",
+        "potential.png",
+        "exit_wave.npz",
+        "exit_wave.png",
+        "ctf.png",
+        "image.tif",
+        "image.png",
+        "detected.tif",
+        "detected.png",
+        "summary.json",
+    } <= names
     assert not [n for n in names if n.endswith(".part")]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"]["dose"] == 1e3 and summary["peak_rss_mib"] > 0
     detected = read_image(out / "detected.tif")
     assert detected.sampling == pytest.approx((0.2, 0.2), rel=0.05)
     # N = D δ² I: mean counts ≈ dose × pixel area × mean intensity
-    assert np.mean(detected.array) == pytest.approx(1e3 * np.prod(detected.sampling)
-                                                    * summary["image_mean"], rel=0.05)
+    assert np.mean(detected.array) == pytest.approx(
+        1e3 * np.prod(detected.sampling) * summary["image_mean"], rel=0.05
+    )
 
 
 def test_hrtem_averages_the_frames_of_a_trajectory(tmp_path):

@@ -35,11 +35,11 @@ def test_units_scherzer_defocus_is_positive_underfocus_in_angstrom():
 def test_overfocus_equals_forward_propagation():
     # T = exp(−iχ) with χ = πλC10 k²: C10 = +Δz (defocus = −Δz) is propagation by +Δz
     rng = np.random.default_rng(0)
-    wave = ats.Waves(rng.standard_normal((32, 24)) + 1j * rng.standard_normal((32, 24)), 0.1,
-                     ENERGY)
+    wave = ats.Waves(
+        rng.standard_normal((32, 24)) + 1j * rng.standard_normal((32, 24)), 0.1, ENERGY
+    )
     lens = ats.CTF(energy=ENERGY, defocus=-50.0)
-    np.testing.assert_allclose(wave.apply_ctf(lens).array, wave.propagate(50.0).array,
-                               atol=1e-5)
+    np.testing.assert_allclose(wave.apply_ctf(lens).array, wave.propagate(50.0).array, atol=1e-5)
 
 
 @pytest.mark.parametrize("axis", [0, 1])
@@ -59,18 +59,21 @@ def test_weak_phase_object_image_is_one_plus_two_sigma_v_sin_chi(axis, defocus, 
     lens = ats.CTF(energy=ENERGY, Cs=6e6, defocus=defocus)
     image = exit_wave.apply_ctf(lens).intensity().array
     chi = lens.aberrations.chi(g, 0.0, ats.energy2wavelength(ENERGY))
-    expected = 1 + 2 * sigma * v0 * np.sin(chi) * (profile[:, None] if axis == 0
-                                                  else profile[None, :])
-    np.testing.assert_allclose(image, np.broadcast_to(expected, image.shape),
-                               atol=0.03 * 2 * sigma * v0)
+    expected = 1 + 2 * sigma * v0 * np.sin(chi) * (
+        profile[:, None] if axis == 0 else profile[None, :]
+    )
+    np.testing.assert_allclose(
+        image, np.broadcast_to(expected, image.shape), atol=0.03 * 2 * sigma * v0
+    )
 
 
 def test_light_atom_is_dark_at_scherzer_defocus():
     atoms = Atoms("C", positions=[(5.0, 5.0, 1.0)], cell=[10.0, 10.0, 2.0])
     potential = ats.Potential(atoms, sampling=0.1, slice_thickness=2.0)
     exit_wave = ats.PlaneWave(ENERGY).multislice(potential)
-    lens = ats.CTF(energy=ENERGY, Cs=6e6, defocus=ats.scherzer_defocus(6e6, ENERGY),
-                   semiangle_cutoff=20)
+    lens = ats.CTF(
+        energy=ENERGY, Cs=6e6, defocus=ats.scherzer_defocus(6e6, ENERGY), semiangle_cutoff=20
+    )
     image = lens.image(exit_wave).array
     assert np.unravel_index(np.argmin(image), image.shape) == (50, 50)
     assert image[50, 50] < 1 < image.max()
@@ -80,10 +83,17 @@ def test_the_design_api_path_equals_ctf_image_with_deflection():
     rng = np.random.default_rng(1)
     wave = ats.Waves(np.exp(0.3j * rng.standard_normal((40, 40))), 0.1, ENERGY)
     for integration in ("quasi_coherent", "gauss_hermite"):
-        lens = ats.CTF(energy=ENERGY, Cs=6e6, defocus=400.0, focal_spread=30, deflection=0.2,
-                       focal_integration=integration)
+        lens = ats.CTF(
+            energy=ENERGY,
+            Cs=6e6,
+            defocus=400.0,
+            focal_spread=30,
+            deflection=0.2,
+            focal_integration=integration,
+        )
         by_design = wave.apply_ctf(lens).intensity().array
         np.testing.assert_allclose(by_design, lens.image(wave).array, rtol=1e-6)
-        sharp = ats.CTF(energy=ENERGY, Cs=6e6, defocus=400.0, focal_spread=30,
-                        focal_integration=integration)
+        sharp = ats.CTF(
+            energy=ENERGY, Cs=6e6, defocus=400.0, focal_spread=30, focal_integration=integration
+        )
         assert by_design.std() < wave.apply_ctf(sharp).intensity().array.std()

@@ -107,8 +107,10 @@ def test_fftw_wisdom_is_saved_and_survives_a_corrupt_cache(tmp_path):
     assert again.returncode == 0 and again.stdout.strip() == "1584.0"
 
 
-@pytest.mark.parametrize(("text", "expected"), [("512M", 512 * 2**20), ("2GiB", 2 * 2**30),
-                                               ("1000", 1000), ("1.5k", 1536)])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("512M", 512 * 2**20), ("2GiB", 2 * 2**30), ("1000", 1000), ("1.5k", 1536)],
+)
 def test_memory_limit_from_the_environment(monkeypatch, text, expected):
     monkeypatch.setenv("ATOMSCOPE_MEMORY_LIMIT", text)
     assert memory.available_memory() == expected

@@ -34,8 +34,10 @@ frequencies = st.lists(st.floats(-1.5, 1.5), min_size=2, max_size=2)
 @given(aberration_sets(parity=0), frequencies)
 def test_even_m_terms_are_centrosymmetric(aberrations, k):
     np.testing.assert_allclose(
-        aberrations.chi(-k[0], -k[1], LAMBDA), aberrations.chi(k[0], k[1], LAMBDA),
-        rtol=1e-9, atol=1e-9,
+        aberrations.chi(-k[0], -k[1], LAMBDA),
+        aberrations.chi(k[0], k[1], LAMBDA),
+        rtol=1e-9,
+        atol=1e-9,
     )
 
 
@@ -43,19 +45,25 @@ def test_even_m_terms_are_centrosymmetric(aberrations, k):
 @given(aberration_sets(parity=1), frequencies)
 def test_odd_m_terms_are_antisymmetric(aberrations, k):
     np.testing.assert_allclose(
-        aberrations.chi(-k[0], -k[1], LAMBDA), -aberrations.chi(k[0], k[1], LAMBDA),
-        rtol=1e-9, atol=1e-9,
+        aberrations.chi(-k[0], -k[1], LAMBDA),
+        -aberrations.chi(k[0], k[1], LAMBDA),
+        rtol=1e-9,
+        atol=1e-9,
     )
 
 
 @settings(max_examples=60, deadline=None)
 @given(aberration_sets(), frequencies, st.floats(-np.pi, np.pi))
 def test_rotating_every_angle_rotates_chi(aberrations, k, theta):
-    rotated_k = (k[0] * np.cos(theta) - k[1] * np.sin(theta),
-                 k[0] * np.sin(theta) + k[1] * np.cos(theta))
+    rotated_k = (
+        k[0] * np.cos(theta) - k[1] * np.sin(theta),
+        k[0] * np.sin(theta) + k[1] * np.cos(theta),
+    )
     np.testing.assert_allclose(
-        aberrations.rotated(theta).chi(*rotated_k, LAMBDA), aberrations.chi(*k, LAMBDA),
-        rtol=1e-9, atol=1e-8,
+        aberrations.rotated(theta).chi(*rotated_k, LAMBDA),
+        aberrations.chi(*k, LAMBDA),
+        rtol=1e-9,
+        atol=1e-8,
     )
 
 
@@ -74,9 +82,7 @@ def test_analytic_gradient_matches_central_differences(aberrations, radius, angl
 @settings(max_examples=40, deadline=None)
 @given(st.floats(-2e3, 2e3), frequencies)
 def test_defocus_alias_is_minus_c10(defocus, k):
-    assert Aberrations(defocus=defocus).chi(*k, LAMBDA) == Aberrations(C10=-defocus).chi(
-        *k, LAMBDA
-    )
+    assert Aberrations(defocus=defocus).chi(*k, LAMBDA) == Aberrations(C10=-defocus).chi(*k, LAMBDA)
 
 
 @settings(max_examples=25, deadline=None)

@@ -145,8 +145,9 @@ def test_noise_power_spectrum_is_mtf_squared_times_mean():
     for b in range(1, len(bins)):
         ring = index == b
         # noise is white before the MTF, so the MTF colours it: NPS = MTF² · N̄ (seed Fig 2.4)
-        assert nps[ring].mean() == pytest.approx(mean * np.mean(mtf.evaluate(q[ring]) ** 2),
-                                                 rel=0.06)
+        assert nps[ring].mean() == pytest.approx(
+            mean * np.mean(mtf.evaluate(q[ring]) ** 2), rel=0.06
+        )
     assert nps[index == 10].mean() < 0.5 * mean  # clearly not white
 
 

@@ -96,8 +96,11 @@ def test_plot_has_angle_axes():
 
 def test_bad_diffraction_input_is_refused():
     waves = Probe(200e3, 20).build(Grid(gpts=64, sampling=0.1))
-    with pytest.raises(ValueError, match=r"max_angle=100\.0 mrad exceeds the maximum simulated "
-                                         r"angle 83\.60 mrad"):
+    with pytest.raises(
+        ValueError,
+        match=r"max_angle=100\.0 mrad exceeds the maximum simulated "
+        r"angle 83\.60 mrad",
+    ):
         waves.diffraction_pattern(max_angle=100)
     with pytest.raises(ValueError, match="max_angle must be > 0"):
         waves.diffraction_pattern(max_angle=0)

@@ -7,9 +7,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ["atomscope", "atomscope.potentials", "atomscope.waves", "atomscope.optics",
-            "atomscope.detection", "atomscope.structures", "atomscope.thermal",
-            "atomscope.analysis", "atomscope.learning"]
+PACKAGES = [
+    "atomscope",
+    "atomscope.potentials",
+    "atomscope.waves",
+    "atomscope.optics",
+    "atomscope.detection",
+    "atomscope.structures",
+    "atomscope.thermal",
+    "atomscope.analysis",
+    "atomscope.learning",
+]
 
 
 @pytest.mark.parametrize("package", PACKAGES)

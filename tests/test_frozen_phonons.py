@@ -11,18 +11,25 @@ ENERGY = 200e3
 
 
 def gold_grid(spacing=2.5, repeats=4):
-    positions = [(spacing * (i + 0.5), spacing * (j + 0.5), 1.0)
-                 for i in range(repeats) for j in range(repeats)]
-    return Atoms(f"Au{len(positions)}", positions=positions,
-                 cell=[spacing * repeats, spacing * repeats, 2.0])
+    positions = [
+        (spacing * (i + 0.5), spacing * (j + 0.5), 1.0)
+        for i in range(repeats)
+        for j in range(repeats)
+    ]
+    return Atoms(
+        f"Au{len(positions)}", positions=positions, cell=[spacing * repeats, spacing * repeats, 2.0]
+    )
 
 
 def test_ensemble_projected_potential_is_damped_by_the_debye_waller_factor():
     # ⟨exp(−2πi k·u)⟩ over Gaussian displacements of std σ per axis = exp(−2π²σ²k²)
     atoms, sigma = gold_grid(), 0.1
     static = ats.Potential(atoms, sampling=0.1, slice_thickness=2.0)
-    thermal = ats.Potential(EinsteinPhonons(atoms, sigmas=sigma, num_configs=100, rng=0),
-                            sampling=0.1, slice_thickness=2.0)
+    thermal = ats.Potential(
+        EinsteinPhonons(atoms, sigmas=sigma, num_configs=100, rng=0),
+        sampling=0.1,
+        slice_thickness=2.0,
+    )
     assert thermal.num_configs == 100
     static_spectrum = np.fft.fft2(static.project())
     ratio = np.fft.fft2(thermal.project()) / static_spectrum
@@ -44,8 +51,14 @@ def test_ensemble_image_is_the_mean_of_the_configuration_images():
         moved.positions[:, :2] += rng.normal(0, 0.1, (len(moved), 2))
         snapshots.append(moved)
     for integration in ("quasi_coherent", "gauss_hermite"):
-        lens = ats.CTF(energy=ENERGY, Cs=1e6, defocus=300.0, focal_spread=30,
-                       focal_integration=integration, focal_nodes=4)
+        lens = ats.CTF(
+            energy=ENERGY,
+            Cs=1e6,
+            defocus=300.0,
+            focal_spread=30,
+            focal_integration=integration,
+            focal_nodes=4,
+        )
         ensemble = ats.Potential(FrozenPhonons(snapshots), sampling=0.1)
         waves = ats.PlaneWave(ENERGY).multislice(ensemble)
         assert waves.array.shape == (3, *ensemble.gpts)
@@ -54,8 +67,7 @@ def test_ensemble_image_is_the_mean_of_the_configuration_images():
             lens.image(ats.PlaneWave(ENERGY).multislice(ats.Potential(s, sampling=0.1))).array
             for s in snapshots
         ]
-        np.testing.assert_allclose(lens.image(waves).array, np.mean(one_by_one, axis=0),
-                                   rtol=1e-4)
+        np.testing.assert_allclose(lens.image(waves).array, np.mean(one_by_one, axis=0), rtol=1e-4)
 
 
 def test_ensemble_input_is_validated_before_any_work():

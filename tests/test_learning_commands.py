@@ -21,9 +21,27 @@ def _run(*argv):
 
 def test_train_then_recognize(tmp_path, capsys):
     out = tmp_path / "run"
-    _run("train", "--preset", "graphene", "--iterations", "2", "--out", str(out),
-         "--structures", "1", "--width", "2", "--crop", "32", "--batch-size", "2",
-         "--crops-per-image", "2", "--checkpoint-every", "1")
+    _run(
+        "train",
+        "--preset",
+        "graphene",
+        "--iterations",
+        "2",
+        "--out",
+        str(out),
+        "--structures",
+        "1",
+        "--width",
+        "2",
+        "--crop",
+        "32",
+        "--batch-size",
+        "2",
+        "--crops-per-image",
+        "2",
+        "--checkpoint-every",
+        "1",
+    )
     assert "2 iterations" in capsys.readouterr().out
     for name in ("checkpoint.pt", "model.pt", "loss.png", "config.json", "exit_waves"):
         assert (out / name).exists(), name
@@ -31,8 +49,16 @@ def test_train_then_recognize(tmp_path, capsys):
 
     image = tmp_path / "image.tif"
     write_tiff(image, np.random.default_rng(0).normal(size=(64, 48)), sampling=0.12)
-    _run("recognize", str(image), "--model", str(out / "model.pt"), "--threshold", "0",
-         "--out", str(tmp_path / "found"))
+    _run(
+        "recognize",
+        str(image),
+        "--model",
+        str(out / "model.pt"),
+        "--threshold",
+        "0",
+        "--out",
+        str(tmp_path / "found"),
+    )
     assert "atoms ->" in capsys.readouterr().out
     with np.load(tmp_path / "found" / "image_atoms.npz") as found:
         assert found["positions"].shape[1] == 2

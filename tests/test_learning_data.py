@@ -70,9 +70,17 @@ def test_gold_columns_are_the_mean_of_their_atoms():
 
 def test_training_images_are_registered_with_the_truth(graphene):
     """High dose, bright-atom conditions (Cs −12 µm, C10 +84 Å): image follows the truth map."""
-    ranges = replace(GRAPHENE_80KV, C10=(84.0, 84.0), Cs=(-12e4, -12e4), C5=(0.0, 0.0),
-                     astigmatism=(0.0, 0.0), dose=(1e6, 1e6), brightness=(0.0, 0.0),
-                     contrast=(1.0, 1.0), gamma=(1.0, 1.0))
+    ranges = replace(
+        GRAPHENE_80KV,
+        C10=(84.0, 84.0),
+        Cs=(-12e4, -12e4),
+        C5=(0.0, 0.0),
+        astigmatism=(0.0, 0.0),
+        dose=(1e6, 1e6),
+        brightness=(0.0, 0.0),
+        contrast=(1.0, 1.0),
+        gamma=(1.0, 1.0),
+    )
     images = TrainingImages(graphene, ranges, crop=64, seed=0, crops=2)
     image, truth = images.sample(3)
     assert image.shape == (2, 1, 64, 64) and truth.shape == (2, 2, 64, 64)
@@ -147,8 +155,9 @@ def test_curriculum_widens_the_ranges(graphene):
     from atomscope.learning.randomize import EASY_RANGES
 
     easy = replace(GRAPHENE_80KV, **EASY_RANGES)
-    images = TrainingImages(graphene, GRAPHENE_80KV, crop=32, seed=0, start_ranges=easy,
-                            curriculum=100)
+    images = TrainingImages(
+        graphene, GRAPHENE_80KV, crop=32, seed=0, start_ranges=easy, curriculum=100
+    )
     assert images.ranges_at(0) == easy
     assert images.ranges_at(50).C10 == (-65.0, 150.0)
     assert images.ranges_at(100) == images.ranges_at(10**6) == GRAPHENE_80KV
@@ -171,8 +180,9 @@ def test_easy_fraction_mixes_the_two_ranges(graphene):
     from atomscope.learning.randomize import EASY_RANGES
 
     easy = replace(GRAPHENE_80KV, **EASY_RANGES)
-    images = TrainingImages(graphene, GRAPHENE_80KV, crop=32, seed=0, start_ranges=easy,
-                            easy_fraction=0.3)
+    images = TrainingImages(
+        graphene, GRAPHENE_80KV, crop=32, seed=0, start_ranges=easy, easy_fraction=0.3
+    )
     chosen = [images.ranges_at(i) == easy for i in range(2000)]
     assert abs(np.mean(chosen) - 0.3) < 0.04
     # items drawn from the full ranges are those of the run without the mixture

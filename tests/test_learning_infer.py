@@ -59,8 +59,9 @@ def test_segmentation_recovers_positions_and_classes():
 def test_tiled_inference_converges_to_the_whole_image(recognizer):
     x = np.random.default_rng(0).normal(size=(1, 96, 80)).astype(np.float32)
     whole = recognizer.probability_maps(x, tile=256, overlap=40)
-    errors = [np.abs(recognizer.probability_maps(x, tile=64, overlap=o) - whole).max()
-              for o in (4, 24)]  # 2×2 tiles with thin margins, 6×5 tiles with wide ones
+    errors = [
+        np.abs(recognizer.probability_maps(x, tile=64, overlap=o) - whole).max() for o in (4, 24)
+    ]  # 2×2 tiles with thin margins, 6×5 tiles with wide ones
     assert errors[1] < 1e-3 and errors[1] < errors[0] / 3
     batched = recognizer.probability_maps(x, tile=64, overlap=24, batch=7)
     single = recognizer.probability_maps(x, tile=64, overlap=24, batch=1)

@@ -76,8 +76,9 @@ def test_ideal_lattice_and_bond_lengths_on_a_sheet_with_a_vacancy():
 def test_gaussian_filter_baseline_finds_blobs():
     x = np.arange(80) * 0.1
     centres = np.array([[2.0, 3.0], [5.5, 2.2], [4.0, 6.1]])
-    image = sum(np.exp(-((x[:, None] - cx) ** 2 + (x[None] - cy) ** 2) / (2 * 0.3**2))
-                for cx, cy in centres)
+    image = sum(
+        np.exp(-((x[:, None] - cx) ** 2 + (x[None] - cy) ** 2) / (2 * 0.3**2)) for cx, cy in centres
+    )
     noisy = image + 0.05 * np.random.default_rng(0).normal(size=image.shape)
     positions, scores = gaussian_peaks(noisy, 0.1, sigma=0.3, threshold=2.0)
     assert precision_recall(positions, centres, radius=0.15).recall == 1.0

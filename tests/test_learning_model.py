@@ -25,7 +25,9 @@ def test_architecture_follows_fig_6_6():
     assert [level[0][0].out_channels for level in net.encoder] == [8, 16, 32]
     assert net.bottom[0][0].out_channels == 64  # lowest resolution 1/8 with 8 × width maps
     block = net.encoder[0][1]
-    assert [m.kernel_size for m in block.modules() if isinstance(m, torch.nn.Conv2d)] == [(3, 3)] * 3
+    assert [m.kernel_size for m in block.modules() if isinstance(m, torch.nn.Conv2d)] == [
+        (3, 3)
+    ] * 3
     first = net.encoder[0][0]
     assert isinstance(first[1], torch.nn.ReLU) and isinstance(first[2], torch.nn.BatchNorm2d)
     assert net.score.kernel_size == (1, 1) and net.score.out_channels == 3

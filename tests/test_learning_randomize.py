@@ -54,7 +54,9 @@ def test_draws_lie_in_the_ranges_and_repeat_with_the_seed(seed):
 
 
 def test_dose_is_log_uniform():
-    doses = np.array([draw(GRAPHENE_80KV, rng).camera.dose for rng in np.random.default_rng(3).spawn(2000)])
+    doses = np.array(
+        [draw(GRAPHENE_80KV, rng).camera.dose for rng in np.random.default_rng(3).spawn(2000)]
+    )
     log = np.log10(doses)
     # log-uniform on [1, 4]: mean 2.5, variance 9/12
     assert abs(log.mean() - 2.5) < 0.05

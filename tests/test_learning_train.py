@@ -54,8 +54,9 @@ def test_training_is_deterministic_and_resumes_identically(waves, tmp_path):
     resumed = train(TrainConfig(iterations=4, **TINY), tmp_path / "b", waves, progress=False)
     assert len(resumed.losses) == 4
     assert resumed.losses == straight.losses
-    for (name, a), (_, b) in zip(straight.model.state_dict().items(),
-                                 resumed.model.state_dict().items(), strict=True):
+    for (name, a), (_, b) in zip(
+        straight.model.state_dict().items(), resumed.model.state_dict().items(), strict=True
+    ):
         assert torch.equal(a, b), name
     assert (tmp_path / "a" / "loss.png").stat().st_size > 0
     loaded = Recognizer.load(tmp_path / "a" / "model.pt")

@@ -25,12 +25,19 @@ def test_counts_are_consistent_and_the_baseline_works_at_high_dose():
     data = generate("polycrystalline", 1, rng=99, extent=16.0, sampling=0.08)
     torch.manual_seed(0)
     recognizer = Recognizer(FusionNet(width=2), ("C",), (0.108, 0.132), 10.0)
-    results = evaluate(recognizer, data, evaluation_microscope(dose=1e6), rng=0,
-                       thresholds=[0.0, 0.5, 1.0], margin=2.0)
+    results = evaluate(
+        recognizer,
+        data,
+        evaluation_microscope(dose=1e6),
+        rng=0,
+        thresholds=[0.0, 0.5, 1.0],
+        margin=2.0,
+    )
     everything, ideal, defect = results["all"], results["ideal"], results["defect"]
     assert everything.truth == ideal.truth + defect.truth > 30
-    np.testing.assert_array_equal(everything.true_positives,
-                                  ideal.true_positives + defect.true_positives)
+    np.testing.assert_array_equal(
+        everything.true_positives, ideal.true_positives + defect.true_positives
+    )
     assert np.all(np.diff(everything.recall) <= 0)  # a higher t keeps fewer atoms
     baseline = results["baseline"]
     # bright atoms at Cs = −12 µm, C10 = +84 Å: filter + maxima finds most of them

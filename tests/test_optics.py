@@ -191,8 +191,9 @@ def test_spatial_envelope_equals_kirklands_form_for_defocus_and_cs():
     beta, defocus = 0.5, 412.4
     es = spatial_envelope(Aberrations(Cs=CS, defocus=defocus), k, 0.0, LAMBDA, beta)
     # Kirkland (2010) ch. 3: exp(−(πβ/λ)² (Csλ³k³ − Δf λ k)²)
-    kirkland = np.exp(-((np.pi * beta * 1e-3 / LAMBDA) ** 2) * (CS * LAMBDA**3 * k**3
-                                                                 - defocus * LAMBDA * k) ** 2)
+    kirkland = np.exp(
+        -((np.pi * beta * 1e-3 / LAMBDA) ** 2) * (CS * LAMBDA**3 * k**3 - defocus * LAMBDA * k) ** 2
+    )
     np.testing.assert_allclose(es, kirkland, rtol=1e-12)
 
 
@@ -222,8 +223,9 @@ def test_focal_nodes_reproduce_the_gaussian_moments():
 def _weak_phase_images(ctf, grid, strength, nodes):
     """Quasi-coherent image and the incoherent Gauss–Hermite focal sum of a weak phase object."""
     rng = np.random.default_rng(1)
-    potential = np.real(ifft2(fft2(rng.normal(size=grid.gpts)) * np.exp(-grid.frequency_squared()
-                                                                         / 0.5)))
+    potential = np.real(
+        ifft2(fft2(rng.normal(size=grid.gpts)) * np.exp(-grid.frequency_squared() / 0.5))
+    )
     potential /= np.abs(potential).max()
     spectrum = fft2(np.exp(1j * strength * potential).astype(np.complex64))
     coherent = np.abs(ifft2(spectrum * ctf.evaluate(grid))) ** 2
@@ -256,15 +258,17 @@ def test_deflection_envelope_equals_the_average_of_shifted_images():
     shifts = np.arange(-15, 16)
     w = np.exp(-(shifts**2) / (2 * sigma_px**2))
     w /= w.sum()
-    rows = sum(wx * np.roll(image.array.astype(float), s, axis=0)
-               for wx, s in zip(w, shifts, strict=True))
+    rows = sum(
+        wx * np.roll(image.array.astype(float), s, axis=0) for wx, s in zip(w, shifts, strict=True)
+    )
     direct = sum(wy * np.roll(rows, s, axis=1) for wy, s in zip(w, shifts, strict=True))
     blurred = CTF(energy=ENERGY, deflection=sigma).apply_deflection(image)
     np.testing.assert_allclose(blurred.array, direct, atol=1e-5)
     assert blurred.metadata["deflection"] == sigma
     # the seed's Eq 2.19 read with k in 1/Å (no 2π) would hardly blur at all
-    literal = np.real(ifft2(fft2(image.array) * np.exp(-(sigma**2) * image.grid.frequency_squared()
-                                                        / 2)))
+    literal = np.real(
+        ifft2(fft2(image.array) * np.exp(-(sigma**2) * image.grid.frequency_squared() / 2))
+    )
     assert np.abs(literal - direct).max() > 20 * np.abs(blurred.array - direct).max()
     assert deflection_envelope(1.0, 0.25) == pytest.approx(np.exp(-2 * np.pi**2 / 16))
 
@@ -287,12 +291,21 @@ def test_image_applies_ctf_then_deflection_for_both_focal_integrations():
 
 
 def test_parameters_round_trip_and_plot_marks_the_point_resolution():
-    ctf = CTF(energy=ENERGY, Cs=CS, defocus=412.4, focal_spread=30, semiangle_cutoff=20,
-              C12=5.0, phi12=0.1)
+    ctf = CTF(
+        energy=ENERGY,
+        Cs=CS,
+        defocus=412.4,
+        focal_spread=30,
+        semiangle_cutoff=20,
+        C12=5.0,
+        phi12=0.1,
+    )
     parameters = json.loads(json.dumps(ctf.parameters()))
     assert parameters["C10"] == -412.4 and parameters["phi12"] == 0.1
-    assert CTF(**{k: v for k, v in parameters.items()
-                  if v is not None}).parameters() == ctf.parameters()
+    assert (
+        CTF(**{k: v for k, v in parameters.items() if v is not None}).parameters()
+        == ctf.parameters()
+    )
     fig = ctf.plot(max_k=1.0)
     lines = [line for line in fig.axes[0].lines if np.ptp(line.get_xdata()) == 0]
     assert any(line.get_xdata()[0] == pytest.approx(1 / ctf.point_resolution()) for line in lines)

@@ -54,7 +54,9 @@ def test_integral_of_projected_potential_equals_radial_quadrature():
     parametrization = load_parametrization("lobato")
     radial, _ = integrate.quad(
         lambda r: 2 * np.pi * r * parametrization.projected_potential(14, np.array([r]))[0],
-        0, 60, limit=400,
+        0,
+        60,
+        limit=400,
     )
     assert total == pytest.approx(radial, rel=2e-3)
 
@@ -82,8 +84,7 @@ def test_empty_atoms_is_vacuum():
 
 
 def test_slices_are_generated_lazily():
-    potential = Potential(bulk("Si", cubic=True) * (1, 1, 500), sampling=0.2,
-                          slice_thickness=0.5)
+    potential = Potential(bulk("Si", cubic=True) * (1, 1, 500), sampling=0.2, slice_thickness=0.5)
     assert potential.num_slices == int(np.ceil(potential.thickness / 0.5)) > 5000
     first = next(potential.generate_slices())
     assert first.index == 0 and first.array.shape == potential.gpts
@@ -92,8 +93,9 @@ def test_slices_are_generated_lazily():
 def test_finite_projection_sums_to_infinite_projection():
     atoms = Atoms("Au2", positions=[(3.1, 3.3, 2.0), (5.2, 4.4, 3.0)], cell=[8.0, 8.0, 5.0])
     infinite = Potential(atoms, sampling=0.05, slice_thickness=5.0).build()[0]
-    finite = Potential(atoms, sampling=0.05, slice_thickness=1.0, projection="finite",
-                       cutoff_tolerance=1e-4).build()
+    finite = Potential(
+        atoms, sampling=0.05, slice_thickness=1.0, projection="finite", cutoff_tolerance=1e-4
+    ).build()
     total = finite.sum(axis=0)
     x = np.arange(160) * 0.05
     r = np.hypot(x[:, None] - 3.1, x[None] - 3.3)
@@ -104,8 +106,7 @@ def test_finite_projection_sums_to_infinite_projection():
 
 def test_finite_projection_splits_an_atom_on_a_slice_boundary_in_half():
     atoms = single_atom("Au", extent=8.0, position=(4.0, 4.0, 2.0), thickness=4.0)
-    upper, lower = Potential(atoms, sampling=0.05, slice_thickness=2.0,
-                             projection="finite").build()
+    upper, lower = Potential(atoms, sampling=0.05, slice_thickness=2.0, projection="finite").build()
     np.testing.assert_allclose(upper, lower, rtol=1e-4, atol=1e-4 * upper.max())
 
 

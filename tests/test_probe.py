@@ -82,8 +82,10 @@ def test_hard_aperture_cut_is_exact_in_fourier_space():
     grid = Grid(gpts=128, sampling=0.08)
     probe = Probe(200e3, 18, soft=False)
     pattern = probe.build(grid).diffraction_pattern(max_angle=40).array
-    angles = [(np.arange(n) - n // 2) * energy2wavelength(200e3) / grid.extent[0] * 1e3
-              for n in pattern.shape]
+    angles = [
+        (np.arange(n) - n // 2) * energy2wavelength(200e3) / grid.extent[0] * 1e3
+        for n in pattern.shape
+    ]
     alpha = np.hypot(angles[0][:, None], angles[1][None, :])
     inside = alpha <= 18
     assert np.all(pattern[~inside] < 1e-12)

@@ -32,8 +32,12 @@ def silicon(repeat=(2, 2, 1)):
 
 def strontium_titanate(repeat=(2, 2, 2)):
     # perovskite SrTiO3, a = 3.905 Å: Sr (0,0,0), Ti (½,½,½), O (½,½,0) ... (Pm-3m, no. 221)
-    atoms = crystal(["Sr", "Ti", "O"], [(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0)],
-                    spacegroup=221, cellpar=3.905)
+    atoms = crystal(
+        ["Sr", "Ti", "O"],
+        [(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0)],
+        spacegroup=221,
+        cellpar=3.905,
+    )
     return atoms.repeat(repeat)
 
 
@@ -85,8 +89,11 @@ def test_segments_add_up_to_the_annulus_and_a_virtual_detector_agrees():
     scan = GridScan(end=(5.431, 5.431), gpts=3)
     annular, segmented, pixelated = probe.scan(
         potential,
-        [AnnularDetector(10, 60), SegmentedDetector(10, 60, 2, 4, rotation=0.3),
-         PixelatedDetector()],
+        [
+            AnnularDetector(10, 60),
+            SegmentedDetector(10, 60, 2, 4, rotation=0.3),
+            PixelatedDetector(),
+        ],
         scan,
     )
     assert segmented.array.shape == (2, 4, 3, 3)
@@ -97,7 +104,8 @@ def test_segments_add_up_to_the_annulus_and_a_virtual_detector_agrees():
 
 def test_symmetric_probe_in_vacuum_fills_every_sector_equally():
     segmented = Probe(200e3, 20).scan(
-        VACUUM, SegmentedDetector(5, 20, nbins_radial=1, nbins_azimuthal=4, rotation=0.1),
+        VACUUM,
+        SegmentedDetector(5, 20, nbins_radial=1, nbins_azimuthal=4, rotation=0.1),
         GridScan(gpts=1),
     )[0]
     values = segmented.array[0, :, 0, 0]
@@ -110,8 +118,9 @@ def test_frozen_phonon_scan_averages_the_configurations():
     probe, scan, detector = Probe(200e3, 15), GridScan(gpts=2), AnnularDetector(40, 70)
     settings = {"gpts": 96, "slice_thickness": 1.4}
     ensemble = probe.scan(Potential([first, second], **settings), detector, scan)[0].array
-    separate = [probe.scan(Potential(a, **settings), detector, scan)[0].array
-                for a in (first, second)]
+    separate = [
+        probe.scan(Potential(a, **settings), detector, scan)[0].array for a in (first, second)
+    ]
     np.testing.assert_allclose(ensemble, np.mean(separate, axis=0), rtol=1e-5)
     with pytest.raises(ValueError, match="WavesDetector cannot average"):
         probe.scan(Potential([first, second], **settings), WavesDetector(), scan)
@@ -129,9 +138,13 @@ def test_default_scan_covers_the_cell_at_the_probe_nyquist_step():
 def test_pixelated_zarr_store_is_marked_complete_only_at_the_end(tmp_path, monkeypatch):
     probe, scan = Probe(200e3, 20), GridScan(gpts=(3, 2))
     path = tmp_path / "4d.zarr"
-    patterns = probe.scan(VACUUM, PixelatedDetector(max_angle=30, path=path), scan,
-                          batch_size=2)[0]
-    assert isinstance(patterns, DiffractionPatterns) and patterns.shape == (3, 2, 19, 19)  # 2 ⌊30 / (λ / 8 Å)⌋ + 1
+    patterns = probe.scan(VACUUM, PixelatedDetector(max_angle=30, path=path), scan, batch_size=2)[0]
+    assert isinstance(patterns, DiffractionPatterns) and patterns.shape == (
+        3,
+        2,
+        19,
+        19,
+    )  # 2 ⌊30 / (λ / 8 Å)⌋ + 1
     stored = zarr.open_array(path, mode="r")
     assert stored.attrs["complete"] is True
     np.testing.assert_allclose(np.asarray(stored).sum(axis=(-2, -1)), 1.0, rtol=1e-5)
@@ -212,23 +225,58 @@ def test_stem_and_cbed_commands_write_their_outputs(tmp_path, capsys):
     structure = tmp_path / "sto.cif"
     ase.io.write(structure, strontium_titanate((1, 1, 2)))
     out = tmp_path / "stem"
-    run_command(["stem", str(structure), "--out", str(out), "--energy", "300e3",
-                 "--sampling", "0.03051", "--detector", "annular:70:200",
-                 "--detector", "segmented:10:40:2:4", "--detector", "pixelated:30",
-                 "--scan-sampling", "0.5"])
+    run_command(
+        [
+            "stem",
+            str(structure),
+            "--out",
+            str(out),
+            "--energy",
+            "300e3",
+            "--sampling",
+            "0.03051",
+            "--detector",
+            "annular:70:200",
+            "--detector",
+            "segmented:10:40:2:4",
+            "--detector",
+            "pixelated:30",
+            "--scan-sampling",
+            "0.5",
+        ]
+    )
     printed = capsys.readouterr().out
     assert "memory estimate" in printed and "outputs in" in printed
     names = {p.name for p in out.iterdir()}
-    assert {"annular_70-200mrad.tif", "annular_70-200mrad.png", "segmented_10-40mrad_2x4.tif",
-            "segmented_10-40mrad_2x4_segments.npz", "4dstem.zarr", "4dstem_mean.png",
-            "summary.json"} <= names
+    assert {
+        "annular_70-200mrad.tif",
+        "annular_70-200mrad.png",
+        "segmented_10-40mrad_2x4.tif",
+        "segmented_10-40mrad_2x4_segments.npz",
+        "4dstem.zarr",
+        "4dstem_mean.png",
+        "summary.json",
+    } <= names
     summary = json.loads((out / "summary.json").read_text())
     assert summary["scan"]["shape"] == [8, 8] and summary["probe"]["semiangle_cutoff"] == 20.0
     assert zarr.open_array(out / "4dstem.zarr", mode="r").attrs["complete"] is True
 
     cbed = tmp_path / "cbed"
-    run_command(["cbed", str(structure), "--out", str(cbed), "--sampling", "0.0611",
-                 "--position", "1.0", "1.5", "--max-angle", "40"])
+    run_command(
+        [
+            "cbed",
+            str(structure),
+            "--out",
+            str(cbed),
+            "--sampling",
+            "0.0611",
+            "--position",
+            "1.0",
+            "1.5",
+            "--max-angle",
+            "40",
+        ]
+    )
     pattern = np.load(cbed / "cbed.npz")["pattern"]
     assert pattern.shape[0] % 2 == 1 and 0.9 < pattern.sum() <= 1.0
     assert json.loads((cbed / "summary.json").read_text())["position"] == [1.0, 1.5]
@@ -243,20 +291,53 @@ def test_stem_command_refuses_bad_input_before_writing(tmp_path):
     with pytest.raises(SystemExit):
         run_command(["stem", str(structure), "--detector", "annular:70"])
     with pytest.raises(ValueError, match="exceeds the maximum simulated angle"):
-        run_command(["stem", str(structure), "--out", str(out), "--sampling", "0.1",
-                     "--detector", "annular:70:200"])
+        run_command(
+            [
+                "stem",
+                str(structure),
+                "--out",
+                str(out),
+                "--sampling",
+                "0.1",
+                "--detector",
+                "annular:70:200",
+            ]
+        )
     with pytest.raises(ValueError, match="at least one --detector"):
         run_command(["stem", str(structure), "--out", str(out)])
     with pytest.raises(ValueError, match="outside the cell"):
-        run_command(["stem", str(structure), "--out", str(out), "--detector", "annular:0:30",
-                     "--scan-end", "10", "3"])
+        run_command(
+            [
+                "stem",
+                str(structure),
+                "--out",
+                str(out),
+                "--detector",
+                "annular:0:30",
+                "--scan-end",
+                "10",
+                "3",
+            ]
+        )
     with pytest.raises(ValueError, match="outside the cell"):
         run_command(["cbed", str(structure), "--out", str(out), "--position", "-1", "0"])
     with pytest.raises(SystemExit):
         run_command(["stem", str(structure), "--detector", "annular:0:30", "--phonons", "debye:1"])
     with pytest.raises(ValueError, match="interpolation=3 must divide"):
-        run_command(["stem", str(structure), "--out", str(out), "--sampling", "0.1",
-                     "--detector", "annular:0:30", "--prism", "3"])
+        run_command(
+            [
+                "stem",
+                str(structure),
+                "--out",
+                str(out),
+                "--sampling",
+                "0.1",
+                "--detector",
+                "annular:0:30",
+                "--prism",
+                "3",
+            ]
+        )
     assert not out.exists()
 
 
@@ -273,19 +354,40 @@ def test_stem_command_with_phonons_and_prism_equals_the_api(tmp_path):
     structure = tmp_path / "sto.cif"
     ase.io.write(structure, atoms)
     out = tmp_path / "stem"
-    run_command(["stem", str(structure), "--out", str(out), "--sampling", "0.1",
-                 "--detector", "annular:30:60", "--scan-sampling", "1.0", "--prism", "2",
-                 "--phonons", "einstein:0.1:2:7"])
+    run_command(
+        [
+            "stem",
+            str(structure),
+            "--out",
+            str(out),
+            "--sampling",
+            "0.1",
+            "--detector",
+            "annular:30:60",
+            "--scan-sampling",
+            "1.0",
+            "--prism",
+            "2",
+            "--phonons",
+            "einstein:0.1:2:7",
+        ]
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["num_configs"] == 2 and summary["prism_interpolation"] == 2
-    potential = Potential(list(EinsteinPhonons(atoms, sigmas=0.1, num_configs=2, rng=7)),
-                          sampling=0.1, slice_thickness=1.0)
-    expected = PRISM(Probe(200e3, 20), 2).scan(
-        potential, AnnularDetector(30, 60), GridScan(sampling=1.0)
-    )[0].array
+    potential = Potential(
+        list(EinsteinPhonons(atoms, sigmas=0.1, num_configs=2, rng=7)),
+        sampling=0.1,
+        slice_thickness=1.0,
+    )
+    expected = (
+        PRISM(Probe(200e3, 20), 2)
+        .scan(potential, AnnularDetector(30, 60), GridScan(sampling=1.0))[0]
+        .array
+    )
     # TIFF rows are y (image convention), arrays are [x, y]
-    np.testing.assert_allclose(tifffile.imread(out / "annular_30-60mrad.tif").T, expected,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        tifffile.imread(out / "annular_30-60mrad.tif").T, expected, rtol=1e-6
+    )
 
 
 @settings(max_examples=40, deadline=None)
@@ -313,8 +415,10 @@ def test_frozen_phonon_cbed_is_the_average_of_the_configuration_patterns():
     second.positions += np.random.default_rng(1).normal(0, 0.1, second.positions.shape)
     probe, settings_ = Probe(200e3, 15), {"gpts": 64, "slice_thickness": 1.4}
     ensemble = probe.multislice(Potential([first, second], **settings_)).diffraction_pattern(40)
-    separate = [probe.multislice(Potential(a, **settings_)).diffraction_pattern(40).array
-                for a in (first, second)]
+    separate = [
+        probe.multislice(Potential(a, **settings_)).diffraction_pattern(40).array
+        for a in (first, second)
+    ]
     np.testing.assert_allclose(ensemble.array, np.mean(separate, axis=0), atol=1e-7)
 
 
@@ -322,8 +426,9 @@ def test_scan_on_a_dask_cluster_is_bit_identical_to_the_local_scan():
     from atomscope.parallel import client
     from atomscope.thermal import EinsteinPhonons
 
-    potential = Potential(EinsteinPhonons(silicon(), sigmas=0.1, num_configs=2, rng=5),
-                          gpts=64, slice_thickness=2.0)
+    potential = Potential(
+        EinsteinPhonons(silicon(), sigmas=0.1, num_configs=2, rng=5), gpts=64, slice_thickness=2.0
+    )
     probe = Probe(200e3, 20)
     detectors = [AnnularDetector(30, 45), SegmentedDetector(0, 20, 1, 4), PixelatedDetector(40)]
     scan = GridScan(gpts=(3, 5))

@@ -15,21 +15,68 @@ def _files(directory):
 
 
 def test_build_particle_wulff_and_graphene(tmp_path):
-    assert main(["build", "particle", "--radius", "6", "8", "--rng", "3",
-                 "-o", str(tmp_path / "p.xyz")]) == 0
+    assert (
+        main(
+            ["build", "particle", "--radius", "6", "8", "--rng", "3", "-o", str(tmp_path / "p.xyz")]
+        )
+        == 0
+    )
     particle = ase.io.read(tmp_path / "p.xyz")
     assert set(particle.get_chemical_symbols()) == {"Au"}
     assert np.allclose(particle.positions.min(0), 5.0)
-    assert main(["build", "wulff", "--size", "12.0", "--surfaces", "100", "111",
-                 "--energies", "1", "1.1", "-o", str(tmp_path / "w.cif")]) == 0
-    assert main(["build", "graphene", "--extent", "30", "--holes", "2", "2",
-                 "-o", str(tmp_path / "g.xyz")]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "wulff",
+                "--size",
+                "12.0",
+                "--surfaces",
+                "100",
+                "111",
+                "--energies",
+                "1",
+                "1.1",
+                "-o",
+                str(tmp_path / "w.cif"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "build",
+                "graphene",
+                "--extent",
+                "30",
+                "--holes",
+                "2",
+                "2",
+                "-o",
+                str(tmp_path / "g.xyz"),
+            ]
+        )
+        == 0
+    )
     sheet = ase.io.read(tmp_path / "g.xyz")
     assert sheet.info["num_holes"] == 2 and sheet.pbc[:2].all()
-    assert main(["build", "graphene", "--extent", "30", "--grains", "3",
-                 "-o", str(tmp_path / "pg.xyz")]) == 0
-    assert _files(tmp_path) == ["g.png", "g.xyz", "p.png", "p.xyz", "pg.png", "pg.xyz",
-                                "w.cif", "w.png"]
+    assert (
+        main(
+            ["build", "graphene", "--extent", "30", "--grains", "3", "-o", str(tmp_path / "pg.xyz")]
+        )
+        == 0
+    )
+    assert _files(tmp_path) == [
+        "g.png",
+        "g.xyz",
+        "p.png",
+        "p.xyz",
+        "pg.png",
+        "pg.xyz",
+        "w.cif",
+        "w.png",
+    ]
 
 
 def test_relax_and_phonons(tmp_path, capsys):
@@ -37,11 +84,30 @@ def test_relax_and_phonons(tmp_path, capsys):
     assert main(["build", "wulff", "--size", "80", "-o", str(source)]) == 0
     assert main(["relax", str(source), "--fmax", "0.05", "-o", str(tmp_path / "r.xyz")]) == 0
     assert "converged=True" in capsys.readouterr().out
-    assert main(["phonons", str(tmp_path / "r.xyz"), "--configs", "3",
-                 "-o", str(tmp_path / "e.traj")]) == 0
+    assert (
+        main(["phonons", str(tmp_path / "r.xyz"), "--configs", "3", "-o", str(tmp_path / "e.traj")])
+        == 0
+    )
     assert len(ase.io.read(tmp_path / "e.traj", index=":")) == 3
-    assert main(["phonons", str(tmp_path / "r.xyz"), "--model", "md", "--configs", "2",
-                 "--equilibration", "10", "--interval", "5", "-o", str(tmp_path / "m.traj")]) == 0
+    assert (
+        main(
+            [
+                "phonons",
+                str(tmp_path / "r.xyz"),
+                "--model",
+                "md",
+                "--configs",
+                "2",
+                "--equilibration",
+                "10",
+                "--interval",
+                "5",
+                "-o",
+                str(tmp_path / "m.traj"),
+            ]
+        )
+        == 0
+    )
     snapshots = ase.io.read(tmp_path / "m.traj", index=":")
     assert len(snapshots) == 2 and snapshots[1].get_momenta().any()
     assert {"e.png", "m.png", "r.png"} <= set(_files(tmp_path))
@@ -55,8 +121,23 @@ def test_every_command_shows_a_progress_bar(tmp_path, capsys):
         (["build", "graphene", "--extent", "25", "--grains", "2", "-o", "pg.xyz"], "grains"),
         (["relax", "w.xyz", "--fmax", "0.05", "-o", "r.xyz"], "relax"),
         (["phonons", "r.xyz", "--configs", "2", "-o", "e.traj"], "snapshots"),
-        (["phonons", "r.xyz", "--model", "md", "--configs", "2", "--equilibration", "4",
-          "--interval", "2", "-o", "m.traj"], "md"),
+        (
+            [
+                "phonons",
+                "r.xyz",
+                "--model",
+                "md",
+                "--configs",
+                "2",
+                "--equilibration",
+                "4",
+                "--interval",
+                "2",
+                "-o",
+                "m.traj",
+            ],
+            "md",
+        ),
     ]
     for args, bar in commands:
         paths = [str(tmp_path / a) if a.endswith((".xyz", ".traj")) else a for a in args]
@@ -67,8 +148,23 @@ def test_every_command_shows_a_progress_bar(tmp_path, capsys):
 def test_relax_with_lammps(tmp_path):
     source = tmp_path / "p.xyz"
     assert main(["build", "wulff", "--size", "50", "-o", str(source)]) == 0
-    assert main(["relax", str(source), "--pair-style", "eam", "--pair-coeff", "1 1 Au_u3.eam",
-                 "--fmax", "0.05", "-o", str(tmp_path / "r.xyz")]) == 0
+    assert (
+        main(
+            [
+                "relax",
+                str(source),
+                "--pair-style",
+                "eam",
+                "--pair-coeff",
+                "1 1 Au_u3.eam",
+                "--fmax",
+                "0.05",
+                "-o",
+                str(tmp_path / "r.xyz"),
+            ]
+        )
+        == 0
+    )
     assert len(ase.io.read(tmp_path / "r.xyz")) == len(ase.io.read(source))
 
 
@@ -96,8 +192,12 @@ def test_bad_input_exits_2_without_files(args, match, tmp_path, capsys):
 
 @pytest.mark.parametrize(
     ("option", "match"),
-    [(["--temperature", "-5"], "temperature"), (["--configs", "0"], "num_configs"),
-     (["--pair-style", "eam"], "--pair-coeff"), (["--calculator", "vasp"], "calculator")],
+    [
+        (["--temperature", "-5"], "temperature"),
+        (["--configs", "0"], "num_configs"),
+        (["--pair-style", "eam"], "--pair-coeff"),
+        (["--calculator", "vasp"], "calculator"),
+    ],
 )
 def test_bad_md_options_name_the_argument(option, match, tmp_path, capsys):
     source = tmp_path / "a.xyz"

@@ -46,7 +46,10 @@ def _count_periodic_regions(mask):
             i = parent[i]
         return i
 
-    for a, b in [*zip(labels[0], labels[-1], strict=True), *zip(labels[:, 0], labels[:, -1], strict=True)]:
+    for a, b in [
+        *zip(labels[0], labels[-1], strict=True),
+        *zip(labels[:, 0], labels[:, -1], strict=True),
+    ]:
         if a and b:
             parent[root(a)] = root(b)
     return len({root(i) for i in range(1, count + 1)})
@@ -166,8 +169,10 @@ def test_polycrystalline_grains_keep_their_orientation():
         (lambda: random_graphene(20.0, rng=0, num_holes=4, hole_radius=(7, 8)), "hole_radius"),
         # a hole up to 2 × 9.5 × 1.24 Å wide plus its 3 Å gap cannot fit in 25 Å, whatever
         # the draw: refused before any work
-        (lambda: random_graphene(25.0, rng=0, num_holes=(0, 1), hole_radius=(5, 9.5)),
-         r"hole_radius\[1\] <= 8\.87"),
+        (
+            lambda: random_graphene(25.0, rng=0, num_holes=(0, 1), hole_radius=(5, 9.5)),
+            r"hole_radius\[1\] <= 8\.87",
+        ),
         (lambda: random_graphene(40.0, rng=0, num_holes=9, hole_radius=(6, 7)), "num_holes"),
         (lambda: random_graphene(20.0, rng=0, bond_length=0), "bond_length"),
         (lambda: graphene_sheet(-1.0), "extent"),

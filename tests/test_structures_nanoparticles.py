@@ -52,7 +52,9 @@ def test_random_particle_atoms_sit_on_the_lattice_and_touch(symbol):
     tree = cKDTree(particle.positions)
     distances, _ = tree.query(particle.positions, k=2)
     assert np.allclose(distances[:, 1], nearest, atol=1e-6)  # no isolated atom: N_i > 0
-    counts = np.array([len(n) - 1 for n in tree.query_ball_point(particle.positions, 1.05 * nearest)])
+    counts = np.array(
+        [len(n) - 1 for n in tree.query_ball_point(particle.positions, 1.05 * nearest)]
+    )
     assert counts.max() == structure[2]
 
 
@@ -82,16 +84,22 @@ def test_growth_probability_follows_eq_6_18():
         occupied[[origin, partner]] = True
         _grow(occupied, neighbours, complete, 1, temperature, rng)
         added = np.flatnonzero(occupied & ~np.isin(np.arange(len(positions)), [origin, partner]))
-        doubly += np.isin(added, neighbours[origin]).all() and np.isin(added, neighbours[partner]).all()
+        doubly += (
+            np.isin(added, neighbours[origin]).all() and np.isin(added, neighbours[partner]).all()
+        )
     expected = 4 * np.exp(2) / (4 * np.exp(2) + 14 * np.exp(1))  # Eq 6.18, = 0.437
-    assert doubly / trials == pytest.approx(expected, abs=4 * np.sqrt(expected * (1 - expected) / trials))
+    assert doubly / trials == pytest.approx(
+        expected, abs=4 * np.sqrt(expected * (1 - expected) / trials)
+    )
 
 
 def test_low_temperature_grows_smoother_particles():
     def low_coordinated_fraction(temperature):
         fractions = []
         for seed in range(3):
-            particle = random_particle("Au", rng=seed, radius=8, growth=0.6, temperature=temperature)
+            particle = random_particle(
+                "Au", rng=seed, radius=8, growth=0.6, temperature=temperature
+            )
             tree = cKDTree(particle.positions)
             counts = np.array([len(n) - 1 for n in tree.query_ball_point(particle.positions, 3.1)])
             fractions.append(np.mean(counts <= 5))

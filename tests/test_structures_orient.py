@@ -94,10 +94,14 @@ def test_place_on_support_sets_gap_centre_and_tags():
         (lambda: center(_pair((1, 0, 0)), vacuum=-1), "vacuum"),
         (lambda: center(_pair((1, 0, 0)), cell=(0.5, 9, 9)), "cell"),
         (lambda: place_on_support(_pair((1, 0, 0)), _pair((0, 1, 0)), 2.0), "support"),
-        (lambda: place_on_support(_pair((9, 0, 0)), fcc100("Pt", (2, 2, 2), vacuum=5), 2.0),
-         "does not fit"),
-        (lambda: place_on_support(_pair((1, 0, 0)), fcc100("Pt", (4, 4, 2), vacuum=5), 0),
-         "distance"),
+        (
+            lambda: place_on_support(_pair((9, 0, 0)), fcc100("Pt", (2, 2, 2), vacuum=5), 2.0),
+            "does not fit",
+        ),
+        (
+            lambda: place_on_support(_pair((1, 0, 0)), fcc100("Pt", (4, 4, 2), vacuum=5), 0),
+            "distance",
+        ),
     ],
 )
 def test_bad_input_is_refused(call, match):

@@ -41,7 +41,9 @@ def test_snapshots_are_reproducible_and_order_independent():
     forward = [snapshot.positions for snapshot in phonons]
     assert np.array_equal(forward[4], last_first)
     again = EinsteinPhonons(atoms, temperature=300, num_configs=5, rng=7)
-    assert all(np.array_equal(a.positions, b.positions) for a, b in zip(again, phonons, strict=True))
+    assert all(
+        np.array_equal(a.positions, b.positions) for a, b in zip(again, phonons, strict=True)
+    )
     assert not np.allclose(forward[0], forward[1])
     other = EinsteinPhonons(atoms, temperature=300, num_configs=5, rng=8)
     assert not np.allclose(other[0].positions, forward[0])

@@ -24,8 +24,12 @@ RUTILE_A, RUTILE_C, RUTILE_U = 4.594, 2.959, 0.305
 
 
 def _rutile(a=RUTILE_A, repeat=(2, 2, 3)):
-    return crystal(["Ti", "O"], basis=[(0, 0, 0), (RUTILE_U, RUTILE_U, 0)], spacegroup=136,
-                   cellpar=[a, a, RUTILE_C * a / RUTILE_A, 90, 90, 90]).repeat(repeat)
+    return crystal(
+        ["Ti", "O"],
+        basis=[(0, 0, 0), (RUTILE_U, RUTILE_U, 0)],
+        spacegroup=136,
+        cellpar=[a, a, RUTILE_C * a / RUTILE_A, 90, 90, 90],
+    ).repeat(repeat)
 
 
 def _tio2_cluster():
@@ -105,13 +109,19 @@ def test_relax_tio2_cluster_with_comb3():
 
 def test_relax_with_an_explicit_comb3_pair_style_matches_the_shortcut():
     particle = wulff_particle("Cu", [(1, 1, 1)], [1.0], size=13)
-    explicit = lammps_calculator("comb3 polar_off", "* * ffield.comb3 Cu", ["Cu"],
-                                 atom_style="charge", charge_equilibration="qeq/comb 1 0.0001")
+    explicit = lammps_calculator(
+        "comb3 polar_off",
+        "* * ffield.comb3 Cu",
+        ["Cu"],
+        atom_style="charge",
+        charge_equilibration="qeq/comb 1 0.0001",
+    )
     first = relax(particle, calculator=explicit, fmax=0.01)
     second = relax(particle, calculator="comb3", fmax=0.01)
     assert first.info["relaxation"]["converged"]
     assert first.info["relaxation"]["energy"] == pytest.approx(
-        second.info["relaxation"]["energy"], abs=1e-6)
+        second.info["relaxation"]["energy"], abs=1e-6
+    )
     start = particle.copy()
     start.center(vacuum=10)
     start.calc = comb3_calculator(["Cu"])
@@ -121,8 +131,21 @@ def test_relax_with_an_explicit_comb3_pair_style_matches_the_shortcut():
 def test_cli_relax_with_comb3(tmp_path, capsys):
     source = tmp_path / "cu.xyz"
     ase.io.write(source, wulff_particle("Cu", [(1, 1, 1)], [1.0], size=13))
-    assert main(["relax", str(source), "--calculator", "comb3", "--fmax", "0.02",
-                 "-o", str(tmp_path / "r.xyz")]) == 0
+    assert (
+        main(
+            [
+                "relax",
+                str(source),
+                "--calculator",
+                "comb3",
+                "--fmax",
+                "0.02",
+                "-o",
+                str(tmp_path / "r.xyz"),
+            ]
+        )
+        == 0
+    )
     assert "converged=True" in capsys.readouterr().out
     assert len(ase.io.read(tmp_path / "r.xyz")) == len(ase.io.read(source))
 
@@ -146,8 +169,11 @@ def test_missing_lammps_runtime_gives_one_sentence(breakage, monkeypatch, tmp_pa
     source = tmp_path / "cu.xyz"
     ase.io.write(source, bulk("Cu", cubic=True))
     breakage(monkeypatch)
-    for call in (load_lammps, lambda: lammps_calculator("eam", "1 1 Cu_u3.eam", ["Cu"]),
-                 lambda: relax(bulk("Cu", cubic=True), "comb3")):
+    for call in (
+        load_lammps,
+        lambda: lammps_calculator("eam", "1 1 Cu_u3.eam", ["Cu"]),
+        lambda: relax(bulk("Cu", cubic=True), "comb3"),
+    ):
         with pytest.raises(ValueError, match=r"pip install 'atomscope\[lammps\]'"):
             call()
     code = main(["relax", str(source), "--calculator", "comb3", "-o", str(tmp_path / "r.xyz")])
@@ -163,12 +189,26 @@ def test_missing_lammps_runtime_gives_one_sentence(breakage, monkeypatch, tmp_pa
         (lambda: comb3_calculator(["Au"]), r"\['Au'\].*COMB3"),
         (lambda: comb3_calculator(["Cu"], precision=0), "precision"),
         (lambda: relax(bulk("Au", cubic=True), "comb3"), r"\['Au'\]"),
-        (lambda: relax(Atoms("CuAu", [(0, 0, 0), (0, 0, 2.5)]),
-                       lammps_calculator("eam", "1 1 Cu_u3.eam", ["Cu"])), r"\['Au'\]"),
-        (lambda: lammps_calculator("eam", "1 1 Cu_u3.eam", ["Cu"], atom_style="full"),
-         "atom_style"),
-        (lambda: lammps_calculator("comb3 polar_off", "* * ffield.comb3 Cu", ["Cu"],
-                                   charge_equilibration="qeq/comb 1 0.0001"), "atom_style"),
+        (
+            lambda: relax(
+                Atoms("CuAu", [(0, 0, 0), (0, 0, 2.5)]),
+                lammps_calculator("eam", "1 1 Cu_u3.eam", ["Cu"]),
+            ),
+            r"\['Au'\]",
+        ),
+        (
+            lambda: lammps_calculator("eam", "1 1 Cu_u3.eam", ["Cu"], atom_style="full"),
+            "atom_style",
+        ),
+        (
+            lambda: lammps_calculator(
+                "comb3 polar_off",
+                "* * ffield.comb3 Cu",
+                ["Cu"],
+                charge_equilibration="qeq/comb 1 0.0001",
+            ),
+            "atom_style",
+        ),
         (lambda: lammps_calculator("eam", "1 1 Cu_u3.eam", ["Cu", "Cu"]), "repeat"),
     ],
 )

@@ -66,23 +66,43 @@ def test_emt_surface_relaxation(builder, spacing, a_emt):
 
 
 def test_md_snapshots_are_at_the_bath_temperature():
-    particle = relax(wulff_particle("Au", [(1, 0, 0), (1, 1, 0), (1, 1, 1)], [1.0, 1.1, 1.0],
-                                    size=1000))
+    particle = relax(
+        wulff_particle("Au", [(1, 0, 0), (1, 1, 0), (1, 1, 1)], [1.0, 1.1, 1.0], size=1000)
+    )
     assert 900 < len(particle) < 1200
-    phonons = MDPhonons(particle, temperature=300, timestep=5, friction=0.01,
-                        equilibration=500, num_configs=20, interval=20, rng=0)
+    phonons = MDPhonons(
+        particle,
+        temperature=300,
+        timestep=5,
+        friction=0.01,
+        equilibration=500,
+        num_configs=20,
+        interval=20,
+        rng=0,
+    )
     temperatures = [snapshot.get_temperature() for snapshot in phonons]
     assert np.mean(temperatures) == pytest.approx(300, rel=0.05)
-    assert np.allclose([s.positions.mean(0) for s in phonons], particle.positions.mean(0), atol=1e-6)
+    assert np.allclose(
+        [s.positions.mean(0) for s in phonons], particle.positions.mean(0), atol=1e-6
+    )
 
 
 def test_md_displacements_match_the_classical_debye_model(a_emt):
     crystal = bulk("Au", a=a_emt, cubic=True).repeat(4)
-    phonons = MDPhonons(crystal, temperature=300, timestep=5, friction=0.01,
-                        equilibration=300, num_configs=120, interval=10, rng=1)
+    phonons = MDPhonons(
+        crystal,
+        temperature=300,
+        timestep=5,
+        friction=0.01,
+        equilibration=300,
+        num_configs=120,
+        interval=10,
+        rng=1,
+    )
     box = crystal.cell.lengths()
-    displacements = np.array([(s.positions - crystal.positions + box / 2) % box - box / 2
-                              for s in phonons])
+    displacements = np.array(
+        [(s.positions - crystal.positions + box / 2) % box - box / 2 for s in phonons]
+    )
     displacements -= displacements.mean(axis=0)
     mass = 196.967 * AMU
     # classical Debye limit 3ħ²T/(m k_B Θ²) with Θ = 165 K (Kittel)
@@ -109,8 +129,10 @@ def test_asap_and_ase_emt_agree_on_the_cu_dimer():
     # both EMT implementations put the Cu dimer minimum within 0.05 Å of each other
     from ase import Atoms
 
-    dimers = [relax(Atoms("Cu2", [(0, 0, 0), (0, 0, 2.5)]), calc, fmax=1e-3)
-              for calc in ("emt", "ase_emt")]
+    dimers = [
+        relax(Atoms("Cu2", [(0, 0, 0), (0, 0, 2.5)]), calc, fmax=1e-3)
+        for calc in ("emt", "ase_emt")
+    ]
     lengths = [np.ptp(d.positions[:, 2]) for d in dimers]
     assert lengths[0] == pytest.approx(lengths[1], abs=0.05)
 

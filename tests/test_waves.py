@@ -85,9 +85,11 @@ def test_multislice_step_equals_explicit_formula():
     potential = rng.random((32, 40)).astype(np.float32) * 10
     transmission = stepper.transmission(potential).copy()
     wave = (rng.standard_normal((32, 40)) + 1j * rng.standard_normal((32, 40))).astype(np.complex64)
-    expected = np.fft.ifft2(np.fft.fft2(transmission * wave) * np.exp(
-        -1j * np.pi * energy2wavelength(300e3) * 0.5 * grid.frequency_squared()
-    ) * grid.antialias_aperture())
+    expected = np.fft.ifft2(
+        np.fft.fft2(transmission * wave)
+        * np.exp(-1j * np.pi * energy2wavelength(300e3) * 0.5 * grid.frequency_squared())
+        * grid.antialias_aperture()
+    )
     actual = wave.copy()
     stepper.step(actual, transmission, stepper.propagator(0.5))
     np.testing.assert_allclose(actual, expected, atol=1e-4 * np.abs(expected).max())

@@ -17,9 +17,7 @@ _SUFFIXES = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 def _parse_size(text: str) -> int:
     match = re.fullmatch(r"\s*([0-9.]+)\s*([KMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
     if match is None:
-        raise ValueError(
-            f"ATOMSCOPE_MEMORY_LIMIT must be a size like 512M or 2G, got {text!r}"
-        )
+        raise ValueError(f"ATOMSCOPE_MEMORY_LIMIT must be a size like 512M or 2G, got {text!r}")
     return int(float(match.group(1)) * _SUFFIXES[match.group(2).upper()])
 
 

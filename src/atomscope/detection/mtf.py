@@ -133,8 +133,6 @@ class MTF:
         ax.set_xlabel("k / k_Nyquist")
         ax.set_ylabel("transfer")
         ax.set_ylim(0, 1.05)
-        ax.set_title(
-            f"MTF {self.name}: c1={self.c1:g}, c2={self.c2:g}, c3={self.c3:g}"
-        )
+        ax.set_title(f"MTF {self.name}: c1={self.c1:g}, c2={self.c2:g}, c3={self.c3:g}")
         ax.legend(fontsize=8)
         return fig

@@ -51,8 +51,13 @@ def _recognize(args) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = Path(args.image).stem
-    write_npz(out / f"{stem}_atoms.npz", positions=result.positions,
-              probabilities=result.probabilities, scores=result.scores, maps=result.maps)
+    write_npz(
+        out / f"{stem}_atoms.npz",
+        positions=result.positions,
+        probabilities=result.probabilities,
+        scores=result.scores,
+        maps=result.maps,
+    )
     figure = out / f"{stem}_atoms.png"
     result.plot().savefig(figure, dpi=120)
     print(f"{len(result)} atoms -> {out / f'{stem}_atoms.npz'} (overlay {figure})")
@@ -68,36 +73,64 @@ def add_commands(subparsers) -> None:
     train.add_argument("--iterations", type=int, default=d.iterations, help="Adam steps")
     train.add_argument("--out", "-o", required=True, help="output directory (resumes if present)")
     train.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step")
-    train.add_argument("--crops-per-image", type=int, default=d.crops_per_image,
-                       help="crops cut from each simulated image")
-    train.add_argument("--images", type=int, default=d.num_images,
-                       help="input images: 1, or a focal series of this length")
-    train.add_argument("--focal-step", type=float, default=d.focal_step,
-                       help="defocus step of a focal series [Å] (seed Eq 6.19)")
+    train.add_argument(
+        "--crops-per-image",
+        type=int,
+        default=d.crops_per_image,
+        help="crops cut from each simulated image",
+    )
+    train.add_argument(
+        "--images",
+        type=int,
+        default=d.num_images,
+        help="input images: 1, or a focal series of this length",
+    )
+    train.add_argument(
+        "--focal-step",
+        type=float,
+        default=d.focal_step,
+        help="defocus step of a focal series [Å] (seed Eq 6.19)",
+    )
     train.add_argument("--crop", type=int, default=d.crop, help="crop size [px], multiple of 8")
     train.add_argument("--width", type=int, default=d.width, help="feature maps at level 1")
-    train.add_argument("--structures", type=int, default=d.num_structures,
-                       help="exit waves to simulate")
+    train.add_argument(
+        "--structures", type=int, default=d.num_structures, help="exit waves to simulate"
+    )
     train.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     train.add_argument("--seed", type=int, default=d.seed, help="random seed")
-    train.add_argument("--learning-rate", type=float, default=d.learning_rate,
-                       help="Adam step size (seed 1e-4)")
-    train.add_argument("--curriculum", type=int, default=d.curriculum_iterations,
-                       help="steps over which the microscope ranges widen from EASY_RANGES "
-                       "to the full ranges (0: none)")
-    train.add_argument("--easy-fraction", type=float, default=d.easy_fraction,
-                       help="fraction of images drawn from EASY_RANGES (a mixture)")
-    train.add_argument("--truth-width", type=float, default=d.truth_width,
-                       help="σ of the truth Gaussians [Å] (Eqs 6.7–6.8)")
+    train.add_argument(
+        "--learning-rate", type=float, default=d.learning_rate, help="Adam step size (seed 1e-4)"
+    )
+    train.add_argument(
+        "--curriculum",
+        type=int,
+        default=d.curriculum_iterations,
+        help="steps over which the microscope ranges widen from EASY_RANGES "
+        "to the full ranges (0: none)",
+    )
+    train.add_argument(
+        "--easy-fraction",
+        type=float,
+        default=d.easy_fraction,
+        help="fraction of images drawn from EASY_RANGES (a mixture)",
+    )
+    train.add_argument(
+        "--truth-width",
+        type=float,
+        default=d.truth_width,
+        help="σ of the truth Gaussians [Å] (Eqs 6.7–6.8)",
+    )
     train.add_argument("--threads", type=int, default=d.threads, help="torch threads")
     train.set_defaults(func=_train)
 
     recognize = subparsers.add_parser("recognize", help="find atoms in an image with a network")
     recognize.add_argument("image", help="image file (.tif, .npz, .dm3/.dm4/.emd)")
-    recognize.add_argument("--model", default="graphene",
-                           help="shipped model name (graphene, gold) or a model.pt file")
+    recognize.add_argument(
+        "--model", default="graphene", help="shipped model name (graphene, gold) or a model.pt file"
+    )
     recognize.add_argument("--sampling", type=float, help="pixel size [Å] (default: from file)")
-    recognize.add_argument("--threshold", type=float, default=0.5,
-                           help="t of Eq 6.16: minimum peak class probability")
+    recognize.add_argument(
+        "--threshold", type=float, default=0.5, help="t of Eq 6.16: minimum peak class probability"
+    )
     recognize.add_argument("--out", "-o", default="out", help="output directory")
     recognize.set_defaults(func=_recognize)

@@ -153,8 +153,11 @@ def exit_wave(atoms, energy: float, sampling: float, slice_thickness: float = 1.
 def _simulate(task) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One structure of ``generate``: (exit wave array, column positions, classes)."""
     preset, rng, extent, sampling = task
-    build = {"graphene": graphene_structure, "gold": gold_structure,
-             "polycrystalline": polycrystalline_structure}[preset]
+    build = {
+        "graphene": graphene_structure,
+        "gold": gold_structure,
+        "polycrystalline": polycrystalline_structure,
+    }[preset]
     atoms, positions, classes = build(rng, extent=extent)
     return exit_wave(atoms, STRUCTURE_PRESETS[preset]["energy"], sampling).array, positions, classes
 
@@ -225,8 +228,12 @@ class ExitWaveDataset:
                 positions=np.concatenate(self.positions).reshape(-1, 2),
                 classes=np.concatenate(self.classes).astype(np.int64),
             )
-            meta = {"sampling": self.sampling, "energy": self.energy,
-                    "class_names": list(self.class_names), "format": 1}
+            meta = {
+                "sampling": self.sampling,
+                "energy": self.energy,
+                "class_names": list(self.class_names),
+                "format": 1,
+            }
             (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
             tmp.chmod(0o755)  # mkdtemp makes it private
             tmp.rename(path)
@@ -244,7 +251,9 @@ class ExitWaveDataset:
             waves = np.load(path / "waves.npy", mmap_mode="r")
             with np.load(path / "truth.npz") as truth:
                 lengths, positions, classes = (
-                    truth["lengths"], truth["positions"], truth["classes"]
+                    truth["lengths"],
+                    truth["positions"],
+                    truth["classes"],
                 )
         except (OSError, ValueError, KeyError) as error:
             raise ValueError(f"path {str(path)!r} is not an exit-wave dataset: {error}") from error
@@ -522,8 +531,11 @@ class TrainingImages:
         series = [image.array]
         for k in range(1, self.num_images):
             # seed Eq 6.19: Δf_k = Δf_0 + k·step + U(−20, 20) Å
-            C10 = (microscope.ctf.aberrations["C10"] + k * self.focal_step
-                   + rng.uniform(-FOCAL_JITTER, FOCAL_JITTER))
+            C10 = (
+                microscope.ctf.aberrations["C10"]
+                + k * self.focal_step
+                + rng.uniform(-FOCAL_JITTER, FOCAL_JITTER)
+            )
             series.append(image_from_exit_wave(wave, refocus(microscope, C10), rng).array)
         sampling = image.sampling[0]
         normalised = local_contrast_normalization(np.stack(series), self.lcn_sigma, sampling)
@@ -537,11 +549,20 @@ class TrainingImages:
                 & (positions < origin + (self.crop + 5) * sampling + 5 * self.width),
                 axis=1,
             )
-            windows.append(normalised[:, offset[0] : offset[0] + self.crop,
-                                      offset[1] : offset[1] + self.crop])
-            truths.append(truth_maps(positions[near], classes[near],
-                                     len(self.dataset.class_names), tuple(origin),
-                                     (self.crop, self.crop), sampling, self.width))
+            windows.append(
+                normalised[:, offset[0] : offset[0] + self.crop, offset[1] : offset[1] + self.crop]
+            )
+            truths.append(
+                truth_maps(
+                    positions[near],
+                    classes[near],
+                    len(self.dataset.class_names),
+                    tuple(origin),
+                    (self.crop, self.crop),
+                    sampling,
+                    self.width,
+                )
+            )
         return np.stack(windows), np.stack(truths)
 
     def __getitem__(self, index: int):

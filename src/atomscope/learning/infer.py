@@ -78,8 +78,12 @@ class Recognition:
         else:
             fig = ax.figure
         nx, ny = self.image.shape
-        ax.imshow(self.image.T, origin="lower", cmap="gray",
-                  extent=(0, nx * self.sampling, 0, ny * self.sampling))
+        ax.imshow(
+            self.image.T,
+            origin="lower",
+            cmap="gray",
+            extent=(0, nx * self.sampling, 0, ny * self.sampling),
+        )
         classes = self.probabilities.argmax(axis=1) if len(self) else np.zeros(0, int)
         for k, name in enumerate(self.class_names):
             chosen = self.positions[classes == k]
@@ -253,14 +257,23 @@ class Recognizer:
             raise ValueError(f"model file {str(path)!r} is not an atomscope recognizer ({FORMAT})")
         config = content["config"]
         model = FusionNet(config["in_channels"], config["num_classes"], config["width"])
-        state = {key: value.float() if value.is_floating_point() else value
-                 for key, value in content["state_dict"].items()}
+        state = {
+            key: value.float() if value.is_floating_point() else value
+            for key, value in content["state_dict"].items()
+        }
         try:
             model.load_state_dict(state)
         except RuntimeError as error:
-            raise ValueError(f"model file {str(path)!r} has weights that do not fit: {error}") from error
-        return cls(model, config["class_names"], tuple(config["sampling_range"]),
-                   config["lcn_sigma"], config["metadata"])
+            raise ValueError(
+                f"model file {str(path)!r} has weights that do not fit: {error}"
+            ) from error
+        return cls(
+            model,
+            config["class_names"],
+            tuple(config["sampling_range"]),
+            config["lcn_sigma"],
+            config["metadata"],
+        )
 
     @classmethod
     def pretrained(cls, name: str) -> Recognizer:
@@ -295,8 +308,9 @@ class Recognizer:
         # the exact pixel after rounding to whole pixels
         return resampled, sampling * array.shape[1] / resampled.shape[1]
 
-    def probability_maps(self, normalised: np.ndarray, tile: int = 512, overlap: int = 32,
-                         batch: int = 4) -> np.ndarray:
+    def probability_maps(
+        self, normalised: np.ndarray, tile: int = 512, overlap: int = 32, batch: int = 4
+    ) -> np.ndarray:
         """Network output [classes + 1, x, y] for a normalised stack, tile by tile.
 
         Each axis is cut into the fewest tiles of at most ``tile`` px that overlap by
@@ -315,27 +329,40 @@ class Recognizer:
         batch = check_positive_int("batch", batch)
         shape = normalised.shape[1:]
         counts = [math.ceil(n / (tile - 2 * overlap)) for n in shape]
-        tiles = [8 * math.ceil((math.ceil(n / m) + 2 * overlap) / 8)
-                 for n, m in zip(shape, counts, strict=True)]
+        tiles = [
+            8 * math.ceil((math.ceil(n / m) + 2 * overlap) / 8)
+            for n, m in zip(shape, counts, strict=True)
+        ]
         cores = [t - 2 * overlap for t in tiles]
         padded = np.pad(
             normalised,
-            ((0, 0), *((overlap, m * c - n + overlap)
-                       for n, m, c in zip(shape, counts, cores, strict=True))),
+            (
+                (0, 0),
+                *(
+                    (overlap, m * c - n + overlap)
+                    for n, m, c in zip(shape, counts, cores, strict=True)
+                ),
+            ),
             mode="symmetric",
         )
-        corners = [(a * cores[0], b * cores[1])
-                   for a in range(counts[0]) for b in range(counts[1])]
-        out = np.zeros((self.model.num_classes + 1, counts[0] * cores[0], counts[1] * cores[1]),
-                       dtype=np.float32)
-        centre = (slice(None), slice(overlap, overlap + cores[0]),
-                  slice(overlap, overlap + cores[1]))
+        corners = [(a * cores[0], b * cores[1]) for a in range(counts[0]) for b in range(counts[1])]
+        out = np.zeros(
+            (self.model.num_classes + 1, counts[0] * cores[0], counts[1] * cores[1]),
+            dtype=np.float32,
+        )
+        centre = (
+            slice(None),
+            slice(overlap, overlap + cores[0]),
+            slice(overlap, overlap + cores[1]),
+        )
         with torch.no_grad():
             for first in range(0, len(corners), batch):
                 chunk = corners[first : first + batch]
-                x = torch.from_numpy(np.stack(
-                    [padded[:, a : a + tiles[0], b : b + tiles[1]] for a, b in chunk]
-                ).astype(np.float32))
+                x = torch.from_numpy(
+                    np.stack(
+                        [padded[:, a : a + tiles[0], b : b + tiles[1]] for a, b in chunk]
+                    ).astype(np.float32)
+                )
                 for (a, b), maps in zip(chunk, self.model(x).numpy(), strict=True):
                     out[:, a : a + cores[0], b : b + cores[1]] = maps[centre]
         return out[:, : shape[0], : shape[1]]
@@ -381,6 +408,12 @@ class Recognizer:
         positions, probabilities, scores = segment(maps, sampling, epsilon)
         keep = scores >= threshold  # Eq 6.16
         return Recognition(
-            positions[keep], probabilities[keep], scores[keep], maps, array[0], sampling,
-            self.class_names, {"threshold": threshold, "epsilon": epsilon},
+            positions[keep],
+            probabilities[keep],
+            scores[keep],
+            maps,
+            array[0],
+            sampling,
+            self.class_names,
+            {"threshold": threshold, "epsilon": epsilon},
         )

@@ -103,9 +103,13 @@ def precision_recall_curve(predicted, scores, truth, thresholds, radius: float =
     predicted = _positions("predicted", predicted)
     scores = check_finite_array("scores", scores).reshape(-1)
     if len(scores) != len(predicted):
-        raise ValueError(f"scores must have one value per prediction ({len(predicted)}), got {len(scores)}")
-    results = [precision_recall(predicted[scores >= t], truth, radius)
-               for t in check_finite_array("thresholds", thresholds).reshape(-1)]
+        raise ValueError(
+            f"scores must have one value per prediction ({len(predicted)}), got {len(scores)}"
+        )
+    results = [
+        precision_recall(predicted[scores >= t], truth, radius)
+        for t in check_finite_array("thresholds", thresholds).reshape(-1)
+    ]
     return np.array([r.precision for r in results]), np.array([r.recall for r in results])
 
 
@@ -163,8 +167,14 @@ def bond_lengths(positions, max_length: float = 1.8) -> np.ndarray:
     return np.linalg.norm(positions[pairs[:, 0]] - positions[pairs[:, 1]], axis=1)
 
 
-def gaussian_peaks(image, sampling: float, sigma: float = 0.3, min_distance: float = 1.0,
-                   bright: bool = True, threshold: float = 0.0):
+def gaussian_peaks(
+    image,
+    sampling: float,
+    sigma: float = 0.3,
+    min_distance: float = 1.0,
+    bright: bool = True,
+    threshold: float = 0.0,
+):
     """Baseline: Gaussian filter, then local maxima (or minima for dark atoms).
 
     Parameters
@@ -203,6 +213,10 @@ def gaussian_peaks(image, sampling: float, sigma: float = 0.3, min_distance: flo
     filtered = gaussian_filter(array if bright else -array, sigma / sampling)
     spread = filtered.std()
     standard = (filtered - filtered.mean()) / (spread if spread > 0 else 1.0)
-    peaks = peak_local_max(standard, min_distance=max(1, round(min_distance / sampling)),
-                           threshold_abs=threshold, exclude_border=False)
+    peaks = peak_local_max(
+        standard,
+        min_distance=max(1, round(min_distance / sampling)),
+        threshold_abs=threshold,
+        exclude_border=False,
+    )
     return peaks * sampling, standard[tuple(peaks.T)]

@@ -145,9 +145,12 @@ def blend(start: MicroscopeRanges, end: MicroscopeRanges, fraction: float) -> Mi
         raise ValueError(f"start.energy ({start.energy}) must equal end.energy ({end.energy})")
     fraction = min(max(float(fraction), 0.0), 1.0)
     changes = {
-        f.name: tuple((1 - fraction) * a + fraction * b for a, b in
-                      zip(getattr(start, f.name), getattr(end, f.name), strict=True))
-        for f in fields(MicroscopeRanges) if f.name != "energy"
+        f.name: tuple(
+            (1 - fraction) * a + fraction * b
+            for a, b in zip(getattr(start, f.name), getattr(end, f.name), strict=True)
+        )
+        for f in fields(MicroscopeRanges)
+        if f.name != "energy"
     }
     return replace(end, **changes)
 
@@ -229,9 +232,7 @@ def draw(
     dose = float(np.exp(rng.uniform(*np.log(ranges.dose))))
     mtf = MTF("exp_gauss", uniform("mtf_c1"), uniform("mtf_c2"), uniform("mtf_c3"))
     camera = Camera(sampling=uniform("sampling"), dose=dose, mtf=mtf)
-    return Microscope(
-        ctf, camera, uniform("brightness"), uniform("contrast"), uniform("gamma")
-    )
+    return Microscope(ctf, camera, uniform("brightness"), uniform("contrast"), uniform("gamma"))
 
 
 def refocus(microscope: Microscope, C10: float) -> Microscope:
@@ -247,7 +248,9 @@ def refocus(microscope: Microscope, C10: float) -> Microscope:
 
 def _fast_camera(camera: Camera, extent: tuple[float, float]) -> Camera:
     """The camera with its pixel adjusted to an FFT-friendly pixel count over ``extent``."""
-    counts = [next_fast_len(max(2, round(e / s))) for e, s in zip(extent, camera.sampling, strict=True)]
+    counts = [
+        next_fast_len(max(2, round(e / s))) for e, s in zip(extent, camera.sampling, strict=True)
+    ]
     sampling = tuple(e / n for e, n in zip(extent, counts, strict=True))
     return Camera(sampling=sampling, dose=camera.dose, mtf=camera.mtf, resample=camera.resample)
 
@@ -303,4 +306,3 @@ def image_from_exit_wave(
         + microscope.brightness
     )
     return Images(jittered, detected.sampling, {"microscope": microscope.parameters()})
-

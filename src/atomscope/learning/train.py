@@ -105,8 +105,16 @@ class TrainConfig:
 
     def __post_init__(self):
         check_choice("preset", self.preset, PRESETS)
-        for name in ("iterations", "batch_size", "crops_per_image", "num_images", "width",
-                     "checkpoint_every", "num_structures", "threads"):
+        for name in (
+            "iterations",
+            "batch_size",
+            "crops_per_image",
+            "num_images",
+            "width",
+            "checkpoint_every",
+            "num_structures",
+            "threads",
+        ):
             check_positive_int(name, getattr(self, name))
         if self.batch_size % self.crops_per_image:
             raise ValueError(
@@ -306,10 +314,18 @@ def train(
     ranges = config.microscope_ranges()
     data = _dataset(config, out, dataset)
     images = TrainingImages(
-        data, ranges, config.crop, config.seed, config.truth_width, config.lcn_sigma,
-        config.crops_per_image, config.num_images, config.focal_step,
+        data,
+        ranges,
+        config.crop,
+        config.seed,
+        config.truth_width,
+        config.lcn_sigma,
+        config.crops_per_image,
+        config.num_images,
+        config.focal_step,
         config.start_microscope_ranges()
-        if config.curriculum_iterations or config.easy_fraction else None,
+        if config.curriculum_iterations or config.easy_fraction
+        else None,
         config.curriculum_iterations * (config.batch_size // config.crops_per_image),
         config.easy_fraction,
     )
@@ -327,12 +343,20 @@ def train(
 
     def save(iteration: int) -> None:
         _save_atomic(
-            {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-             "iteration": iteration, "losses": losses, "config": config.to_dict()},
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "iteration": iteration,
+                "losses": losses,
+                "config": config.to_dict(),
+            },
             checkpoint_path,
         )
         recognizer = Recognizer(  # a copy: the recognizer puts its model in eval mode
-            copy.deepcopy(model), data.class_names, ranges.sampling, config.lcn_sigma,
+            copy.deepcopy(model),
+            data.class_names,
+            ranges.sampling,
+            config.lcn_sigma,
             {"training": config.to_dict(), "iterations": iteration},
         )
         recognizer.save(out / MODEL)
@@ -340,8 +364,13 @@ def train(
 
     model.train()
     began = time.perf_counter()
-    bar = tqdm(range(start, config.iterations), initial=start, total=config.iterations,
-               desc=f"train {config.preset}", disable=not progress)
+    bar = tqdm(
+        range(start, config.iterations),
+        initial=start,
+        total=config.iterations,
+        desc=f"train {config.preset}",
+        disable=not progress,
+    )
     for iteration in bar:
         batch = [images.sample(iteration * per_step + b) for b in range(per_step)]
         x = torch.from_numpy(np.concatenate([image for image, _ in batch]))

@@ -140,21 +140,32 @@ def evaluate(
         sampling = image.sampling[0]
         extent = np.array(image.shape) * sampling
         truth = dataset.positions[index]
-        tiled = np.concatenate([truth + np.array([i, j]) * extent
-                                for i in (-1, 0, 1) for j in (-1, 0, 1)])
+        tiled = np.concatenate(
+            [truth + np.array([i, j]) * extent for i in (-1, 0, 1) for j in (-1, 0, 1)]
+        )
         ideal = ideal_lattice(tiled)[4 * len(truth) : 5 * len(truth)]
         inside = within(truth, extent, margin)
         truth, ideal = truth[inside], ideal[inside]
         result = recognizer.predict(image.array, sampling, threshold=0.0)
         keep = within(result.positions, extent, margin)
         predicted, scores = result.positions[keep], result.scores[keep]
-        for name, group in (("all", np.ones(len(truth), bool)), ("ideal", ideal),
-                            ("defect", ~ideal)):
+        for name, group in (
+            ("all", np.ones(len(truth), bool)),
+            ("ideal", ideal),
+            ("defect", ~ideal),
+        ):
             results[name].truth += int(group.sum())
             _score(results[name], predicted, scores, truth, group, radius, name == "all")
         peaks, heights = gaussian_peaks(image.array, sampling, baseline_sigma, min_distance=0.4)
         inside_peaks = within(peaks, extent, margin)
         results["baseline"].truth += len(truth)
-        _score(results["baseline"], peaks[inside_peaks], (heights[inside_peaks] + 1) / 4,
-               truth, np.ones(len(truth), bool), radius, True)
+        _score(
+            results["baseline"],
+            peaks[inside_peaks],
+            (heights[inside_peaks] + 1) / 4,
+            truth,
+            np.ones(len(truth), bool),
+            radius,
+            True,
+        )
     return results

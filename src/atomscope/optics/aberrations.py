@@ -54,9 +54,7 @@ def resolve_aberrations(parameters: Mapping[str, Any]) -> dict[str, float]:
         elif name in SYMBOLS:
             symbol, sign = name, 1.0
         else:
-            raise ValueError(
-                f"unknown aberration {name!r}; allowed names are {', '.join(NAMES)}"
-            )
+            raise ValueError(f"unknown aberration {name!r}; allowed names are {', '.join(NAMES)}")
         if symbol in resolved:
             raise ValueError(
                 f"aberration {name!r} and {given_as[symbol]!r} both set {symbol}; give only one"

@@ -96,8 +96,10 @@ def _relax(args) -> None:
     atoms = read_structure(args.structure)
     relaxed = relax(atoms, _calculator(args, atoms), args.fmax, args.steps, progress=True)
     info = relaxed.info["relaxation"]
-    print(f"converged={info['converged']} after {info['steps']} steps, "
-          f"E = {info['energy']:.4f} eV, max force {info['fmax']:.2g} eV/Å")
+    print(
+        f"converged={info['converged']} after {info['steps']} steps, "
+        f"E = {info['energy']:.4f} eV, max force {info['fmax']:.2g} eV/Å"
+    )
     _write(relaxed, args.output, file_format)
 
 
@@ -142,8 +144,11 @@ def _add_output(parser: argparse.ArgumentParser, example: str) -> None:
 
 
 def _add_calculator_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--calculator", default="emt",
-                        help="emt (asap3, default) | ase_emt | comb3 (LAMMPS, oxides)")
+    parser.add_argument(
+        "--calculator",
+        default="emt",
+        help="emt (asap3, default) | ase_emt | comb3 (LAMMPS, oxides)",
+    )
     parser.add_argument("--pair-style", help="use LAMMPS with this pair style, e.g. eam")
     parser.add_argument("--pair-coeff", action="append", default=[], help="LAMMPS pair_coeff")
     parser.add_argument("--types", nargs="+", help="elements in LAMMPS type order")
@@ -156,12 +161,25 @@ def add_commands(subparsers) -> None:
 
     particle = kinds.add_parser("particle", help="random rough particle (seed Eq 6.18)")
     particle.add_argument("--element", default="Au", help="fcc/bcc element (default Au)")
-    particle.add_argument("--radius", type=float, nargs=2, default=(6.0, 12.0),
-                          metavar=("LOW", "HIGH"), help="facet-plane distances [Å]")
-    particle.add_argument("--growth", type=float, nargs=2, default=(0.0, 0.5),
-                          metavar=("LOW", "HIGH"), help="added atoms / seed atoms")
-    particle.add_argument("--temperature", type=float, default=1.0,
-                          help="roughness temperature T of Eq 6.18")
+    particle.add_argument(
+        "--radius",
+        type=float,
+        nargs=2,
+        default=(6.0, 12.0),
+        metavar=("LOW", "HIGH"),
+        help="facet-plane distances [Å]",
+    )
+    particle.add_argument(
+        "--growth",
+        type=float,
+        nargs=2,
+        default=(0.0, 0.5),
+        metavar=("LOW", "HIGH"),
+        help="added atoms / seed atoms",
+    )
+    particle.add_argument(
+        "--temperature", type=float, default=1.0, help="roughness temperature T of Eq 6.18"
+    )
     particle.add_argument("--vacuum", type=float, default=5.0, help="vacuum around it [Å]")
     particle.add_argument("--rng", type=int, default=0, help="random seed")
     _add_output(particle, "particle.xyz")
@@ -170,9 +188,12 @@ def add_commands(subparsers) -> None:
     wulff = kinds.add_parser("wulff", help="Wulff-shaped particle")
     wulff.add_argument("--element", default="Au", help="fcc/bcc element (default Au)")
     wulff.add_argument("--surfaces", nargs="+", default=["100", "111"], help="e.g. 100 111")
-    wulff.add_argument("--energies", type=float, nargs="+", default=[1.0, 1.1],
-                       help="surface energy per family")
-    wulff.add_argument("--size", default="500", help="atom count (integer) or radius [Å] (e.g. 12.5)")
+    wulff.add_argument(
+        "--energies", type=float, nargs="+", default=[1.0, 1.1], help="surface energy per family"
+    )
+    wulff.add_argument(
+        "--size", default="500", help="atom count (integer) or radius [Å] (e.g. 12.5)"
+    )
     wulff.add_argument("--vacuum", type=float, default=5.0, help="vacuum around it [Å]")
     _add_output(wulff, "wulff.xyz")
     wulff.set_defaults(func=_build_wulff)

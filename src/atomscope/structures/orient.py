@@ -127,7 +127,9 @@ def center(
     """
     _check_atoms("atoms", atoms)
     if (vacuum is None) == (cell is None):
-        raise ValueError(f"give exactly one of vacuum or cell, got vacuum={vacuum!r}, cell={cell!r}")
+        raise ValueError(
+            f"give exactly one of vacuum or cell, got vacuum={vacuum!r}, cell={cell!r}"
+        )
     result = atoms.copy()
     if vacuum is not None:
         vacuum = check_nonnegative("vacuum", vacuum)

@@ -44,9 +44,7 @@ def _debye_phi(x: float) -> float:
     return quad(lambda t: t / np.expm1(t) if t > 0 else 1.0, 0.0, min(x, 50.0))[0] / x
 
 
-def debye_sigma(
-    symbol: str, temperature: float, debye_temperature: float | None = None
-) -> float:
+def debye_sigma(symbol: str, temperature: float, debye_temperature: float | None = None) -> float:
     """Root-mean-square displacement along one axis [Å] of an atom in a Debye solid.
 
     ⟨u_x²⟩ = 3ħ²T / (m k_B Θ²) · [φ(Θ/T) + Θ/(4T)], the Debye-model Debye–Waller factor

@@ -70,7 +70,9 @@ class EinsteinPhonons(FrozenPhonons):
         elif isinstance(sigmas, Mapping):
             missing = [s for s in symbols if s not in sigmas]
             if missing:
-                raise ValueError(f"sigmas has no entry for element(s) {missing}; got {dict(sigmas)}")
+                raise ValueError(
+                    f"sigmas has no entry for element(s) {missing}; got {dict(sigmas)}"
+                )
             per_symbol = {s: check_nonnegative(f"sigmas[{s!r}]", sigmas[s]) for s in symbols}
         else:
             value = check_nonnegative("sigmas", sigmas)

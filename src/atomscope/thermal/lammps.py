@@ -113,7 +113,9 @@ def lammps_calculator(
     -3.93
     """
     if not isinstance(pair_style, str) or not pair_style.strip():
-        raise ValueError(f"pair_style must be a LAMMPS pair style such as 'eam', got {pair_style!r}")
+        raise ValueError(
+            f"pair_style must be a LAMMPS pair style such as 'eam', got {pair_style!r}"
+        )
     coefficients = [pair_coeff] if isinstance(pair_coeff, str) else list(pair_coeff)
     if not coefficients or not all(isinstance(c, str) and c.strip() for c in coefficients):
         raise ValueError(f"pair_coeff must be one or more non-empty strings, got {pair_coeff!r}")
@@ -162,7 +164,9 @@ def comb3_elements() -> tuple[str, ...]:
     if not path.is_file():
         raise ValueError(f"{COMB3_FILE} is not in {path.parent}; {INSTALL_HINT}")
     lines = path.read_text().splitlines()
-    entries = [line.split()[:3] for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    entries = [
+        line.split()[:3] for line in lines if line.strip() and not line.lstrip().startswith("#")
+    ]
     return tuple(sorted({symbol for entry in entries for symbol in entry}))
 
 

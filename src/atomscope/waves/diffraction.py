@@ -70,9 +70,7 @@ def half_widths(grid: Grid, energy: float, max_angle: float) -> tuple[int, int]:
     >>> half_widths(Grid(gpts=100, sampling=0.1), 200e3, max_angle=10.0)
     (3, 3)
     """
-    return tuple(
-        int(np.floor(max_angle / step + 1e-9)) for step in angular_sampling(grid, energy)
-    )
+    return tuple(int(np.floor(max_angle / step + 1e-9)) for step in angular_sampling(grid, energy))
 
 
 def crop_centred(array: np.ndarray, half: tuple[int, int]) -> np.ndarray:
@@ -238,8 +236,10 @@ def diffraction_patterns(waves, max_angle: float | None = None) -> DiffractionPa
     size = waves.gpts[0] * waves.gpts[1]
     spectrum = fft2(waves.array)
     # Parseval: Σ_k |F[ψ]|² = N Σ_r |ψ|², so |F[ψ]|²/N sums to the real-space norm
-    intensity = np.square(np.abs(crop_centred(spectrum, half_widths(waves.grid, waves.energy,
-                                                                     max_angle)))) / size
+    intensity = (
+        np.square(np.abs(crop_centred(spectrum, half_widths(waves.grid, waves.energy, max_angle))))
+        / size
+    )
     if waves.weights is not None:
         intensity = np.tensordot(waves.weights, intensity, axes=(0, 0))
     return DiffractionPatterns(

@@ -364,7 +364,9 @@ class _PlaneWaveBatch:
         x, y = grid.coordinates()
         buffer = empty((self.batch_size, *grid.gpts))
         # the last batch is padded so every FFT has the planned shape
-        padded = np.concatenate([indices, np.repeat(indices[-1:], self.batch_size - len(indices), 0)])
+        padded = np.concatenate(
+            [indices, np.repeat(indices[-1:], self.batch_size - len(indices), 0)]
+        )
         # exp(2πi k_j·r) = exp(2πi kx x) exp(2πi ky y); phases in float64
         np.multiply(
             exp_i(2 * np.pi * kx[padded[:, 0], None] * x[None])[:, :, None],

@@ -49,7 +49,9 @@ def check_positions(positions: Any) -> tuple[np.ndarray, bool]:
     if array.shape == (2,):
         return array[None], True
     if array.ndim != 2 or array.shape[1] != 2:
-        raise ValueError(f"positions must be (x, y) or an (n, 2) array [Å], got shape {array.shape}")
+        raise ValueError(
+            f"positions must be (x, y) or an (n, 2) array [Å], got shape {array.shape}"
+        )
     return array, False
 
 
@@ -242,7 +244,6 @@ class Probe:
         )
         return waves.multislice(potential, progress=progress)
 
-
     def scan(
         self,
         potential,
@@ -389,8 +390,12 @@ class Probe:
             batches = -(-num_positions // cap)
             batch_size = -(-num_positions // batches)
         batch_size = min(check_positive_int("batch_size", batch_size), num_positions)
-        slices = estimate("potential_slices", gpts=grid.gpts, num_slices=potential.num_slices,
-                          num_configs=getattr(potential, "num_configs", 1))
+        slices = estimate(
+            "potential_slices",
+            gpts=grid.gpts,
+            num_slices=potential.num_slices,
+            num_configs=getattr(potential, "num_configs", 1),
+        )
         cache = num_positions > batch_size and slices <= 0.25 * available_memory()
         nbytes = outputs + batch_size * per_position + (slices if cache else 0)
         return BatchPlan(batch_size, int(nbytes), cache)
@@ -404,8 +409,14 @@ class _ScanBatch:
     its buffer between batches) or, pickled, as a Dask task.
     """
 
-    def __init__(self, probe: Probe, configurations: list, detectors: list, batch_size: int,
-                 wisdom: tuple[bytes, ...] | None = None):
+    def __init__(
+        self,
+        probe: Probe,
+        configurations: list,
+        detectors: list,
+        batch_size: int,
+        wisdom: tuple[bytes, ...] | None = None,
+    ):
         self.probe = probe
         self.configurations = configurations
         self.detectors = detectors

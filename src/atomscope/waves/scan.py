@@ -24,7 +24,9 @@ from atomscope.core.validate import (
 from atomscope.images import Images
 
 
-def _steps(length: float, gpts: int | None, sampling: float | None, endpoint: bool) -> tuple[int, float]:
+def _steps(
+    length: float, gpts: int | None, sampling: float | None, endpoint: bool
+) -> tuple[int, float]:
     """Number of points and step [Å] along ``length`` from gpts or a (maximum) sampling."""
     if gpts is None:
         gpts = max(int(np.ceil(length / sampling - 1e-9)) + (1 if endpoint else 0), 1)
@@ -34,7 +36,9 @@ def _steps(length: float, gpts: int | None, sampling: float | None, endpoint: bo
 
 def _check_step_arguments(sampling: Any, gpts: Any) -> None:
     if sampling is not None and gpts is not None:
-        raise ValueError(f"give sampling or gpts, not both; got sampling={sampling!r}, gpts={gpts!r}")
+        raise ValueError(
+            f"give sampling or gpts, not both; got sampling={sampling!r}, gpts={gpts!r}"
+        )
 
 
 class GridScan:
@@ -182,7 +186,11 @@ class LineScan:
     """
 
     def __init__(
-        self, start: Any, end: Any, sampling: float | None = None, gpts: int | None = None,
+        self,
+        start: Any,
+        end: Any,
+        sampling: float | None = None,
+        gpts: int | None = None,
         endpoint: bool = True,
     ):
         _check_step_arguments(sampling, gpts)
@@ -233,7 +241,9 @@ class CustomScan:
     def __init__(self, positions: Any):
         positions = check_finite_array("positions", positions)
         if positions.ndim != 2 or positions.shape[1] != 2 or len(positions) == 0:
-            raise ValueError(f"positions must be an (n, 2) array [Å] with n ≥ 1, got shape {positions.shape}")
+            raise ValueError(
+                f"positions must be an (n, 2) array [Å] with n ≥ 1, got shape {positions.shape}"
+            )
         self.positions = positions
 
     def resolve(self, default_sampling: float, extent: tuple[float, float]) -> CustomScan:

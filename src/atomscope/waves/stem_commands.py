@@ -27,12 +27,15 @@ def _detector(text: str):
     try:
         numbers = [float(v) for v in values]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--detector {text!r}: the fields must be numbers") from None
+        raise argparse.ArgumentTypeError(
+            f"--detector {text!r}: the fields must be numbers"
+        ) from None
     if kind == "annular" and len(numbers) == 2:
         return AnnularDetector(*numbers)
     if kind == "segmented" and len(numbers) in (4, 5):
-        return SegmentedDetector(numbers[0], numbers[1], int(numbers[2]), int(numbers[3]),
-                                 *numbers[4:])
+        return SegmentedDetector(
+            numbers[0], numbers[1], int(numbers[2]), int(numbers[3]), *numbers[4:]
+        )
     if kind == "pixelated" and len(numbers) <= 1:
         return PixelatedDetector(*numbers)
     raise argparse.ArgumentTypeError(
@@ -64,8 +67,10 @@ def _detector_name(detector) -> str:
         return f"annular_{detector.inner:g}-{detector.outer:g}mrad"
     if isinstance(detector, PixelatedDetector):
         return "4dstem"
-    return (f"segmented_{detector.inner:g}-{detector.outer:g}mrad_"
-            f"{detector.nbins_radial}x{detector.nbins_azimuthal}")
+    return (
+        f"segmented_{detector.inner:g}-{detector.outer:g}mrad_"
+        f"{detector.nbins_radial}x{detector.nbins_azimuthal}"
+    )
 
 
 def _setup(args):
@@ -87,8 +92,12 @@ def _setup(args):
             raise ValueError("--phonons needs a single-frame STRUCTURE (it already has frames)")
         sigma, count, seed = args.phonons
         atoms = list(EinsteinPhonons(atoms, sigmas=sigma, num_configs=count, rng=seed))
-    potential = Potential(atoms, sampling=args.sampling, slice_thickness=args.slice_thickness,
-                          parametrization=args.parametrization)
+    potential = Potential(
+        atoms,
+        sampling=args.sampling,
+        slice_thickness=args.slice_thickness,
+        parametrization=args.parametrization,
+    )
     probe.check_grid(potential.grid)
     return probe, potential
 
@@ -97,8 +106,11 @@ def _summary(args, probe, potential, **extra) -> dict:
     return {
         "structure": str(args.structure),
         "probe": probe.parameters(),
-        "grid": {"gpts": potential.gpts, "sampling": potential.sampling,
-                 "num_slices": potential.num_slices},
+        "grid": {
+            "gpts": potential.gpts,
+            "sampling": potential.sampling,
+            "num_slices": potential.num_slices,
+        },
         "parametrization": potential.parametrization,
         "num_configs": potential.num_configs,
         **extra,
@@ -118,7 +130,8 @@ def _stem(args) -> None:
         raise ValueError("give at least one --detector, e.g. --detector annular:70:200")
     out = Path(args.out)
     detectors = [
-        PixelatedDetector(d.max_angle, out / "4dstem.zarr") if isinstance(d, PixelatedDetector)
+        PixelatedDetector(d.max_angle, out / "4dstem.zarr")
+        if isinstance(d, PixelatedDetector)
         else d
         for d in args.detector
     ]
@@ -132,21 +145,25 @@ def _stem(args) -> None:
     check_inside(scan.positions, potential.extent)
     num_positions = int(np.prod(scan.shape))
     if args.prism is None:
-        batch_size, nbytes, _ = probe.plan_batches(potential, num_positions, detectors,
-                                                   args.batch_size)
+        batch_size, nbytes, _ = probe.plan_batches(
+            potential, num_positions, detectors, args.batch_size
+        )
         method = f"batches of {batch_size}"
     else:
         prism = PRISM(probe, args.prism)
         batch_size, nbytes = None, prism.estimate(potential, num_positions, detectors)
         method = f"PRISM f = {args.prism}, {len(prism.beams(potential.grid)[0])} beams"
-    print(f"scan {scan.shape[0]}×{scan.shape[1]} positions (step {scan.step[0]:.3f} Å), "
-          f"{method}, memory estimate {nbytes / 2**20:.0f} MiB")
+    print(
+        f"scan {scan.shape[0]}×{scan.shape[1]} positions (step {scan.step[0]:.3f} Å), "
+        f"{method}, memory estimate {nbytes / 2**20:.0f} MiB"
+    )
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with scheduler_client(args) as client:
         if args.prism is None:
-            measurements = probe.scan(potential, detectors, scan, batch_size, progress=True,
-                                      client=client)
+            measurements = probe.scan(
+                potential, detectors, scan, batch_size, progress=True, client=client
+            )
         else:
             measurements = prism.scan(potential, detectors, scan, progress=True, client=client)
     seconds = time.perf_counter() - start
@@ -165,12 +182,22 @@ def _stem(args) -> None:
         if measurement.array.ndim > 2:
             write_npz(out / f"{name}_segments.npz", segments=measurement.array)
             written.append(f"{name}_segments.npz")
-    write_json(out / "summary.json", _summary(
-        args, probe, potential, detectors=[repr(d) for d in detectors],
-        scan={"start": scan.start, "end": scan.end, "shape": scan.shape, "step": scan.step},
-        batch_size=batch_size, prism_interpolation=args.prism, memory_estimate_bytes=nbytes, scan_seconds=seconds,
-        positions_per_second=num_positions / seconds, outputs=written,
-    ))
+    write_json(
+        out / "summary.json",
+        _summary(
+            args,
+            probe,
+            potential,
+            detectors=[repr(d) for d in detectors],
+            scan={"start": scan.start, "end": scan.end, "shape": scan.shape, "step": scan.step},
+            batch_size=batch_size,
+            prism_interpolation=args.prism,
+            memory_estimate_bytes=nbytes,
+            scan_seconds=seconds,
+            positions_per_second=num_positions / seconds,
+            outputs=written,
+        ),
+    )
     print(f"{num_positions} positions in {seconds:.1f} s; outputs in {out}/")
 
 
@@ -184,15 +211,26 @@ def _cbed(args) -> None:
     waves = probe.multislice(potential, position=position, progress=True)
     pattern = waves.diffraction_pattern(args.max_angle)
     out.mkdir(parents=True, exist_ok=True)
-    write_npz(out / "cbed.npz", pattern=pattern.array,
-              angular_sampling=np.array(pattern.angular_sampling))
+    write_npz(
+        out / "cbed.npz", pattern=pattern.array, angular_sampling=np.array(pattern.angular_sampling)
+    )
     save_figure(pattern.plot(title="CBED"), out / "cbed.png")
-    write_json(out / "summary.json", _summary(
-        args, probe, potential, position=list(position), max_angle=pattern.metadata["max_angle"],
-        angular_sampling=pattern.angular_sampling, outputs=["cbed.npz", "cbed.png"],
-    ))
-    print(f"CBED {pattern.shape[-2]}×{pattern.shape[-1]} px "
-          f"({pattern.angular_sampling[0]:.3f} mrad/px); outputs in {out}/")
+    write_json(
+        out / "summary.json",
+        _summary(
+            args,
+            probe,
+            potential,
+            position=list(position),
+            max_angle=pattern.metadata["max_angle"],
+            angular_sampling=pattern.angular_sampling,
+            outputs=["cbed.npz", "cbed.png"],
+        ),
+    )
+    print(
+        f"CBED {pattern.shape[-2]}×{pattern.shape[-1]} px "
+        f"({pattern.angular_sampling[0]:.3f} mrad/px); outputs in {out}/"
+    )
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -201,19 +239,33 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("structure", help="any file ASE reads; several frames = frozen phonons")
     parser.add_argument("--out", "-o", default="out", help="output directory (default: out)")
     parser.add_argument("--energy", type=float, default=200e3, help="electron energy [eV]")
-    parser.add_argument("--semiangle-cutoff", type=float, default=20.0,
-                        help="probe (condenser) semi-angle [mrad]")
-    parser.add_argument("--defocus", type=float, default=0.0,
-                        help="defocus = −C10 [Å], positive = underfocus")
-    parser.add_argument("--aberration", type=_aberration, action="append", default=[],
-                        metavar="NAME=VALUE", help="polar aberration, e.g. Cs=-1e4 C12=20")
+    parser.add_argument(
+        "--semiangle-cutoff", type=float, default=20.0, help="probe (condenser) semi-angle [mrad]"
+    )
+    parser.add_argument(
+        "--defocus", type=float, default=0.0, help="defocus = −C10 [Å], positive = underfocus"
+    )
+    parser.add_argument(
+        "--aberration",
+        type=_aberration,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="polar aberration, e.g. Cs=-1e4 C12=20",
+    )
     parser.add_argument("--sampling", type=float, default=0.04, help="potential pixel [Å]")
     parser.add_argument("--slice-thickness", type=float, default=1.0, help="[Å]")
-    parser.add_argument("--parametrization", default="lobato",
-                        help="lobato | kirkland | peng | weickenmeier_kohl")
-    parser.add_argument("--phonons", type=_phonons, default=None, metavar="einstein:SIGMA:N[:SEED]",
-                        help="average N Einstein frozen-phonon snapshots of RMS displacement "
-                        "SIGMA [Å] per axis (seed default 0)")
+    parser.add_argument(
+        "--parametrization", default="lobato", help="lobato | kirkland | peng | weickenmeier_kohl"
+    )
+    parser.add_argument(
+        "--phonons",
+        type=_phonons,
+        default=None,
+        metavar="einstein:SIGMA:N[:SEED]",
+        help="average N Einstein frozen-phonon snapshots of RMS displacement "
+        "SIGMA [Å] per axis (seed default 0)",
+    )
 
 
 def add_commands(subparsers) -> None:
@@ -222,25 +274,61 @@ def add_commands(subparsers) -> None:
 
     stem = subparsers.add_parser("stem", help="STEM images (annular, segmented, 4D-STEM)")
     _add_common(stem)
-    stem.add_argument("--detector", type=_detector, action="append", default=[],
-                      help="annular:INNER:OUTER | segmented:INNER:OUTER:RINGS:SECTORS[:ROT] | "
-                      "pixelated[:MAX_ANGLE] (mrad; repeat for several)")
-    stem.add_argument("--scan-sampling", type=float, default=None,
-                      help="scan step [Å] (default: probe Nyquist λ/(4 α))")
-    stem.add_argument("--scan-start", type=float, nargs=2, default=(0.0, 0.0),
-                      metavar=("X", "Y"), help="scan corner [Å]")
-    stem.add_argument("--scan-end", type=float, nargs=2, default=None, metavar=("X", "Y"),
-                      help="opposite corner [Å] (default: the whole cell)")
+    stem.add_argument(
+        "--detector",
+        type=_detector,
+        action="append",
+        default=[],
+        help="annular:INNER:OUTER | segmented:INNER:OUTER:RINGS:SECTORS[:ROT] | "
+        "pixelated[:MAX_ANGLE] (mrad; repeat for several)",
+    )
+    stem.add_argument(
+        "--scan-sampling",
+        type=float,
+        default=None,
+        help="scan step [Å] (default: probe Nyquist λ/(4 α))",
+    )
+    stem.add_argument(
+        "--scan-start",
+        type=float,
+        nargs=2,
+        default=(0.0, 0.0),
+        metavar=("X", "Y"),
+        help="scan corner [Å]",
+    )
+    stem.add_argument(
+        "--scan-end",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("X", "Y"),
+        help="opposite corner [Å] (default: the whole cell)",
+    )
     stem.add_argument("--batch-size", type=int, default=None, help="positions per batch")
-    stem.add_argument("--prism", type=int, default=None, metavar="F",
-                      help="use the PRISM S-matrix with interpolation factor F (F = 1 is exact)")
+    stem.add_argument(
+        "--prism",
+        type=int,
+        default=None,
+        metavar="F",
+        help="use the PRISM S-matrix with interpolation factor F (F = 1 is exact)",
+    )
     add_scheduler_options(stem)
     stem.set_defaults(func=_stem)
 
     cbed = subparsers.add_parser("cbed", help="convergent-beam diffraction pattern")
     _add_common(cbed)
-    cbed.add_argument("--position", type=float, nargs=2, default=None, metavar=("X", "Y"),
-                      help="probe position [Å] (default: the cell centre)")
-    cbed.add_argument("--max-angle", type=float, default=None,
-                      help="crop the pattern at this angle [mrad] (default: 2/3 Nyquist)")
+    cbed.add_argument(
+        "--position",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("X", "Y"),
+        help="probe position [Å] (default: the cell centre)",
+    )
+    cbed.add_argument(
+        "--max-angle",
+        type=float,
+        default=None,
+        help="crop the pattern at this angle [mrad] (default: 2/3 Nyquist)",
+    )
     cbed.set_defaults(func=_cbed)

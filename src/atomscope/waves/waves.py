@@ -202,8 +202,10 @@ class Waves:
         if self._weights is not None:
             raise ValueError("multislice through frozen phonons needs waves without weights")
         if projection is not None:
-            raise ValueError("projection is accumulated per configuration; use "
-                             "waves.ensemble.frozen_phonon_average for frozen phonons")
+            raise ValueError(
+                "projection is accumulated per configuration; use "
+                "waves.ensemble.frozen_phonon_average for frozen phonons"
+            )
         check_memory(
             (num_configs + 4) * self._array.nbytes,
             f"multislice of {num_configs} frozen-phonon configurations on {self.gpts} pixels",
