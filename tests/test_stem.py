@@ -438,3 +438,22 @@ def test_scan_on_a_dask_cluster_is_bit_identical_to_the_local_scan():
     for ours, theirs in zip(local, distributed, strict=True):
         assert ours.array.max() > 0
         np.testing.assert_array_equal(theirs.array, ours.array)
+
+
+def test_frozen_phonon_cbed_on_dask_equals_the_local_run():
+    from ase.build import bulk
+
+    from atomscope.parallel import client
+    from atomscope.thermal import EinsteinPhonons
+
+    snapshots = EinsteinPhonons(bulk("Si", cubic=True), sigmas=0.08, num_configs=3, rng=2)
+    potential = Potential(snapshots, sampling=0.1, slice_thickness=1.3575)
+    probe = Probe(energy=200e3, semiangle_cutoff=15)
+    local = probe.multislice(potential, position=(2.0, 2.5))
+    with client(workers=2) as dask_client:
+        distributed = probe.multislice(potential, position=(2.0, 2.5), client=dask_client)
+    assert distributed.array.shape == local.array.shape == (3, *potential.gpts)
+    np.testing.assert_array_equal(distributed.array, local.array)
+    np.testing.assert_array_equal(
+        distributed.diffraction_pattern().array, local.diffraction_pattern().array
+    )

@@ -221,3 +221,18 @@ def import_wisdom(wisdom: tuple[bytes, ...] | None) -> None:
         return
     _load_wisdom()
     pyfftw.import_wisdom(wisdom)
+
+
+def plan_and_export(shape: tuple[int, ...]) -> tuple[bytes, ...] | None:
+    """Plan the FFTs of a ([batch,] nx, ny) ``shape`` and of its slices here, then return this
+    process's FFTW wisdom for worker processes (`import_wisdom`).
+
+    Examples
+    --------
+    >>> wisdom = plan_and_export((2, 16, 16))
+    """
+    prepare_plans(shape[-2:])
+    scratch = empty(shape)
+    scratch[...] = 0
+    ifft2_inplace(fft2_inplace(scratch))
+    return export_wisdom()

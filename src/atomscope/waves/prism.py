@@ -19,20 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from atomscope.core.fft import empty, fft2_inplace, import_wisdom
+from atomscope.core.fft import empty, fft2_inplace, import_wisdom, plan_and_export
 from atomscope.core.grid import Grid
 from atomscope.core.memory import check_memory, estimate
 from atomscope.core.validate import check_positive_int
 from atomscope.parallel import ordered_map
 from atomscope.waves.detectors import WavesDetector, as_detectors, write_positions
 from atomscope.waves.multislice import exp_i, run_multislice
-from atomscope.waves.probe import (
-    BATCH_BYTES,
-    Probe,
-    _StoredSlices,
-    check_inside,
-    plan_and_export,
-)
+from atomscope.waves.probe import BATCH_BYTES, Probe, _StoredSlices, check_inside
 from atomscope.waves.scan import as_scan
 
 #: Positions whose window sums share one matrix product (bounds its rows × y × positions).

@@ -12,14 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from atomscope.core.fft import (
-    empty,
-    export_wisdom,
-    fft2_inplace,
-    ifft2_inplace,
-    import_wisdom,
-    prepare_plans,
-)
+from atomscope.core.fft import empty, fft2_inplace, ifft2_inplace, import_wisdom, plan_and_export
 from atomscope.core.grid import Grid
 from atomscope.core.memory import available_memory, check_memory, estimate
 from atomscope.core.validate import check_finite_array, check_positive, check_positive_int
@@ -213,7 +206,9 @@ class Probe:
             )
         return limit
 
-    def multislice(self, potential, position: Any = None, progress: bool = False) -> Waves:
+    def multislice(
+        self, potential, position: Any = None, progress: bool = False, client=None
+    ) -> Waves:
         """Exit wave(s) of ``potential`` for the probe at ``position`` [Å] (CBED).
 
         Parameters
@@ -224,6 +219,9 @@ class Probe:
             (x, y) [Å] inside the cell, or an (n, 2) array of positions; default the centre.
         progress
             Show a progress bar over the slices.
+        client
+            Optional Dask client: frozen-phonon configurations run as parallel tasks (the
+            result equals the local run bit for bit).
 
         Examples
         --------
@@ -242,7 +240,7 @@ class Probe:
             potential=potential.parametrization,
             slice_thickness=float(potential.thickness / potential.num_slices),
         )
-        return waves.multislice(potential, progress=progress)
+        return waves.multislice(potential, progress=progress, client=client)
 
     def scan(
         self,
@@ -453,21 +451,6 @@ class _ScanBatch:
             for index, reduce in enumerate(reducers):
                 sums[index] = sums[index] + weight * reduce(waves, intensity)[: len(batch)]
         return sums
-
-
-def plan_and_export(shape: tuple[int, ...]) -> tuple[bytes, ...] | None:
-    """Plan the FFTs of a (batch, nx, ny) ``shape`` and of its slices here, then return this
-    process's FFTW wisdom for the workers (`atomscope.core.fft.import_wisdom`).
-
-    Examples
-    --------
-    >>> wisdom = plan_and_export((2, 16, 16))
-    """
-    prepare_plans(shape[-2:])
-    scratch = empty(shape)
-    scratch[...] = 0
-    ifft2_inplace(fft2_inplace(scratch))
-    return export_wisdom()
 
 
 class BatchPlan(NamedTuple):

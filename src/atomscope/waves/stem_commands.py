@@ -202,13 +202,15 @@ def _stem(args) -> None:
 
 
 def _cbed(args) -> None:
+    from atomscope.cli import scheduler_client
     from atomscope.io import write_json, write_npz
     from atomscope.plot import save_figure
 
     probe, potential = _setup(args)
     out = Path(args.out)
     position = args.position if args.position is not None else np.array(potential.extent) / 2
-    waves = probe.multislice(potential, position=position, progress=True)
+    with scheduler_client(args) as client:
+        waves = probe.multislice(potential, position=position, progress=True, client=client)
     pattern = waves.diffraction_pattern(args.max_angle)
     out.mkdir(parents=True, exist_ok=True)
     write_npz(
@@ -331,4 +333,5 @@ def add_commands(subparsers) -> None:
         default=None,
         help="crop the pattern at this angle [mrad] (default: 2/3 Nyquist)",
     )
+    add_scheduler_options(cbed)
     cbed.set_defaults(func=_cbed)

@@ -7,12 +7,13 @@ from typing import Any
 import numpy as np
 
 from atomscope.core.energy import energy2wavelength
-from atomscope.core.fft import empty, fft2_inplace, ifft2_inplace
+from atomscope.core.fft import empty, fft2_inplace, ifft2_inplace, import_wisdom, plan_and_export
 from atomscope.core.grid import Grid
 from atomscope.core.memory import check_memory
 from atomscope.core.validate import check_pair, check_positive, check_real
 from atomscope.images import Images
 from atomscope.optics.envelopes import deflect
+from atomscope.parallel import ordered_map
 
 
 class Waves:
@@ -177,14 +178,19 @@ class Waves:
         )
 
     def multislice(
-        self, potential, progress: bool = False, projection: np.ndarray | None = None
+        self,
+        potential,
+        progress: bool = False,
+        projection: np.ndarray | None = None,
+        client=None,
     ) -> Waves:
         """Propagate this wave through ``potential`` (seed Eq 2.9); returns a new `Waves`.
 
         A frozen-phonon ``potential`` (``num_configs`` > 1) gives one exit wave per
         configuration on a new leading axis with equal weights, so ``intensity()`` (and every
         image made from it) is their incoherent average. ``projection`` (nx, ny), if given,
-        accumulates the sum of the slices [V·Å] (single configuration only).
+        accumulates the sum of the slices [V·Å] (single configuration only). With a Dask
+        ``client`` the configurations run as parallel tasks, bit-identical to the local run.
         """
         from atomscope.waves.multislice import run_multislice
 
@@ -212,7 +218,23 @@ class Waves:
             "use fewer configurations or a coarser sampling",
         )
         array = empty((num_configs, *self._array.shape))
-        for index, configuration in enumerate(potential.configurations):
-            array[index] = self._array
-            run_multislice(array[index], configuration, self._energy, progress=progress)
+        wisdom = None if client is None else plan_and_export(self._array.shape)
+        tasks = (
+            (self._array, configuration, self._energy, wisdom)
+            for configuration in potential.configurations
+        )
+        for index, exit_wave in enumerate(
+            ordered_map(_configuration_exit_wave, tasks, client, progress, "frozen phonons")
+        ):
+            array[index] = exit_wave
         return self._new(array, np.full(num_configs, 1 / num_configs), num_configs=num_configs)
+
+
+def _configuration_exit_wave(task) -> np.ndarray:
+    from atomscope.waves.multislice import run_multislice
+
+    initial, configuration, energy, wisdom = task
+    import_wisdom(wisdom)
+    wave = empty(initial.shape)
+    wave[...] = initial
+    return run_multislice(wave, configuration, energy)
