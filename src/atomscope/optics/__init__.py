@@ -10,6 +10,7 @@ from atomscope.optics.envelopes import (
     temporal_envelope,
 )
 from atomscope.optics.scherzer import scherzer_defocus, scherzer_point_resolution
+from atomscope.optics.series import defocus_series
 
 __all__ = [
     "CTF",
@@ -17,6 +18,7 @@ __all__ = [
     "RadialProfile",
     "aperture",
     "deflection_envelope",
+    "defocus_series",
     "focal_nodes",
     "scherzer_defocus",
     "scherzer_point_resolution",
