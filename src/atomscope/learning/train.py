@@ -80,6 +80,10 @@ class TrainConfig:
         Overrides of the full ranges at step 0 of the curriculum (default `EASY_RANGES`).
     easy_fraction
         Fraction of the simulated images drawn from ``start_ranges`` throughout (a mixture).
+    init_weights
+        A `Recognizer` file (``model.pt``) whose weights start the run (fine-tuning), or None
+        for the seeded random initialisation; its network must have this run's width, inputs
+        and classes.
     """
 
     preset: str = "graphene"
@@ -102,6 +106,7 @@ class TrainConfig:
     curriculum_iterations: int = 0
     start_ranges: dict[str, Any] = field(default_factory=lambda: dict(EASY_RANGES))
     easy_fraction: float = 0.0
+    init_weights: str | None = None
 
     def __post_init__(self):
         check_choice("preset", self.preset, PRESETS)
@@ -132,6 +137,8 @@ class TrainConfig:
         check_positive("lcn_sigma", self.lcn_sigma)
         check_positive_int("curriculum_iterations", self.curriculum_iterations, minimum=0)
         check_range("easy_fraction", self.easy_fraction, 0.0, 1.0)
+        if self.init_weights is not None and not Path(self.init_weights).is_file():
+            raise ValueError(f"init_weights {self.init_weights!r} is not a file")
         self.microscope_ranges()  # validates the overrides
         self.start_microscope_ranges()
 
@@ -232,6 +239,19 @@ def _load_checkpoint(path: Path) -> dict:
         return torch.load(path, weights_only=True)
     except Exception as error:  # torch raises many types for damaged files
         raise ValueError(f"checkpoint {str(path)!r} could not be read: {error}") from error
+
+
+def _warm_start(model, path: str) -> None:
+    from atomscope.learning.infer import Recognizer
+
+    source = Recognizer.load(path).model
+    try:
+        model.load_state_dict({k: v.float() for k, v in source.state_dict().items()})
+    except RuntimeError as error:
+        raise ValueError(
+            f"init_weights {path!r} holds a network of another shape (width, inputs or "
+            f"classes differ): {str(error).splitlines()[0]}"
+        ) from error
 
 
 def _dataset(config: TrainConfig, out: Path, dataset):
@@ -340,6 +360,8 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         losses = list(state["losses"])
         start = int(state["iteration"])
+    elif config.init_weights is not None:
+        _warm_start(model, config.init_weights)
 
     def save(iteration: int) -> None:
         _save_atomic(

@@ -12,6 +12,7 @@ from atomscope.waves.plane import PlaneWave
 from atomscope.waves.prism import PRISM
 from atomscope.waves.probe import Probe
 from atomscope.waves.scan import CustomScan, GridScan, LineProfiles, LineScan
+from atomscope.waves.tilt import tilt_series
 from atomscope.waves.waves import Waves
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "Waves",
     "WavesDetector",
     "frozen_phonon_average",
+    "tilt_series",
 ]

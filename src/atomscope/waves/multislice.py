@@ -15,6 +15,19 @@ from tqdm.auto import tqdm
 from atomscope.core.energy import energy2sigma, energy2wavelength
 from atomscope.core.fft import empty, fft2_inplace, ifft2_inplace
 from atomscope.core.grid import Grid
+from atomscope.core.validate import check_pair, check_range
+
+MAX_TILT = 100.0
+"""Largest specimen tilt per axis [mrad] for the tilted propagator (a small-angle model)."""
+
+
+def check_tilt(tilt) -> tuple[float, float]:
+    """Return ``tilt`` as a pair (θx, θy) [mrad], each within ±`MAX_TILT`, or raise ValueError."""
+    if np.ndim(tilt) != 1:
+        raise ValueError(f"tilt must be a pair (θx, θy) [mrad], got {tilt!r}")
+    return check_pair(
+        "tilt", tilt, lambda name, value: check_range(name, value, -MAX_TILT, MAX_TILT)
+    )
 
 
 def exp_i(phase: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -25,11 +38,27 @@ def exp_i(phase: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
-def fresnel_propagator(grid: Grid, energy: float, thickness: float) -> np.ndarray:
-    """Fresnel propagator P = exp(−iπλΔz k²) (Fourier transform of seed Eq 2.8), complex64."""
+def fresnel_propagator(
+    grid: Grid, energy: float, thickness: float, tilt: tuple[float, float] = (0.0, 0.0)
+) -> np.ndarray:
+    """Fresnel propagator P = exp(−iπλΔz k²) (Fourier transform of seed Eq 2.8), complex64.
+
+    A specimen ``tilt`` (θx, θy) [mrad] adds the shift of the wave by Δz·tan θ per slice:
+    P · exp(−2πiΔz(kx tan θx + ky tan θy)) (Kirkland 2010, Eq 6.99, in our FFT sign convention).
+    """
     wavelength = energy2wavelength(energy)
     # the phase stays float64: it reaches thousands of rad for long propagation distances
-    return exp_i(-np.pi * wavelength * thickness * grid.frequency_squared())
+    phase = -np.pi * wavelength * thickness * grid.frequency_squared()
+    if tilt[0] or tilt[1]:
+        kx, ky = grid.frequencies()
+        # Kirkland Eq 6.99: the slice's content moves by Δz·tan θ
+        phase -= (
+            2
+            * np.pi
+            * thickness
+            * (kx[:, None] * np.tan(tilt[0] * 1e-3) + ky[None, :] * np.tan(tilt[1] * 1e-3))
+        )
+    return exp_i(phase)
 
 
 class MultisliceStepper:
@@ -43,11 +72,20 @@ class MultisliceStepper:
         Electron energy [eV].
     antialias_cutoff
         Band limit of transmission function and propagator as a fraction of Nyquist (2/3).
+    tilt
+        Specimen tilt (θx, θy) [mrad] in the propagator (Kirkland 2010, Eq 6.99).
     """
 
-    def __init__(self, grid: Grid, energy: float, antialias_cutoff: float = 2 / 3):
+    def __init__(
+        self,
+        grid: Grid,
+        energy: float,
+        antialias_cutoff: float = 2 / 3,
+        tilt: tuple[float, float] = (0.0, 0.0),
+    ):
         self.grid = grid
         self.energy = energy
+        self.tilt = (float(tilt[0]), float(tilt[1]))
         self.sigma = np.float32(energy2sigma(energy))
         self._size = grid.gpts[0] * grid.gpts[1]
         self._aperture = (grid.antialias_aperture(antialias_cutoff) / self._size).astype(
@@ -66,9 +104,9 @@ class MultisliceStepper:
         key = (round(float(thickness), 9), normalized)
         if key not in self._propagators:
             scale = 1.0 if normalized else self._size
-            self._propagators[key] = fresnel_propagator(self.grid, self.energy, thickness) * (
-                self._aperture * np.complex64(scale)
-            )
+            self._propagators[key] = fresnel_propagator(
+                self.grid, self.energy, thickness, self.tilt
+            ) * (self._aperture * np.complex64(scale))
         return self._propagators[key]
 
     def transmission(self, potential_slice: np.ndarray) -> np.ndarray:
@@ -100,15 +138,17 @@ def run_multislice(
     energy: float,
     progress: bool = False,
     projection: np.ndarray | None = None,
+    tilt: tuple[float, float] = (0.0, 0.0),
 ) -> np.ndarray:
     """Propagate ``wave`` (complex64, aligned, [..., nx, ny]) through ``potential`` in place.
 
     The wave is propagated after every slice, including the last (as abTEM does). Vacuum slices
     are applied in Fourier space without transforms (exact, see the module docstring). If
     ``projection`` (nx, ny) is given, every slice is added to it: the projected potential [V·Å]
-    comes for free instead of a second pass over the slices.
+    comes for free instead of a second pass over the slices. ``tilt`` (θx, θy) [mrad] tilts
+    the specimen relative to the beam (tilted propagator, Kirkland 2010 Eq 6.99).
     """
-    stepper = MultisliceStepper(potential.grid, energy)
+    stepper = MultisliceStepper(potential.grid, energy, tilt=tilt)
     slices = potential.generate_slices()
     in_fourier_space = False
     for potential_slice in tqdm(

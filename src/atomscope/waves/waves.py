@@ -183,6 +183,7 @@ class Waves:
         progress: bool = False,
         projection: np.ndarray | None = None,
         client=None,
+        tilt: tuple[float, float] = (0.0, 0.0),
     ) -> Waves:
         """Propagate this wave through ``potential`` (seed Eq 2.9); returns a new `Waves`.
 
@@ -191,8 +192,11 @@ class Waves:
         image made from it) is their incoherent average. ``projection`` (nx, ny), if given,
         accumulates the sum of the slices [V·Å] (single configuration only). With a Dask
         ``client`` the configurations run as parallel tasks, bit-identical to the local run.
+        ``tilt`` (θx, θy) [mrad] tilts the specimen against the beam (within ±100 mrad).
         """
-        from atomscope.waves.multislice import run_multislice
+        from atomscope.waves.multislice import check_tilt, run_multislice
+
+        tilt = check_tilt(tilt)
 
         if potential.gpts != self.gpts or not np.allclose(potential.sampling, self._sampling):
             raise ValueError(
@@ -203,8 +207,8 @@ class Waves:
         if num_configs == 1:
             array = empty(self._array.shape)
             array[...] = self._array
-            run_multislice(array, potential, self._energy, progress, projection)
-            return self._new(array)
+            run_multislice(array, potential, self._energy, progress, projection, tilt)
+            return self._new(array, tilt=tilt)
         if self._weights is not None:
             raise ValueError("multislice through frozen phonons needs waves without weights")
         if projection is not None:
@@ -220,21 +224,23 @@ class Waves:
         array = empty((num_configs, *self._array.shape))
         wisdom = None if client is None else plan_and_export(self._array.shape)
         tasks = (
-            (self._array, configuration, self._energy, wisdom)
+            (self._array, configuration, self._energy, tilt, wisdom)
             for configuration in potential.configurations
         )
         for index, exit_wave in enumerate(
             ordered_map(_configuration_exit_wave, tasks, client, progress, "frozen phonons")
         ):
             array[index] = exit_wave
-        return self._new(array, np.full(num_configs, 1 / num_configs), num_configs=num_configs)
+        return self._new(
+            array, np.full(num_configs, 1 / num_configs), num_configs=num_configs, tilt=tilt
+        )
 
 
 def _configuration_exit_wave(task) -> np.ndarray:
     from atomscope.waves.multislice import run_multislice
 
-    initial, configuration, energy, wisdom = task
+    initial, configuration, energy, tilt, wisdom = task
     import_wisdom(wisdom)
     wave = empty(initial.shape)
     wave[...] = initial
-    return run_multislice(wave, configuration, energy)
+    return run_multislice(wave, configuration, energy, tilt=tilt)
