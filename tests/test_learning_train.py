@@ -95,3 +95,33 @@ def test_focal_series_model_takes_that_many_channels(waves, tmp_path):
     assert recognizer.predict(stack, 0.12, threshold=0).maps.shape == (2, 40, 40)
     with pytest.raises(ValueError, match="takes 2"):
         recognizer.predict(stack[0], 0.12)
+
+
+def test_init_weights_starts_from_a_saved_model(waves, tmp_path):
+    first = train(TrainConfig(iterations=2, **TINY), tmp_path / "a", waves, progress=False)
+    config = TrainConfig(
+        iterations=1, learning_rate=1e-12, init_weights=str(tmp_path / "a" / "model.pt"), **TINY
+    )
+    tuned = train(config, tmp_path / "b", waves, progress=False)
+    fresh = train(
+        TrainConfig(iterations=1, learning_rate=1e-12, **TINY),
+        tmp_path / "c",
+        waves,
+        progress=False,
+    )
+    start, after, scratch = (r.model.state_dict() for r in (first, tuned, fresh))
+    weights = [name for name in start if name.endswith("weight")]
+    for name in weights:
+        torch.testing.assert_close(after[name], start[name], atol=1e-9, rtol=0)
+    assert any(not torch.allclose(scratch[name], start[name]) for name in weights)
+
+
+def test_init_weights_must_fit_the_network(waves, tmp_path):
+    train(TrainConfig(iterations=1, **TINY), tmp_path / "a", waves, progress=False)
+    with pytest.raises(ValueError, match=r"init_weights .* is not a file"):
+        TrainConfig(init_weights=str(tmp_path / "missing.pt"))
+    wider = TrainConfig(
+        iterations=1, **{**TINY, "width": 3}, init_weights=str(tmp_path / "a" / "model.pt")
+    )
+    with pytest.raises(ValueError, match=r"init_weights .* another shape"):
+        train(wider, tmp_path / "b", waves, progress=False)
