@@ -14,6 +14,10 @@ fresh process: ``stem.py --memory``).
 scan of the whole field): for f = 1 (beams only; its S-matrix would be 3 GB), 2 and 4, the
 number of beams, the relative L2 error of the image against `Probe.scan` and the speed-up
 (plain time / PRISM time, both including the potential's slices, measured in this run).
+It ends with the error budget (``stem.py --prism-budget`` alone, 16×16 positions): plain
+multislice exit waves cut to PRISM's crop window (its coarser angular grid λf/extent and the
+probe tails it loses, the tails alone measured by zero-padding the cut waves back to the full
+grid) and PRISM against those cut waves (the beam interpolation).
 """
 
 import subprocess
@@ -33,7 +37,7 @@ from compare_abtem_stem import (
 
 import atomscope as ats
 from atomscope.core.fft import empty, fft2_inplace, ifft2_inplace
-from atomscope.waves.detectors import AnnularDetector, PixelatedDetector
+from atomscope.waves.detectors import AnnularDetector, PixelatedDetector, WavesDetector
 from atomscope.waves.prism import PRISM
 from atomscope.waves.probe import Probe
 from atomscope.waves.scan import GridScan
@@ -82,21 +86,25 @@ def peak_rss():
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def prism_speedup():
-    """PRISM f = 2, 4 against `Probe.scan` on a 39 Å SrTiO3 field: error and speed-up."""
+def srtio3_field():
+    """The 39 Å SrTiO3 field of the PRISM runs: atoms, probe, ADF detector, potential maker."""
     atoms = crystal(
         ["Sr", "Ti", "O"],
         [(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0)],
         spacegroup=221,
         cellpar=SRTIO3,
     ).repeat((10, 10, 5))
-    probe = Probe(200e3, 20)
-    detector = AnnularDetector(30, 50)
-    scan = GridScan(gpts=64)
 
     def potential():
         return ats.Potential(atoms, gpts=256, slice_thickness=SRTIO3 / 2)
 
+    return Probe(200e3, 20), AnnularDetector(30, 50), potential
+
+
+def prism_speedup():
+    """PRISM f = 2, 4 against `Probe.scan` on a 39 Å SrTiO3 field: error and speed-up."""
+    probe, detector, potential = srtio3_field()
+    scan = GridScan(gpts=64)
     start = time.perf_counter()
     plain = probe.scan(potential(), detector, scan)[0].array
     plain_seconds = time.perf_counter() - start
@@ -111,17 +119,73 @@ def prism_speedup():
         start = time.perf_counter()
         image = PRISM(probe, f).scan(potential(), detector, scan)[0].array
         seconds = time.perf_counter() - start
-        error = np.linalg.norm(image - plain) / np.linalg.norm(plain)
         print(
             f"f = {f}: {len(PRISM(probe, f).beams(grid)[0])} beams, relative L2 error "
-            f"{100 * error:.2f} %, speed-up {plain_seconds / seconds:.2f}× "
+            f"{100 * relative_error(image, plain):.2f} %, speed-up {plain_seconds / seconds:.2f}× "
             f"({seconds:.1f} s vs {plain_seconds:.1f} s)"
         )
+    prism_error_budget(probe, detector, potential)
+
+
+def relative_error(image, reference):
+    return float(np.linalg.norm(image - reference) / np.linalg.norm(reference))
+
+
+def prism_error_budget(probe, detector, potential, positions_per_axis=16):
+    """Split PRISM's error into the crop window (exit waves of plain multislice cut to the
+    window: a coarser angular grid λf/extent and the probe tails outside it) and the beam
+    interpolation (PRISM against those cropped multislice waves)."""
+    scan = GridScan(gpts=positions_per_axis)
+    grid = potential().grid
+    exit_waves = probe.scan(potential(), WavesDetector(), scan)[0]
+    full = detector.integrate(exit_waves.diffraction_pattern())
+    positions = scan.resolve(0, grid.extent).positions
+    print(
+        f"PRISM error budget on {len(positions)} positions (annular {detector.inner:g}–"
+        f"{detector.outer:g} mrad; full-grid angular sampling "
+        f"{1e3 * exit_waves.wavelength / grid.extent[0]:.2f} mrad):"
+    )
+    for f in (2, 4):
+        window = PRISM(probe, f).window(grid)
+        cropped = crop_windows(exit_waves.array, positions, grid, window.gpts)
+        crop_only = detector.integrate(
+            ats.Waves(cropped, grid.sampling, probe.energy).diffraction_pattern()
+        ).reshape(full.shape)
+        padded = np.zeros_like(exit_waves.array.reshape(-1, *grid.gpts))
+        padded[:, : window.gpts[0], : window.gpts[1]] = cropped
+        truncated = detector.integrate(
+            ats.Waves(padded, grid.sampling, probe.energy).diffraction_pattern()
+        ).reshape(full.shape)
+        prism = PRISM(probe, f).scan(potential(), detector, scan)[0].array
+        print(
+            f"f = {f}: window {window.gpts[0]} px ({window.extent[0]:.1f} Å, angular sampling "
+            f"{1e3 * exit_waves.wavelength / window.extent[0]:.2f} mrad): PRISM vs multislice "
+            f"{100 * relative_error(prism, full):.2f} %; multislice waves cut to the window "
+            f"{100 * relative_error(crop_only, full):.2f} % (of which the lost tails, measured "
+            f"on the full angular grid: {100 * relative_error(truncated, full):.2f} %); PRISM vs "
+            f"those cut waves {100 * relative_error(prism, crop_only):.2f} % (interpolation)"
+        )
+
+
+def crop_windows(waves, positions, grid, window_gpts):
+    """Each probe's exit wave cut to the ``window_gpts`` pixels centred on it (periodic), as
+    PRISM does (`PRISM._sum_windows`)."""
+    flat = waves.reshape(-1, *waves.shape[-2:])
+    origins = np.rint(positions / np.array(grid.sampling)).astype(int) - np.array(window_gpts) // 2
+    out = np.empty((len(flat), *window_gpts), dtype=np.complex64)
+    for index, (x0, y0) in enumerate(origins):
+        rows = np.arange(x0, x0 + window_gpts[0]) % grid.gpts[0]
+        columns = np.arange(y0, y0 + window_gpts[1]) % grid.gpts[1]
+        out[index] = flat[index][np.ix_(rows, columns)]
+    return out
 
 
 def main():
     if "--prism" in sys.argv:
         prism_speedup()
+        return
+    if "--prism-budget" in sys.argv:
+        prism_error_budget(*srtio3_field())
         return
     atoms = strontium_titanate()
     if "--memory" in sys.argv:
