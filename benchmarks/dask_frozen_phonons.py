@@ -1,22 +1,32 @@
 """Frozen-phonon HRTEM on Dask: LocalCluster with 2 workers vs one process, 8 configurations.
 
-Issue #6 expects close to 2× on 2 cores. The single process already runs its FFTs on both cores
-(FFTW threads), so the gain left for Dask is what a single multislice leaves idle (potential
-evaluation, element-wise steps), minus shipping configurations and results between processes;
-small grids (512², 0.25 s per configuration) come out slower on Dask. Prints both times, the
-ratio and whether the images are bit-identical.
+Issue #6 expects close to 2× on 2 cores. Prints, in one run:
+
+- one process with every core for its FFTs (FFTW threads, the default) against 2 workers that
+  keep those FFT threads (the default: bit-identical to the local run, but 2 × 2 threads on
+  2 cores) and against 2 workers with one FFT thread each (``fft_threads=1``: no
+  oversubscription; FFTW's single-thread plans round differently, ~1e-6);
+- one process with one FFT thread (``ATOMSCOPE_FFT_THREADS=1``, a fresh process) against the
+  2 single-thread workers: the scaling over processes alone.
+
+The gain over the multithreaded single process is only what it leaves idle (potential
+evaluation, element-wise steps), minus shipping configurations and results between processes.
 
     python benchmarks/dask_frozen_phonons.py
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
 from ase.cluster.cubic import FaceCenteredCubic
 
 from atomscope import CTF, PlaneWave, Potential
+from atomscope.core.fft import fft_threads
 from atomscope.parallel import client
 from atomscope.thermal import EinsteinPhonons
 from atomscope.waves.ensemble import frozen_phonon_average
@@ -24,34 +34,55 @@ from atomscope.waves.ensemble import frozen_phonon_average
 NUM_CONFIGS = 8
 
 
-def main():
+def setup():
     particle = FaceCenteredCubic("Au", [(1, 0, 0), (1, 1, 0), (1, 1, 1)], [6, 9, 5])
     particle.center(vacuum=4)
     snapshots = EinsteinPhonons(particle, sigmas=0.087, num_configs=NUM_CONFIGS, rng=0)
     potential = Potential(snapshots, gpts=1024, slice_thickness=0.5)
     ctf = CTF(energy=300e3, Cs=-2e5, defocus=-50, focal_spread=20, semiangle_cutoff=25)
-    wave = PlaneWave(300e3)
-    print(
-        f"{len(particle)} Au atoms, {potential.gpts} px, {potential.num_slices} slices, "
-        f"{NUM_CONFIGS} configurations"
-    )
+    return len(particle), potential, ctf, PlaneWave(300e3)
 
-    frozen_phonon_average(wave, potential.configurations[0], ctf)  # plan FFTs, warm caches
+
+def timed(potential, ctf, wave, dask_client=None):
+    """Seconds for the frozen-phonon average after a warm-up on one configuration."""
+    frozen_phonon_average(wave, potential.configurations[0], ctf, client=dask_client)
     start = time.perf_counter()
-    local = frozen_phonon_average(wave, potential, ctf)
-    local_seconds = time.perf_counter() - start
+    average = frozen_phonon_average(wave, potential, ctf, client=dask_client)
+    return time.perf_counter() - start, average.image.array
 
-    with client(workers=2) as dask_client:
-        frozen_phonon_average(wave, potential.configurations[0], ctf, client=dask_client)
-        start = time.perf_counter()
-        distributed = frozen_phonon_average(wave, potential, ctf, client=dask_client)
-        dask_seconds = time.perf_counter() - start
 
-    identical = np.array_equal(local.image.array, distributed.image.array)
+def main():
+    atoms, potential, ctf, wave = setup()
+    if "--local-seconds" in sys.argv:
+        print(timed(potential, ctf, wave)[0])
+        return
     print(
-        f"one process: {local_seconds:.2f} s; LocalCluster 2 workers: {dask_seconds:.2f} s; "
-        f"speed-up {local_seconds / dask_seconds:.2f}× (target ~2×); "
-        f"images bit-identical: {identical}"
+        f"{atoms} Au atoms, {potential.gpts} px, {potential.num_slices} slices, "
+        f"{NUM_CONFIGS} configurations, {os.cpu_count()} cores"
+    )
+    local_seconds, local = timed(potential, ctf, wave)
+    with client(workers=2) as dask_client:
+        shared_seconds, shared = timed(potential, ctf, wave, dask_client)
+    with client(workers=2, fft_threads=1) as dask_client:
+        split_seconds, split = timed(potential, ctf, wave, dask_client)
+    single = subprocess.run(
+        [sys.executable, __file__, "--local-seconds"],
+        env={**os.environ, "ATOMSCOPE_FFT_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    single_seconds = float(single.stdout.split()[-1])
+    print(
+        f"one process ({fft_threads()} FFT threads): {local_seconds:.2f} s\n"
+        f"2 workers × {fft_threads()} FFT threads: {shared_seconds:.2f} s, "
+        f"speed-up {local_seconds / shared_seconds:.2f}×, bit-identical: "
+        f"{np.array_equal(local, shared)}\n"
+        f"2 workers × 1 FFT thread: {split_seconds:.2f} s, speed-up "
+        f"{local_seconds / split_seconds:.2f}× (max relative difference "
+        f"{np.abs(split - local).max() / np.abs(local).max():.1e})\n"
+        f"one process with 1 FFT thread: {single_seconds:.2f} s; 2 workers × 1 FFT thread "
+        f"{single_seconds / split_seconds:.2f}× faster (target ~2×)"
     )
 
 

@@ -47,6 +47,21 @@ def test_dask_two_workers_bit_identical_to_local(potential, ctf):
     np.testing.assert_array_equal(distributed.exit_wave.array, local.exit_wave.array)
 
 
+def _worker_fft_threads():
+    from atomscope.core.fft import fft_threads
+
+    return fft_threads()
+
+
+def test_local_workers_use_this_process_fft_threads_unless_told():
+    from atomscope.core.fft import fft_threads
+
+    with client(workers=2) as dask_client:
+        assert set(dask_client.run(_worker_fft_threads).values()) == {fft_threads()}
+    with client(workers=2, fft_threads=1) as dask_client:
+        assert set(dask_client.run(_worker_fft_threads).values()) == {1}
+
+
 def test_ordered_map_keeps_order_on_the_cluster():
     with client(workers=2) as dask_client:
         assert list(ordered_map(np.negative, range(10), dask_client)) == [-i for i in range(10)]
@@ -58,6 +73,7 @@ def test_ordered_map_keeps_order_on_the_cluster():
         ({"address": "tcp://127.0.0.1:1", "timeout": 1}, "unreachable"),
         ({"address": "localhost"}, "tcp://"),
         ({"workers": 0}, "workers"),
+        ({"fft_threads": 0}, "fft_threads"),
     ],
 )
 def test_bad_client_arguments(kwargs, message):

@@ -25,7 +25,24 @@ except ImportError:  # pragma: no cover - pyfftw is a declared dependency
     pyfftw = None
 
 _BACKENDS = ("fftw", "scipy")
-_THREADS = os.cpu_count() or 1
+
+
+def _fft_threads() -> int:
+    """FFT threads per process: ``ATOMSCOPE_FFT_THREADS`` if set, else every core."""
+    value = os.environ.get("ATOMSCOPE_FFT_THREADS")
+    if value is None:
+        return os.cpu_count() or 1
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"ATOMSCOPE_FFT_THREADS must be a positive integer, got {value!r}")
+    return int(value)
+
+
+_THREADS = _fft_threads()
+
+
+def fft_threads() -> int:
+    """Threads each FFT of this process uses (``ATOMSCOPE_FFT_THREADS``, default every core)."""
+    return _THREADS
 
 
 def backend() -> str:
