@@ -46,6 +46,14 @@ def test_train_then_recognize(tmp_path, capsys):
     for name in ("checkpoint.pt", "model.pt", "loss.png", "config.json", "exit_waves"):
         assert (out / name).exists(), name
     assert Recognizer.load(out / "model.pt").metadata["iterations"] == 2
+    tuned = tmp_path / "tuned"
+    _run(
+        *("train", "--iterations", "1", "--out", str(tuned), "--structures", "1", "--width", "2"),
+        *("--crop", "32", "--batch-size", "2", "--crops-per-image", "2"),
+        *("--init-weights", str(out / "model.pt")),
+    )
+    training = Recognizer.load(tuned / "model.pt").metadata["training"]
+    assert training["init_weights"] == str(out / "model.pt")
 
     image = tmp_path / "image.tif"
     write_tiff(image, np.random.default_rng(0).normal(size=(64, 48)), sampling=0.12)

@@ -25,6 +25,7 @@ def _train(args) -> None:
         curriculum_iterations=args.curriculum,
         truth_width=args.truth_width,
         easy_fraction=args.easy_fraction,
+        init_weights=args.init_weights,
     )
     result = train(config, args.out)
     print(
@@ -121,6 +122,10 @@ def add_commands(subparsers) -> None:
         help="σ of the truth Gaussians [Å] (Eqs 6.7–6.8)",
     )
     train.add_argument("--threads", type=int, default=d.threads, help="torch threads")
+    train.add_argument(
+        "--init-weights",
+        help="model.pt whose weights start the run (fine-tuning; same width and classes)",
+    )
     train.set_defaults(func=_train)
 
     recognize = subparsers.add_parser("recognize", help="find atoms in an image with a network")
