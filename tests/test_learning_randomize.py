@@ -113,3 +113,17 @@ def test_blend_moves_the_bounds_linearly():
     assert half.C10 == (-65.0, 150.0) and half.dose == ((1e4 + 10) / 2, (1e6 + 1e4) / 2)
     with pytest.raises(ValueError, match="energy"):
         blend(GOLD_300KV, GRAPHENE_80KV, 0.5)
+
+
+def test_easy_ranges_hold_the_negative_cs_defocus_of_each_preset():
+    from atomscope.learning.randomize import PRESET_EASY_RANGES, PRESETS, ncsi_defocus
+
+    # the seed's evaluation microscope (80 kV, Cs −12 µm) images at C10 = +84 Å
+    assert ncsi_defocus(80e3, -12e4) == pytest.approx(84.0, abs=3.0)
+    for preset, easy in PRESET_EASY_RANGES.items():
+        energy = PRESETS[preset].energy
+        for cs in easy["Cs"]:
+            low, high = easy["C10"]
+            assert low < ncsi_defocus(energy, cs) < high, (preset, cs)
+    with pytest.raises(ValueError, match="Cs must be negative"):
+        ncsi_defocus(80e3, 1e4)

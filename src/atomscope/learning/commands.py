@@ -106,14 +106,14 @@ def add_commands(subparsers) -> None:
         "--curriculum",
         type=int,
         default=d.curriculum_iterations,
-        help="steps over which the microscope ranges widen from EASY_RANGES "
+        help="steps over which the microscope ranges widen from the preset's easy ranges "
         "to the full ranges (0: none)",
     )
     train.add_argument(
         "--easy-fraction",
         type=float,
         default=d.easy_fraction,
-        help="fraction of images drawn from EASY_RANGES (a mixture)",
+        help="fraction of images drawn from the preset's easy ranges (a mixture)",
     )
     train.add_argument(
         "--truth-width",

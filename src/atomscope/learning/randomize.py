@@ -121,8 +121,9 @@ GRAPHENE_80KV = MicroscopeRanges()
 #: pixel (±10 %); the seed gives no separate table for its gold training.
 GOLD_300KV = MicroscopeRanges(energy=300e3, sampling=(0.09, 0.11))
 PRESETS = {"graphene": GRAPHENE_80KV, "gold": GOLD_300KV}
-#: Curriculum start (atomscope's choice, not the seed's): high dose and one interpretable lens
-#: (near the seed's evaluation microscope, Cs −12 µm, C10 +84 Å, bright atoms).
+#: Curriculum start / mixture component (atomscope's choice, not the seed's): high dose and the
+#: negative-Cs imaging lens (bright atoms), C10 around `ncsi_defocus` for Cs −14…−10 µm
+#: (75…88 Å at 80 kV; the seed's evaluation microscope, Cs −12 µm, C10 +84 Å, lies inside).
 EASY_RANGES = {
     "C10": (70.0, 100.0),
     "Cs": (-14e4, -10e4),
@@ -130,6 +131,31 @@ EASY_RANGES = {
     "astigmatism": (0.0, 10.0),
     "dose": (1e4, 1e6),
 }
+#: The same for gold at 300 kV: `ncsi_defocus` is 51…61 Å for Cs −10…−14 µm.
+GOLD_EASY_RANGES = {**EASY_RANGES, "C10": (40.0, 70.0)}
+PRESET_EASY_RANGES = {"graphene": EASY_RANGES, "gold": GOLD_EASY_RANGES}
+
+
+def ncsi_defocus(energy: float, Cs: float) -> float:
+    """Defocus C10 [Å] of negative spherical-aberration imaging for a given C30 = ``Cs`` < 0 [Å].
+
+    Lentzen's optimum for a transfer limit g (Microsc. Microanal. 12, 191 (2006)):
+    Cs = −(64/27)/(λ³ g⁴) and C10 = (16/9)/(λ g²) (positive C10 = overfocus here); g is
+    eliminated for the given Cs. The image shows bright atoms on a dark background.
+
+    Examples
+    --------
+    >>> round(ncsi_defocus(80e3, -12e4))  # the seed's evaluation microscope uses +84 Å
+    82
+    """
+    from atomscope.core.energy import energy2wavelength
+
+    if not Cs < 0:
+        raise ValueError(f"Cs must be negative for negative-Cs imaging, got {Cs}")
+    wavelength = energy2wavelength(energy)
+    # Lentzen 2006: g⁴ = (64/27)/(λ³|Cs|), C10 = (16/9)/(λ g²)
+    g_squared = math.sqrt(64 / 27 / (wavelength**3 * abs(Cs)))
+    return 16 / 9 / (wavelength * g_squared)
 
 
 def blend(start: MicroscopeRanges, end: MicroscopeRanges, fraction: float) -> MicroscopeRanges:

@@ -27,7 +27,7 @@ from atomscope.core.validate import (
     check_real,
 )
 from atomscope.learning.data import FOCAL_STEP, TRUTH_WIDTH
-from atomscope.learning.randomize import EASY_RANGES, PRESETS
+from atomscope.learning.randomize import PRESET_EASY_RANGES, PRESETS
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
@@ -77,7 +77,8 @@ class TrainConfig:
         Steps over which the microscope ranges widen from ``start_ranges`` to the full ranges
         (0: the full ranges from the start).
     start_ranges
-        Overrides of the full ranges at step 0 of the curriculum (default `EASY_RANGES`).
+        Overrides of the full ranges at step 0 of the curriculum; ``None``: the preset's
+        `PRESET_EASY_RANGES` (high dose, negative-Cs imaging lens).
     easy_fraction
         Fraction of the simulated images drawn from ``start_ranges`` throughout (a mixture).
     init_weights
@@ -104,7 +105,7 @@ class TrainConfig:
     threads: int = 1
     ranges: dict[str, Any] = field(default_factory=dict)
     curriculum_iterations: int = 0
-    start_ranges: dict[str, Any] = field(default_factory=lambda: dict(EASY_RANGES))
+    start_ranges: dict[str, Any] | None = None
     easy_fraction: float = 0.0
     init_weights: str | None = None
 
@@ -156,7 +157,10 @@ class TrainConfig:
         from dataclasses import replace
 
         try:
-            return replace(self.microscope_ranges(), **self.start_ranges)
+            overrides = (
+                PRESET_EASY_RANGES[self.preset] if self.start_ranges is None else self.start_ranges
+            )
+            return replace(self.microscope_ranges(), **overrides)
         except TypeError as error:
             raise ValueError(f"start_ranges: {error}") from error
 
