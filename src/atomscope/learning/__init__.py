@@ -14,7 +14,7 @@ from atomscope.learning.metrics import (
 )
 from atomscope.learning.randomize import GOLD_300KV, GRAPHENE_80KV, MicroscopeRanges, draw
 from atomscope.learning.train import TrainConfig, train
-from atomscope.learning.validate import evaluate, evaluation_microscope
+from atomscope.learning.validate import evaluate, evaluation_microscope, gold_evaluation_microscope
 
 __all__ = [
     "GOLD_300KV",
@@ -30,6 +30,7 @@ __all__ = [
     "evaluation_microscope",
     "gaussian_peaks",
     "generate",
+    "gold_evaluation_microscope",
     "match",
     "precision_recall",
     "precision_recall_curve",

@@ -1,6 +1,7 @@
 """Validation of a recognizer on held-out simulations with known truth (issue #7, seed §6.4.1).
 
-`evaluation_microscope` is the seed's fixed graphene evaluation microscope; `evaluate` images
+`evaluation_microscope` is the seed's fixed graphene evaluation microscope,
+`gold_evaluation_microscope` the 300 kV one for gold particles; `evaluate` images
 every exit wave of a dataset through it, recognises the atoms and scores them against the truth
 (one-to-one within a radius), split into ideal-lattice and defect atoms, next to the
 Gaussian-filter + local-maxima baseline.
@@ -33,6 +34,26 @@ def evaluation_microscope(dose: float = 1e4, sampling: float = 0.12) -> Microsco
     -120000.0
     """
     ctf = CTF(energy=80e3, Cs=-12e4, C10=84.0, focal_spread=35.0, deflection=0.25)
+    mtf = MTF("exp_gauss", c1=0.05, c2=0.48, c3=2.45)
+    return Microscope(ctf, Camera(sampling=sampling, dose=dose, mtf=mtf))
+
+
+def gold_evaluation_microscope(dose: float = 1e4, sampling: float = 0.1) -> Microscope:
+    """Evaluation microscope for gold particles (atomscope's choice after the seed's §4.2.2).
+
+    300 kV, Cs = −10 µm (seed §4.2.2), C10 = the negative-Cs optimum `ncsi_defocus` ≈ +51 Å,
+    focal spread 29 Å (seed §4.2.2), deflection 0.25 Å and the exp_gauss MTF of
+    `evaluation_microscope`, camera pixel ``sampling`` [Å], ``dose`` [e⁻/Å²].
+
+    Examples
+    --------
+    >>> round(gold_evaluation_microscope().ctf.aberrations["C10"])
+    51
+    """
+    from atomscope.learning.randomize import ncsi_defocus
+
+    defocus = ncsi_defocus(300e3, -10e4)
+    ctf = CTF(energy=300e3, Cs=-10e4, C10=defocus, focal_spread=29.0, deflection=0.25)
     mtf = MTF("exp_gauss", c1=0.05, c2=0.48, c3=2.45)
     return Microscope(ctf, Camera(sampling=sampling, dose=dose, mtf=mtf))
 
