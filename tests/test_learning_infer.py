@@ -79,6 +79,16 @@ def test_predict_threshold_and_result(recognizer):
     assert len(everything.plot().axes) == 1
 
 
+def test_default_threshold_is_the_model_s_validated_one(recognizer):
+    image = np.random.default_rng(2).normal(size=(64, 56))
+    everything = recognizer.predict(image, 0.12, threshold=0.0)
+    median = float(np.median(everything.scores))
+    tuned = Recognizer(recognizer.model, ("C",), (0.108, 0.132), 3.0, {"threshold": median})
+    assert tuned.predict(image, 0.12).metadata["threshold"] == median
+    assert len(tuned.predict(image, 0.12)) == len(recognizer.predict(image, 0.12, threshold=median))
+    assert recognizer.predict(image, 0.12).metadata["threshold"] == 0.5
+
+
 def test_save_and_load_round_trip(recognizer, tmp_path):
     image = np.random.default_rng(3).normal(size=(48, 48))
     path = recognizer.save(tmp_path / "m.pt")

@@ -135,7 +135,10 @@ def add_commands(subparsers) -> None:
     )
     recognize.add_argument("--sampling", type=float, help="pixel size [Å] (default: from file)")
     recognize.add_argument(
-        "--threshold", type=float, default=0.5, help="t of Eq 6.16: minimum peak class probability"
+        "--threshold",
+        type=float,
+        help="t of Eq 6.16: minimum peak class probability (default: the model's validated t, "
+        "else 0.5)",
     )
     recognize.add_argument("--out", "-o", default="out", help="output directory")
     recognize.set_defaults(func=_recognize)

@@ -373,7 +373,7 @@ class Recognizer:
         self,
         image,
         sampling: float,
-        threshold: float = 0.5,
+        threshold: float | None = None,
         epsilon: float = EPSILON,
         tile: int = 512,
         overlap: int = 32,
@@ -391,7 +391,8 @@ class Recognizer:
             (with a warning when far outside).
         threshold
             t of Eq 6.16 in [0, 1]: atoms whose segment peak class probability 1 − P0 is below
-            t are dropped (the seed's Fig 6.12 uses 0.01 and 0.5).
+            t are dropped (the seed's Fig 6.12 uses 0.01 and 0.5). Default: the model's
+            validated ``metadata["threshold"]`` (shipped models), else 0.5.
         epsilon
             Background level ε of the segmentation.
         tile, overlap, batch
@@ -402,6 +403,8 @@ class Recognizer:
         Recognition
         """
         sampling = check_positive("sampling", sampling)
+        if threshold is None:
+            threshold = self.metadata.get("threshold", 0.5)
         threshold = check_range("threshold", threshold, 0.0, 1.0)
         epsilon = check_range("epsilon", epsilon, 0.0, 1.0, low_open=True)
         array, sampling = self._prepare(image, sampling)
