@@ -1,0 +1,73 @@
+"""The shipped pretrained models on held-out simulations (issue #7)."""
+
+import numpy as np
+import pytest
+
+from atomscope.learning import Recognizer, evaluate, evaluation_microscope, generate
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def graphene():
+    return Recognizer.pretrained("graphene")
+
+
+def test_graphene_model_card_and_settings(graphene):
+    assert graphene.class_names == ("C",)
+    assert graphene.sampling_range[0] < 0.12 < graphene.sampling_range[1]
+    assert 0 < graphene.metadata["threshold"] < 1
+    assert graphene.metadata["iterations"] == sum(
+        stage["iterations"] for stage in graphene.metadata["training"]
+    )
+
+
+def test_graphene_finds_atoms_on_held_out_polycrystalline_graphene(graphene):
+    # one structure never used in training or in the model card's validation (seed 2024)
+    held_out = generate("polycrystalline", 1, rng=2024)
+    thresholds = [*np.linspace(0, 0.95, 20), graphene.metadata["threshold"]]
+    results = evaluate(graphene, held_out, evaluation_microscope(1e4), rng=3, thresholds=thresholds)
+    net, ideal, baseline = results["all"], results["ideal"], results["baseline"]
+    assert ideal.truth > 100
+    # at the model's validated threshold (the last one)
+    assert net.precision[-1] >= 0.95 and ideal.recall[-1] >= 0.95
+
+    def f1(evaluation):
+        return (
+            2
+            * evaluation.precision
+            * evaluation.recall
+            / (evaluation.precision + evaluation.recall)
+        )
+
+    # the Gaussian-filter + local-maxima baseline on the same image, at its best threshold
+    assert f1(net)[-1] > np.nanmax(f1(baseline)[:-1]) + 0.1
+
+
+def test_missing_pretrained_model_names_the_shipped_ones():
+    with pytest.raises(ValueError, match=r"shipped models: .*graphene"):
+        Recognizer.pretrained("silicon")
+
+
+def test_recognize_command_with_the_shipped_graphene_model(tmp_path, capsys):
+    import argparse
+
+    from atomscope.io import write_tiff
+    from atomscope.learning.commands import add_commands
+    from atomscope.learning.randomize import image_from_exit_wave
+
+    held_out = generate("polycrystalline", 1, rng=2025)
+    image = image_from_exit_wave(held_out.wave(0), evaluation_microscope(1e4), rng=0)
+    path = tmp_path / "graphene.tif"
+    write_tiff(path, image.array, sampling=image.sampling[0])
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(
+        ["recognize", str(path), "--model", "graphene", "--out", str(tmp_path)]
+    )
+    args.func(args)
+    with np.load(tmp_path / "graphene_atoms.npz") as found:
+        count = len(found["positions"])
+    # about one atom per 2.62 Å² of sheet; the cell is 43.2 Å wide with holes
+    assert 0.5 * 43.2**2 / 2.62 < count < 1.05 * 43.2**2 / 2.62
+    assert (tmp_path / "graphene_atoms.png").stat().st_size > 0
