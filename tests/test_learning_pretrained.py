@@ -71,3 +71,24 @@ def test_recognize_command_with_the_shipped_graphene_model(tmp_path, capsys):
     # about one atom per 2.62 Å² of sheet; the cell is 43.2 Å wide with holes
     assert 0.5 * 43.2**2 / 2.62 < count < 1.05 * 43.2**2 / 2.62
     assert (tmp_path / "graphene_atoms.png").stat().st_size > 0
+
+
+def test_parallel_watershed_strips_match_one_pass(graphene):
+    from atomscope.learning.infer import segment
+    from atomscope.learning.normalize import local_contrast_normalization
+    from atomscope.learning.randomize import image_from_exit_wave
+
+    wave = generate("polycrystalline", 1, rng=2026).wave(0)
+    image = image_from_exit_wave(wave, evaluation_microscope(1e4), rng=0)
+    tiled = np.tile(image.array, (2, 1))  # 720 rows: two strips of 360
+    maps = graphene.probability_maps(local_contrast_normalization(tiled[None], 10.0, 0.12))
+    one = segment(maps, 0.12, threads=1)
+    two = segment(maps, 0.12, threads=2)
+    assert len(one[0]) == len(two[0]) > 1000
+    moved = np.linalg.norm(one[0] - two[0], axis=1) > 1e-6
+    # only segments on ties of equal background values may differ, never real atoms
+    assert moved.sum() <= 0.001 * len(moved)
+    assert np.all(one[2][moved] < graphene.metadata["threshold"])
+    np.testing.assert_array_equal(one[2], two[2])
+    with pytest.raises(ValueError, match="threads"):
+        segment(maps, 0.12, threads=0)
