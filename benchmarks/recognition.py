@@ -80,11 +80,13 @@ def main():
     speed(recognizer, data, microscope)
     if args.speed_only:
         return
-    thresholds = np.linspace(0, 0.95, 20)
-    at_half = int(np.argmin(np.abs(thresholds - 0.5)))
+    model_threshold = float(recognizer.metadata.get("threshold", 0.5))
+    thresholds = np.unique(np.append(np.linspace(0, 0.95, 20), model_threshold))
+    at_model = int(np.flatnonzero(thresholds == model_threshold)[0])
+    ideal_column = "" if gold else "ideal-lattice recall at precision ≥ 0.95 (P, t), "
     print(
-        "dose [e/Å²] | net: ideal-lattice recall at precision ≥ 0.95 (P, t), all-atom recall "
-        "at P ≥ 0.95, P/R at t=0.5 | baseline: recall at P ≥ 0.95, best-F1 P/R"
+        f"dose [e/Å²] | net: {ideal_column}recall at P ≥ 0.95, P/R at the model's "
+        f"t = {model_threshold:g} | baseline: recall at P ≥ 0.95, best-F1 P/R"
     )
     for dose in args.doses:
         results = evaluate(recognizer, data, microscope(dose), rng=0, thresholds=thresholds)
@@ -92,9 +94,14 @@ def main():
         f1 = 2 * base.precision * base.recall / np.maximum(base.precision + base.recall, 1e-9)
         b = int(np.argmax(f1))
         ideal_recall, t = best_recall(ideal, net.precision)
+        ideal_text = (
+            ""
+            if gold
+            else f"{ideal_recall:.3f} (P {net.precision[t]:.3f}, t {thresholds[t]:.2f}), "
+        )
         print(
-            f"{dose:9.0e} | {ideal_recall:.3f} (P {net.precision[t]:.3f}, t {thresholds[t]:.2f}), "
-            f"{best_recall(net)[0]:.3f}, {net.precision[at_half]:.3f}/{net.recall[at_half]:.3f} | "
+            f"{dose:9.0e} | {ideal_text}{best_recall(net)[0]:.3f}, "
+            f"{net.precision[at_model]:.3f}/{net.recall[at_model]:.3f} | "
             f"{best_recall(base)[0]:.3f}, {base.precision[b]:.3f}/{base.recall[b]:.3f}"
         )
 

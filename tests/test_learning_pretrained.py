@@ -92,3 +92,18 @@ def test_parallel_watershed_strips_match_one_pass(graphene):
     np.testing.assert_array_equal(one[2], two[2])
     with pytest.raises(ValueError, match="threads"):
         segment(maps, 0.12, threads=0)
+
+
+def test_gold_finds_columns_of_held_out_particles():
+    from atomscope.learning import gold_evaluation_microscope
+
+    gold = Recognizer.pretrained("gold")
+    assert gold.class_names == ("Au column",)
+    # two particles never used in training, threshold selection or the model card (seed 2024)
+    held_out = generate("gold", 2, rng=2024)
+    threshold = gold.metadata["threshold"]
+    results = evaluate(
+        gold, held_out, gold_evaluation_microscope(1e4), rng=3, thresholds=[threshold]
+    )
+    assert results["all"].truth > 50
+    assert results["all"].recall[0] >= 0.9 and results["all"].precision[0] >= 0.9
