@@ -51,3 +51,27 @@ def test_bad_arguments():
         FusionNet(num_classes=1.5)
     with pytest.raises(ValueError, match="multiple"):
         bilinear_upsampling(5, 2)
+
+
+def test_folded_batch_norm_equals_the_network_and_keeps_negative_scales():
+    from atomscope.learning.model import _FoldedConv, fold_batch_norm
+
+    torch.manual_seed(1)
+    net = FusionNet(width=4)
+    with torch.no_grad():  # trained-looking statistics, one negative scale
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.3, 0.3)
+        net.encoder[0][0][2].weight[0] = -1.0
+    net.eval()
+    folded = fold_batch_norm(net)
+    kinds = [type(m) for m in folded.modules()]
+    norms = sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    assert kinds.count(_FoldedConv) == norms - 1  # the block with a negative scale stays
+    x = torch.randn(2, 1, 48, 40)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), net(x), atol=2e-6, rtol=0)
+    assert any(p.requires_grad for p in net.parameters())  # the original is untouched

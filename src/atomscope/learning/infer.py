@@ -340,15 +340,29 @@ class Recognizer:
         # the exact pixel after rounding to whole pixels
         return resampled, sampling * array.shape[1] / resampled.shape[1]
 
+    def _inference_model(self):
+        """The network with batch norms folded into the convs, in channels-last memory format
+        (oneDNN's faster CPU convolutions, 1.5× here); built once per model."""
+        import torch
+
+        from atomscope.learning.model import fold_batch_norm
+
+        if getattr(self, "_folded_source", None) is not self.model:
+            self._folded = fold_batch_norm(self.model).to(memory_format=torch.channels_last)
+            self._folded_source = self.model
+        return self._folded
+
     def probability_maps(
-        self, normalised: np.ndarray, tile: int = 512, overlap: int = 32, batch: int = 4
+        self, normalised: np.ndarray, tile: int = 576, overlap: int = 32, batch: int = 1
     ) -> np.ndarray:
         """Network output [classes + 1, x, y] for a normalised stack, tile by tile.
 
         Each axis is cut into the fewest tiles of at most ``tile`` px that overlap by
         ``overlap`` px on each side (tile sizes rounded up to multiples of 8, so little padding
         is computed); only the tile centres are kept. The image is mirror-padded at its
-        borders; ``batch`` tiles run per forward pass.
+        borders; ``batch`` tiles run per forward pass. The defaults cut a 1024² image into
+        2 × 2 tiles of 576² (12 % more pixels than the image; 512² tiles would compute 3 × 3
+        tiles of 408², 43 % more) and batch nothing, which measured fastest on this CPU.
         """
         import torch
 
@@ -387,8 +401,7 @@ class Recognizer:
             slice(overlap, overlap + cores[0]),
             slice(overlap, overlap + cores[1]),
         )
-        # channels-last tensors take oneDNN's faster convolutions on CPU (1.5× here)
-        model = self.model.to(memory_format=torch.channels_last)
+        model = self._inference_model()
         with torch.inference_mode():
             for first in range(0, len(corners), batch):
                 chunk = corners[first : first + batch]
@@ -407,9 +420,9 @@ class Recognizer:
         sampling: float,
         threshold: float | None = None,
         epsilon: float = EPSILON,
-        tile: int = 512,
+        tile: int = 576,
         overlap: int = 32,
-        batch: int = 4,
+        batch: int = 1,
     ) -> Recognition:
         """Find the atoms in ``image``.
 
