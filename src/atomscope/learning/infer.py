@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 from scipy import ndimage
 
@@ -162,16 +163,37 @@ def segment(
     if count == 0:
         return np.zeros((0, 2)), np.zeros((0, len(maps) - 1)), np.zeros(0)
     labels = _watershed(background, markers, inside, sampling, threads)
-    index = np.arange(1, count + 1)
-    class_maps = np.asarray(maps[1:], dtype=float)
+    sums, moments, scores = _segment_statistics(
+        labels, np.asarray(maps[1:], dtype=np.float64), background, count
+    )
     # Eq 6.14: p_n(c_k) = Σ_{S_n} P_k / Σ_k Σ_{S_n} P_k
-    sums = np.stack([ndimage.sum_labels(m, labels, index) for m in class_maps], axis=1)
-    probabilities = sums / sums.sum(axis=1, keepdims=True)
+    totals = sums.sum(axis=1, keepdims=True)
+    probabilities = sums / totals
     # Eq 6.15: centre of mass of the segment weighted by Σ_k P_k
-    centres = ndimage.center_of_mass(class_maps.sum(axis=0), labels, index)
-    positions = np.asarray(centres, dtype=float).reshape(-1, 2) * sampling
-    scores = np.asarray(ndimage.maximum(1 - background, labels, index), dtype=float)
+    positions = moments / totals * sampling
     return positions, probabilities, scores
+
+
+@numba.njit(cache=True)
+def _segment_statistics(labels, class_maps, background, count):
+    """One pass over the pixels: per segment the class sums Σ P_k, the moments Σ (Σ_k P_k)·(x, y)
+    [px] and the peak score max(1 − P0)."""
+    sums = np.zeros((count, class_maps.shape[0]))
+    moments = np.zeros((count, 2))
+    scores = np.full(count, -np.inf)
+    for x in range(labels.shape[0]):
+        for y in range(labels.shape[1]):
+            segment = labels[x, y] - 1
+            if segment < 0:
+                continue
+            weight = 0.0
+            for k in range(class_maps.shape[0]):
+                sums[segment, k] += class_maps[k, x, y]
+                weight += class_maps[k, x, y]
+            moments[segment, 0] += weight * x
+            moments[segment, 1] += weight * y
+            scores[segment] = max(scores[segment], 1.0 - background[x, y])
+    return sums, moments, scores
 
 
 class Recognizer:
