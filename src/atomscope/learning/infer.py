@@ -364,7 +364,8 @@ class Recognizer:
 
     def _inference_model(self):
         """The network with batch norms folded into the convs, in channels-last memory format
-        (oneDNN's faster CPU convolutions, 1.5× here); built once per model."""
+        (oneDNN's faster CPU convolutions, 1.5× here); built once per model object, so assign
+        a new ``model`` rather than changing its weights in place."""
         import torch
 
         from atomscope.learning.model import fold_batch_norm
