@@ -1,5 +1,7 @@
 """Atom recognition (issue #7): precision/recall vs dose against the baseline, inference speed.
 
+Writes the precision–recall curves per dose to out/benchmarks/recognition_PRESET.png.
+
 Usage:
     python benchmarks/recognition.py MODEL.pt [--structures 5] [--doses 1e2 1e3 1e4 1e5 1e6]
     python benchmarks/recognition.py MODEL.pt --preset gold
@@ -17,6 +19,7 @@ held-out random Au particles (seed 12345) through `gold_evaluation_microscope` a
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,6 +32,9 @@ from atomscope.learning.validate import (
     evaluation_microscope,
     gold_evaluation_microscope,
 )
+from atomscope.plot import save_figure
+
+OUT = Path("out/benchmarks")
 
 
 def best_recall(evaluation, precision=None, min_precision=0.95):
@@ -95,9 +101,11 @@ def main():
         f"dose [e/Å²] | net: {ideal_column}recall at P ≥ 0.95, P/R at the model's "
         f"t = {model_threshold:g} | baseline: recall at P ≥ 0.95, best-F1 P/R"
     )
+    curves = {}
     for dose in args.doses:
         results = evaluate(recognizer, data, microscope(dose), rng=0, thresholds=thresholds)
         net, ideal, base = results["all"], results["ideal"], results["baseline"]
+        curves[dose] = (net, base)
         f1 = 2 * base.precision * base.recall / np.maximum(base.precision + base.recall, 1e-9)
         b = int(np.argmax(f1))
         ideal_recall, t = best_recall(ideal, net.precision)
@@ -111,6 +119,28 @@ def main():
             f"{net.precision[at_model]:.3f}/{net.recall[at_model]:.3f} | "
             f"{best_recall(base)[0]:.3f}, {base.precision[b]:.3f}/{base.recall[b]:.3f}"
         )
+    print(f"precision–recall curves: {plot_curves(curves, args.preset)}")
+
+
+def plot_curves(curves, preset):
+    """Precision–recall curves over t per dose, network and baseline (as seed Fig 6.17)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 4), layout="constrained")
+    axes = fig.subplots(1, 2, sharex=True, sharey=True)
+    for dose, (net, base) in curves.items():
+        for ax, evaluation in zip(axes, (net, base), strict=True):
+            ax.plot(evaluation.recall, evaluation.precision, ".-", label=f"{dose:.0e} e⁻/Å²")
+    for ax, title in zip(
+        axes, (f"network ({preset})", "Gaussian filter + local maxima"), strict=True
+    ):
+        ax.set(title=title, xlabel="recall", xlim=(0, 1.02), ylim=(0, 1.02))
+    axes[0].set_ylabel("precision")
+    axes[0].legend(loc="lower left")
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"recognition_{preset}.png"
+    save_figure(fig, path)
+    return path
 
 
 if __name__ == "__main__":
