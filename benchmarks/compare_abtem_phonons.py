@@ -44,9 +44,7 @@ def snapshots(wrap="xyz"):
         )
     )
     for frame in frames:
-        frame.pbc = ["xyz"[axis] in wrap for axis in range(3)]
-        frame.wrap()
-        frame.pbc = True
+        frame.wrap(pbc=[axis in wrap for axis in "xyz"])
     return frames
 
 

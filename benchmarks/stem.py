@@ -38,7 +38,7 @@ from compare_abtem_stem import (
 import atomscope as ats
 from atomscope.core.fft import empty, fft2_inplace, ifft2_inplace
 from atomscope.waves.detectors import AnnularDetector, PixelatedDetector, WavesDetector
-from atomscope.waves.prism import PRISM
+from atomscope.waves.prism import PRISM, window_origins
 from atomscope.waves.probe import Probe
 from atomscope.waves.scan import GridScan
 
@@ -147,7 +147,7 @@ def prism_error_budget(probe, detector, potential, positions_per_axis=16):
     )
     for f in (2, 4):
         window = PRISM(probe, f).window(grid)
-        cropped = crop_windows(exit_waves.array, positions, grid, window.gpts)
+        cropped = crop_windows(exit_waves.array, positions, grid, window)
         crop_only = detector.integrate(
             ats.Waves(cropped, grid.sampling, probe.energy).diffraction_pattern()
         ).reshape(full.shape)
@@ -167,15 +167,14 @@ def prism_error_budget(probe, detector, potential, positions_per_axis=16):
         )
 
 
-def crop_windows(waves, positions, grid, window_gpts):
-    """Each probe's exit wave cut to the ``window_gpts`` pixels centred on it (periodic), as
-    PRISM does (`PRISM._sum_windows`)."""
+def crop_windows(waves, positions, grid, window):
+    """Each probe's exit wave cut to PRISM's crop ``window`` centred on it (periodic), with
+    PRISM's own window origins."""
     flat = waves.reshape(-1, *waves.shape[-2:])
-    origins = np.rint(positions / np.array(grid.sampling)).astype(int) - np.array(window_gpts) // 2
-    out = np.empty((len(flat), *window_gpts), dtype=np.complex64)
-    for index, (x0, y0) in enumerate(origins):
-        rows = np.arange(x0, x0 + window_gpts[0]) % grid.gpts[0]
-        columns = np.arange(y0, y0 + window_gpts[1]) % grid.gpts[1]
+    out = np.empty((len(flat), *window.gpts), dtype=np.complex64)
+    for index, (x0, y0) in enumerate(window_origins(positions, grid, window)):
+        rows = np.arange(x0, x0 + window.gpts[0]) % grid.gpts[0]
+        columns = np.arange(y0, y0 + window.gpts[1]) % grid.gpts[1]
         out[index] = flat[index][np.ix_(rows, columns)]
     return out
 

@@ -246,6 +246,7 @@ class Recognizer:
         self.lcn_sigma = check_positive("lcn_sigma", lcn_sigma)
         self.model = model.eval()
         self.metadata = dict(metadata or {})
+        self._folded = self._folded_source = None
 
     @property
     def in_channels(self) -> int:
@@ -370,7 +371,7 @@ class Recognizer:
 
         from atomscope.learning.model import fold_batch_norm
 
-        if getattr(self, "_folded_source", None) is not self.model:
+        if self._folded_source is not self.model:
             self._folded = fold_batch_norm(self.model).to(memory_format=torch.channels_last)
             self._folded_source = self.model
         return self._folded

@@ -139,10 +139,10 @@ class _FoldedConv(nn.Module):
     def __init__(self, conv: nn.Conv2d, norm: nn.BatchNorm2d):
         super().__init__()
         scale, shift = _affine(norm)
-        self.conv = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, padding=1)
+        self.conv = conv  # scaled in place: `fold_batch_norm` hands over its own copy
         with torch.no_grad():
-            self.conv.weight.copy_(conv.weight * scale[:, None, None, None])
-            self.conv.bias.copy_(conv.bias * scale + shift)
+            conv.weight.mul_(scale[:, None, None, None])
+            conv.bias.mul_(scale).add_(shift)
         self.register_buffer("floor", shift.detach().view(1, -1, 1, 1).clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

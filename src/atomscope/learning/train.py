@@ -250,7 +250,7 @@ def _warm_start(model, path: str) -> None:
 
     source = Recognizer.load(path).model
     try:
-        model.load_state_dict({k: v.float() for k, v in source.state_dict().items()})
+        model.load_state_dict(source.state_dict())
     except RuntimeError as error:
         raise ValueError(
             f"init_weights {path!r} holds a network of another shape (width, inputs or "

@@ -34,6 +34,11 @@ def evaluation_microscope(dose: float = 1e4, sampling: float = 0.12) -> Microsco
     -120000.0
     """
     ctf = CTF(energy=80e3, Cs=-12e4, C10=84.0, focal_spread=35.0, deflection=0.25)
+    return _with_evaluation_camera(ctf, dose, sampling)
+
+
+def _with_evaluation_camera(ctf: CTF, dose: float, sampling: float) -> Microscope:
+    """``ctf`` with the seed's evaluation camera: exp_gauss MTF (0.05, 0.48, 2.45)."""
     mtf = MTF("exp_gauss", c1=0.05, c2=0.48, c3=2.45)
     return Microscope(ctf, Camera(sampling=sampling, dose=dose, mtf=mtf))
 
@@ -54,8 +59,7 @@ def gold_evaluation_microscope(dose: float = 1e4, sampling: float = 0.1) -> Micr
 
     defocus = ncsi_defocus(300e3, -10e4)
     ctf = CTF(energy=300e3, Cs=-10e4, C10=defocus, focal_spread=29.0, deflection=0.25)
-    mtf = MTF("exp_gauss", c1=0.05, c2=0.48, c3=2.45)
-    return Microscope(ctf, Camera(sampling=sampling, dose=dose, mtf=mtf))
+    return _with_evaluation_camera(ctf, dose, sampling)
 
 
 @dataclass

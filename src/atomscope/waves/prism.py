@@ -33,6 +33,19 @@ from atomscope.waves.scan import as_scan
 GROUP_SIZE = 64
 
 
+def window_origins(positions: np.ndarray, grid: Grid, window: Grid) -> np.ndarray:
+    """First pixel (x, y) of the crop window centred on each probe position (n, 2) [Å]; the
+    window wraps periodically around the cell (Ophus 2017, Fig 2).
+
+    Examples
+    --------
+    >>> grid = Grid(gpts=(8, 8), sampling=0.5)
+    >>> window_origins(np.array([[2.0, 0.0]]), grid, Grid(gpts=(4, 4), sampling=0.5)).tolist()
+    [[2, -2]]
+    """
+    return np.rint(positions / np.array(grid.sampling)).astype(int) - np.array(window.gpts) // 2
+
+
 class PRISM:
     """A probe simulated through the PRISM S-matrix with interpolation factor ``interpolation``.
 
@@ -320,9 +333,7 @@ class PRISM:
             out.reshape(len(out), -1)[...] = coefficients @ flat.T
             return
         # window origins: gpts / f pixels centred on each probe, wrapped periodically
-        origins = np.rint(positions / np.array(grid.sampling)).astype(int) - np.array(
-            [n // 2 for n in window.gpts]
-        )
+        origins = window_origins(positions, grid, window)
         num_beams = smatrix.shape[-1]
         # positions sharing an x origin share the rows S[x0 : x0 + w]: one matrix product
         # (rows × all y) @ (beams × positions) for them, then each crops its y window

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from atomscope.core.fft import import_wisdom, plan_and_export
-from atomscope.core.validate import check_finite_array
+from atomscope.core.validate import check_finite_array, check_positive
 from atomscope.parallel import ordered_map
 from atomscope.waves.multislice import check_tilt
 from atomscope.waves.plane import PlaneWave
@@ -56,7 +56,7 @@ def tilt_series(
     if tilts.shape[0] == 0 or tilts.shape[1] != 2:
         raise ValueError(f"tilts must have shape (n ≥ 1, 2) [mrad], got {tilts.shape}")
     pairs = [check_tilt(tilt) for tilt in tilts]
-    PlaneWave(energy)  # validates the energy before any work
+    energy = check_positive("energy", energy)
     wisdom = None if client is None else plan_and_export(potential.gpts)
     tasks = ((potential, energy, tilt, wisdom) for tilt in pairs)
     return list(ordered_map(_exit_wave, tasks, client, progress, "tilt series"))
