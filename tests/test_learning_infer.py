@@ -56,6 +56,27 @@ def test_segmentation_recovers_positions_and_classes():
     assert empty[0].shape == (0, 2)
 
 
+def test_segment_statistics_equal_scipy_ndimage_on_the_same_watershed():
+    from scipy import ndimage
+    from skimage.morphology import local_minima
+    from skimage.segmentation import watershed
+
+    rng = np.random.default_rng(4)
+    raw = ndimage.gaussian_filter(rng.random((3, 64, 56)), 2)
+    maps = raw / raw.sum(axis=0)
+    positions, probabilities, scores = segment(maps, 0.1, threads=1)
+    inside = maps[0] < 0.995
+    markers, count = ndimage.label(local_minima(maps[0]) & inside)
+    labels = watershed(maps[0], markers, mask=inside)
+    index = np.arange(1, count + 1)
+    sums = np.stack([ndimage.sum_labels(m, labels, index) for m in maps[1:]], axis=1)
+    centres = ndimage.center_of_mass(maps[1:].sum(axis=0), labels, index)
+    assert count > 3
+    np.testing.assert_allclose(probabilities, sums / sums.sum(axis=1, keepdims=True), rtol=1e-12)
+    np.testing.assert_allclose(positions, np.array(centres) * 0.1, rtol=1e-12)
+    np.testing.assert_array_equal(scores, ndimage.maximum(1 - maps[0], labels, index))
+
+
 def test_tiled_inference_converges_to_the_whole_image(recognizer):
     x = np.random.default_rng(0).normal(size=(1, 96, 80)).astype(np.float32)
     whole = recognizer.probability_maps(x, tile=256, overlap=40)
