@@ -107,3 +107,35 @@ def test_unparsable_structure_is_refused(tmp_path, capsys):
     assert main(["hrtem", str(bad), "--out", str(out)]) == 2
     assert "STRUCTURE" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_negative_numbers_in_scientific_notation_are_values(structure, tmp_path):
+    out = tmp_path / "run"
+    arguments = ["--out", str(out), "--sampling", "0.1", "--no-camera"]
+    assert main(["hrtem", str(structure), *arguments, "--Cs", "-1.2e5", "--defocus", "-8.4e1"]) == 0
+    settings = json.loads((out / "summary.json").read_text())["settings"]
+    assert settings["Cs"] == -1.2e5 and settings["defocus"] == -84.0
+
+
+def test_no_objective_aperture_is_accepted(structure, tmp_path):
+    out = tmp_path / "run"
+    arguments = ["--out", str(out), "--sampling", "0.1", "--no-camera"]
+    assert main(["hrtem", str(structure), *arguments, "--semiangle-cutoff", "inf"]) == 0
+    assert (out / "ctf.png").stat().st_size > 0
+
+
+def test_a_failure_while_writing_keeps_the_previous_outputs(structure, tmp_path, monkeypatch):
+    import atomscope.hrtem
+
+    out = tmp_path / "run"
+    arguments = ["hrtem", str(structure), "--out", str(out), "--sampling", "0.1", "--no-camera"]
+    assert main(arguments) == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise ValueError("disk full")
+
+    monkeypatch.setattr(atomscope.hrtem.plot, "exit_wave_png", broken)
+    assert main([*arguments, "--sampling", "0.08"]) == 2  # potential.tif would differ
+    after = {path.name: path.read_bytes() for path in out.iterdir()}
+    assert after == before

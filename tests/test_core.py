@@ -168,3 +168,31 @@ def test_fft_threads_from_the_environment(value, ok):
         assert (
             run.returncode != 0 and "ATOMSCOPE_FFT_THREADS must be a positive integer" in run.stderr
         )
+
+
+def test_staged_outputs_move_all_files_or_none(tmp_path):
+    from atomscope.io import staged_outputs
+
+    out = tmp_path / "out"
+    with staged_outputs(out) as stage:
+        (stage / "image.tif").write_text("new image")
+        (stage / "store.zarr").mkdir()
+        (stage / "summary.json").write_text("{}")
+    assert sorted(path.name for path in out.iterdir()) == [
+        "image.tif",
+        "store.zarr",
+        "summary.json",
+    ]
+    with pytest.raises(KeyboardInterrupt), staged_outputs(out) as stage:
+        (stage / "image.tif").write_text("half")
+        raise KeyboardInterrupt
+    assert (out / "image.tif").read_text() == "new image"
+    assert sorted(path.name for path in out.iterdir()) == [
+        "image.tif",
+        "store.zarr",
+        "summary.json",
+    ]
+    with staged_outputs(out) as stage:
+        (stage / "store.zarr").mkdir()
+        (stage / "store.zarr" / "chunk").write_text("replaced")
+    assert [path.name for path in (out / "store.zarr").iterdir()] == ["chunk"]

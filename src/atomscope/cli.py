@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import re
 import sys
 from pathlib import Path
 
@@ -21,6 +22,34 @@ _COMMAND_MODULES = (
     "atomscope.waves.stem_commands",
     "atomscope.learning.commands",
 )
+
+
+# Python 3.11's argparse takes "-1.2e5" for an option; this is 3.13's pattern for negative numbers
+_NEGATIVE_NUMBER = re.compile(
+    r"^-(?:\d+(?:_\d+)*(?:\.\d+(?:_\d+)*)?|\.\d+(?:_\d+)*)(?:[eE][+-]?\d+)?$"
+)
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows "(default: …)" after options whose default says something (not None/False/[])."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        silent = action.default is None or action.default is False or action.default == []
+        if silent or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with negative numbers in any notation (``--Cs -1.2e5``) and defaults in help.
+
+    Subcommand parsers are made of this class too.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = _NEGATIVE_NUMBER
 
 
 def _aberration(text: str) -> tuple[str, float]:
@@ -84,7 +113,7 @@ def _add_hrtem_options(parser: argparse.ArgumentParser) -> None:
         "--semiangle-cutoff",
         type=float,
         default=d.semiangle_cutoff,
-        help="objective aperture [mrad]",
+        help="objective aperture [mrad]; inf for none",
     )
     parser.add_argument(
         "--focal-spread", type=float, default=d.focal_spread, help="focal spread, 1/e width [Å]"
@@ -106,7 +135,7 @@ def _add_hrtem_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mtf",
         type=_mtf,
-        default=d.mtf,
+        default="none" if d.mtf is None else ":".join(map(str, d.mtf)),
         metavar="FORM:c1:c2:c3",
         help="camera MTF, e.g. rational:0.1:0.5:2.5, or none",
     )
@@ -228,7 +257,7 @@ def _demo(args) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (subcommands of every package)."""
-    parser = argparse.ArgumentParser(prog="atomscope", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="atomscope", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"atomscope {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     hrtem = subparsers.add_parser("hrtem", help="simulate an HRTEM image of a structure file")

@@ -94,6 +94,16 @@ def prepare(atoms: Atoms | Sequence[Atoms], settings: HRTEMSettings):
     return potential, ctf, camera, defocus
 
 
+def _ctf_plot_limit(ctf: CTF, potential: Potential) -> float:
+    """Spatial frequency [1/Å] the CTF figure reaches: 1.2 × the aperture, or without one twice
+    the point resolution's frequency, never beyond the simulated (antialiased) limit."""
+    simulated = 2 / 3 / (2 * max(potential.sampling))
+    if np.isfinite(ctf.semiangle_cutoff):
+        return min(1.2 * ctf.semiangle_cutoff * 1e-3 / ctf.wavelength, simulated)
+    resolution = ctf.point_resolution()
+    return min(2 / resolution, simulated) if np.isfinite(resolution) else simulated
+
+
 def run_hrtem(
     atoms: Atoms | Sequence[Atoms],
     settings: HRTEMSettings,
@@ -123,54 +133,55 @@ def run_hrtem(
     exit_wave, image = average.exit_wave, average.image
     detected = camera.detect(image, rng=settings.rng) if camera is not None else None
 
-    projected = average.projected_potential.array
-    io.write_tiff(out / "potential.tif", projected, sampling=potential.sampling)
-    plot.image_png(
-        out / "potential.png",
-        Images(projected, potential.sampling),
-        "projected potential",
-        cmap="viridis",
-        colorbar_label="V·Å",
-    )
-    io.write_npz(
-        out / "exit_wave.npz",
-        array=exit_wave.array,
-        sampling=exit_wave.sampling,
-        energy=exit_wave.energy,
-    )
-    plot.exit_wave_png(out / "exit_wave.png", exit_wave)
-    plot.save_figure(
-        ctf.plot(max_k=1.2 * settings.semiangle_cutoff * 1e-3 / exit_wave.wavelength),
-        out / "ctf.png",
-    )
-    io.write_tiff(out / "image.tif", image)
-    plot.image_png(out / "image.png", image, "image (noise-free)")
-    summary = {
-        "structure": name,
-        "num_atoms": len(potential.atoms),
-        "num_configs": potential.num_configs,
-        "symbols": sorted(set(potential.atoms.get_chemical_symbols())),
-        "settings": asdict(settings),
-        "defocus_used": defocus,
-        "grid": {
-            "gpts": potential.gpts,
-            "sampling": potential.sampling,
-            "extent": potential.extent,
-            "num_slices": potential.num_slices,
-        },
-        "multislice_seconds": multislice_seconds,
-        # ru_maxrss is in KiB on Linux: the whole process's peak, potential and outputs included
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "image_mean": float(image.array.mean()),
-        "image_contrast": float(image.array.std() / image.array.mean()),
-    }
-    if detected is not None:
-        io.write_tiff(out / "detected.tif", detected)
+    with io.staged_outputs(out) as stage:
+        projected = average.projected_potential.array
+        io.write_tiff(stage / "potential.tif", projected, sampling=potential.sampling)
         plot.image_png(
-            out / "detected.png",
-            detected,
-            f"detected ({settings.dose:g} e⁻/Å², {settings.camera_sampling} Å/px)",
+            stage / "potential.png",
+            Images(projected, potential.sampling),
+            "projected potential",
+            cmap="viridis",
+            colorbar_label="V·Å",
         )
-        summary["detected_mean_counts"] = float(np.mean(detected.array))
-    io.write_json(out / "summary.json", summary)
+        io.write_npz(
+            stage / "exit_wave.npz",
+            array=exit_wave.array,
+            sampling=exit_wave.sampling,
+            energy=exit_wave.energy,
+        )
+        plot.exit_wave_png(stage / "exit_wave.png", exit_wave)
+        plot.save_figure(
+            ctf.plot(max_k=_ctf_plot_limit(ctf, potential)),
+            stage / "ctf.png",
+        )
+        io.write_tiff(stage / "image.tif", image)
+        plot.image_png(stage / "image.png", image, "image (noise-free)")
+        summary = {
+            "structure": name,
+            "num_atoms": len(potential.atoms),
+            "num_configs": potential.num_configs,
+            "symbols": sorted(set(potential.atoms.get_chemical_symbols())),
+            "settings": asdict(settings),
+            "defocus_used": defocus,
+            "grid": {
+                "gpts": potential.gpts,
+                "sampling": potential.sampling,
+                "extent": potential.extent,
+                "num_slices": potential.num_slices,
+            },
+            "multislice_seconds": multislice_seconds,
+            # ru_maxrss is in KiB on Linux: the whole process's peak, potential and outputs included
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "image_mean": float(image.array.mean()),
+            "image_contrast": float(image.array.std() / image.array.mean()),
+        }
+        if detected is not None:
+            io.write_tiff(stage / "detected.tif", detected)
+            plot.image_png(
+                stage / "detected.png",
+                detected,
+                f"detected ({settings.dose:g} e⁻/Å², {settings.camera_sampling} Å/px)",
+            )
+            summary["detected_mean_counts"] = float(np.mean(detected.array))
+        io.write_json(stage / "summary.json", summary)
     return summary

@@ -1,7 +1,8 @@
 """Read and write images and results without ever leaving a half-written file.
 
 Every writer goes through :func:`atomic_output`: the data is written to a temporary file beside
-the destination and renamed into place only when writing succeeded.
+the destination and renamed into place only when writing succeeded. A job with several outputs
+writes them through :func:`staged_outputs`, so an error or an interrupt leaves none of them.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +42,39 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def staged_outputs(out: str | os.PathLike, last: str = "summary.json") -> Iterator[Path]:
+    """Yield a hidden staging directory inside ``out``; move its files into ``out`` on success.
+
+    A job writes all its outputs into the staging directory. Only when the ``with`` block ends
+    without an exception are they renamed into ``out`` (``last``, the summary, after every
+    other file, so a present summary means a complete set). On an error or an interrupt the
+    staging directory is deleted and ``out`` keeps whatever it held before.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> with staged_outputs(out) as stage:
+    ...     _ = (stage / "image.txt").write_text("pixels")
+    ...     _ = (stage / "summary.json").write_text("{}")
+    >>> sorted(path.name for path in out.iterdir())
+    ['image.txt', 'summary.json']
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    try:
+        yield stage
+        for entry in sorted(stage.iterdir(), key=lambda path: path.name == last):
+            target = out / entry.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(entry, target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def _as_images(image, sampling=None):

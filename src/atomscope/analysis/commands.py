@@ -108,7 +108,7 @@ def run_strain(args) -> dict:
     from atomscope.analysis.gpa import check_g_vectors
     from atomscope.analysis.templates import match_templates
     from atomscope.core.validate import check_positive, check_positive_int
-    from atomscope.io import read_image, write_json, write_npz
+    from atomscope.io import read_image, staged_outputs, write_json, write_npz
     from atomscope.plot import strain_png
 
     templates = [_template(name) for name in args.template]
@@ -138,38 +138,38 @@ def run_strain(args) -> dict:
         pixels = None if box is None else _inside(np.stack([x, y], axis=-1), box)
         gpa = gpa_strain(array, g_vectors=g_vectors, reference=pixels)
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_points_csv(out / "points.csv", strain, match)
-    arrays = {
-        name: getattr(strain, name) for name in ("points", "exx", "eyy", "exy", "rotation", "mask")
-    }
-    arrays.update(
-        rmsd=match.rmsd, template_index=match.template_index, num_matched=match.num_matched
-    )
-    if gpa is not None:
+    with staged_outputs(args.out) as stage:
+        _write_points_csv(stage / "points.csv", strain, match)
+        arrays = {
+            name: getattr(strain, name)
+            for name in ("points", "exx", "eyy", "exy", "rotation", "mask")
+        }
         arrays.update(
-            {f"gpa_{name}": getattr(gpa, name) for name in ("exx", "eyy", "exy", "rotation")}
+            rmsd=match.rmsd, template_index=match.template_index, num_matched=match.num_matched
         )
-    write_npz(out / "strain.npz", **arrays)
-    strain_png(out / "strain.png", image, strain, rmsd=match.rmsd, gpa=gpa)
-    matched = strain.mask
-    summary = {
-        "image": str(args.image),
-        "sampling_A": image.sampling,
-        "templates": list(args.template),
-        "num_points": len(peaks),
-        "num_matched": int(matched.sum()),
-        "scale_px": strain.scale,
-        "reference_px": box,
-        "mean_exx": float(np.nanmean(strain.exx)) if matched.any() else None,
-        "mean_eyy": float(np.nanmean(strain.eyy)) if matched.any() else None,
-        "std_exx": float(np.nanstd(strain.exx)) if matched.any() else None,
-        "std_eyy": float(np.nanstd(strain.eyy)) if matched.any() else None,
-        "gpa_g_vectors": None if gpa is None else gpa.g_vectors,
-        "outputs": ["points.csv", "strain.npz", "strain.png", "summary.json"],
-    }
-    write_json(out / "summary.json", summary)
+        if gpa is not None:
+            arrays.update(
+                {f"gpa_{name}": getattr(gpa, name) for name in ("exx", "eyy", "exy", "rotation")}
+            )
+        write_npz(stage / "strain.npz", **arrays)
+        strain_png(stage / "strain.png", image, strain, rmsd=match.rmsd, gpa=gpa)
+        matched = strain.mask
+        summary = {
+            "image": str(args.image),
+            "sampling_A": image.sampling,
+            "templates": list(args.template),
+            "num_points": len(peaks),
+            "num_matched": int(matched.sum()),
+            "scale_px": strain.scale,
+            "reference_px": box,
+            "mean_exx": float(np.nanmean(strain.exx)) if matched.any() else None,
+            "mean_eyy": float(np.nanmean(strain.eyy)) if matched.any() else None,
+            "std_exx": float(np.nanstd(strain.exx)) if matched.any() else None,
+            "std_eyy": float(np.nanstd(strain.eyy)) if matched.any() else None,
+            "gpa_g_vectors": None if gpa is None else gpa.g_vectors,
+            "outputs": ["points.csv", "strain.npz", "strain.png", "summary.json"],
+        }
+        write_json(stage / "summary.json", summary)
     return summary
 
 

@@ -44,24 +44,26 @@ def _recognizer(name: str):
 
 
 def _recognize(args) -> None:
-    from atomscope.io import read_image, write_npz
+    from atomscope.io import read_image, staged_outputs, write_npz
+    from atomscope.plot import save_figure
 
-    recognizer = _recognizer(args.model)
     image = read_image(args.image, sampling=args.sampling)
+    recognizer = _recognizer(args.model)
     result = recognizer.predict(image.array, image.sampling[0], threshold=args.threshold)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     stem = Path(args.image).stem
-    write_npz(
-        out / f"{stem}_atoms.npz",
-        positions=result.positions,
-        probabilities=result.probabilities,
-        scores=result.scores,
-        maps=result.maps,
+    with staged_outputs(out, last=f"{stem}_atoms.npz") as stage:
+        save_figure(result.plot(), stage / f"{stem}_atoms.png")
+        write_npz(
+            stage / f"{stem}_atoms.npz",
+            positions=result.positions,
+            probabilities=result.probabilities,
+            scores=result.scores,
+            maps=result.maps,
+        )
+    print(
+        f"{len(result)} atoms -> {out / f'{stem}_atoms.npz'} (overlay {out / f'{stem}_atoms.png'})"
     )
-    figure = out / f"{stem}_atoms.png"
-    result.plot().savefig(figure, dpi=120)
-    print(f"{len(result)} atoms -> {out / f'{stem}_atoms.npz'} (overlay {figure})")
 
 
 def add_commands(subparsers) -> None:

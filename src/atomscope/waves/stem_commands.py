@@ -119,7 +119,7 @@ def _summary(args, probe, potential, **extra) -> dict:
 
 def _stem(args) -> None:
     from atomscope.cli import scheduler_client
-    from atomscope.io import write_json, write_npz, write_tiff
+    from atomscope.io import staged_outputs, write_json, write_npz, write_tiff
     from atomscope.plot import image_png, save_figure
     from atomscope.waves.detectors import PixelatedDetector
     from atomscope.waves.prism import PRISM
@@ -167,43 +167,46 @@ def _stem(args) -> None:
         else:
             measurements = prism.scan(potential, detectors, scan, progress=True, client=client)
     seconds = time.perf_counter() - start
-    written = []
-    for detector, measurement in zip(detectors, measurements, strict=True):
-        name = _detector_name(detector)
-        if isinstance(detector, PixelatedDetector):
-            save_figure(measurement.plot(title="position-averaged CBED"), out / f"{name}_mean.png")
-            written += [str(detector.path), f"{name}_mean.png"]
-            continue
-        # segments are summed for the TIFF/PNG and kept separately in an .npz
-        total = measurement.with_array(measurement.array.reshape(-1, *scan.shape).sum(axis=0))
-        write_tiff(out / f"{name}.tif", total)
-        image_png(out / f"{name}.png", total, title=name)
-        written += [f"{name}.tif", f"{name}.png"]
-        if measurement.array.ndim > 2:
-            write_npz(out / f"{name}_segments.npz", segments=measurement.array)
-            written.append(f"{name}_segments.npz")
-    write_json(
-        out / "summary.json",
-        _summary(
-            args,
-            probe,
-            potential,
-            detectors=[repr(d) for d in detectors],
-            scan={"start": scan.start, "end": scan.end, "shape": scan.shape, "step": scan.step},
-            batch_size=batch_size,
-            prism_interpolation=args.prism,
-            memory_estimate_bytes=nbytes,
-            scan_seconds=seconds,
-            positions_per_second=num_positions / seconds,
-            outputs=written,
-        ),
-    )
+    with staged_outputs(out) as stage:
+        written = []
+        for detector, measurement in zip(detectors, measurements, strict=True):
+            name = _detector_name(detector)
+            if isinstance(detector, PixelatedDetector):
+                save_figure(
+                    measurement.plot(title="position-averaged CBED"), stage / f"{name}_mean.png"
+                )
+                written += [str(detector.path), f"{name}_mean.png"]
+                continue
+            # segments are summed for the TIFF/PNG and kept separately in an .npz
+            total = measurement.with_array(measurement.array.reshape(-1, *scan.shape).sum(axis=0))
+            write_tiff(stage / f"{name}.tif", total)
+            image_png(stage / f"{name}.png", total, title=name)
+            written += [f"{name}.tif", f"{name}.png"]
+            if measurement.array.ndim > 2:
+                write_npz(stage / f"{name}_segments.npz", segments=measurement.array)
+                written.append(f"{name}_segments.npz")
+        write_json(
+            stage / "summary.json",
+            _summary(
+                args,
+                probe,
+                potential,
+                detectors=[repr(d) for d in detectors],
+                scan={"start": scan.start, "end": scan.end, "shape": scan.shape, "step": scan.step},
+                batch_size=batch_size,
+                prism_interpolation=args.prism,
+                memory_estimate_bytes=nbytes,
+                scan_seconds=seconds,
+                positions_per_second=num_positions / seconds,
+                outputs=written,
+            ),
+        )
     print(f"{num_positions} positions in {seconds:.1f} s; outputs in {out}/")
 
 
 def _cbed(args) -> None:
     from atomscope.cli import scheduler_client
-    from atomscope.io import write_json, write_npz
+    from atomscope.io import staged_outputs, write_json, write_npz
     from atomscope.plot import save_figure
 
     probe, potential = _setup(args)
@@ -212,23 +215,25 @@ def _cbed(args) -> None:
     with scheduler_client(args) as client:
         waves = probe.multislice(potential, position=position, progress=True, client=client)
     pattern = waves.diffraction_pattern(args.max_angle)
-    out.mkdir(parents=True, exist_ok=True)
-    write_npz(
-        out / "cbed.npz", pattern=pattern.array, angular_sampling=np.array(pattern.angular_sampling)
-    )
-    save_figure(pattern.plot(title="CBED"), out / "cbed.png")
-    write_json(
-        out / "summary.json",
-        _summary(
-            args,
-            probe,
-            potential,
-            position=list(position),
-            max_angle=pattern.metadata["max_angle"],
-            angular_sampling=pattern.angular_sampling,
-            outputs=["cbed.npz", "cbed.png"],
-        ),
-    )
+    with staged_outputs(out) as stage:
+        write_npz(
+            stage / "cbed.npz",
+            pattern=pattern.array,
+            angular_sampling=np.array(pattern.angular_sampling),
+        )
+        save_figure(pattern.plot(title="CBED"), stage / "cbed.png")
+        write_json(
+            stage / "summary.json",
+            _summary(
+                args,
+                probe,
+                potential,
+                position=list(position),
+                max_angle=pattern.metadata["max_angle"],
+                angular_sampling=pattern.angular_sampling,
+                outputs=["cbed.npz", "cbed.png"],
+            ),
+        )
     print(
         f"CBED {pattern.shape[-2]}×{pattern.shape[-1]} px "
         f"({pattern.angular_sampling[0]:.3f} mrad/px); outputs in {out}/"
