@@ -139,3 +139,12 @@ def test_a_failure_while_writing_keeps_the_previous_outputs(structure, tmp_path,
     assert main([*arguments, "--sampling", "0.08"]) == 2  # potential.tif would differ
     after = {path.name: path.read_bytes() for path in out.iterdir()}
     assert after == before
+
+
+def test_an_out_that_is_a_file_is_refused_before_the_simulation(structure, tmp_path, capsys):
+    taken = tmp_path / "taken"
+    taken.write_text("not a directory")
+    assert main(["hrtem", str(structure), "--out", str(taken), "--sampling", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "is a file" in err and "multislice" not in err
+    assert taken.read_text() == "not a directory"

@@ -280,6 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``atomscope`` command."""
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "out", None) is not None:
+            from atomscope.io import check_output_directory
+
+            check_output_directory(args.out, "--out")
         args.func(args)
     except (ValueError, TypeError) as error:
         print(f"atomscope {args.command}: error: {error}", file=sys.stderr)

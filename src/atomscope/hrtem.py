@@ -123,8 +123,8 @@ def run_hrtem(
     ``image.tif/png`` (noise-free image), ``detected.tif/png`` (camera counts, if a camera is
     set) and ``summary.json``. Returns the summary.
     """
+    out = io.check_output_directory(out)
     potential, ctf, camera, defocus = prepare(atoms, settings)
-    out = Path(out)
     start = time.perf_counter()
     average = frozen_phonon_average(
         PlaneWave(settings.energy), potential, ctf, client=client, progress=progress

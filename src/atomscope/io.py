@@ -44,6 +44,30 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def check_output_directory(out: str | os.PathLike, name: str = "out") -> Path:
+    """``out`` as a Path if it is, or can be made, a writable directory; a ``ValueError`` if not.
+
+    Called before a job starts, so that a bad ``--out`` never costs a simulation.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> check_output_directory(pathlib.Path(tempfile.mkdtemp()) / "new" / "run").name
+    'run'
+    """
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{name} {str(path)!r} is a file, not a directory")
+    existing = path.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"{name} {str(path)!r} cannot be created: {str(existing)!r} is not a writable directory"
+        )
+    return path
+
+
 @contextlib.contextmanager
 def staged_outputs(out: str | os.PathLike, last: str = "summary.json") -> Iterator[Path]:
     """Yield a hidden staging directory inside ``out``; move its files into ``out`` on success.
