@@ -15,7 +15,12 @@ Measured on this 2-core VM (2026-11-25): a configuration takes ~2.05 s in each o
 concurrent workers against 1.6–1.8 s alone (Dask task stream), i.e. two concurrent 1024²
 multislices slow each other by 1.15–1.3× (8 MB waves, FFT working sets far above the 1 MB L2
 per core, shared memory bandwidth); process scaling is therefore 1.26–1.47× and the gain over
-one 2-thread process 0.9–1.2×, varying from run to run.
+one 2-thread process 0.9–1.2×, varying from run to run. The run also measures this machine's
+own ceiling for two processes: two single-thread processes doing nothing but 1024² FFTs at the
+same time against one alone (throughput ratio, 2× on ideal hardware), and prints the Dask
+speed-up as a fraction of it. Measured 2026-11-29: ceiling 1.59× (rounds 1.62, 1.57, 1.59;
+another run 1.71×), 2 single-thread workers 1.49–1.62× one single-thread process, i.e.
+89–102 % of the ceiling; against one 2-thread process 0.95–1.08×.
 
     python benchmarks/dask_frozen_phonons.py
 """
@@ -37,6 +42,47 @@ from atomscope.thermal import EinsteinPhonons
 from atomscope.waves.ensemble import frozen_phonon_average
 
 NUM_CONFIGS = 8
+FFT_REPEATS = 150
+
+
+def fft_seconds(start_at: float) -> float:
+    """Seconds for FFT_REPEATS forward + inverse in-place 1024² FFTs, started at ``start_at``
+    (a wall-clock time, so that concurrent processes overlap)."""
+    from atomscope.core import fft
+
+    wave = fft.empty((1024, 1024))
+    wave[:] = 1
+    fft.ifft2_inplace(fft.fft2_inplace(wave))  # plans made before the start
+    time.sleep(max(start_at - time.time(), 0))
+    start = time.perf_counter()
+    for _ in range(FFT_REPEATS):
+        fft.ifft2_inplace(fft.fft2_inplace(wave))
+    return time.perf_counter() - start
+
+
+def two_process_ceiling(rounds: int = 3) -> list[float]:
+    """Throughput ratios of two single-thread FFT processes running at once against one alone
+    (2.0 if they did not slow each other), one per round; each round times both, back to back,
+    so that a change in the machine's load between rounds does not enter a ratio."""
+
+    def run(count: int) -> list[float]:
+        start_at = f"{time.time() + 5:.3f}"  # after every process has imported and planned
+        processes = [
+            subprocess.Popen(
+                [sys.executable, __file__, "--fft-seconds", start_at],
+                env={**os.environ, "ATOMSCOPE_FFT_THREADS": "1"},
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(count)
+        ]
+        return [float(process.communicate()[0].split()[-1]) for process in processes]
+
+    ratios = []
+    for _ in range(rounds):
+        (alone,) = run(1)
+        ratios.append(2 * alone / max(run(2)))
+    return ratios
 
 
 def setup():
@@ -59,6 +105,9 @@ def timed(potential, warm_up, ctf, wave, dask_client=None):
 
 
 def main():
+    if "--fft-seconds" in sys.argv:
+        print(fft_seconds(float(sys.argv[sys.argv.index("--fft-seconds") + 1])))
+        return
     atoms, potential, warm_up, ctf, wave = setup()
     if "--local-seconds" in sys.argv:
         print(timed(potential, warm_up, ctf, wave)[0])
@@ -90,6 +139,14 @@ def main():
         f"{np.abs(split - local).max() / np.abs(local).max():.1e})\n"
         f"one process with 1 FFT thread: {single_seconds:.2f} s; 2 workers × 1 FFT thread "
         f"{single_seconds / split_seconds:.2f}× faster (target ~2×)"
+    )
+    ratios = two_process_ceiling()
+    ceiling = float(np.median(ratios))
+    print(
+        f"this machine's ceiling: two single-thread processes doing only 1024² FFTs get "
+        f"{ceiling:.2f}× the throughput of one (median of {len(ratios)} rounds: "
+        f"{', '.join(f'{r:.2f}' for r in ratios)}); the 2-worker speed-up is "
+        f"{single_seconds / split_seconds / ceiling:.0%} of it"
     )
 
 
