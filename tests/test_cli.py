@@ -125,7 +125,7 @@ def test_no_objective_aperture_is_accepted(structure, tmp_path):
 
 
 def test_a_failure_while_writing_keeps_the_previous_outputs(structure, tmp_path, monkeypatch):
-    import atomscope.hrtem
+    import atomscope.plot
 
     out = tmp_path / "run"
     arguments = ["hrtem", str(structure), "--out", str(out), "--sampling", "0.1", "--no-camera"]
@@ -135,7 +135,7 @@ def test_a_failure_while_writing_keeps_the_previous_outputs(structure, tmp_path,
     def broken(*args, **kwargs):
         raise ValueError("disk full")
 
-    monkeypatch.setattr(atomscope.hrtem.plot, "exit_wave_png", broken)
+    monkeypatch.setattr(atomscope.plot, "exit_wave_png", broken)
     assert main([*arguments, "--sampling", "0.08"]) == 2  # potential.tif would differ
     after = {path.name: path.read_bytes() for path in out.iterdir()}
     assert after == before
@@ -148,3 +148,18 @@ def test_an_out_that_is_a_file_is_refused_before_the_simulation(structure, tmp_p
     err = capsys.readouterr().err
     assert "--out" in err and "is a file" in err and "multislice" not in err
     assert taken.read_text() == "not a directory"
+
+
+def test_building_the_parser_imports_no_heavy_library():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, atomscope.cli; atomscope.cli.build_parser(); "
+        "print(sorted(m for m in ('dask', 'torch', 'matplotlib', 'numba', 'ase') "
+        "if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

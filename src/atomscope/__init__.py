@@ -2,31 +2,24 @@
 
 The image path reads as the package layout: ``structures`` / ``thermal`` (atoms) →
 ``potentials`` → ``waves`` (multislice) → ``optics`` (lens) → ``detection`` (camera).
+Names are imported on first use (lazy_loader), so ``import atomscope`` and ``atomscope --help``
+stay quick; set ``EAGER_IMPORT=1`` to import everything at once.
 """
 
-from atomscope.core.energy import energy2sigma, energy2wavelength
-from atomscope.core.grid import Grid
-from atomscope.detection import MTF, Camera
-from atomscope.images import Images
-from atomscope.optics import CTF, Aberrations, scherzer_defocus, scherzer_point_resolution
-from atomscope.potentials.projected import Potential
-from atomscope.waves.plane import PlaneWave
-from atomscope.waves.waves import Waves
+import lazy_loader
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CTF",
-    "MTF",
-    "Aberrations",
-    "Camera",
-    "Grid",
-    "Images",
-    "PlaneWave",
-    "Potential",
-    "Waves",
-    "energy2sigma",
-    "energy2wavelength",
-    "scherzer_defocus",
-    "scherzer_point_resolution",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "core.energy": ["energy2sigma", "energy2wavelength"],
+        "core.grid": ["Grid"],
+        "detection": ["MTF", "Camera"],
+        "images": ["Images"],
+        "optics": ["CTF", "Aberrations", "scherzer_defocus", "scherzer_point_resolution"],
+        "potentials.projected": ["Potential"],
+        "waves.plane": ["PlaneWave"],
+        "waves.waves": ["Waves"],
+    },
+)

@@ -12,17 +12,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from ase import Atoms
 
-from atomscope import io, plot
-from atomscope.detection import MTF, Camera
-from atomscope.images import Images
-from atomscope.optics import CTF, scherzer_defocus
-from atomscope.potentials.projected import Potential
-from atomscope.waves.ensemble import frozen_phonon_average
-from atomscope.waves.plane import PlaneWave
+if TYPE_CHECKING:  # the physics is imported when a job runs, so `atomscope --help` stays quick
+    from ase import Atoms
+
+    from atomscope.optics import CTF
+    from atomscope.potentials.projected import Potential
 
 
 @dataclass
@@ -65,6 +63,10 @@ def demo_structure() -> Atoms:
 
 def prepare(atoms: Atoms | Sequence[Atoms], settings: HRTEMSettings):
     """Build and validate the potential, lens and camera; nothing heavy is computed yet."""
+    from atomscope.detection import MTF, Camera
+    from atomscope.optics import CTF, scherzer_defocus
+    from atomscope.potentials.projected import Potential
+
     potential = Potential(
         atoms,
         sampling=settings.sampling,
@@ -123,6 +125,11 @@ def run_hrtem(
     ``image.tif/png`` (noise-free image), ``detected.tif/png`` (camera counts, if a camera is
     set) and ``summary.json``. Returns the summary.
     """
+    from atomscope import io, plot
+    from atomscope.images import Images
+    from atomscope.waves.ensemble import frozen_phonon_average
+    from atomscope.waves.plane import PlaneWave
+
     out = io.check_output_directory(out)
     potential, ctf, camera, defocus = prepare(atoms, settings)
     start = time.perf_counter()

@@ -11,18 +11,19 @@ return it; the inverse is normalised by 1/N unless ``normalize=False``.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import platform
 import tempfile
 from pathlib import Path
 
+import lazy_loader
 import numpy as np
 import scipy.fft
 
-try:
-    import pyfftw
-except ImportError:  # pragma: no cover - pyfftw is a declared dependency
-    pyfftw = None
+# imported on first use: pyFFTW imports dask.array, which `atomscope --help` does not need
+_HAS_PYFFTW = importlib.util.find_spec("pyfftw") is not None
+pyfftw = lazy_loader.load("pyfftw") if _HAS_PYFFTW else None
 
 _BACKENDS = ("fftw", "scipy")
 

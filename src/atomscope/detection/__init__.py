@@ -1,7 +1,12 @@
 """The camera: resampling to the detector pixels, shot noise and the MTF."""
 
-from atomscope.detection.camera import Camera
-from atomscope.detection.mtf import MTF
-from atomscope.detection.resample import resample
+import lazy_loader
 
-__all__ = ["MTF", "Camera", "resample"]
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "camera": ["Camera"],
+        "mtf": ["MTF"],
+        "resample": ["resample"],
+    },
+)

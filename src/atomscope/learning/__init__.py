@@ -4,36 +4,16 @@ Importing this package does not import PyTorch; the network is built only when a
 trained or loaded.
 """
 
-from atomscope.learning.data import ExitWaveDataset, TrainingImages, generate, truth_maps
-from atomscope.learning.infer import Recognition, Recognizer
-from atomscope.learning.metrics import (
-    gaussian_peaks,
-    match,
-    precision_recall,
-    precision_recall_curve,
-)
-from atomscope.learning.randomize import GOLD_300KV, GRAPHENE_80KV, MicroscopeRanges, draw
-from atomscope.learning.train import TrainConfig, train
-from atomscope.learning.validate import evaluate, evaluation_microscope, gold_evaluation_microscope
+import lazy_loader
 
-__all__ = [
-    "GOLD_300KV",
-    "GRAPHENE_80KV",
-    "ExitWaveDataset",
-    "MicroscopeRanges",
-    "Recognition",
-    "Recognizer",
-    "TrainConfig",
-    "TrainingImages",
-    "draw",
-    "evaluate",
-    "evaluation_microscope",
-    "gaussian_peaks",
-    "generate",
-    "gold_evaluation_microscope",
-    "match",
-    "precision_recall",
-    "precision_recall_curve",
-    "train",
-    "truth_maps",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "data": ["ExitWaveDataset", "TrainingImages", "generate", "truth_maps"],
+        "infer": ["Recognition", "Recognizer"],
+        "metrics": ["gaussian_peaks", "match", "precision_recall", "precision_recall_curve"],
+        "randomize": ["GOLD_300KV", "GRAPHENE_80KV", "MicroscopeRanges", "draw"],
+        "train": ["TrainConfig", "train"],
+        "validate": ["evaluate", "evaluation_microscope", "gold_evaluation_microscope"],
+    },
+)

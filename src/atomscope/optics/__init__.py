@@ -1,27 +1,20 @@
 """The objective lens: polar aberrations, apertures, partial coherence and the CTF."""
 
-from atomscope.optics.aberrations import Aberrations
-from atomscope.optics.apertures import aperture
-from atomscope.optics.ctf import CTF, RadialProfile
-from atomscope.optics.envelopes import (
-    deflection_envelope,
-    focal_nodes,
-    spatial_envelope,
-    temporal_envelope,
-)
-from atomscope.optics.scherzer import scherzer_defocus, scherzer_point_resolution
-from atomscope.optics.series import defocus_series
+import lazy_loader
 
-__all__ = [
-    "CTF",
-    "Aberrations",
-    "RadialProfile",
-    "aperture",
-    "deflection_envelope",
-    "defocus_series",
-    "focal_nodes",
-    "scherzer_defocus",
-    "scherzer_point_resolution",
-    "spatial_envelope",
-    "temporal_envelope",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "aberrations": ["Aberrations"],
+        "apertures": ["aperture"],
+        "ctf": ["CTF", "RadialProfile"],
+        "envelopes": [
+            "deflection_envelope",
+            "focal_nodes",
+            "spatial_envelope",
+            "temporal_envelope",
+        ],
+        "scherzer": ["scherzer_defocus", "scherzer_point_resolution"],
+        "series": ["defocus_series"],
+    },
+)

@@ -1,6 +1,11 @@
 """Electrostatic potentials: scattering-factor parametrizations, slicing and projection."""
 
-from atomscope.potentials.parametrizations import PARAMETRIZATIONS, load_parametrization
-from atomscope.potentials.projected import Potential
+import lazy_loader
 
-__all__ = ["PARAMETRIZATIONS", "Potential", "load_parametrization"]
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "parametrizations": ["PARAMETRIZATIONS", "load_parametrization"],
+        "projected": ["Potential"],
+    },
+)

@@ -1,16 +1,12 @@
 """Atomic models: nanoparticles, graphene, orientation and assembly on supports."""
 
-from atomscope.structures.graphene import graphene_sheet, polycrystalline_graphene, random_graphene
-from atomscope.structures.nanoparticles import random_particle, wulff_particle
-from atomscope.structures.orient import center, orient, place_on_support
+import lazy_loader
 
-__all__ = [
-    "center",
-    "graphene_sheet",
-    "orient",
-    "place_on_support",
-    "polycrystalline_graphene",
-    "random_graphene",
-    "random_particle",
-    "wulff_particle",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "graphene": ["graphene_sheet", "polycrystalline_graphene", "random_graphene"],
+        "nanoparticles": ["random_particle", "wulff_particle"],
+        "orient": ["center", "orient", "place_on_support"],
+    },
+)

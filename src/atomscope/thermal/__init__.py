@@ -1,19 +1,14 @@
 """Thermal motion: Einstein and molecular-dynamics frozen phonons, relaxation."""
 
-from atomscope.thermal.debye import debye_sigma, sigma_from_debye_waller
-from atomscope.thermal.einstein import EinsteinPhonons
-from atomscope.thermal.lammps import comb3_calculator, lammps_calculator
-from atomscope.thermal.md import MDPhonons, make_calculator, relax
-from atomscope.thermal.snapshots import FrozenPhonons
+import lazy_loader
 
-__all__ = [
-    "EinsteinPhonons",
-    "FrozenPhonons",
-    "MDPhonons",
-    "comb3_calculator",
-    "debye_sigma",
-    "lammps_calculator",
-    "make_calculator",
-    "relax",
-    "sigma_from_debye_waller",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "debye": ["debye_sigma", "sigma_from_debye_waller"],
+        "einstein": ["EinsteinPhonons"],
+        "lammps": ["comb3_calculator", "lammps_calculator"],
+        "md": ["MDPhonons", "make_calculator", "relax"],
+        "snapshots": ["FrozenPhonons"],
+    },
+)
