@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.fft import next_fast_len
 
 from atomscope.core.rng import as_generator
 from atomscope.core.validate import check_positive
-from atomscope.detection.camera import Camera
-from atomscope.detection.mtf import MTF
-from atomscope.images import Images
-from atomscope.optics.ctf import CTF
+
+if TYPE_CHECKING:  # imaging is imported when a microscope is drawn: the ranges stay light
+    from atomscope.detection.camera import Camera
+    from atomscope.images import Images
+    from atomscope.optics.ctf import CTF
 
 
 @dataclass(frozen=True)
@@ -238,6 +238,10 @@ def draw(
     """
     if not isinstance(ranges, MicroscopeRanges):
         raise TypeError(f"ranges must be MicroscopeRanges, got {type(ranges).__name__}")
+    from atomscope.detection.camera import Camera
+    from atomscope.detection.mtf import MTF
+    from atomscope.optics.ctf import CTF
+
     rng = as_generator(rng)
 
     def uniform(name: str) -> float:
@@ -269,11 +273,17 @@ def refocus(microscope: Microscope, C10: float) -> Microscope:
     >>> refocus(draw(rng=0), 50.0).ctf.aberrations["C10"]
     50.0
     """
+    from atomscope.optics.ctf import CTF
+
     return replace(microscope, ctf=CTF(**{**microscope.ctf.parameters(), "C10": C10}))
 
 
 def _fast_camera(camera: Camera, extent: tuple[float, float]) -> Camera:
     """The camera with its pixel adjusted to an FFT-friendly pixel count over ``extent``."""
+    from scipy.fft import next_fast_len
+
+    from atomscope.detection.camera import Camera
+
     counts = [
         next_fast_len(max(2, round(e / s))) for e, s in zip(extent, camera.sampling, strict=True)
     ]
@@ -315,6 +325,7 @@ def image_from_exit_wave(
     >>> image.array.dtype, 25 <= image.shape[0] <= 30
     (dtype('float32'), True)
     """
+    from atomscope.images import Images
     from atomscope.waves.waves import Waves
 
     if not isinstance(waves, Waves) or waves.array.ndim != 2:
