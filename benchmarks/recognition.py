@@ -2,8 +2,8 @@
 
 Writes the precision–recall curves per dose to out/benchmarks/recognition_PRESET.png.
 
-Usage:
-    python benchmarks/recognition.py MODEL.pt [--structures 5] [--doses 1e2 1e3 1e4 1e5 1e6]
+Usage (MODEL.pt defaults to the shipped model of --preset):
+    python benchmarks/recognition.py [MODEL.pt] [--structures 5] [--doses 1e2 1e3 1e4 1e5 1e6]
     python benchmarks/recognition.py MODEL.pt --preset gold
     python benchmarks/recognition.py MODEL.pt --speed-only
 
@@ -78,13 +78,19 @@ def speed(recognizer, data, microscope):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", help="a Recognizer file (model.pt)")
+    parser.add_argument(
+        "model", nargs="?", help="a Recognizer file (model.pt); default: the shipped PRESET model"
+    )
     parser.add_argument("--structures", type=int, default=5)
     parser.add_argument("--doses", type=float, nargs="+", default=[1e2, 1e3, 1e4, 1e5, 1e6])
     parser.add_argument("--speed-only", action="store_true")
     parser.add_argument("--preset", choices=["graphene", "gold"], default="graphene")
     args = parser.parse_args()
-    recognizer = Recognizer.load(args.model)
+    if args.model is None:
+        recognizer = Recognizer.pretrained(args.preset)
+        args.model = f"shipped {args.preset}"
+    else:
+        recognizer = Recognizer.load(args.model)
     print(f"model {args.model}: {recognizer.metadata.get('iterations')} iterations")
     gold = args.preset == "gold"
     structures = 1 if args.speed_only else args.structures
