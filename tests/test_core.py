@@ -196,3 +196,27 @@ def test_staged_outputs_move_all_files_or_none(tmp_path):
         (stage / "store.zarr").mkdir()
         (stage / "store.zarr" / "chunk").write_text("replaced")
     assert [path.name for path in (out / "store.zarr").iterdir()] == ["chunk"]
+
+
+def test_a_set_cut_short_while_moving_has_no_summary(tmp_path, monkeypatch):
+    import atomscope.io
+
+    out = tmp_path / "out"
+    with atomscope.io.staged_outputs(out) as stage:
+        (stage / "image.tif").write_text("old")
+        (stage / "summary.json").write_text("old")
+    moves = []
+
+    def replace_then_fail(source, target):
+        if moves:
+            raise KeyboardInterrupt
+        moves.append(target)
+        os.rename(source, target)
+
+    monkeypatch.setattr(atomscope.io.os, "replace", replace_then_fail)
+    with pytest.raises(KeyboardInterrupt), atomscope.io.staged_outputs(out) as stage:
+        (stage / "a.tif").write_text("new")
+        (stage / "b.tif").write_text("new")
+        (stage / "summary.json").write_text("new")
+    assert not (out / "summary.json").exists()
+    assert not [path for path in out.iterdir() if path.name.startswith(".staging")]

@@ -92,6 +92,8 @@ def staged_outputs(out: str | os.PathLike, last: str = "summary.json") -> Iterat
     stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
         yield stage
+        # the old summary goes first, so a set cut short while moving never looks complete
+        (out / last).unlink(missing_ok=True)
         for entry in sorted(stage.iterdir(), key=lambda path: path.name == last):
             target = out / entry.name
             if target.is_dir() and not target.is_symlink():
