@@ -163,3 +163,16 @@ def test_building_the_parser_imports_no_heavy_library():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_a_rerun_without_camera_removes_the_old_detected_image(structure, tmp_path):
+    out = tmp_path / "run"
+    arguments = ["hrtem", str(structure), "--out", str(out), "--sampling", "0.1"]
+    assert main(arguments) == 0
+    assert (out / "detected.tif").exists()
+    (out / "notes.txt").write_text("the user's own file")
+    assert main([*arguments, "--no-camera"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert "detected.tif" not in summary["outputs"] and "image.tif" in summary["outputs"]
+    assert not (out / "detected.tif").exists() and not (out / "detected.png").exists()
+    assert (out / "notes.txt").read_text() == "the user's own file"

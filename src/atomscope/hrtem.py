@@ -190,5 +190,6 @@ def run_hrtem(
                 f"detected ({settings.dose:g} e⁻/Å², {settings.camera_sampling} Å/px)",
             )
             summary["detected_mean_counts"] = float(np.mean(detected.array))
+        summary["outputs"] = sorted(path.name for path in stage.iterdir())
         io.write_json(stage / "summary.json", summary)
     return summary

@@ -74,7 +74,9 @@ def staged_outputs(out: str | os.PathLike, last: str = "summary.json") -> Iterat
 
     A job writes all its outputs into the staging directory. Only when the ``with`` block ends
     without an exception are they renamed into ``out`` (``last``, the summary, after every
-    other file, so a present summary means a complete set). On an error or an interrupt the
+    other file, so a present summary means a complete set). Files the previous summary listed
+    under ``"outputs"`` that this run did not write are removed, so a rerun with fewer outputs
+    (e.g. without a camera) leaves none of the old run's behind. On an error or an interrupt the
     staging directory is deleted and ``out`` keeps whatever it held before.
 
     Examples
@@ -92,8 +94,12 @@ def staged_outputs(out: str | os.PathLike, last: str = "summary.json") -> Iterat
     stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
         yield stage
+        written = {entry.name for entry in stage.iterdir()}
+        stale = [name for name in _listed_outputs(out / last) if name not in written]
         # the old summary goes first, so a set cut short while moving never looks complete
         (out / last).unlink(missing_ok=True)
+        for name in stale:
+            _remove(out / name)
         for entry in sorted(stage.iterdir(), key=lambda path: path.name == last):
             target = out / entry.name
             if target.is_dir() and not target.is_symlink():
@@ -101,6 +107,22 @@ def staged_outputs(out: str | os.PathLike, last: str = "summary.json") -> Iterat
             os.replace(entry, target)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _listed_outputs(summary: Path) -> list[str]:
+    """File names (no directories in them) a previous run's JSON summary lists as its outputs."""
+    try:
+        listed = json.loads(summary.read_text()).get("outputs", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [name for name in listed if isinstance(name, str) and name == Path(name).name]
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _as_images(image, sampling=None):
