@@ -99,7 +99,9 @@ def prepare(atoms: Atoms | Sequence[Atoms], settings: HRTEMSettings):
 def _ctf_plot_limit(ctf: CTF, potential: Potential) -> float:
     """Spatial frequency [1/Å] the CTF figure reaches: 1.2 × the aperture, or without one twice
     the point resolution's frequency, never beyond the simulated (antialiased) limit."""
-    simulated = 2 / 3 / (2 * max(potential.sampling))
+    from atomscope.waves.diffraction import max_simulated_angle
+
+    simulated = max_simulated_angle(potential.grid, ctf.energy) * 1e-3 / ctf.wavelength
     if np.isfinite(ctf.semiangle_cutoff):
         return min(1.2 * ctf.semiangle_cutoff * 1e-3 / ctf.wavelength, simulated)
     resolution = ctf.point_resolution()

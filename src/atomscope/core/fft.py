@@ -22,8 +22,7 @@ import numpy as np
 import scipy.fft
 
 # imported on first use: pyFFTW imports dask.array, which `atomscope --help` does not need
-_HAS_PYFFTW = importlib.util.find_spec("pyfftw") is not None
-pyfftw = lazy_loader.load("pyfftw") if _HAS_PYFFTW else None
+pyfftw = lazy_loader.load("pyfftw") if importlib.util.find_spec("pyfftw") else None
 
 _BACKENDS = ("fftw", "scipy")
 
