@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/atomscope demo --out out
+	$(VENV)/bin/atomscope demo
 
 test: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks examples

@@ -80,11 +80,11 @@ def _mtf(text: str) -> tuple[str, float, float, float] | None:
         ) from None
 
 
-def _add_hrtem_options(parser: argparse.ArgumentParser) -> None:
+def _add_hrtem_options(parser: argparse.ArgumentParser, command: str) -> None:
     from atomscope.hrtem import HRTEMSettings
 
     d = HRTEMSettings()
-    parser.add_argument("--out", "-o", default="out", help="output directory (default: out)")
+    parser.add_argument("--out", "-o", default=f"out/{command}", help="output directory")
     parser.add_argument("--energy", type=float, default=d.energy, help="electron energy [eV]")
     parser.add_argument("--sampling", type=float, default=d.sampling, help="pixel size [Å]")
     parser.add_argument("--slice-thickness", type=float, default=d.slice_thickness, help="[Å]")
@@ -251,6 +251,7 @@ def _demo(args) -> None:
             args.out,
             name="Au particle (seed §2.7.1)",
             client=dask_client,
+            command="demo",
         )
     _report(summary, args.out)
 
@@ -266,10 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="any file ASE reads (xyz, cif, traj, POSCAR, ...); the frames of a multi-frame file "
         "(e.g. from `atomscope phonons`) are averaged as frozen phonons",
     )
-    _add_hrtem_options(hrtem)
+    _add_hrtem_options(hrtem, "hrtem")
     hrtem.set_defaults(func=_hrtem)
     demo = subparsers.add_parser("demo", help="the seed's Au nanoparticle HRTEM example")
-    _add_hrtem_options(demo)
+    _add_hrtem_options(demo, "demo")
     demo.set_defaults(func=_demo)
     for module_name in _COMMAND_MODULES:
         importlib.import_module(module_name).add_commands(subparsers)
@@ -281,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if getattr(args, "out", None) is not None:
-            from atomscope.io import check_output_directory
+            from atomscope.outputs import check_output_directory
 
             check_output_directory(args.out, "--out")
         args.func(args)

@@ -96,6 +96,13 @@ def prepare(atoms: Atoms | Sequence[Atoms], settings: HRTEMSettings):
     return potential, ctf, camera, defocus
 
 
+def output_names(camera: bool) -> list[str]:
+    """The files `run_hrtem` writes (``detected.*`` only with a camera)."""
+    names = ["potential.tif", "potential.png", "exit_wave.npz", "exit_wave.png", "ctf.png"]
+    names += ["image.tif", "image.png", "summary.json"]
+    return names + (["detected.tif", "detected.png"] if camera else [])
+
+
 def _ctf_plot_limit(ctf: CTF, potential: Potential) -> float:
     """Spatial frequency [1/Å] the CTF figure reaches: 1.2 × the aperture, or without one twice
     the point resolution's frequency, never beyond the simulated (antialiased) limit."""
@@ -115,6 +122,7 @@ def run_hrtem(
     progress: bool = True,
     name: str = "structure",
     client=None,
+    command: str = "hrtem",
 ) -> dict:
     """Simulate and write the HRTEM outputs of ``atoms`` into directory ``out``.
 
@@ -125,15 +133,18 @@ def run_hrtem(
 
     Writes ``potential.tif/png`` (projected potential), ``exit_wave.npz/png``, ``ctf.png``,
     ``image.tif/png`` (noise-free image), ``detected.tif/png`` (camera counts, if a camera is
-    set) and ``summary.json``. Returns the summary.
+    set) and ``summary.json``. Returns the summary. Files in ``out`` that an earlier run of
+    ``command`` did not write are never replaced (`atomscope.outputs`).
     """
     from atomscope import io, plot
     from atomscope.images import Images
+    from atomscope.outputs import check_output_directory, claim_outputs, staged_outputs
     from atomscope.waves.ensemble import frozen_phonon_average
     from atomscope.waves.plane import PlaneWave
 
-    out = io.check_output_directory(out)
+    out = check_output_directory(out)
     potential, ctf, camera, defocus = prepare(atoms, settings)
+    claim_outputs(out, command, output_names(camera is not None))
     start = time.perf_counter()
     average = frozen_phonon_average(
         PlaneWave(settings.energy), potential, ctf, client=client, progress=progress
@@ -142,7 +153,7 @@ def run_hrtem(
     exit_wave, image = average.exit_wave, average.image
     detected = camera.detect(image, rng=settings.rng) if camera is not None else None
 
-    with io.staged_outputs(out) as stage:
+    with staged_outputs(out, command) as stage:
         projected = average.projected_potential.array
         io.write_tiff(stage / "potential.tif", projected, sampling=potential.sampling)
         plot.image_png(
@@ -192,6 +203,6 @@ def run_hrtem(
                 f"detected ({settings.dose:g} e⁻/Å², {settings.camera_sampling} Å/px)",
             )
             summary["detected_mean_counts"] = float(np.mean(detected.array))
-        summary["outputs"] = sorted(path.name for path in stage.iterdir())
+        summary["outputs"] = output_names(detected is not None)
         io.write_json(stage / "summary.json", summary)
     return summary

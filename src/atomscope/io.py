@@ -1,128 +1,19 @@
-"""Read and write images and results without ever leaving a half-written file.
+"""Read and write images and results with their units, never leaving a half-written file.
 
-Every writer goes through :func:`atomic_output`: the data is written to a temporary file beside
-the destination and renamed into place only when writing succeeded. A job with several outputs
-writes them through :func:`staged_outputs`, so an error or an interrupt leaves none of them.
+Every writer goes through `atomscope.outputs.atomic_output`: the data is written to a temporary
+file beside the destination and renamed into place only when writing succeeded.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import tifffile
 
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it to ``path`` only on success.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> target = pathlib.Path(tempfile.mkdtemp()) / "result.txt"
-    >>> with atomic_output(target) as tmp:
-    ...     _ = tmp.write_text("done")
-    >>> target.read_text()
-    'done'
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(handle)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def check_output_directory(out: str | os.PathLike, name: str = "out") -> Path:
-    """``out`` as a Path if it is, or can be made, a writable directory; a ``ValueError`` if not.
-
-    Called before a job starts, so that a bad ``--out`` never costs a simulation.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> check_output_directory(pathlib.Path(tempfile.mkdtemp()) / "new" / "run").name
-    'run'
-    """
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{name} {str(path)!r} is a file, not a directory")
-    existing = path.absolute()
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(
-            f"{name} {str(path)!r} cannot be created: {str(existing)!r} is not a writable directory"
-        )
-    return path
-
-
-@contextlib.contextmanager
-def staged_outputs(out: str | os.PathLike, last: str = "summary.json") -> Iterator[Path]:
-    """Yield a hidden staging directory inside ``out``; move its files into ``out`` on success.
-
-    A job writes all its outputs into the staging directory. Only when the ``with`` block ends
-    without an exception are they renamed into ``out`` (``last``, the summary, after every
-    other file, so a present summary means a complete set). Files the previous summary listed
-    under ``"outputs"`` that this run did not write are removed, so a rerun with fewer outputs
-    (e.g. without a camera) leaves none of the old run's behind. On an error or an interrupt the
-    staging directory is deleted and ``out`` keeps whatever it held before.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> out = pathlib.Path(tempfile.mkdtemp())
-    >>> with staged_outputs(out) as stage:
-    ...     _ = (stage / "image.txt").write_text("pixels")
-    ...     _ = (stage / "summary.json").write_text("{}")
-    >>> sorted(path.name for path in out.iterdir())
-    ['image.txt', 'summary.json']
-    """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
-    try:
-        yield stage
-        written = {entry.name for entry in stage.iterdir()}
-        stale = [name for name in _listed_outputs(out / last) if name not in written]
-        # the old summary goes first, so a set cut short while moving never looks complete
-        (out / last).unlink(missing_ok=True)
-        for name in stale:
-            _remove(out / name)
-        for entry in sorted(stage.iterdir(), key=lambda path: path.name == last):
-            target = out / entry.name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            os.replace(entry, target)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-
-
-def _listed_outputs(summary: Path) -> list[str]:
-    """File names (no directories in them) a previous run's JSON summary lists as its outputs."""
-    try:
-        listed = json.loads(summary.read_text()).get("outputs", [])
-    except (OSError, ValueError, AttributeError):
-        return []
-    return [name for name in listed if isinstance(name, str) and name == Path(name).name]
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
+from atomscope.outputs import atomic_output
 
 
 def _as_images(image, sampling=None):

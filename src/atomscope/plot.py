@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from atomscope.io import atomic_output
+from atomscope.outputs import atomic_output
 
 _NICE_LENGTHS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 

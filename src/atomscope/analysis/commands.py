@@ -59,7 +59,7 @@ def _inside(points: np.ndarray, box) -> np.ndarray:
 
 
 def _write_points_csv(path: Path, strain, match) -> None:
-    from atomscope.io import atomic_output
+    from atomscope.outputs import atomic_output
 
     names = [
         "x",
@@ -96,6 +96,9 @@ def _write_points_csv(path: Path, strain, match) -> None:
         )
 
 
+_OUTPUTS = ["points.csv", "strain.npz", "strain.png", "summary.json"]
+
+
 def run_strain(args) -> dict:
     """Run the strain command on parsed arguments; returns the JSON summary."""
     from atomscope.analysis import (
@@ -108,7 +111,8 @@ def run_strain(args) -> dict:
     from atomscope.analysis.gpa import check_g_vectors
     from atomscope.analysis.templates import match_templates
     from atomscope.core.validate import check_positive, check_positive_int
-    from atomscope.io import read_image, staged_outputs, write_json, write_npz
+    from atomscope.io import read_image, write_json, write_npz
+    from atomscope.outputs import claim_outputs, staged_outputs
     from atomscope.plot import strain_png
 
     templates = [_template(name) for name in args.template]
@@ -123,6 +127,7 @@ def run_strain(args) -> dict:
             raise ValueError(f"--gpa takes 'auto' or two g-vectors gx,gy, got {args.gpa}")
         g_vectors = check_g_vectors([_g_vector(g) for g in args.gpa])
     image = read_image(args.image, sampling=args.sampling, default_sampling=1.0)
+    claim_outputs(args.out, "strain", _OUTPUTS)
     box = _reference_box(args.reference, image.shape)
     array = wiener_filter(image.array) if args.wiener else image.array
 
@@ -138,7 +143,7 @@ def run_strain(args) -> dict:
         pixels = None if box is None else _inside(np.stack([x, y], axis=-1), box)
         gpa = gpa_strain(array, g_vectors=g_vectors, reference=pixels)
 
-    with staged_outputs(args.out) as stage:
+    with staged_outputs(args.out, "strain") as stage:
         _write_points_csv(stage / "points.csv", strain, match)
         arrays = {
             name: getattr(strain, name)
@@ -167,7 +172,7 @@ def run_strain(args) -> dict:
             "std_exx": float(np.nanstd(strain.exx)) if matched.any() else None,
             "std_eyy": float(np.nanstd(strain.eyy)) if matched.any() else None,
             "gpa_g_vectors": None if gpa is None else gpa.g_vectors,
-            "outputs": ["points.csv", "strain.npz", "strain.png", "summary.json"],
+            "outputs": _OUTPUTS,
         }
         write_json(stage / "summary.json", summary)
     return summary

@@ -44,15 +44,18 @@ def _recognizer(name: str):
 
 
 def _recognize(args) -> None:
-    from atomscope.io import read_image, staged_outputs, write_npz
+    from atomscope.io import read_image, write_npz
+    from atomscope.outputs import claim_outputs, staged_outputs
     from atomscope.plot import save_figure
 
     image = read_image(args.image, sampling=args.sampling)
-    recognizer = _recognizer(args.model)
-    result = recognizer.predict(image.array, image.sampling[0], threshold=args.threshold)
     out = Path(args.out)
     stem = Path(args.image).stem
-    with staged_outputs(out, last=f"{stem}_atoms.npz") as stage:
+    claim_outputs(out, "recognize", [f"{stem}_atoms.png", f"{stem}_atoms.npz"])
+    recognizer = _recognizer(args.model)
+    result = recognizer.predict(image.array, image.sampling[0], threshold=args.threshold)
+    # each image adds its own pair of files; earlier images' results stay
+    with staged_outputs(out, "recognize", last=f"{stem}_atoms.npz", keep_others=True) as stage:
         save_figure(result.plot(), stage / f"{stem}_atoms.png")
         write_npz(
             stage / f"{stem}_atoms.npz",
@@ -142,5 +145,5 @@ def add_commands(subparsers) -> None:
         help="t of Eq 6.16: minimum peak class probability (default: the model's validated t, "
         "else 0.5)",
     )
-    recognize.add_argument("--out", "-o", default="out", help="output directory")
+    recognize.add_argument("--out", "-o", default="out/recognize", help="output directory")
     recognize.set_defaults(func=_recognize)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from atomscope.core.validate import check_choice, check_positive, check_positive_int
-from atomscope.io import atomic_output
+from atomscope.outputs import atomic_output
 
 
 def _output_format(path: str) -> str:

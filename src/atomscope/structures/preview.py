@@ -16,7 +16,7 @@ from ase.data import covalent_radii
 from ase.data.colors import jmol_colors
 from matplotlib.collections import EllipseCollection
 
-from atomscope.io import atomic_output
+from atomscope.outputs import atomic_output
 
 
 def save_preview(atoms: Atoms, path: str | os.PathLike) -> Path:

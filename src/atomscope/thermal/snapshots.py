@@ -12,7 +12,7 @@ from ase import Atoms
 from ase.io.trajectory import Trajectory
 from tqdm.auto import tqdm
 
-from atomscope.io import atomic_output
+from atomscope.outputs import atomic_output
 
 
 class FrozenPhonons(Sequence):

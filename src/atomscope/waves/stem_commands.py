@@ -117,9 +117,26 @@ def _summary(args, probe, potential, **extra) -> dict:
     }
 
 
+def _output_names(detectors) -> list[str]:
+    """The files (and the zarr store) a STEM run writes, known before the scan starts."""
+    from atomscope.waves.detectors import PixelatedDetector
+
+    names = ["summary.json"]
+    for detector in detectors:
+        name = _detector_name(detector)
+        if isinstance(detector, PixelatedDetector):
+            names += [f"{name}.zarr", f"{name}_mean.png"]
+        else:
+            names += [f"{name}.tif", f"{name}.png"]
+            if detector.signal_shape:
+                names.append(f"{name}_segments.npz")
+    return names
+
+
 def _stem(args) -> None:
     from atomscope.cli import scheduler_client
-    from atomscope.io import staged_outputs, write_json, write_npz, write_tiff
+    from atomscope.io import write_json, write_npz, write_tiff
+    from atomscope.outputs import claim_outputs, staged_outputs
     from atomscope.plot import image_png, save_figure
     from atomscope.waves.detectors import PixelatedDetector
     from atomscope.waves.prism import PRISM
@@ -129,15 +146,9 @@ def _stem(args) -> None:
     if not args.detector:
         raise ValueError("give at least one --detector, e.g. --detector annular:70:200")
     out = Path(args.out)
-    detectors = [
-        PixelatedDetector(d.max_angle, out / "4dstem.zarr")
-        if isinstance(d, PixelatedDetector)
-        else d
-        for d in args.detector
-    ]
     probe, potential = _setup(args)
     limit = probe.check_grid(potential.grid)
-    for detector in detectors:
+    for detector in args.detector:
         detector.check(limit)
     scan = GridScan(args.scan_start, args.scan_end, sampling=args.scan_sampling).resolve(
         probe.nyquist_sampling(), potential.extent
@@ -146,59 +157,65 @@ def _stem(args) -> None:
     num_positions = int(np.prod(scan.shape))
     if args.prism is None:
         batch_size, nbytes, _ = probe.plan_batches(
-            potential, num_positions, detectors, args.batch_size
+            potential, num_positions, args.detector, args.batch_size
         )
         method = f"batches of {batch_size}"
     else:
         prism = PRISM(probe, args.prism)
-        batch_size, nbytes = None, prism.estimate(potential, num_positions, detectors)
+        batch_size, nbytes = None, prism.estimate(potential, num_positions, args.detector)
         method = f"PRISM f = {args.prism}, {len(prism.beams(potential.grid)[0])} beams"
+    claim_outputs(out, "stem", _output_names(args.detector))
     print(
         f"scan {scan.shape[0]}×{scan.shape[1]} positions (step {scan.step[0]:.3f} Å), "
         f"{method}, memory estimate {nbytes / 2**20:.0f} MiB"
     )
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    with scheduler_client(args) as client:
-        if args.prism is None:
-            measurements = probe.scan(
-                potential, detectors, scan, batch_size, progress=True, client=client
-            )
-        else:
-            measurements = prism.scan(potential, detectors, scan, progress=True, client=client)
-    seconds = time.perf_counter() - start
-    with staged_outputs(out) as stage:
-        written = []
+    # the 4D-STEM store is written inside the staging directory too: the previous complete set
+    # stays in --out until this scan has finished
+    with staged_outputs(out, "stem") as stage:
+        detectors = [
+            PixelatedDetector(d.max_angle, stage / f"{_detector_name(d)}.zarr")
+            if isinstance(d, PixelatedDetector)
+            else d
+            for d in args.detector
+        ]
+        start = time.perf_counter()
+        with scheduler_client(args) as client:
+            if args.prism is None:
+                measurements = probe.scan(
+                    potential, detectors, scan, batch_size, progress=True, client=client
+                )
+            else:
+                measurements = prism.scan(
+                    potential, detectors, scan, progress=True, client=client
+                )
+        seconds = time.perf_counter() - start
         for detector, measurement in zip(detectors, measurements, strict=True):
             name = _detector_name(detector)
             if isinstance(detector, PixelatedDetector):
                 save_figure(
                     measurement.plot(title="position-averaged CBED"), stage / f"{name}_mean.png"
                 )
-                written += [str(detector.path), f"{name}_mean.png"]
                 continue
             # segments are summed for the TIFF/PNG and kept separately in an .npz
             total = measurement.with_array(measurement.array.reshape(-1, *scan.shape).sum(axis=0))
             write_tiff(stage / f"{name}.tif", total)
             image_png(stage / f"{name}.png", total, title=name)
-            written += [f"{name}.tif", f"{name}.png"]
             if measurement.array.ndim > 2:
                 write_npz(stage / f"{name}_segments.npz", segments=measurement.array)
-                written.append(f"{name}_segments.npz")
         write_json(
             stage / "summary.json",
             _summary(
                 args,
                 probe,
                 potential,
-                detectors=[repr(d) for d in detectors],
+                detectors=[repr(d).replace(str(stage), str(out)) for d in detectors],
                 scan={"start": scan.start, "end": scan.end, "shape": scan.shape, "step": scan.step},
                 batch_size=batch_size,
                 prism_interpolation=args.prism,
                 memory_estimate_bytes=nbytes,
                 scan_seconds=seconds,
                 positions_per_second=num_positions / seconds,
-                outputs=written,
+                outputs=_output_names(args.detector),
             ),
         )
     print(f"{num_positions} positions in {seconds:.1f} s; outputs in {out}/")
@@ -206,16 +223,18 @@ def _stem(args) -> None:
 
 def _cbed(args) -> None:
     from atomscope.cli import scheduler_client
-    from atomscope.io import staged_outputs, write_json, write_npz
+    from atomscope.io import write_json, write_npz
+    from atomscope.outputs import claim_outputs, staged_outputs
     from atomscope.plot import save_figure
 
     probe, potential = _setup(args)
     out = Path(args.out)
+    claim_outputs(out, "cbed", ["cbed.npz", "cbed.png", "summary.json"])
     position = args.position if args.position is not None else np.array(potential.extent) / 2
     with scheduler_client(args) as client:
         waves = probe.multislice(potential, position=position, progress=True, client=client)
     pattern = waves.diffraction_pattern(args.max_angle)
-    with staged_outputs(out) as stage:
+    with staged_outputs(out, "cbed") as stage:
         write_npz(
             stage / "cbed.npz",
             pattern=pattern.array,
@@ -240,11 +259,11 @@ def _cbed(args) -> None:
     )
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+def _add_common(parser: argparse.ArgumentParser, command: str) -> None:
     from atomscope.cli import _aberration
 
     parser.add_argument("structure", help="any file ASE reads; several frames = frozen phonons")
-    parser.add_argument("--out", "-o", default="out", help="output directory (default: out)")
+    parser.add_argument("--out", "-o", default=f"out/{command}", help="output directory")
     parser.add_argument("--energy", type=float, default=200e3, help="electron energy [eV]")
     parser.add_argument(
         "--semiangle-cutoff", type=float, default=20.0, help="probe (condenser) semi-angle [mrad]"
@@ -280,7 +299,7 @@ def add_commands(subparsers) -> None:
     from atomscope.cli import add_scheduler_options
 
     stem = subparsers.add_parser("stem", help="STEM images (annular, segmented, 4D-STEM)")
-    _add_common(stem)
+    _add_common(stem, "stem")
     stem.add_argument(
         "--detector",
         type=_detector,
@@ -323,7 +342,7 @@ def add_commands(subparsers) -> None:
     stem.set_defaults(func=_stem)
 
     cbed = subparsers.add_parser("cbed", help="convergent-beam diffraction pattern")
-    _add_common(cbed)
+    _add_common(cbed, "cbed")
     cbed.add_argument(
         "--position",
         type=float,
