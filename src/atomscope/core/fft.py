@@ -1,9 +1,18 @@
 """The only FFT seam of atomscope: 2D transforms over the last two axes.
 
-pyFFTW with cached in-place plans on all cores when installed (fastest here); ``scipy.fft`` with
-workers as fallback. Choose with the environment variable ``ATOMSCOPE_FFT`` = ``fftw`` | ``scipy``.
-FFTW's measured plans ("wisdom") are kept in ``$ATOMSCOPE_CACHE_DIR`` (default
-``~/.cache/atomscope``) so a grid size is planned once per machine, not once per process.
+Two backends, chosen with the environment variable ``ATOMSCOPE_FFT`` = ``scipy`` | ``fftw``:
+
+- ``scipy`` (the default): ``scipy.fft`` (pocketfft) with workers. Its algorithm depends only on
+  the transform size, so the same seed gives bit-identical results on every run, with any
+  number of threads, in Dask workers, and on a fresh machine.
+- ``fftw``: pyFFTW with measured in-place plans, up to 1.6× faster per transform on some sizes
+  (``benchmarks/fft_backends.py``) but not reproducible bit for bit: FFTW chooses its algorithm
+  by timing candidates, so two fresh plans of one size (a new cache, another thread count)
+  often differ in the last bits (about 1e-6 relative in an image), and shot noise drawn from
+  such an image differs in most pixels. Its measured plans ("wisdom") are kept in
+  ``$ATOMSCOPE_CACHE_DIR`` (default ``~/.cache/atomscope``), so a size is planned once per
+  machine, not once per process.
+
 The in-place functions transform a C-contiguous complex64/complex128 array in its own memory and
 return it; the inverse is normalised by 1/N unless ``normalize=False``.
 """
@@ -46,8 +55,8 @@ def fft_threads() -> int:
 
 
 def backend() -> str:
-    """The FFT backend in use: ``ATOMSCOPE_FFT`` if set, else ``fftw`` when available."""
-    name = os.environ.get("ATOMSCOPE_FFT", "fftw" if pyfftw is not None else "scipy")
+    """The FFT backend in use: ``ATOMSCOPE_FFT`` if set, else the reproducible ``scipy``."""
+    name = os.environ.get("ATOMSCOPE_FFT", "scipy")
     if name not in _BACKENDS:
         raise ValueError(f"ATOMSCOPE_FFT must be one of {_BACKENDS}, got {name!r}")
     if name == "fftw" and pyfftw is None:
@@ -201,7 +210,9 @@ def irfft2(half_spectrum: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
             f"got {half_spectrum.shape}"
         )
     if backend() == "scipy":
-        return scipy.fft.irfft2(half_spectrum, s=shape, workers=_THREADS).astype(np.float32)
+        return scipy.fft.irfft2(half_spectrum, s=shape, workers=_THREADS).astype(
+            np.float32, copy=False
+        )
     plan, half = _real_plan(shape)
     half[...] = half_spectrum
     plan.execute()
