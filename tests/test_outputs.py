@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from ase.io import write as ase_write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -272,3 +273,75 @@ def test_staged_outputs_never_touch_a_file_they_did_not_write(
     for name, content in edited.items():
         inner = f"{name}/0" if (out / name).is_dir() else name
         assert after.get(inner) == content, f"the user's edit of {name} was lost"
+
+
+def _stem_arguments(tmp_path, *detectors):
+    from ase.build import bulk
+
+    structure = tmp_path / "si.xyz"
+    if not structure.exists():
+        ase_write(structure, bulk("Si", cubic=True), format="extxyz")
+    detector_options = [option for d in detectors for option in ("--detector", d)]
+    return [
+        "stem",
+        str(structure),
+        "--out",
+        str(tmp_path / "stem"),
+        "--sampling",
+        "0.1",
+        "--slice-thickness",
+        "2",
+        "--scan-sampling",
+        "1.0",
+        *detector_options,
+    ]
+
+
+def test_an_interrupted_4dstem_scan_keeps_the_previous_complete_store(tmp_path, monkeypatch):
+    """Finding 2: the old store was destroyed when a scan started; an interrupt left a partial
+    store beside the old summary while the CLI said no partial output was kept."""
+    import zarr
+
+    import atomscope.waves.probe as probe_module
+    from atomscope.cli import main
+
+    arguments = _stem_arguments(tmp_path, "annular:40:80", "pixelated:30")
+    assert main(arguments) == 0
+    out = tmp_path / "stem"
+    before = _snapshot(out)
+    assert zarr.open_array(out / "4dstem.zarr", mode="r").attrs["complete"] is True
+    run = probe_module.run_multislice
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr(probe_module, "run_multislice", interrupted)
+    assert main([*arguments, "--batch-size", "1"]) == 130
+    assert calls and _snapshot(out) == before
+    monkeypatch.setattr(probe_module, "run_multislice", run)
+    assert main(_stem_arguments(tmp_path, "annular:40:80")) == 0
+    assert not (out / "4dstem.zarr").exists() and not (out / "4dstem_mean.png").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert "4dstem.zarr" not in summary["outputs"]
+
+
+def test_every_command_has_its_own_default_directory():
+    from atomscope.cli import build_parser
+
+    parser = build_parser()
+    defaults = {
+        command: parser.parse_args([command, *extra]).out
+        for command, extra in [
+            ("hrtem", ["x.xyz"]),
+            ("demo", []),
+            ("stem", ["x.xyz"]),
+            ("cbed", ["x.xyz"]),
+            ("strain", ["x.tif", "--template", "square"]),
+            ("recognize", ["x.tif"]),
+        ]
+    }
+    assert defaults == {command: f"out/{command}" for command in defaults}
