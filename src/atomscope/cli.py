@@ -198,12 +198,15 @@ def _settings(args):
 
 
 def read_structure(path: str, all_frames: bool = False):
-    """Read any structure file ASE reads; a ``ValueError`` names the file if it does not parse.
+    """Read any structure file ASE reads; a ``ValueError`` names the file if it does not parse
+    or if a frame has a NaN/inf position or cell (`check_atoms`).
 
     Returns the last frame (ASE's default), or with ``all_frames`` one ``Atoms`` for a
     single-frame file and the list of frames (frozen-phonon snapshots) otherwise.
     """
     import ase.io
+
+    from atomscope.core.validate import check_atoms
 
     if not Path(path).is_file():
         raise ValueError(f"STRUCTURE {path!r} does not exist")
@@ -212,9 +215,11 @@ def read_structure(path: str, all_frames: bool = False):
     except Exception as error:  # ASE raises many types for unparsable files
         raise ValueError(f"STRUCTURE {path!r} could not be parsed by ASE: {error}") from error
     if not all_frames:
-        return frames
+        return check_atoms(f"STRUCTURE {path!r}", frames)
     if not frames:
         raise ValueError(f"STRUCTURE {path!r} holds no structure")
+    for index, frame in enumerate(frames):
+        check_atoms(f"STRUCTURE {path!r}" + (f" frame {index}" if len(frames) > 1 else ""), frame)
     return frames[0] if len(frames) == 1 else frames
 
 

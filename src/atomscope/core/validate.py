@@ -13,10 +13,6 @@ from typing import Any
 import numpy as np
 
 
-def _format(value: Any) -> str:
-    return np.array2string(np.asarray(value), threshold=8) if np.ndim(value) else repr(value)
-
-
 def check_real(name: str, value: Any) -> float:
     """Return ``value`` as a finite float or raise naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
@@ -84,18 +80,72 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
 
 
 def check_finite_array(name: str, value: Any, ndim: int | None = None) -> np.ndarray:
-    """Return ``value`` as a float ndarray with only finite entries (and ``ndim`` dims)."""
+    """Return ``value`` as a float ndarray with only finite entries (and ``ndim`` dims).
+
+    Complex values are refused (a ``TypeError``) rather than cut to their real part; the
+    message of a non-finite array counts the bad entries and gives the first, in one line.
+
+    Examples
+    --------
+    >>> check_finite_array("x", [1, 2])
+    array([1., 2.])
+    >>> check_finite_array("x", [[1.0, float("nan")], [0.0, 1.0]])
+    Traceback (most recent call last):
+    ...
+    ValueError: x must contain only finite values (no NaN/inf); 1 of 4 entries are not, the first at index (0, 1): nan
+    """
+    if np.iscomplexobj(value):
+        raise TypeError(
+            f"{name} must be real, got a complex array; pass its .real, .imag, np.abs() or "
+            "np.angle() explicitly"
+        )
     try:
         array = np.asarray(value, dtype=float)
     except (TypeError, ValueError) as error:
         raise TypeError(f"{name} must be a numeric array, got {type(value).__name__}") from error
     if ndim is not None and array.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {array.shape}")
-    if not np.all(np.isfinite(array)):
+    bad = ~np.isfinite(array)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ValueError(
-            f"{name} must contain only finite values (no NaN/inf), got {_format(value)}"
+            f"{name} must contain only finite values (no NaN/inf); {int(bad.sum())} of "
+            f"{array.size} entries are not, the first at index {first}: {array[first]}"
         )
     return array
+
+
+def check_atoms(name: str, atoms: Any) -> Any:
+    """Return ``atoms`` (an `ase.Atoms`) if its positions and cell are finite, else raise.
+
+    The message names ``name`` (e.g. the file the structure came from), the number of atoms
+    with a NaN/inf coordinate and the first of them, in one line.
+
+    Examples
+    --------
+    >>> from ase import Atoms
+    >>> atoms = Atoms("Cu2", positions=[[0, 0, 0], [1, float("nan"), 0]], cell=[3, 3, 3])
+    >>> check_atoms("atoms", atoms)
+    Traceback (most recent call last):
+    ...
+    ValueError: atoms: 1 of 2 atoms have a non-finite position (NaN/inf); the first is atom 1 (Cu) at [1.0, nan, 0.0] Å; positions must be finite
+    """
+    from ase import Atoms
+
+    if not isinstance(atoms, Atoms):
+        raise TypeError(f"{name} must be an ase.Atoms, got {type(atoms).__name__}")
+    cell = np.asarray(atoms.cell)
+    if not np.all(np.isfinite(cell)):
+        raise ValueError(f"{name}: the cell must be finite (no NaN/inf), got {cell.tolist()} Å")
+    bad = ~np.all(np.isfinite(atoms.positions), axis=1)
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise ValueError(
+            f"{name}: {int(bad.sum())} of {len(atoms)} atoms have a non-finite position "
+            f"(NaN/inf); the first is atom {first} ({atoms.get_chemical_symbols()[first]}) at "
+            f"{atoms.positions[first].tolist()} Å; positions must be finite"
+        )
+    return atoms
 
 
 def check_pair(name: str, value: Any, check=check_positive) -> tuple[float, float]:

@@ -63,7 +63,7 @@ class FiniteProjector:
         }
 
     def project(self, z0: float, z1: float) -> np.ndarray:
-        """Projected potential [V·Å] between z0 and z1 [Å], float32 (nx, ny)."""
+        """Projected potential [V·Å] between z0 and z1 [Å] (either may be ±inf), float32."""
         array = np.zeros(self._grid.gpts, dtype=np.float64)
         sampling = np.asarray(self._grid.sampling, dtype=np.float64)
         for z, cutoff in self._cutoffs.items():

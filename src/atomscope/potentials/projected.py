@@ -18,6 +18,13 @@ Two projections:
     atom straddling a boundary contributes to both slices (for thick slices or when the slice
     position of an atom matters). Evaluated in real space on radial tables up to the radius where
     the projected potential falls below ``cutoff_tolerance``.
+
+Atoms outside the cell along z (above it, below it, or pushed through a face by a frozen
+phonon) follow one rule in both projections: the first slice reaches down to z = −∞ and the
+last up to z = +∞, so every atom's whole potential is counted exactly once. The infinite
+projection puts such an atom in the first or last slice; the finite one integrates its potential
+over those open-ended slices (an atom on a face is not cut in half). The projected potential
+summed over the slices is therefore the same for both projections, wherever the atoms are.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from threadpoolctl import ThreadpoolController
 from atomscope.core.fft import irfft2
 from atomscope.core.grid import Grid
 from atomscope.core.memory import check_memory
-from atomscope.core.validate import check_choice, check_finite_array, check_positive
+from atomscope.core.validate import check_atoms, check_choice, check_positive
 from atomscope.potentials.finite import FiniteProjector
 from atomscope.potentials.parametrizations import load_parametrization
 from atomscope.potentials.slicing import slice_index, slice_limits
@@ -70,21 +77,22 @@ def _configurations(atoms: Any) -> list[Atoms]:
     )
 
 
-def _validate_atoms(atoms: Atoms) -> tuple[np.ndarray, float]:
+def _validate_atoms(name: str, atoms: Atoms) -> tuple[np.ndarray, float]:
+    check_atoms(name, atoms)
     cell = np.asarray(atoms.cell)
     off_diagonal = cell[~np.eye(3, dtype=bool)]
     if not np.allclose(off_diagonal, 0.0, atol=1e-8):
         raise ValueError(
-            "atoms.cell must be orthorhombic (beam along z, x and y cell vectors along the "
-            f"axes); got cell\n{cell}\nrotate the structure or use ase.build.make_supercell"
+            f"{name}.cell must be orthorhombic (beam along z, x and y cell vectors along the "
+            f"axes); got cell {cell.round(6).tolist()} Å; rotate the structure or use "
+            "ase.build.make_supercell"
         )
     extent = (cell[0, 0], cell[1, 1])
     if min(extent) <= 0 or cell[2, 2] <= 0:
         raise ValueError(
-            f"atoms.cell must have positive lengths along x, y and z (non-zero area and "
-            f"thickness), got {tuple(np.diag(cell))}"
+            f"{name}.cell must have positive lengths along x, y and z (non-zero area and "
+            f"thickness), got {np.diag(cell).tolist()} Å"
         )
-    check_finite_array("atoms.positions", atoms.positions)
     return np.array(extent), float(cell[2, 2])
 
 
@@ -94,7 +102,10 @@ class Potential:
     Parameters
     ----------
     atoms
-        Specimen with an orthorhombic cell; the beam travels along +z. Empty ``Atoms`` is vacuum.
+        Specimen with an orthorhombic cell and finite positions; the beam travels along +z.
+        Empty ``Atoms`` is vacuum. Atoms outside the cell along z count whole in the first or
+        last slice, in both projections (see the module docstring); laterally the cell is
+        periodic.
         A sequence of ``Atoms`` with one cell (`atomscope.thermal.FrozenPhonons`,
         `EinsteinPhonons`, `MDPhonons` or a list) makes a frozen-phonon ensemble: each
         configuration is one `Potential` in ``configurations``, and multislice averages their
@@ -137,9 +148,14 @@ class Potential:
         cutoff_tolerance: float = 1e-3,
     ):
         configurations = _configurations(atoms)
-        extent, thickness = _validate_atoms(configurations[0])
-        for configuration in configurations[1:]:
-            other_extent, other_thickness = _validate_atoms(configuration)
+        names = (
+            ["atoms"]
+            if len(configurations) == 1
+            else [f"atoms[{index}]" for index in range(len(configurations))]
+        )
+        extent, thickness = _validate_atoms(names[0], configurations[0])
+        for name, configuration in zip(names[1:], configurations[1:], strict=True):
+            other_extent, other_thickness = _validate_atoms(name, configuration)
             if not (np.allclose(other_extent, extent) and np.isclose(other_thickness, thickness)):
                 raise ValueError("atoms: every frozen-phonon configuration must have the same cell")
         if (sampling is None) == (gpts is None):
@@ -243,8 +259,10 @@ class Potential:
                 self._atoms, self._grid, self._parametrization, self._cutoff_tolerance
             )
             for index in range(first, last):
-                array = projector.project(self._limits[index], self._limits[index + 1])
-                yield PotentialSlice(array, self._slice_thickness(index), index)
+                # the outermost slices reach to ±∞ along z: atoms outside the cell count whole
+                z0 = -np.inf if index == 0 else self._limits[index]
+                z1 = np.inf if index == self.num_slices - 1 else self._limits[index + 1]
+                yield PotentialSlice(projector.project(z0, z1), self._slice_thickness(index), index)
 
     def _check_single(self, method: str) -> None:
         if self.num_configs > 1:

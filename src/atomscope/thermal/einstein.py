@@ -8,7 +8,7 @@ import numpy as np
 from ase import Atoms
 
 from atomscope.core.rng import as_generator
-from atomscope.core.validate import check_nonnegative, check_positive_int
+from atomscope.core.validate import check_atoms, check_nonnegative, check_positive_int
 from atomscope.thermal.debye import debye_sigma
 from atomscope.thermal.snapshots import FrozenPhonons
 
@@ -54,8 +54,7 @@ class EinsteinPhonons(FrozenPhonons):
         num_configs: int = 10,
         rng: int | np.random.Generator | None = None,
     ):
-        if not isinstance(atoms, Atoms):
-            raise TypeError(f"atoms must be an ase.Atoms, got {type(atoms).__name__}")
+        check_atoms("atoms", atoms)
         if (sigmas is None) == (temperature is None):
             raise ValueError(
                 f"give exactly one of sigmas [Å] or temperature [K], got sigmas={sigmas!r}, "

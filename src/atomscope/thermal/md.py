@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from atomscope.core.rng import as_generator
 from atomscope.core.validate import (
+    check_atoms,
     check_nonnegative,
     check_positive,
     check_positive_int,
@@ -83,8 +84,7 @@ def make_calculator(calculator: str | BaseCalculator, atoms: Atoms) -> BaseCalcu
 
 
 def _check_atoms(atoms: object) -> Atoms:
-    if not isinstance(atoms, Atoms):
-        raise TypeError(f"atoms must be an ase.Atoms, got {type(atoms).__name__}")
+    check_atoms("atoms", atoms)
     if len(atoms) == 0:
         raise ValueError("atoms must contain at least one atom, got an empty Atoms")
     return atoms
