@@ -1,7 +1,8 @@
 """The ``atomscope`` command line.
 
-Every subcommand validates its arguments before any work; a ``ValueError``/``TypeError`` is
-printed as one line (no traceback) and the exit status is 2.
+Every subcommand validates its arguments before any work; a ``ValueError``/``TypeError``, an
+``OSError`` (disk full, permission denied) or a ``MemoryError`` is printed as one line (no
+traceback) and the exit status is 2.
 """
 
 from __future__ import annotations
@@ -293,6 +294,18 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except (ValueError, TypeError) as error:
         print(f"atomscope {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # disk full, permission denied, ... while reading or writing
+        reason = error.strerror or str(error) or type(error).__name__
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"atomscope {args.command}: error: {reason}{where}", file=sys.stderr)
+        return 2
+    except MemoryError as error:
+        detail = f" ({error})" if str(error) else ""
+        print(
+            f"atomscope {args.command}: error: out of memory{detail}; try a smaller job",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print(f"atomscope {args.command}: interrupted; no partial output was kept", file=sys.stderr)
