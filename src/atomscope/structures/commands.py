@@ -9,10 +9,25 @@ from atomscope.core.validate import check_choice, check_positive, check_positive
 from atomscope.outputs import atomic_output
 
 
+def _check_output_file(path: str) -> None:
+    """Refuse, before any work, an ``-o`` (or its PNG preview) that is a directory, or whose
+    directory cannot be written."""
+    from atomscope.outputs import check_output_directory
+
+    for target in (Path(path), Path(path).with_suffix(".png")):
+        if target.is_dir():
+            raise ValueError(
+                f"-o/--output {path!r}: {str(target)!r} is a directory; give a file name such "
+                "as particle.xyz"
+            )
+    check_output_directory(Path(path).parent, f"-o/--output {path!r}: its directory")
+
+
 def _output_format(path: str) -> str:
     """The ASE format for writing ``path``, refused before any work if ASE cannot write it."""
     from ase.io.formats import UnknownFileTypeError, filetype, ioformats
 
+    _check_output_file(path)
     try:
         name = filetype(path, read=False)
     except UnknownFileTypeError:
@@ -111,6 +126,7 @@ def _phonons(args) -> None:
     check_choice("--model", args.model, ("einstein", "md"))
     if Path(args.output).suffix != ".traj":
         raise ValueError(f"--output {args.output!r} must end in .traj (an ASE trajectory)")
+    _check_output_file(args.output)
     atoms = read_structure(args.structure)
     if args.model == "einstein":
         sigmas = args.sigma
