@@ -19,10 +19,20 @@ import numba
 import numpy as np
 from scipy import ndimage
 
+from atomscope.core.memory import check_memory
 from atomscope.core.validate import check_positive, check_positive_int, check_range
 from atomscope.learning.normalize import check_image_stack, local_contrast_normalization
 
 FORMAT = "atomscope-recognizer/1"
+_CONFIG_KEYS = (
+    "in_channels",
+    "num_classes",
+    "width",
+    "class_names",
+    "sampling_range",
+    "lcn_sigma",
+    "metadata",
+)
 WEIGHTS = Path(__file__).parent / "weights"
 #: Seed §6.3.5: minima of the background map above ε are discarded and basins stop at ε.
 EPSILON = 0.995
@@ -54,6 +64,22 @@ def _watershed(background, markers, inside, sampling: float, threads: int) -> np
 
     with ThreadPoolExecutor(strips) as pool:
         return np.concatenate(list(pool.map(strip, range(strips))))
+
+
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
+def _weight_bytes(in_channels: int, num_classes: int, width: int, levels: int) -> int:
+    """Float32 bytes of the conv weights of a `FusionNet` (biases and batch norms add a few
+    numbers per channel): per level a conv, a residual block of three convs and a conv (3×3),
+    a 4×4 transposed conv up and a decoder level per skip, and the 1×1 scoring conv."""
+    channels = [width * 2**level for level in range(levels)]
+    inputs = [in_channels, *channels[:-1]]
+    encoder = sum(9 * (a * b + 4 * b * b) for a, b in zip(inputs, channels, strict=True))
+    decoder = sum(9 * 5 * c * c + 16 * 2 * c * c for c in channels[:-1])
+    return 4 * (encoder + decoder + channels[0] * (num_classes + 1))
 
 
 @dataclass(frozen=True)
@@ -292,43 +318,77 @@ class Recognizer:
     def load(cls, path: str | os.PathLike) -> Recognizer:
         """Read a file written by `save` (safe loading: ``torch.load(weights_only=True)``).
 
+        The config is checked before the network is built, and the network's size against the
+        available memory (`check_memory`), so a tampered file cannot allocate gigabytes.
+
         Raises
         ------
         ValueError
-            If the file is missing, not a recognizer file, or its weights do not fit.
+            One line naming the file if it is missing, damaged, not a recognizer file, has an
+            incomplete or invalid config, asks for a network too large for the memory, or
+            holds weights that do not fit its config.
         """
         import torch
 
         from atomscope.learning.model import FusionNet
 
         path = Path(path)
+        name = f"model file {str(path)!r}"
         if not path.is_file():
-            raise ValueError(f"model file {str(path)!r} does not exist")
+            raise ValueError(f"{name} does not exist")
         try:
             content = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # torch raises many types for damaged files
-            raise ValueError(f"model file {str(path)!r} could not be read: {error}") from error
+            raise ValueError(f"{name} could not be read: {_first_line(error)}") from None
         if not isinstance(content, dict) or content.get("format") != FORMAT:
-            raise ValueError(f"model file {str(path)!r} is not an atomscope recognizer ({FORMAT})")
-        config = content["config"]
-        model = FusionNet(config["in_channels"], config["num_classes"], config["width"])
-        state = {
-            key: value.float() if value.is_floating_point() else value
-            for key, value in content["state_dict"].items()
-        }
+            raise ValueError(f"{name} is not an atomscope recognizer ({FORMAT})")
+        config, state = content.get("config"), content.get("state_dict")
+        if not isinstance(config, dict) or not isinstance(state, dict):
+            raise ValueError(f"{name} is incomplete: it needs a config and a state_dict")
+        missing = [key for key in _CONFIG_KEYS if key not in config]
+        if missing:
+            raise ValueError(f"{name} has no {', '.join(missing)} in its config")
+        if not all(isinstance(value, torch.Tensor) for value in state.values()):
+            raise ValueError(f"{name} has a state_dict with entries that are not tensors")
         try:
-            model.load_state_dict(state)
-        except RuntimeError as error:
-            raise ValueError(
-                f"model file {str(path)!r} has weights that do not fit: {error}"
-            ) from error
-        return cls(
-            model,
-            config["class_names"],
-            tuple(config["sampling_range"]),
-            config["lcn_sigma"],
-            config["metadata"],
+            sizes = [check_positive_int(key, config[key]) for key in _CONFIG_KEYS[:3]]
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{name} has an invalid config: {error}") from None
+        check_memory(
+            _weight_bytes(*sizes, FusionNet.levels),
+            f"the network of {name} (in_channels {sizes[0]}, num_classes {sizes[1]}, "
+            f"width {sizes[2]})",
+            "its config asks for a network too large for this machine",
         )
+        model = FusionNet(*sizes)
+        try:
+            model.load_state_dict(
+                {
+                    key: value.float() if value.is_floating_point() else value
+                    for key, value in state.items()
+                }
+            )
+        except RuntimeError as error:
+            detail = str(error).strip().splitlines()[1:] or [str(error)]
+            raise ValueError(
+                f"{name} has weights that do not fit its config: {detail[0].strip()}"
+            ) from None
+        try:
+            sampling_range = config["sampling_range"]
+            if not isinstance(sampling_range, (list, tuple)) or len(sampling_range) != 2:
+                raise ValueError(f"sampling_range must be (low, high) [Å], got {sampling_range!r}")
+            recognizer = cls(
+                model,
+                config["class_names"],
+                tuple(sampling_range),
+                config["lcn_sigma"],
+                config["metadata"],
+            )
+            if "threshold" in recognizer.metadata:
+                check_range("metadata threshold", recognizer.metadata["threshold"], 0.0, 1.0)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{name} has an invalid config: {error}") from None
+        return recognizer
 
     @classmethod
     def pretrained(cls, name: str) -> Recognizer:

@@ -245,17 +245,25 @@ def _load_checkpoint(path: Path) -> dict:
         raise ValueError(f"checkpoint {str(path)!r} could not be read: {error}") from error
 
 
-def _warm_start(model, path: str) -> None:
+def _initial_weights(config: TrainConfig, dataset):
+    """The network of ``config.init_weights``, read and checked against this run's network
+    (width, inputs, classes) before any data is simulated or any output written."""
+    from atomscope.learning.data import STRUCTURE_PRESETS
     from atomscope.learning.infer import Recognizer
 
-    source = Recognizer.load(path).model
-    try:
-        model.load_state_dict(source.state_dict())
-    except RuntimeError as error:
+    model = Recognizer.load(config.init_weights).model
+    classes = (
+        dataset.class_names if dataset is not None else STRUCTURE_PRESETS[config.preset]["classes"]
+    )
+    found = (model.width, model.in_channels, model.num_classes)
+    needed = (config.width, config.num_images, len(classes))
+    if found != needed:
         raise ValueError(
-            f"init_weights {path!r} holds a network of another shape (width, inputs or "
-            f"classes differ): {str(error).splitlines()[0]}"
-        ) from error
+            f"init_weights {config.init_weights!r} holds a network of another shape: width "
+            f"{found[0]}, {found[1]} input(s), {found[2]} class(es); this run needs width "
+            f"{needed[0]}, {needed[1]} input(s), {needed[2]} class(es)"
+        )
+    return model
 
 
 def _dataset(config: TrainConfig, out: Path, dataset):
@@ -315,7 +323,6 @@ def train(
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     checkpoint_path = out / CHECKPOINT
     state = _load_checkpoint(checkpoint_path) if checkpoint_path.exists() else None
     if state is not None:
@@ -332,6 +339,10 @@ def train(
                 f"iterations ({config.iterations}) must be >= the checkpoint's "
                 f"{int(state['iteration'])} to resume"
             )
+    initial = None
+    if state is None and config.init_weights is not None:
+        initial = _initial_weights(config, dataset)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
     torch.set_num_threads(config.threads)
     torch.use_deterministic_algorithms(True)
@@ -364,8 +375,8 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         losses = list(state["losses"])
         start = int(state["iteration"])
-    elif config.init_weights is not None:
-        _warm_start(model, config.init_weights)
+    elif initial is not None:
+        model.load_state_dict(initial.state_dict())
 
     def save(iteration: int) -> None:
         _save_atomic(
