@@ -46,6 +46,16 @@ def _one_line_error(capsys, command: str) -> str:
     return _error_line(capsys.readouterr().err, command)
 
 
+def _atomscope(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "atomscope.cli", *argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def _one_line(error: pytest.ExceptionInfo) -> str:
     message = str(error.value)
     assert "\n" not in message, message
@@ -251,6 +261,29 @@ def test_the_cli_reports_a_corrupt_image_in_one_line(tmp_path, capsys):
     assert "could not be read as a NumPy .npz file" in _one_line_error(capsys, "recognize")
 
 
+def test_what_a_reader_logs_goes_into_the_one_line(tmp_path):
+    # tifffile logs "invalid offset" for this file; pytest would capture the log, so run the CLI
+    _corrupt_files(tmp_path)
+    result = _atomscope("strain", "garbage.tif", "--out", "o", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "invalid offset to first page" in _error_line(result.stderr, "strain")
+
+
+def test_what_a_reader_logs_about_a_file_it_reads_is_a_warning_naming_it(tmp_path, monkeypatch):
+    import logging
+
+    path = write_tiff(tmp_path / "a.tif", np.ones((4, 4)), sampling=0.1)
+    asarray = tifffile.TiffPage.asarray
+
+    def logging_asarray(self, *args, **kwargs):
+        logging.getLogger("tifffile").warning("a strip was skipped")
+        return asarray(self, *args, **kwargs)
+
+    monkeypatch.setattr(tifffile.TiffPage, "asarray", logging_asarray)
+    with pytest.warns(UserWarning, match=r"a\.tif': a strip was skipped"):
+        assert read_image(path).shape == (4, 4)
+
+
 def _tiff_with_resolution(path: Path, resolution: tuple[int, int]) -> Path:
     tifffile.imwrite(path, np.ones((4, 4), np.float32), resolution=(1, 1))
     with tifffile.TiffFile(path, mode="r+b") as tif:
@@ -454,16 +487,6 @@ def test_pair_files_are_found_in_the_lammps_potentials_directory():
     copper = bulk("Cu", a=3.615)
     copper.calc = calculator
     assert copper.get_potential_energy() < 0
-
-
-def _atomscope(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "atomscope.cli", *argv],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.mark.parametrize("pair_file", ["missing.eam", "garbage.eam"])

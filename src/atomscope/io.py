@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
+import warnings
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -159,9 +161,25 @@ def read_image(
         raise ValueError(f"image file {str(path)!r}: {error}") from None
 
 
+class _LogRecords(logging.Handler):
+    """Keeps the messages the readers log (tifffile and rosettasciio log what they skip)."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(" ".join(record.getMessage().split()))
+
+
 @contextlib.contextmanager
 def _reading(path: Path) -> Iterator[None]:
-    """Turn any failure of the underlying reader into one ``ValueError`` naming the file."""
+    """Turn any failure of the underlying reader into one ``ValueError`` naming the file, with
+    what the reader logged; what it logs about a file it reads becomes a warning naming it."""
+    records = _LogRecords()
+    loggers = [logging.getLogger(name) for name in ("tifffile", "rsciio")]
+    for logger in loggers:
+        logger.addHandler(records)
     try:
         yield
     except MemoryError:
@@ -170,10 +188,16 @@ def _reading(path: Path) -> Iterator[None]:
         lines = str(error).strip().splitlines()
         kind = "" if type(error) is ValueError else f"{type(error).__name__}: "
         reason = f"{kind}{lines[0]}" if lines else type(error).__name__
+        logged = f" ({'; '.join(records.messages)})" if records.messages else ""
         raise ValueError(
             f"image file {str(path)!r} could not be read as a {_FORMATS[path.suffix.lower()]} "
-            f"file: {reason}"
+            f"file: {reason}{logged}"
         ) from None
+    finally:
+        for logger in loggers:
+            logger.removeHandler(records)
+    for message in records.messages:
+        warnings.warn(f"image file {str(path)!r}: {message}", UserWarning, stacklevel=4)
 
 
 def _admit(path: Path, shape: tuple[int, ...], dtype: np.dtype, part: str | None) -> None:
@@ -241,13 +265,11 @@ def _read_npz(path: Path, part: str | None):
 
 
 def _read_tiff(path: Path, part: str | None):
-    with _reading(path):
-        tif = tifffile.TiffFile(path)
-    with tif:
+    with contextlib.ExitStack() as stack:
         with _reading(path):
-            page = tif.pages[0]
-            shape, dtype = page.shape, page.dtype
-        _admit(path, shape, np.dtype(dtype), part)
+            page = stack.enter_context(tifffile.TiffFile(path)).pages[0]
+            shape, dtype = page.shape, np.dtype(page.dtype)
+        _admit(path, shape, dtype, part)
         with _reading(path):
             array = page.asarray().T
             recorded = _tiff_calibration(page)
