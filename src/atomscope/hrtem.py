@@ -8,6 +8,7 @@ JSON summary of every parameter used. Each file is written atomically.
 from __future__ import annotations
 
 import resource
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,6 +20,7 @@ import numpy as np
 if TYPE_CHECKING:  # the physics is imported when a job runs, so `atomscope --help` stays quick
     from ase import Atoms
 
+    from atomscope.detection import Camera
     from atomscope.optics import CTF
     from atomscope.potentials.projected import Potential
 
@@ -62,7 +64,12 @@ def demo_structure() -> Atoms:
 
 
 def prepare(atoms: Atoms | Sequence[Atoms], settings: HRTEMSettings):
-    """Build and validate the potential, lens and camera; nothing heavy is computed yet."""
+    """Build and validate the potential, lens and camera; nothing heavy is computed yet.
+
+    Refuses (``ValueError``) a job whose `memory_estimate` does not fit
+    (`atomscope.core.memory.check_memory`), before any array of the grid is allocated.
+    """
+    from atomscope.core.memory import check_memory
     from atomscope.detection import MTF, Camera
     from atomscope.optics import CTF, scherzer_defocus
     from atomscope.potentials.projected import Potential
@@ -93,7 +100,123 @@ def prepare(atoms: Atoms | Sequence[Atoms], settings: HRTEMSettings):
     if settings.camera_sampling is not None:
         mtf = MTF(*settings.mtf) if settings.mtf is not None else None
         camera = Camera(sampling=settings.camera_sampling, dose=settings.dose, mtf=mtf)
+    (nx, ny), camera_gpts = potential.gpts, _camera_gpts(potential, camera)
+    job = f"an HRTEM run on the {nx}×{ny} grid of --sampling {settings.sampling:g} Å"
+    hint = "use a coarser --sampling or a smaller structure"
+    if camera_gpts[0] * camera_gpts[1] > nx * ny:
+        job += (
+            f" with a {camera_gpts[0]}×{camera_gpts[1]} camera image of --camera-sampling "
+            f"{settings.camera_sampling:g} Å"
+        )
+        hint = "use a coarser --camera-sampling or --sampling"
+    check_memory(memory_estimate(potential, camera), job, hint)
     return potential, ctf, camera, defocus
+
+
+#: Bytes per pixel of the potential grid, by what holds them during `run_hrtem`.
+_PROJECTION = 8  # the projected potential summed during the multislice (float64)
+_SUMS = 40  # frozen-phonon running sums: complex128 wave, float64 intensity, image, potential
+_AVERAGES = 32  # the averages written out: complex64 exit wave, float64 intensity, image, potential
+_RESAMPLE = 48  # the camera's resampling: complex128 copy, its spectrum and the FFT plan's scratch
+_FIGURE = 80  # per pixel of the largest PNG: imshow's float64 copies, RGBA, Agg resampling buffers
+#: Bytes per camera pixel: at the MTF step the resampled image (complex128), the expected counts
+#: and the counts (float64), and the MTF's spectrum, product and inverse (complex128).
+_CAMERA = 80
+_CAMERA_HELD = 8  # per camera pixel while the outputs are written: the counts
+#: Resident memory of the libraries `run_hrtem` imports on first use (measured, fresh process).
+_LIBRARIES = {"matplotlib": 28 * 2**20, "pyfftw.pyfftw": 16 * 2**20}  # pyFFTW imports dask.array
+_FIGURE_BASE = 28 * 2**20  # figure canvases, fonts and the small modules of the outputs
+_NUMBA_KERNEL = 32 * 2**20  # the finite projection loads (or compiles) its numba kernel
+
+
+def _camera_gpts(potential: Potential, camera: Camera | None) -> tuple[int, int]:
+    from atomscope.detection.resample import resampled_gpts
+
+    if camera is None:
+        return (0, 0)
+    return resampled_gpts(potential.gpts, potential.sampling, camera.sampling)[0]
+
+
+def multislice_memory(potential: Potential) -> int:
+    """Peak bytes of one wave's multislice through one configuration of ``potential`` [B].
+
+    `atomscope.core.memory.estimate` ``("multislice")`` for the grid and elements plus, for the
+    infinite projection, the structure-factor matrices of the slice with the most atoms of one
+    element.
+
+    Examples
+    --------
+    >>> from ase.build import bulk
+    >>> from atomscope.potentials.projected import Potential
+    >>> potential = Potential(bulk("Si", cubic=True), gpts=256, slice_thickness=1.0)
+    >>> multislice_memory(potential) / (256 * 256)
+    116.25
+    """
+    from atomscope.core.memory import estimate
+    from atomscope.potentials.slicing import slice_index
+
+    atoms = potential.atoms
+    nbytes = estimate("multislice", gpts=potential.gpts, num_elements=len(set(atoms.numbers)))
+    if potential.projection == "infinite" and len(atoms):
+        slices = slice_index(atoms.positions[:, 2], potential.slice_limits)
+        groups = np.column_stack([slices, atoms.numbers])
+        fullest = int(np.unique(groups, axis=0, return_counts=True)[1].max())
+        nbytes += estimate("structure_factor", gpts=potential.gpts, num_atoms=fullest)
+    return nbytes
+
+
+def memory_estimate(potential: Potential, camera: Camera | None = None) -> int:
+    """Peak bytes `run_hrtem` adds to this process for ``potential`` and ``camera`` [B].
+
+    The largest of its stages: the multislice of one configuration (FFT plans, wave, stepper,
+    one streamed slice and the structure-factor matrices of the fullest slice, the projected
+    potential, and for frozen phonons the running sums), the camera (resampling, noise, MTF)
+    and the outputs (the averages and the largest figure); plus the libraries the outputs load
+    and, for every configuration, the copy of its atoms. A Dask client's workers hold their
+    own configurations; their memory is not counted here.
+
+    Parameters
+    ----------
+    potential
+        The `Potential` (one or many configurations).
+    camera
+        The `Camera`, or None.
+
+    Returns
+    -------
+    int
+        Bytes [B].
+
+    Examples
+    --------
+    >>> from ase.build import bulk
+    >>> from atomscope.potentials.projected import Potential
+    >>> potential = Potential(bulk("Si", cubic=True), gpts=512, slice_thickness=1.0)
+    >>> 60 * 2**20 < memory_estimate(potential) < 200 * 2**20
+    True
+    """
+    from atomscope.core.memory import estimate
+
+    gpts = potential.gpts
+    pixels = gpts[0] * gpts[1]
+    camera_gpts = _camera_gpts(potential, camera)
+    camera_pixels = camera_gpts[0] * camera_gpts[1]
+    sums = _SUMS * pixels if potential.num_configs > 1 else 0
+    # (the lens stage, ctf.image of one exit wave, holds less than the multislice before it)
+    stages = [multislice_memory(potential) + _PROJECTION * pixels + sums]
+    held = estimate("fft_plans", gpts=gpts) + _AVERAGES * pixels
+    if camera is not None:
+        stages.append(held + _RESAMPLE * pixels + _CAMERA * camera_pixels)
+        held += _CAMERA_HELD * camera_pixels
+    stages.append(held + _FIGURE * max(pixels, camera_pixels))
+    # Potential.configurations copies the atoms of every configuration
+    arrays = potential.atoms.arrays.values()
+    atom_copies = potential.num_configs * sum(array.nbytes for array in arrays)
+    libraries = sum(size for name, size in _LIBRARIES.items() if name not in sys.modules)
+    overhead = libraries + _FIGURE_BASE
+    if potential.projection == "finite":
+        overhead += _NUMBA_KERNEL
+    return int(max(stages) + atom_copies + overhead)
 
 
 def output_names(camera: bool) -> list[str]:

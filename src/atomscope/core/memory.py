@@ -1,37 +1,62 @@
-"""Pre-flight memory estimates: refuse a job that cannot fit before any work starts.
+"""Pre-flight estimates: refuse a job that cannot fit, in memory or on disk, before any work.
 
-The limit is the memory the kernel reports as available (``MemAvailable`` in /proc/meminfo), or
-``ATOMSCOPE_MEMORY_LIMIT`` in bytes (suffixes K, M, G, T for powers of 1024) when set.
+The memory limit is ``ATOMSCOPE_MEMORY_LIMIT`` in bytes (suffixes K, M, G, T for powers of 1024)
+when set, else the memory the kernel reports as available (``MemAvailable`` in /proc/meminfo).
+
+What a job may still allocate (`memory_budget`) depends on which limit applies:
+
+- ``ATOMSCOPE_MEMORY_LIMIT`` caps the whole process, so the memory this process already holds
+  (its resident set: interpreter, imported libraries, earlier results — about 240 MiB once the
+  physics is imported) counts against it: the budget is the limit minus the current resident
+  set size (/proc/self/statm).
+- ``MemAvailable`` is what the kernel can still hand out; the pages this process holds are
+  already excluded from it (they are in use), so subtracting them again would count them twice:
+  the budget is MemAvailable itself.
+
+`check_memory` refuses a job whose estimate exceeds 90 % of the budget. `check_disk` does the
+same for files: the free space of the file system (``shutil.disk_usage``), or
+``ATOMSCOPE_DISK_LIMIT`` when set (same syntax as the memory limit).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import resource
+import shutil
+from pathlib import Path
 
 import numpy as np
 
 _SUFFIXES = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
+#: Fraction of the budget (memory or disk) a job may use; the rest is headroom for the estimate.
+USABLE_FRACTION = 0.9
 
-def _parse_size(text: str) -> int:
+
+def _parse_size(text: str, variable: str) -> int:
     match = re.fullmatch(r"\s*([0-9.]+)\s*([KMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
     if match is None:
-        raise ValueError(f"ATOMSCOPE_MEMORY_LIMIT must be a size like 512M or 2G, got {text!r}")
+        raise ValueError(f"{variable} must be a size like 512M or 2G, got {text!r}")
     return int(float(match.group(1)) * _SUFFIXES[match.group(2).upper()])
 
 
+def _memory_limit() -> int | None:
+    limit = os.environ.get("ATOMSCOPE_MEMORY_LIMIT")
+    return _parse_size(limit, "ATOMSCOPE_MEMORY_LIMIT") if limit else None
+
+
 def available_memory() -> int:
-    """Bytes a new job may use: ``ATOMSCOPE_MEMORY_LIMIT`` if set, else MemAvailable.
+    """The memory limit [B]: ``ATOMSCOPE_MEMORY_LIMIT`` if set, else MemAvailable.
 
     Examples
     --------
     >>> available_memory() > 0
     True
     """
-    limit = os.environ.get("ATOMSCOPE_MEMORY_LIMIT")
-    if limit:
-        return _parse_size(limit)
+    limit = _memory_limit()
+    if limit is not None:
+        return limit
     try:
         with open("/proc/meminfo") as meminfo:
             for line in meminfo:
@@ -42,33 +67,154 @@ def available_memory() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def check_memory(nbytes: int, job: str, hint: str = "") -> None:
-    """Raise ``ValueError`` if ``job`` needs more than 90 % of the available memory.
+def resident_memory() -> int:
+    """Memory this process holds now [B]: its resident set size (/proc/self/statm).
+
+    Without /proc the peak resident set (``getrusage``) stands in, an upper bound.
+
+    Examples
+    --------
+    >>> resident_memory() > 2**20
+    True
+    """
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except OSError:
+        # ru_maxrss is KiB on Linux and bytes on macOS: read as KiB it can only overstate
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return pages * resource.getpagesize()
+
+
+def memory_budget() -> int:
+    """Bytes a new job may still allocate [B] (see the module docstring).
+
+    ``ATOMSCOPE_MEMORY_LIMIT`` minus `resident_memory` (never below 0) when the variable is set,
+    else MemAvailable.
+
+    Examples
+    --------
+    >>> 0 < memory_budget() <= available_memory()
+    True
+    """
+    limit = _memory_limit()
+    if limit is None:
+        return available_memory()
+    return max(0, limit - resident_memory())
+
+
+def _gib(nbytes: float) -> str:
+    value = nbytes / 2**30
+    return f"{value:.2f} GiB" if 0.01 <= value < 1e4 else f"{value:.3g} GiB"
+
+
+def check_memory(nbytes: float, job: str, hint: str = "", baseline: bool = True) -> None:
+    """Raise ``ValueError`` if ``job`` needs more than 90 % of the `memory_budget`.
 
     Parameters
     ----------
     nbytes
-        Estimated peak bytes of the job.
+        Estimated peak bytes the job adds to this process [B].
     job
-        What is being refused, e.g. ``"multislice of 20 frozen-phonon configurations"``.
+        What is being refused, naming the argument that drives its size, e.g.
+        ``"an HRTEM run on the 4096×4096 grid of --sampling 0.004 Å"``.
     hint
         How to make it fit, appended to the message.
+    baseline
+        Count what this process already holds against ``ATOMSCOPE_MEMORY_LIMIT`` (the
+        default). ``False`` compares with the limit itself: a bound on one part of a job
+        (e.g. its scan positions) that is checked before the job's own estimate, which then
+        counts the baseline.
 
     Examples
     --------
     >>> check_memory(1024, "a tiny job")
     """
-    available = available_memory()
-    if nbytes > 0.9 * available:
+    budget = memory_budget() if baseline else available_memory()
+    if nbytes > USABLE_FRACTION * budget:
+        limit = _memory_limit()
+        source = (
+            ""
+            if limit is None or not baseline
+            else f" (ATOMSCOPE_MEMORY_LIMIT {_gib(limit)} minus the {_gib(resident_memory())} "
+            "this process already holds)"
+        )
         raise ValueError(
-            f"{job} needs about {nbytes / 2**30:.2f} GiB but only {available / 2**30:.2f} GiB "
-            f"is available{'; ' + hint if hint else ''}"
+            f"{job} needs about {_gib(nbytes)} but only {_gib(budget)} is available{source}"
+            f"{'; ' + hint if hint else ''}"
+        )
+
+
+def free_disk(path: str | os.PathLike) -> int:
+    """Free space [B] for files written under ``path``: ``ATOMSCOPE_DISK_LIMIT`` if set, else
+    the free space of the file system that holds ``path`` (or its nearest existing parent).
+
+    Examples
+    --------
+    >>> free_disk(".") > 0
+    True
+    """
+    limit = os.environ.get("ATOMSCOPE_DISK_LIMIT")
+    if limit:
+        return _parse_size(limit, "ATOMSCOPE_DISK_LIMIT")
+    existing = Path(path).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    return shutil.disk_usage(existing).free
+
+
+def check_disk(path: str | os.PathLike, nbytes: float, job: str, hint: str = "") -> None:
+    """Raise ``ValueError`` if writing ``nbytes`` under ``path`` needs more than 90 % of the
+    free space (`free_disk`).
+
+    Parameters
+    ----------
+    path
+        Where the files go (a directory; it need not exist yet).
+    nbytes
+        Bytes the job writes [B] (an upper bound, e.g. the uncompressed size).
+    job
+        What is being refused, naming the argument that drives its size.
+    hint
+        How to make it fit, appended to the message.
+
+    Examples
+    --------
+    >>> check_disk(".", 1024, "a tiny file")
+    """
+    free = free_disk(path)
+    if nbytes > USABLE_FRACTION * free:
+        where = (
+            "allowed (ATOMSCOPE_DISK_LIMIT)" if os.environ.get("ATOMSCOPE_DISK_LIMIT") else "free"
+        )
+        raise ValueError(
+            f"{job} writes up to {_gib(nbytes)} to {os.fspath(path)!r} but only {_gib(free)} is "
+            f"{where}{'; ' + hint if hint else ''}"
         )
 
 
 def _pixels(gpts) -> int:
     nx, ny = (gpts, gpts) if np.isscalar(gpts) else gpts
     return int(nx) * int(ny)
+
+
+#: Peak bytes per pixel of one multislice run of one wave (measured: 102 B/px on 2048², Si);
+#: each element adds its form factor, 4 B/px (complex64 over the half spectrum).
+_MULTISLICE_BYTES_PER_PIXEL = (
+    24  # the cached FFTW plans ("fft_plans")
+    + 16  # the wave and its FFT-aligned working copy (complex64)
+    + 20  # stepper: band-limit aperture and transmission function (complex64), phase (float32)
+    + 16  # propagators of the slice thickness, normalised and bare (complex64)
+    + 12  # slice generation: |k| (float64, half spectrum), spectrum (complex64, half), the slice
+    + 24  # transients: a new propagator's float64 k² and phase with its complex64 product
+)
+
+
+def _structure_factor_bytes(gpts, num_atoms: int) -> int:
+    nx, ny = (gpts, gpts) if np.isscalar(gpts) else gpts
+    half = int(ny) // 2 + 1
+    # exp(−2πi kx x_j) is built through a complex128 argument and exponential (16 + 16 B per
+    # entry), then exp(−2πi ky y_j) likewise while the first is kept (complex64, 8 B per entry)
+    return int(num_atoms) * max(32 * int(nx), 8 * int(nx) + 32 * half)
 
 
 #: Bytes of each job type per unit of its sizes (complex64 waves, float32 slices).
@@ -83,6 +229,15 @@ _ESTIMATES = {
     ),
     # the PRISM S-matrix: one complex64 exit wave per beam
     "smatrix": lambda gpts, num_beams: 8 * _pixels(gpts) * num_beams,
+    # the FFTW plans core.fft keeps for a grid: complex64 forward + backward scratch (2 × 8),
+    # irfft half spectrum (complex64, 4) + float32 output (4)
+    "fft_plans": lambda gpts: 24 * _pixels(gpts),
+    # one wave through the slices (waves.multislice), see _MULTISLICE_BYTES_PER_PIXEL
+    "multislice": lambda gpts, num_elements=1: (
+        (_MULTISLICE_BYTES_PER_PIXEL + 4 * num_elements) * _pixels(gpts)
+    ),
+    # the phase matrices of Potential's structure factor for the atoms of one slice
+    "structure_factor": lambda gpts, num_atoms: _structure_factor_bytes(gpts, num_atoms),
 }
 
 
@@ -93,7 +248,11 @@ def estimate(job: str, **sizes) -> int:
     ----------
     job
         ``"waves"`` (gpts, count), ``"intensity"`` (gpts, count), ``"potential_slices"``
-        (gpts, num_slices, num_configs) or ``"smatrix"`` (gpts, num_beams).
+        (gpts, num_slices, num_configs), ``"smatrix"`` (gpts, num_beams), ``"fft_plans"``
+        (gpts: the FFTW plans kept for a grid), ``"multislice"``
+        (gpts, num_elements: one wave through the slices, FFT plans and slice generation
+        included) or ``"structure_factor"`` (gpts, num_atoms: the phase matrices of the
+        atoms of one element in one slice).
     **sizes
         The sizes the job takes; ``gpts`` is an int or an (nx, ny) pair [pixels].
 

@@ -86,19 +86,29 @@ def crop_centred(array: np.ndarray, half: tuple[int, int]) -> np.ndarray:
     return array[..., rows[:, None], columns[None, :]]
 
 
-def check_max_angle(max_angle: Any, limit: float) -> float:
+def check_max_angle(max_angle: Any, limit: float, name: str = "max_angle") -> float:
     """``max_angle`` [mrad] as a float in (0, ``limit``], or raise naming both.
+
+    Parameters
+    ----------
+    max_angle
+        The requested angle [mrad].
+    limit
+        The largest allowed angle [mrad], e.g. `max_simulated_angle`.
+    name
+        What to call ``max_angle`` in the message (e.g. the command-line option).
 
     Examples
     --------
     >>> check_max_angle(40, limit=120.0)
     40.0
     """
-    max_angle = check_positive("max_angle", max_angle)
+    max_angle = check_positive(name, max_angle)
     if max_angle > limit * (1 + 1e-9):
         raise ValueError(
-            f"max_angle={max_angle} mrad exceeds the maximum simulated angle {limit:.2f} mrad "
-            "(2/3 of the Nyquist frequency); use a finer sampling"
+            f"{name}={max_angle} mrad exceeds the maximum simulated angle {limit:.2f} mrad "
+            f"(2/3 of the Nyquist frequency; allowed range 0 < {name} ≤ {limit:.2f} mrad); "
+            f"use a finer sampling or a smaller {name}"
         )
     return max_angle
 

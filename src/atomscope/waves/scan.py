@@ -9,11 +9,14 @@ the probe's Nyquist step λ / (4 α_c).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from atomscope.core.memory import check_memory
 from atomscope.core.validate import (
     check_finite_array,
     check_pair,
@@ -23,13 +26,25 @@ from atomscope.core.validate import (
 )
 from atomscope.images import Images
 
+#: Bytes per scan position while the positions are made: the (n, 2) float64 array and the two
+#: float64 meshgrid axes it is stacked from.
+POSITION_BYTES = 32
+
+
+def _count(length: float, gpts: int | None, sampling: float | None, endpoint: bool) -> float:
+    """Number of points along ``length`` [Å] from gpts or a (maximum) sampling [Å], as a float
+    (``inf`` when the step is too small to count)."""
+    if gpts is not None:
+        return float(gpts)
+    # Python floats: a vanishing step gives inf, not an overflow warning
+    return max(float(np.ceil(float(length) / float(sampling) - 1e-9)) + endpoint, 1.0)
+
 
 def _steps(
     length: float, gpts: int | None, sampling: float | None, endpoint: bool
 ) -> tuple[int, float]:
     """Number of points and step [Å] along ``length`` from gpts or a (maximum) sampling."""
-    if gpts is None:
-        gpts = max(int(np.ceil(length / sampling - 1e-9)) + (1 if endpoint else 0), 1)
+    gpts = int(_count(length, gpts, sampling, endpoint))
     intervals = gpts - 1 if endpoint else gpts
     return gpts, (length / intervals if intervals > 0 and length > 0 else 0.0)
 
@@ -39,6 +54,34 @@ def _check_step_arguments(sampling: Any, gpts: Any) -> None:
         raise ValueError(
             f"give sampling or gpts, not both; got sampling={sampling!r}, gpts={gpts!r}"
         )
+
+
+def _check_positions(counts: Sequence[float], step: str) -> None:
+    """Refuse a scan whose positions alone do not fit in memory, before they are made.
+
+    A bound on the scan, against the memory limit itself: the scan job's own check
+    (`Probe.scan`, `PRISM.scan`) follows and counts what the process already holds.
+    """
+    shape = "×".join(f"{count:.0f}" if count < 1e15 else f"{count:.3g}" for count in counts)
+    check_memory(
+        POSITION_BYTES * math.prod(counts),
+        f"a {shape} scan ({step})",
+        "use a larger scan step or a smaller scan area",
+        baseline=False,
+    )
+
+
+def _step_text(gpts: Any, sampling: Any, default_sampling: float, name: str) -> str:
+    """What sets the scan step, e.g. ``"sampling 0.1 Å"``, for messages."""
+    if gpts is not None:
+        return f"gpts {gpts}"
+    if sampling is None:
+        name, value = f"{name} (default)", default_sampling
+    else:
+        value = sampling
+    values = tuple(np.atleast_1d(value).tolist())
+    shown = f"{values[0]:g}" if len(set(values)) == 1 else str(values)
+    return f"{name} {shown} Å"
 
 
 class GridScan:
@@ -87,28 +130,38 @@ class GridScan:
         )
         self.endpoint = bool(endpoint)
 
-    def resolve(self, default_sampling: float, extent: tuple[float, float]) -> GridScan:
+    def resolve(
+        self, default_sampling: float, extent: tuple[float, float], name: str = "sampling"
+    ) -> GridScan:
         """A copy with ``end`` (default ``extent`` [Å]) and the step (default
-        ``default_sampling`` [Å]) filled in."""
+        ``default_sampling`` [Å]) filled in.
+
+        Raises ``ValueError`` (`atomscope.core.memory.check_memory`) before any position is
+        made if the positions alone do not fit in memory; the message calls the step ``name``
+        (e.g. the command-line option).
+        """
         end = np.asarray(extent, dtype=float) if self.end is None else self.end
         sampling = self.sampling
         if self.gpts is None and sampling is None:
             sampling = (default_sampling, default_sampling)
-        return GridScan(self.start, end, sampling, self.gpts, self.endpoint)
+        resolved = GridScan(self.start, end, sampling, self.gpts, self.endpoint)
+        step = _step_text(self.gpts, self.sampling, default_sampling, name)
+        _check_positions([_count(*resolved._axis(i)) for i in range(2)], step)
+        return resolved
 
-    def _axes(self) -> tuple[tuple[int, float], tuple[int, float]]:
+    def _axis(self, i: int) -> tuple[float, int | None, float | None, bool]:
+        """Length [Å], gpts, sampling [Å] and endpoint of axis ``i``."""
         if self.end is None or (self.sampling is None and self.gpts is None):
             raise ValueError("this GridScan has no end or step yet: give them or call resolve()")
-        lengths = self.end - self.start
-        return tuple(
-            _steps(
-                lengths[i],
-                None if self.gpts is None else self.gpts[i],
-                None if self.sampling is None else self.sampling[i],
-                self.endpoint,
-            )
-            for i in range(2)
+        return (
+            self.end[i] - self.start[i],
+            None if self.gpts is None else self.gpts[i],
+            None if self.sampling is None else self.sampling[i],
+            self.endpoint,
         )
+
+    def _axes(self) -> tuple[tuple[int, float], tuple[int, float]]:
+        return tuple(_steps(*self._axis(i)) for i in range(2))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -200,11 +253,23 @@ class LineScan:
         self.gpts = None if gpts is None else check_positive_int("gpts", gpts)
         self.endpoint = bool(endpoint)
 
-    def resolve(self, default_sampling: float, extent: tuple[float, float]) -> LineScan:
-        """A copy with the step (default ``default_sampling`` [Å]) filled in."""
+    def resolve(
+        self, default_sampling: float, extent: tuple[float, float], name: str = "sampling"
+    ) -> LineScan:
+        """A copy with the step (default ``default_sampling`` [Å]) filled in.
+
+        Raises ``ValueError`` before any position is made if the positions alone do not fit in
+        memory; the message calls the step ``name``.
+        """
+        resolved = self
         if self.gpts is None and self.sampling is None:
-            return LineScan(self.start, self.end, default_sampling, None, self.endpoint)
-        return self
+            resolved = LineScan(self.start, self.end, default_sampling, None, self.endpoint)
+        length = float(np.linalg.norm(self.end - self.start))
+        _check_positions(
+            [_count(length, resolved.gpts, resolved.sampling, self.endpoint)],
+            _step_text(self.gpts, self.sampling, default_sampling, name),
+        )
+        return resolved
 
     @property
     def shape(self) -> tuple[int]:

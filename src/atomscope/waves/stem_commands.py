@@ -99,7 +99,37 @@ def _setup(args):
         parametrization=args.parametrization,
     )
     probe.check_grid(potential.grid)
+    if hasattr(args, "scan_sampling"):  # stem: refuse a scan whose positions cannot fit
+        from atomscope.waves.scan import GridScan
+
+        GridScan(args.scan_start, args.scan_end, sampling=args.scan_sampling).resolve(
+            probe.nyquist_sampling(), potential.extent, name="--scan-sampling"
+        )
     return probe, potential
+
+
+def _check_disk_space(out: Path, scan, probe, potential, args) -> None:
+    """Refuse a scan whose 4D-STEM store (uncompressed: positions × pattern pixels × 4 B) does
+    not fit on the disk of ``out``."""
+    from atomscope.core.memory import check_disk
+    from atomscope.waves.detectors import PixelatedDetector
+
+    patterns = [
+        detector.allocate((1,), potential.grid, probe.energy)
+        for detector in args.detector
+        if isinstance(detector, PixelatedDetector)
+    ]
+    if not patterns:
+        return
+    step = "default" if args.scan_sampling is None else f"{args.scan_sampling:g} Å"
+    sizes = ", ".join(f"{p.shape[-2]}×{p.shape[-1]}" for p in patterns)
+    check_disk(
+        out,
+        int(np.prod(scan.shape)) * sum(pattern.nbytes for pattern in patterns),
+        f"a 4D-STEM scan of {scan.shape[0]}×{scan.shape[1]} positions (--scan-sampling {step}) "
+        f"with {sizes}-pixel patterns (--detector pixelated:MAX_ANGLE)",
+        "use a larger --scan-sampling, a smaller MAX_ANGLE or free some disk space",
+    )
 
 
 def _summary(args, probe, potential, **extra) -> dict:
@@ -164,6 +194,7 @@ def _stem(args) -> None:
         prism = PRISM(probe, args.prism)
         batch_size, nbytes = None, prism.estimate(potential, num_positions, args.detector)
         method = f"PRISM f = {args.prism}, {len(prism.beams(potential.grid)[0])} beams"
+    _check_disk_space(out, scan, probe, potential, args)
     claim_outputs(out, "stem", _output_names(args.detector))
     print(
         f"scan {scan.shape[0]}×{scan.shape[1]} positions (step {scan.step[0]:.3f} Å), "
@@ -223,11 +254,24 @@ def _stem(args) -> None:
 
 def _cbed(args) -> None:
     from atomscope.cli import scheduler_client
+    from atomscope.core.memory import check_memory, estimate
+    from atomscope.hrtem import multislice_memory
     from atomscope.io import write_json, write_npz
     from atomscope.outputs import claim_outputs, staged_outputs
     from atomscope.plot import save_figure
+    from atomscope.waves.diffraction import check_max_angle
 
     probe, potential = _setup(args)
+    if args.max_angle is not None:
+        check_max_angle(args.max_angle, probe.check_grid(potential.grid), "--max-angle")
+    nx, ny = potential.gpts
+    check_memory(
+        # one probe through the slices, then every configuration's exit wave and its FFT copy
+        multislice_memory(potential)
+        + 2 * estimate("waves", gpts=potential.gpts, count=potential.num_configs),
+        f"a CBED multislice on the {nx}×{ny} grid of --sampling {args.sampling:g} Å",
+        "use a coarser --sampling or a smaller structure",
+    )
     out = Path(args.out)
     claim_outputs(out, "cbed", ["cbed.npz", "cbed.png", "summary.json"])
     position = args.position if args.position is not None else np.array(potential.extent) / 2
