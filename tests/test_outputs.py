@@ -345,3 +345,38 @@ def test_every_command_has_its_own_default_directory():
         ]
     }
     assert defaults == {command: f"out/{command}" for command in defaults}
+
+
+def test_sigterm_during_a_scan_removes_the_staging_and_keeps_the_previous_set(tmp_path):
+    import signal
+    import time
+
+    arguments = _stem_arguments(tmp_path, "annular:40:80", "pixelated:30")
+    assert subprocess.run([sys.executable, "-m", "atomscope.cli", *arguments]).returncode == 0
+    out = tmp_path / "stem"
+    before = _snapshot(out)
+    slow = [*arguments, "--scan-sampling", "0.2", "--batch-size", "1"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "atomscope.cli", *slow], stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while not any("staging" in p.name for p in out.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # into the scan
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert _snapshot(out) == before
+
+
+def test_train_never_replaces_files_it_did_not_write(tmp_path):
+    from atomscope.learning.train import TrainConfig, train
+
+    out = tmp_path / "training"
+    out.mkdir()
+    (out / "model.pt").write_bytes(b"the user's model")
+    with pytest.raises(ValueError, match=r"'model\.pt' exists and was not written"):
+        train(TrainConfig(iterations=1, num_structures=1), out, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["model.pt"]
+    assert (out / "model.pt").read_bytes() == b"the user's model"

@@ -11,7 +11,9 @@ import argparse
 import contextlib
 import importlib
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from atomscope import __version__
@@ -283,9 +285,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``atomscope`` command."""
+    """Entry point of the ``atomscope`` command.
+
+    SIGTERM is handled like Ctrl-C while a command runs, so a terminated job removes its
+    staging directory and leaves ``--out`` as it was (exit status 130).
+    """
     args = build_parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
+    try:
+        return _run(args)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args) -> int:
     try:
         if getattr(args, "out", None) is not None:
             from atomscope.outputs import check_output_directory

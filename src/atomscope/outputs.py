@@ -225,6 +225,31 @@ def claim_outputs(out: str | os.PathLike, command: str, names: Iterable[str]) ->
             )
 
 
+def record_outputs(out: str | os.PathLike, command: str, names: Iterable[str]) -> None:
+    """Record ``names`` in ``out`` (as they are now) as written by ``command``.
+
+    For a job that updates its outputs in place over a long run (``train``'s checkpoints):
+    call `claim_outputs` before the first write and this after each. Other entries of the
+    manifest are kept.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (out / "model.pt").write_bytes(b"weights")
+    >>> record_outputs(out, "train", ["model.pt"])
+    >>> list(owned_outputs(out, "train"))
+    ['model.pt']
+    """
+    out = Path(out)
+    owned = owned_outputs(out, command)
+    for name in names:
+        if not _plain_name(name):
+            raise ValueError(f"output name {name!r} must be a plain file name")
+        owned[name] = [digest(out / name)]
+    _write_manifest(out, command, owned)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

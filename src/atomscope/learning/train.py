@@ -28,9 +28,13 @@ from atomscope.core.validate import (
 )
 from atomscope.learning.data import FOCAL_STEP, TRUTH_WIDTH
 from atomscope.learning.randomize import PRESET_EASY_RANGES, PRESETS
+from atomscope.outputs import atomic_output, claim_outputs, record_outputs
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
+DATASET = "exit_waves"
+#: the files `train` writes and rewrites in its output directory
+OUTPUTS = ("config.json", CHECKPOINT, MODEL, "loss.png")
 
 
 @dataclass(frozen=True)
@@ -271,10 +275,12 @@ def _dataset(config: TrainConfig, out: Path, dataset):
 
     if dataset is not None:
         return dataset
-    path = out / "exit_waves"
+    path = out / DATASET
     if path.exists():
         return ExitWaveDataset.open(path)
-    return generate(config.preset, config.num_structures, config.seed, path, progress=True)
+    dataset = generate(config.preset, config.num_structures, config.seed, path, progress=True)
+    record_outputs(out, "train", [DATASET])
+    return dataset
 
 
 def train(
@@ -323,6 +329,8 @@ def train(
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     out = Path(out)
+    # a training directory is train's own: nothing in it that train did not write is replaced
+    claim_outputs(out, "train", [*OUTPUTS, DATASET])
     checkpoint_path = out / CHECKPOINT
     state = _load_checkpoint(checkpoint_path) if checkpoint_path.exists() else None
     if state is not None:
@@ -343,7 +351,9 @@ def train(
     if state is None and config.init_weights is not None:
         initial = _initial_weights(config, dataset)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
+    with atomic_output(out / "config.json") as tmp:
+        tmp.write_text(json.dumps(config.to_dict(), indent=1))
+    record_outputs(out, "train", ["config.json"])
     torch.set_num_threads(config.threads)
     torch.use_deterministic_algorithms(True)
     ranges = config.microscope_ranges()
@@ -398,6 +408,7 @@ def train(
         )
         recognizer.save(out / MODEL)
         save_loss_curve(losses, out / "loss.png")
+        record_outputs(out, "train", OUTPUTS)
 
     model.train()
     began = time.perf_counter()
