@@ -224,14 +224,140 @@ def test_a_4d_stem_store_larger_than_the_disk_is_refused_before_the_scan(
     assert not out.exists()
 
 
+# --- finding 3: structure builders --------------------------------------------------------------
+
+
+@pytest.fixture
+def no_building(monkeypatch):
+    """The builders' allocating steps fail the test."""
+    from atomscope.structures import graphene, nanoparticles
+
+    monkeypatch.setattr(nanoparticles, "_lattice_block", _allocating)
+    monkeypatch.setattr(nanoparticles, "wulff_construction", _allocating)
+    monkeypatch.setattr(graphene, "_honeycomb", _allocating)
+    monkeypatch.setattr(graphene, "_poisson_disc", _allocating)
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["particle", "--radius", "1e4", "1e4"], "a particle of radius up to 10000 Å"),
+        (["wulff", "--size", "1e4"], "Wulff particle of about 2.47e+11 atoms (size=10000 Å"),
+        (["wulff", "--size", "1000000000000"], "Wulff particle of 1000000000000 atoms"),
+        (["graphene", "--extent", "1e6"], "extent=(1e+06, 1e+06) Å (about 3.82e+11 atoms)"),
+        (["graphene", "--extent", "1e6", "--grains", "3"], "extent=(1e+06, 1e+06) Å"),
+    ],
+)
+def test_huge_structures_are_refused_before_building(argv, named, tmp_path, capsys, no_building):
+    output = tmp_path / "huge.xyz"
+    assert main(["build", *argv, "-o", str(output)]) == 2
+    err = _error(capsys)
+    assert named in err and "needs about" in err and "GiB" in err
+    assert not output.exists()
+
+
+def test_graphene_sheet_is_refused_too(no_building):
+    from atomscope.structures import graphene_sheet
+
+    with pytest.raises(ValueError, match=r"extent=\(100000, 200000\) Å \(about 7.64e\+09"):
+        graphene_sheet((1e5, 2e5))
+
+
+def test_the_builders_estimates_follow_the_sizes(monkeypatch, no_building):
+    from atomscope.structures import graphene, nanoparticles
+
+    # 2 atoms per 5.24 Å² of graphene; 4 fcc atoms per a³ in the block of a particle
+    monkeypatch.setenv("ATOMSCOPE_MEMORY_LIMIT", "1T")
+    sheet = 1e6**2 / 5.2392 * 2 * graphene.RANDOM_ATOM_BYTES
+    block = 4 * (2 * np.ceil((1.13 * 1e4 * 1.5 ** (1 / 3) + 3 * 4.08) / 4.08) + 3) ** 3
+    for build, nbytes in [
+        (lambda: graphene.random_graphene(1e6, 0), sheet),
+        (lambda: nanoparticles.random_particle("Au", 0, radius=1e4), block * 200),
+    ]:
+        with pytest.raises(ValueError) as error:
+            build()
+        assert f"needs about {nbytes / 2**30:.3g} GiB" in str(error.value)
+
+
+def test_moderate_structures_are_still_built():
+    from atomscope.structures import random_graphene, random_particle, wulff_particle
+
+    assert len(random_particle("Au", 0, radius=(6, 9), growth=0.2)) > 50
+    assert 400 < len(wulff_particle("Au", [(1, 0, 0), (1, 1, 1)], [1.0, 1.1], 500)) < 600
+    assert len(random_graphene(20.0, 0, num_holes=0)) > 100
+
+
+# --- finding 4: a network of absurd width ------------------------------------------------------
+
+
+def test_a_network_of_absurd_width_is_refused_before_its_layers_exist(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from atomscope.learning.model import FusionNet
+
+    monkeypatch.setattr(torch.nn.Conv2d, "__init__", _allocating)
+    with pytest.raises(ValueError, match=r"FusionNet of width=100000 \(5.06e\+13 numbers") as error:
+        FusionNet(width=100000)
+    assert "use a smaller width" in str(error.value)
+
+
+def test_the_network_estimate_counts_every_number_and_grows_with_the_tiles():
+    pytest.importorskip("torch")
+    from atomscope.learning.model import FusionNet, memory_estimate, parameter_count
+
+    for width, in_channels, num_classes in [(2, 1, 1), (4, 3, 2)]:
+        net = FusionNet(in_channels, num_classes, width)
+        stored = sum(t.numel() for t in net.state_dict().values())
+        assert parameter_count(width, in_channels, num_classes) == stored
+    inference = memory_estimate(32, 256, batch_size=16)
+    assert memory_estimate(32, 512, batch_size=16) > 3.5 * (inference - 24 * MiB)
+    assert memory_estimate(32, 256, batch_size=16, training=True) > 5 * inference
+    with pytest.raises(ValueError, match="tile_size must be"):
+        memory_estimate(32, 0)
+
+
+# --- finding 6: the dose is checked when the camera is made ------------------------------------
+
+
+def test_an_absurd_dose_is_refused_before_the_simulation(
+    structure, tmp_path, capsys, no_simulation
+):
+    out = tmp_path / "run"
+    assert main(["hrtem", str(structure), "--out", str(out), "--dose", "1e300"]) == 2
+    err = _error(capsys)
+    assert "dose=1e+300 e⁻/Å² gives 3.24e+298 counts per 0.18×0.18 Å pixel" in err
+    assert "allowed: 0 < dose ≤ 3.09e+16 e⁻/Å²" in err
+    assert not out.exists()
+
+
+def test_the_largest_allowed_dose_still_draws_counts():
+    from atomscope.detection import Camera
+    from atomscope.detection.camera import MAX_COUNTS_PER_PIXEL
+
+    camera = Camera(sampling=0.2, dose=MAX_COUNTS_PER_PIXEL / 0.04)
+    counts = camera.detect(np.full((8, 8), 2.0), sampling=0.2, rng=0)
+    assert counts.array.mean() == pytest.approx(2 * MAX_COUNTS_PER_PIXEL, rel=1e-6)
+    with pytest.raises(ValueError, match=r"allowed: 0 < dose ≤ 2.5e\+16"):
+        Camera(sampling=0.2, dose=3e16)
+    with pytest.raises(ValueError, match=r"expects up to 1e\+19 counts per pixel"):
+        camera.detect(np.full((8, 8), 1e4), sampling=0.2, rng=0)
+
+
 # --- the estimates are honest upper bounds ------------------------------------------------------
 
 # Each job runs in a fresh process: RSS before the job (after what its pre-flight imports),
-# peak RSS (ru_maxrss) after it; prints {"estimate": bytes, "growth": bytes}.
+# peak RSS after it; prints {"estimate": bytes, "growth": bytes}. The peak is VmHWM, the
+# process's own high-water mark: Linux carries ru_maxrss over from the parent across exec, so
+# after a test that grew pytest's process (e.g. importing torch) ru_maxrss is pytest's peak.
 HONEST_JOB = """
-import json, resource, sys
+import json, sys
+from pathlib import Path
 from ase.build import bulk
 from atomscope.core.memory import resident_memory
+
+def peak():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
 
 atoms = bulk("Si", cubic=True)
 if sys.argv[1] == "hrtem":
@@ -256,8 +382,7 @@ else:
     nbytes = probe.plan_batches(potential, 144, detectors).nbytes
     before = resident_memory()
     probe.scan(potential, detectors, scan)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-print(json.dumps({"estimate": nbytes, "growth": peak - before}))
+print(json.dumps({"estimate": nbytes, "growth": peak() - before}))
 """
 
 

@@ -12,6 +12,12 @@ from atomscope.detection.mtf import MTF
 from atomscope.detection.resample import METHODS, resample
 from atomscope.images import Images
 
+#: Largest count numpy's Poisson sampler draws (λ below 2⁶³ − 10·2^31.5 ≈ 9.2e18).
+POISSON_LIMIT = 9.2e18
+#: Largest expected count per pixel at unit intensity (vacuum), dose × pixel area [e⁻]: it
+#: leaves pixels 9000 × brighter than vacuum within `POISSON_LIMIT`.
+MAX_COUNTS_PER_PIXEL = 1e15
+
 
 def _check_dose(dose: Any) -> float | None:
     if dose is None:
@@ -36,7 +42,8 @@ class Camera:
         Camera pixel size δ referred to the specimen [Å] (scalar or (x, y)); the pixel count is
         rounded so the field of view is kept, and the exact δ is in the output.
     dose
-        Electron dose D [e⁻/Å²], > 0; ``None`` or ``inf`` gives the noise-free image in units
+        Electron dose D [e⁻/Å²], > 0 and at most `MAX_COUNTS_PER_PIXEL` / δ² (so the counts
+        fit numpy's Poisson sampler); ``None`` or ``inf`` gives the noise-free image in units
         of the normalised intensity (vacuum = 1) instead of counts.
     mtf
         An `MTF`, or None for an ideal detector.
@@ -60,6 +67,14 @@ class Camera:
     ):
         self.sampling = check_pair("sampling", sampling)
         self.dose = _check_dose(dose)
+        pixel_area = self.sampling[0] * self.sampling[1]
+        if self.dose is not None and self.dose * pixel_area > MAX_COUNTS_PER_PIXEL * (1 + 1e-9):
+            raise ValueError(
+                f"dose={self.dose:g} e⁻/Å² gives {self.dose * pixel_area:.3g} counts per "
+                f"{self.sampling[0]:g}×{self.sampling[1]:g} Å pixel at vacuum intensity; allowed: "
+                f"0 < dose ≤ {MAX_COUNTS_PER_PIXEL / pixel_area:.3g} e⁻/Å² (at most "
+                f"{MAX_COUNTS_PER_PIXEL:g} counts per pixel, for numpy's Poisson sampler)"
+            )
         if mtf is not None and not isinstance(mtf, MTF):
             raise TypeError(f"mtf must be an atomscope MTF or None, got {type(mtf).__name__}")
         self.mtf = mtf
@@ -128,6 +143,13 @@ class Camera:
         else:
             # 2. shot noise, seed Eq 2.22: N_i = D δ² I_i, Poisson distributed
             expected = self.dose * pixel[0] * pixel[1] * np.clip(intensity, 0, None)
+            if expected.max() > POISSON_LIMIT:
+                raise ValueError(
+                    f"dose={self.dose:g} e⁻/Å² on an image of intensity up to "
+                    f"{np.max(intensity):.3g} expects up to {expected.max():.3g} counts per "
+                    f"pixel, above the {POISSON_LIMIT:g} numpy's Poisson sampler draws: use a "
+                    "lower dose"
+                )
             signal, units = generator.poisson(expected).astype(np.float64), "counts"
         # 3. MTF on the noisy counts (seed §2.6, Eq 2.21)
         if self.mtf is not None:

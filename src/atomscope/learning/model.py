@@ -13,7 +13,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from atomscope.core.memory import check_memory
 from atomscope.core.validate import check_positive_int
+
+LEVELS = 4
+"""Resolution levels of `FusionNet` (feature maps ``width`` × 1, 2, 4, 8)."""
 
 
 def _conv(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -77,6 +81,99 @@ def bilinear_upsampling(in_channels: int, out_channels: int) -> nn.ConvTranspose
     return layer
 
 
+def parameter_count(width: int, in_channels: int = 1, num_classes: int = 1) -> int:
+    """Numbers a `FusionNet` stores: its parameters and batch-norm running statistics.
+
+    Examples
+    --------
+    >>> parameter_count(4) == sum(t.numel() for t in FusionNet(width=4).state_dict().values())
+    True
+    """
+    channels = [width * 2**level for level in range(LEVELS)]
+
+    def conv(c_in: int, c_out: int) -> int:
+        # 3×3 weights and bias; batch norm: weight, bias, running mean and variance, a counter
+        return 9 * c_in * c_out + c_out + 4 * c_out + 1
+
+    def level(c_in: int, c_out: int) -> int:
+        return conv(c_in, c_out) + 4 * conv(c_out, c_out)  # conv, residual block of 3, conv
+
+    encoder = sum(
+        level(c_in, c_out)
+        for c_in, c_out in zip([in_channels, *channels[:-2]], channels[:-1], strict=True)
+    )
+    # up: 4×4 transposed conv (weights, bias) and a decoder level per skip
+    decoder = sum(16 * 2 * c * c + c + level(c, c) for c in channels[:-1])
+    score = (channels[0] + 1) * (num_classes + 1)  # 1×1 conv with bias
+    return encoder + level(channels[-2], channels[-1]) + decoder + score
+
+
+#: What torch allocates on a first pass besides the maps (thread pools, oneDNN kernels, for
+#: training the autograd engine) [B]: measured 19 MiB (inference) and 96 MiB (training).
+_TORCH_FIRST_PASS = {False: 24 * 2**20, True: 100 * 2**20}
+
+
+def memory_estimate(
+    width: int,
+    tile_size: int,
+    in_channels: int = 1,
+    num_classes: int = 1,
+    batch_size: int = 1,
+    training: bool = False,
+) -> int:
+    """Peak bytes [B] of a `FusionNet` (float32) on ``batch_size`` tiles of ``tile_size`` px.
+
+    The numbers of the network (`parameter_count`; with ``training`` also their gradients and
+    Adam's two moments), the feature maps and what torch allocates on a first pass. Maps in
+    inference: the encoder outputs kept for the skips and seven maps of the first level (its
+    input, the upsampled map, conv and norm outputs, the residual input and sum, the
+    convolution's workspace). In training: every map the backward pass keeps (per level five
+    convolutions with their batch norms and the residual sum; pooled maps with their int64
+    indices, upsampled maps and skip sums; the scores), × 1.5 for the gradients being
+    propagated and the allocator's slack (measured 1.0–1.6). Measured/estimated: 0.6–1.2.
+    The network has `LEVELS` levels.
+
+    Parameters
+    ----------
+    width
+        Feature maps at the first level.
+    tile_size
+        Side of the (square) input tiles [px], a multiple of 8.
+    in_channels, num_classes
+        As for `FusionNet`.
+    batch_size
+        Tiles per forward pass.
+    training
+        Count what a training step holds instead of an inference pass.
+
+    Returns
+    -------
+    int
+        Bytes [B].
+
+    Examples
+    --------
+    >>> round(memory_estimate(32, 256, batch_size=16) / 2**20)
+    1168
+    """
+    width = check_positive_int("width", width)
+    tile_size = check_positive_int("tile_size", tile_size)
+    batch_size = check_positive_int("batch_size", batch_size)
+    # feature maps (elements) of level l: width·2^l channels on (tile / 2^l)² pixels per tile
+    maps = [batch_size * width * 2**level * (tile_size / 2**level) ** 2 for level in range(LEVELS)]
+    numbers = parameter_count(width, in_channels, num_classes)
+    if training:
+        numbers *= 4  # weights, gradients and Adam's two moments
+        levels = 11 * (2 * sum(maps[:-1]) + maps[-1])  # 10 conv/norm outputs + residual per level
+        links = 3 * sum(maps[1:]) / 2 + 2 * sum(maps[:-1])  # pooled + indices; up and skip sums
+        scores = 2 * batch_size * (num_classes + 1) * tile_size**2  # conv and softmax
+        activations = 1.5 * (levels + links + scores)
+    else:
+        activations = sum(maps[:-1]) + 7 * maps[0]  # the skips, and the first level at work
+    inputs = batch_size * in_channels * tile_size**2
+    return int(4 * (numbers + activations + inputs) + _TORCH_FIRST_PASS[bool(training)])
+
+
 class FusionNet(nn.Module):
     """Seed Fig 6.6: encoder–decoder with residual blocks and additive long skips.
 
@@ -99,13 +196,20 @@ class FusionNet(nn.Module):
     ((2, 2, 32, 32), True)
     """
 
-    levels = 4
+    levels = LEVELS
 
     def __init__(self, in_channels: int = 1, num_classes: int = 1, width: int = 32):
         super().__init__()
         self.in_channels = check_positive_int("in_channels", in_channels)
         self.num_classes = check_positive_int("num_classes", num_classes)
         self.width = check_positive_int("width", width)
+        # the network itself, before any layer is allocated (the smallest tile: 8 × 8 px)
+        check_memory(
+            memory_estimate(width, 8, in_channels, num_classes),
+            f"a FusionNet of width={width} ({parameter_count(width, in_channels, num_classes):.3g} "
+            f"numbers; in_channels={in_channels}, num_classes={num_classes})",
+            "use a smaller width (or fewer in_channels or num_classes)",
+        )
         channels = [width * 2**level for level in range(self.levels)]
         self.encoder = nn.ModuleList(
             Level(c_in, c_out)

@@ -7,6 +7,7 @@ from ase import Atoms
 from scipy.spatial import Voronoi, cKDTree
 from tqdm.auto import tqdm
 
+from atomscope.core.memory import check_memory
 from atomscope.core.rng import as_generator
 from atomscope.core.validate import (
     check_nonnegative,
@@ -30,8 +31,26 @@ _HOLE_WOBBLE = 0.08  # largest amplitude of each of the cos(2θ), cos(3θ), cos(
 _HOLE_GAP = 3.0  # least carbon between two holes, or a hole and its own image [Å]
 
 
+#: Peak bytes per atom while a sheet is built (measured 970–1150 B for `random_graphene`: the
+#: Voronoi diagrams of the tiled seeds; 530–900 B for the honeycomb builders: the sites of the
+#: lattice around the cell).
+RANDOM_ATOM_BYTES = 1200
+LATTICE_ATOM_BYTES = 1000
+
+
 def _check_extent(extent) -> np.ndarray:
     return np.array(check_pair("extent", extent), float)
+
+
+def _check_memory(extent: np.ndarray, bond_length: float, bytes_per_atom: int) -> None:
+    """Refuse a sheet that cannot fit in memory, before building it."""
+    # 2 atoms per hexagon of side b, 3√3/2 b² (5.24 Å² for b = 1.42 Å)
+    atoms = 2 * float(extent.prod()) / (3 * np.sqrt(3) / 2 * bond_length**2)
+    check_memory(
+        bytes_per_atom * atoms,
+        f"a graphene sheet of extent=({extent[0]:g}, {extent[1]:g}) Å (about {atoms:.3g} atoms)",
+        "use a smaller extent",
+    )
 
 
 def _sheet(positions: np.ndarray, extent: np.ndarray, vacuum: float) -> Atoms:
@@ -226,6 +245,7 @@ def random_graphene(
             f"up to {widest:.1f} Å wide with their gap need hole_radius[1] <= "
             f"{(extent.min() - _HOLE_GAP) / (2 * (1 + 3 * _HOLE_WOBBLE)):.2f} Å"
         )
+    _check_memory(extent, bond_length, RANDOM_ATOM_BYTES)
     rng = as_generator(rng)
 
     hexagon_area = 3 * np.sqrt(3) / 2 * bond_length**2
@@ -301,6 +321,7 @@ def graphene_sheet(
     rotation = check_real("rotation", rotation)
     bond_length = check_positive("bond_length", bond_length)
     vacuum = check_nonnegative("vacuum", vacuum)
+    _check_memory(extent, bond_length, LATTICE_ATOM_BYTES)
     return _sheet(_honeycomb(extent, rotation, np.zeros(2), bond_length), extent, vacuum)
 
 
@@ -353,6 +374,7 @@ def polycrystalline_graphene(
     bond_length = check_positive("bond_length", bond_length)
     min_distance = check_nonnegative("min_distance", min_distance)
     vacuum = check_nonnegative("vacuum", vacuum)
+    _check_memory(extent, bond_length, LATTICE_ATOM_BYTES)
     rng = as_generator(rng)
 
     centres = rng.uniform(size=(num_grains, 2)) * extent

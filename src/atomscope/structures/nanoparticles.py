@@ -12,6 +12,7 @@ from ase.cluster import wulff_construction
 from scipy.spatial import cKDTree
 from tqdm.auto import tqdm
 
+from atomscope.core.memory import check_memory
 from atomscope.core.rng import as_generator
 from atomscope.core.validate import (
     check_finite_array,
@@ -21,6 +22,13 @@ from atomscope.core.validate import (
     check_positive_int,
 )
 from atomscope.structures._elements import check_symbol, cubic_reference
+
+#: Peak bytes per lattice site of the block `random_particle` carves its particle from (measured
+#: 140–170 B: ASE's positions and numbers, the KD-tree and its nearest-neighbour query, the
+#: distances to the 26 facet planes).
+BLOCK_SITE_BYTES = 200
+#: Peak bytes per atom of ASE's ``wulff_construction`` (measured 430–560 B: its trial clusters).
+WULFF_ATOM_BYTES = 600
 
 # The 26 low-index directions: 6 〈100〉, 12 〈110〉 and 8 〈111〉.
 _DIRECTIONS = np.array([d for d in itertools.product((-1, 0, 1), repeat=3) if any(d)], float)
@@ -88,10 +96,16 @@ def wulff_particle(
     structure, a = cubic_reference(symbol, lattice_constant)
     if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
         num_atoms = check_positive_int("size", size)
+        given = f"{num_atoms} atoms (size={num_atoms})"
     else:
         radius = check_positive("size", size)
         volume = 4 / 3 * np.pi * radius**3
-        num_atoms = max(1, round(volume / _volume_per_atom(symbol, structure, a)))
+        num_atoms = max(1.0, volume / _volume_per_atom(symbol, structure, a))
+        given = f"about {num_atoms:.3g} atoms (size={radius:g} Å, the radius)"
+    check_memory(
+        WULFF_ATOM_BYTES * float(num_atoms), f"a Wulff particle of {given}", "use a smaller size"
+    )
+    num_atoms = round(num_atoms)
     with tqdm(total=1, desc="wulff", unit="particle", disable=not progress) as bar:
         cluster = wulff_construction(
             symbol,
@@ -188,6 +202,13 @@ def random_particle(
 
     # Outermost vertex of the seed polyhedron is ≤ 1.13 × the largest plane distance.
     extent = 1.13 * high * (1 + growth_high) ** (1 / 3) + 3 * a
+    sites = len(bulk(symbol, structure, a=a, cubic=True)) * (2 * np.ceil(extent / a) + 3) ** 3
+    check_memory(
+        BLOCK_SITE_BYTES * sites,
+        f"a particle of radius up to {high:g} Å (growth up to {growth_high:g}), carved from a "
+        f"block of {sites:.3g} lattice sites,",
+        "use a smaller radius",
+    )
     positions, neighbours, complete = _lattice_block(symbol, structure, a, extent)
     distances = rng.uniform(low, high, len(_DIRECTIONS))
     occupied = np.all(positions @ _DIRECTIONS.T <= distances + 1e-6, axis=1)
