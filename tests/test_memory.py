@@ -60,6 +60,17 @@ def test_estimates_count_bytes_per_pixel_of_each_job():
     assert estimate("smatrix", gpts=8, num_beams=5) == 8 * 64 * 5
 
 
+def test_multislice_estimates_count_plans_buffers_and_structure_factors():
+    # FFTW plans: complex64 forward + backward (2 × 8 B/px), irfft half spectrum + output (8)
+    assert estimate("fft_plans", gpts=(100, 50)) == 24 * 100 * 50
+    # one wave through the slices: 112 B/px, and 4 B/px per element's form factor
+    assert estimate("multislice", gpts=64, num_elements=2) == (112 + 8) * 64 * 64
+    # kx phases (complex128 argument and exponential, 32 B each) dominate for a square grid
+    assert estimate("structure_factor", gpts=(256, 256), num_atoms=10) == 10 * 32 * 256
+    # a wide ny: the ky phases (32 B each over ny/2 + 1) on top of the kept kx phases (8 B)
+    assert estimate("structure_factor", gpts=(4, 1000), num_atoms=1) == 8 * 4 + 32 * 501
+
+
 def test_estimate_refuses_unknown_jobs_and_sizes():
     with pytest.raises(ValueError, match="job must be one of"):
         estimate("everything", gpts=8)

@@ -172,8 +172,9 @@ def memory_estimate(potential: Potential, camera: Camera | None = None) -> int:
     one streamed slice and the structure-factor matrices of the fullest slice, the projected
     potential, and for frozen phonons the running sums), the camera (resampling, noise, MTF)
     and the outputs (the averages and the largest figure); plus the libraries the outputs load
-    and, for every configuration, the copy of its atoms. A Dask client's workers hold their
-    own configurations; their memory is not counted here.
+    and, for every configuration, the copy of its atoms. It counts a local run: with a Dask
+    client each worker needs the multislice stage for its configuration, and this process
+    needs less than estimated.
 
     Parameters
     ----------
