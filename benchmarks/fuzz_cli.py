@@ -11,7 +11,7 @@ outputs, the user's files named like outputs) and extreme numbers (0, negative, 
   directory before the run that changed or vanished (the command's own manifest,
   ``.atomscope-COMMAND.json``, which a case may have planted with hostile content, is the
   command's to rewrite);
-- for every accepted job that printed a memory estimate: peak RSS (``wait4``) / estimate.
+- for every accepted job that printed a memory estimate: peak RSS (VmHWM at exit) / estimate.
 
 Targets: 0, 0, 0, 0 and every ratio ≤ 1.2. Jobs run under ``ATOMSCOPE_MEMORY_LIMIT=2G`` so that
 accepted jobs stay small; a job still running after ``--timeout`` seconds is killed and counted
@@ -41,6 +41,19 @@ import numpy as np
 
 EXTREMES = ("0", "-1", "nan", "inf", "-inf", "1e300", "1e-300", "1e-9", "abc", "")
 ESTIMATE = re.compile(r"memory estimate ([0-9.]+) ([KMG]i?B)")
+# runs the command and records its peak resident set (VmHWM, reset by exec unlike ru_maxrss,
+# which a child inherits from the process that started it) when it exits
+LAUNCHER = """
+import atexit, sys
+def record():
+    with open("/proc/self/status") as status:
+        peak = [line.split()[1] for line in status if line.startswith("VmHWM:")]
+    with open(sys.argv[1], "w") as out:
+        out.write(peak[0])
+atexit.register(record)
+from atomscope.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
 UNITS = {"KiB": 2**10, "KB": 2**10, "MiB": 2**20, "MB": 2**20, "GiB": 2**30, "GB": 2**30}
 
 
@@ -337,10 +350,11 @@ def execute(case: Case, workspace: Path, index: int, timeout: float, env: dict) 
     logs = workspace / "logs"
     logs.mkdir(exist_ok=True)
     stdout_path, stderr_path = logs / f"{index:04d}.out", logs / f"{index:04d}.err"
+    peak_path = logs / f"{index:04d}.peak"
     start = time.perf_counter()
     with open(stdout_path, "w") as stdout, open(stderr_path, "w") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "atomscope.cli", *arguments],
+            [sys.executable, "-c", LAUNCHER, str(peak_path), *arguments],
             stdout=stdout,
             stderr=stderr,
             stdin=subprocess.DEVNULL,
@@ -349,7 +363,7 @@ def execute(case: Case, workspace: Path, index: int, timeout: float, env: dict) 
         )
         timer = threading.Timer(timeout, lambda: os.kill(process.pid, signal.SIGKILL))
         timer.start()
-        _, status, usage = os.wait4(process.pid, 0)
+        _, status, _ = os.wait4(process.pid, 0)
         timer.cancel()
         process.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - start
@@ -374,7 +388,7 @@ def execute(case: Case, workspace: Path, index: int, timeout: float, env: dict) 
             for p in sorted(set(outside_before) | set(outside_after))
             if outside_before.get(p) != outside_after.get(p)
         ],
-        peak_rss=usage.ru_maxrss * 1024,
+        peak_rss=int(peak_path.read_text()) * 1024 if peak_path.exists() else 0,
         estimate=int(max(estimates)) if estimates else None,
         stderr=text.strip().splitlines()[-1] if text.strip() else "",
     )

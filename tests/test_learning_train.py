@@ -9,6 +9,7 @@ from atomscope.learning.infer import Recognizer
 from atomscope.learning.model import FusionNet
 from atomscope.learning.randomize import GRAPHENE_80KV
 from atomscope.learning.train import TrainConfig, loss_function, train
+from atomscope.outputs import record_outputs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -71,6 +72,9 @@ def test_checkpoint_of_another_config_or_damaged_is_refused(waves, tmp_path):
     with pytest.raises(ValueError, match="iterations"):
         train(TrainConfig(iterations=1, **TINY), tmp_path, waves, progress=False)
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="was not written by `atomscope train`"):
+        train(TrainConfig(iterations=2, **TINY), tmp_path, waves, progress=False)
+    record_outputs(tmp_path, "train", ["checkpoint.pt"])  # damaged after train recorded it
     with pytest.raises(ValueError, match="could not be read"):
         train(TrainConfig(iterations=2, **TINY), tmp_path, waves, progress=False)
 

@@ -261,6 +261,7 @@ def run_hrtem(
     ``command`` did not write are never replaced (`atomscope.outputs`).
     """
     from atomscope import io, plot
+    from atomscope.core.memory import describe
     from atomscope.images import Images
     from atomscope.outputs import check_output_directory, claim_outputs, staged_outputs
     from atomscope.waves.ensemble import frozen_phonon_average
@@ -269,6 +270,9 @@ def run_hrtem(
     out = check_output_directory(out)
     potential, ctf, camera, defocus = prepare(atoms, settings)
     claim_outputs(out, command, output_names(camera is not None))
+    nbytes = memory_estimate(potential, camera)
+    if progress:
+        print(describe(nbytes))
     start = time.perf_counter()
     average = frozen_phonon_average(
         PlaneWave(settings.energy), potential, ctf, client=client, progress=progress
@@ -314,6 +318,7 @@ def run_hrtem(
                 "num_slices": potential.num_slices,
             },
             "multislice_seconds": multislice_seconds,
+            "memory_estimate_bytes": nbytes,
             # ru_maxrss is in KiB on Linux: the whole process's peak, potential and outputs included
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "image_mean": float(image.array.mean()),

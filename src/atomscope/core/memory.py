@@ -102,6 +102,21 @@ def memory_budget() -> int:
     return max(0, limit - resident_memory())
 
 
+def describe(nbytes: float) -> str:
+    """The memory estimate a command prints: the job's bytes plus what the process holds.
+
+    Examples
+    --------
+    >>> describe(100 * 2**20).startswith("memory estimate ")
+    True
+    """
+    held = resident_memory()
+    return (
+        f"memory estimate {(nbytes + held) / 2**20:.0f} MiB (the job {nbytes / 2**20:.0f} MiB "
+        f"+ {held / 2**20:.0f} MiB the process holds)"
+    )
+
+
 def _gib(nbytes: float) -> str:
     value = nbytes / 2**30
     return f"{value:.2f} GiB" if 0.01 <= value < 1e4 else f"{value:.3g} GiB"

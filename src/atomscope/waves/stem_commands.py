@@ -165,6 +165,7 @@ def _output_names(detectors) -> list[str]:
 
 def _stem(args) -> None:
     from atomscope.cli import scheduler_client
+    from atomscope.core.memory import describe
     from atomscope.io import write_json, write_npz, write_tiff
     from atomscope.outputs import claim_outputs, staged_outputs
     from atomscope.plot import image_png, save_figure
@@ -198,7 +199,7 @@ def _stem(args) -> None:
     claim_outputs(out, "stem", _output_names(args.detector))
     print(
         f"scan {scan.shape[0]}×{scan.shape[1]} positions (step {scan.step[0]:.3f} Å), "
-        f"{method}, memory estimate {nbytes / 2**20:.0f} MiB"
+        f"{method}, {describe(nbytes)}"
     )
     # the 4D-STEM store is written inside the staging directory too: the previous complete set
     # stays in --out until this scan has finished
@@ -216,9 +217,7 @@ def _stem(args) -> None:
                     potential, detectors, scan, batch_size, progress=True, client=client
                 )
             else:
-                measurements = prism.scan(
-                    potential, detectors, scan, progress=True, client=client
-                )
+                measurements = prism.scan(potential, detectors, scan, progress=True, client=client)
         seconds = time.perf_counter() - start
         for detector, measurement in zip(detectors, measurements, strict=True):
             name = _detector_name(detector)
