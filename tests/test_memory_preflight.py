@@ -399,3 +399,16 @@ def test_estimates_bound_the_measured_peak_without_being_absurd(job, tmp_path):
     assert estimate > 64 * MiB, measured  # the grid's arrays, not the noise, dominate
     assert growth <= 1.2 * estimate, measured
     assert estimate <= 3 * growth, measured
+
+
+def test_plane_wave_multislice_from_python_is_refused_before_allocating(monkeypatch):
+    """The Python API path (not only the CLI) refuses a grid that cannot fit."""
+    from ase.build import bulk
+
+    from atomscope.potentials.projected import Potential
+    from atomscope.waves.plane import PlaneWave
+
+    monkeypatch.setenv("ATOMSCOPE_MEMORY_LIMIT", "2G")
+    potential = Potential(bulk("Si", cubic=True), sampling=5e-4, slice_thickness=2.0)
+    with pytest.raises(ValueError, match=r"multislice on the \d+×\d+ grid"):
+        PlaneWave(300e3).multislice(potential)

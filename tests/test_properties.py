@@ -212,3 +212,60 @@ def test_repeated_runs_keep_exactly_the_last_set(tmp_path, sequence):
     assert visible == last | {"notes.txt"}
     manifest = json.loads((out / ".atomscope-stem.json").read_text())
     assert set(manifest["outputs"]) == last
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    st.integers(0, 2**31),
+    st.integers(32, 160),
+    st.integers(1, 12),
+    st.integers(1, 3),
+    st.booleans(),
+)
+def test_the_hrtem_estimate_bounds_what_the_job_allocates(seed, gpts, count, configs, camera):
+    """The pre-flight estimate is never below what the multislice, lens and camera allocate
+    (traced by tracemalloc, which sees every NumPy buffer)."""
+    import tracemalloc
+
+    from atomscope.hrtem import HRTEMSettings, memory_estimate, prepare
+    from atomscope.waves.ensemble import frozen_phonon_average
+    from atomscope.waves.plane import PlaneWave
+
+    snapshots = [_atoms(seed + i, count, ("Au", "O")) for i in range(configs)]
+    settings = HRTEMSettings(sampling=6.0 / gpts, camera_sampling=0.1 if camera else None)
+    potential, ctf, cam, _ = prepare(snapshots if configs > 1 else snapshots[0], settings)
+    tracemalloc.start()
+    try:
+        average = frozen_phonon_average(PlaneWave(settings.energy), potential, ctf)
+        if cam is not None:
+            cam.detect(average.image, rng=seed)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= memory_estimate(potential, cam)
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    from atomscope.parallel import client
+
+    with client(workers=2) as running:
+        yield running
+
+
+@settings(
+    max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.integers(0, 2**31), st.integers(1, 6), st.integers(2, 3))
+def test_frozen_phonons_on_dask_equal_the_local_run(dask_client, seed, count, configs):
+    from atomscope.optics import CTF
+    from atomscope.waves.ensemble import frozen_phonon_average
+    from atomscope.waves.plane import PlaneWave
+
+    snapshots = [_atoms(seed + i, count, ("Si",)) for i in range(configs)]
+    potential = Potential(snapshots, gpts=(40, 36), slice_thickness=1.0)
+    ctf = CTF(energy=200e3, Cs=1e6, defocus=300, semiangle_cutoff=25)
+    local = frozen_phonon_average(PlaneWave(200e3), potential, ctf)
+    distributed = frozen_phonon_average(PlaneWave(200e3), potential, ctf, client=dask_client)
+    np.testing.assert_array_equal(distributed.image.array, local.image.array)
+    np.testing.assert_array_equal(distributed.exit_wave.array, local.exit_wave.array)

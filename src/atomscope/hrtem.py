@@ -137,34 +137,6 @@ def _camera_gpts(potential: Potential, camera: Camera | None) -> tuple[int, int]
     return resampled_gpts(potential.gpts, potential.sampling, camera.sampling)[0]
 
 
-def multislice_memory(potential: Potential) -> int:
-    """Peak bytes of one wave's multislice through one configuration of ``potential`` [B].
-
-    `atomscope.core.memory.estimate` ``("multislice")`` for the grid and elements plus, for the
-    infinite projection, the structure-factor matrices of the slice with the most atoms of one
-    element.
-
-    Examples
-    --------
-    >>> from ase.build import bulk
-    >>> from atomscope.potentials.projected import Potential
-    >>> potential = Potential(bulk("Si", cubic=True), gpts=256, slice_thickness=1.0)
-    >>> multislice_memory(potential) / (256 * 256)
-    116.25
-    """
-    from atomscope.core.memory import estimate
-    from atomscope.potentials.slicing import slice_index
-
-    atoms = potential.atoms
-    nbytes = estimate("multislice", gpts=potential.gpts, num_elements=len(set(atoms.numbers)))
-    if potential.projection == "infinite" and len(atoms):
-        slices = slice_index(atoms.positions[:, 2], potential.slice_limits)
-        groups = np.column_stack([slices, atoms.numbers])
-        fullest = int(np.unique(groups, axis=0, return_counts=True)[1].max())
-        nbytes += estimate("structure_factor", gpts=potential.gpts, num_atoms=fullest)
-    return nbytes
-
-
 def memory_estimate(potential: Potential, camera: Camera | None = None) -> int:
     """Peak bytes `run_hrtem` adds to this process for ``potential`` and ``camera`` [B].
 
@@ -204,6 +176,8 @@ def memory_estimate(potential: Potential, camera: Camera | None = None) -> int:
     camera_pixels = camera_gpts[0] * camera_gpts[1]
     sums = _SUMS * pixels if potential.num_configs > 1 else 0
     # (the lens stage, ctf.image of one exit wave, holds less than the multislice before it)
+    from atomscope.waves.multislice import multislice_memory
+
     stages = [multislice_memory(potential) + _PROJECTION * pixels + sums]
     held = estimate("fft_plans", gpts=gpts) + _AVERAGES * pixels
     if camera is not None:

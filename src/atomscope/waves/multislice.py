@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from atomscope.core.energy import energy2sigma, energy2wavelength
 from atomscope.core.fft import empty, fft2_inplace, ifft2_inplace
 from atomscope.core.grid import Grid
+from atomscope.core.memory import check_memory, estimate
 from atomscope.core.validate import check_pair, check_range
 
 MAX_TILT = 100.0
@@ -130,6 +131,46 @@ class MultisliceStepper:
         """One slice in place: ψ ← F⁻¹{P · F[t · ψ]} (seed Eq 2.9)."""
         self.transmit_and_propagate(wave, transmission, propagator)
         ifft2_inplace(wave, normalize=False)
+
+
+def multislice_memory(potential) -> int:
+    """Peak bytes of one wave's multislice through one configuration of ``potential`` [B].
+
+    `atomscope.core.memory.estimate` ``("multislice")`` for the grid and elements plus, for the
+    infinite projection, the structure-factor matrices of the slice with the most atoms of one
+    element. A potential given as slices (no ``atoms``) counts as one element.
+
+    Examples
+    --------
+    >>> from ase.build import bulk
+    >>> from atomscope.potentials.projected import Potential
+    >>> potential = Potential(bulk("Si", cubic=True), gpts=256, slice_thickness=1.0)
+    >>> multislice_memory(potential) / (256 * 256)
+    116.25
+    """
+    from atomscope.potentials.slicing import slice_index
+
+    atoms = getattr(potential, "atoms", None)
+    if atoms is None:
+        return estimate("multislice", gpts=potential.gpts)
+    nbytes = estimate("multislice", gpts=potential.gpts, num_elements=len(set(atoms.numbers)))
+    if potential.projection == "infinite" and len(atoms):
+        slices = slice_index(atoms.positions[:, 2], potential.slice_limits)
+        groups = np.column_stack([slices, atoms.numbers])
+        fullest = int(np.unique(groups, axis=0, return_counts=True)[1].max())
+        nbytes += estimate("structure_factor", gpts=potential.gpts, num_atoms=fullest)
+    return nbytes
+
+
+def check_multislice_memory(potential, waves: int = 1) -> None:
+    """Refuse (``ValueError``) a multislice of ``waves`` waves through ``potential`` that cannot
+    fit (`multislice_memory` plus the waves themselves), before anything is allocated."""
+    nx, ny = potential.gpts
+    check_memory(
+        multislice_memory(potential) + estimate("waves", gpts=potential.gpts, count=waves),
+        f"a multislice on the {nx}×{ny} grid of sampling {potential.sampling[0]:.3g} Å",
+        "use a coarser sampling or a smaller cell",
+    )
 
 
 def run_multislice(

@@ -51,7 +51,11 @@ class PlaneWave:
         """Exit wave of ``potential`` (a `Potential`) for this illumination.
 
         ``projection`` (nx, ny), if given, accumulates the projected potential [V·Å] on the way.
+        A grid that cannot fit in memory is refused before the wave is made.
         """
+        from atomscope.waves.multislice import check_multislice_memory
+
+        check_multislice_memory(potential, getattr(potential, "num_configs", 1))
         wave = self.build(potential.grid)
         wave.metadata.update(
             potential=potential.parametrization,

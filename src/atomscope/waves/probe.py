@@ -14,7 +14,7 @@ import numpy as np
 
 from atomscope.core.fft import empty, fft2_inplace, ifft2_inplace, import_wisdom, plan_and_export
 from atomscope.core.grid import Grid
-from atomscope.core.memory import available_memory, check_memory, estimate
+from atomscope.core.memory import check_memory, estimate, memory_budget
 from atomscope.core.validate import check_finite_array, check_positive, check_positive_int
 from atomscope.optics.aberrations import Aberrations
 from atomscope.optics.ctf import CTF
@@ -383,7 +383,7 @@ class Probe:
             outputs += signal * num_positions
             per_position += 2 * signal
         if batch_size is None:
-            room = 0.5 * available_memory() - outputs
+            room = 0.5 * memory_budget() - outputs
             cap = max(1, min(BATCH_BYTES // wave_bytes, int(room // per_position)))
             batches = -(-num_positions // cap)
             batch_size = -(-num_positions // batches)
@@ -394,7 +394,7 @@ class Probe:
             num_slices=potential.num_slices,
             num_configs=getattr(potential, "num_configs", 1),
         )
-        cache = num_positions > batch_size and slices <= 0.25 * available_memory()
+        cache = num_positions > batch_size and slices <= 0.25 * memory_budget()
         nbytes = outputs + batch_size * per_position + (slices if cache else 0)
         return BatchPlan(batch_size, int(nbytes), cache)
 

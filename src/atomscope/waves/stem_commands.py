@@ -254,11 +254,11 @@ def _stem(args) -> None:
 def _cbed(args) -> None:
     from atomscope.cli import scheduler_client
     from atomscope.core.memory import check_memory, estimate
-    from atomscope.hrtem import multislice_memory
     from atomscope.io import write_json, write_npz
     from atomscope.outputs import claim_outputs, staged_outputs
     from atomscope.plot import save_figure
     from atomscope.waves.diffraction import check_max_angle
+    from atomscope.waves.multislice import multislice_memory
 
     probe, potential = _setup(args)
     if args.max_angle is not None:
