@@ -93,7 +93,7 @@ def memory_budget() -> int:
 
     Examples
     --------
-    >>> 0 < memory_budget() <= available_memory()
+    >>> memory_budget() > 0
     True
     """
     limit = _memory_limit()

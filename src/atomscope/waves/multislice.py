@@ -168,7 +168,8 @@ def check_multislice_memory(potential, waves: int = 1) -> None:
     nx, ny = potential.gpts
     check_memory(
         multislice_memory(potential) + estimate("waves", gpts=potential.gpts, count=waves),
-        f"a multislice on the {nx}×{ny} grid of sampling {potential.sampling[0]:.3g} Å",
+        f"a multislice{f' of {waves} frozen-phonon configurations' if waves > 1 else ''} on "
+        f"the {nx}×{ny} grid of sampling {potential.sampling[0]:.3g} Å",
         "use a coarser sampling or a smaller cell",
     )
 
