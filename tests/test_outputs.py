@@ -380,3 +380,19 @@ def test_train_never_replaces_files_it_did_not_write(tmp_path):
         train(TrainConfig(iterations=1, num_structures=1), out, progress=False)
     assert sorted(p.name for p in out.iterdir()) == ["model.pt"]
     assert (out / "model.pt").read_bytes() == b"the user's model"
+
+
+def test_build_relax_and_phonons_replace_only_files_they_wrote(tmp_path):
+    from atomscope.cli import main
+
+    mine = tmp_path / "particle.xyz"
+    mine.write_text("the user's own model")
+    arguments = ["build", "particle", "--radius", "4", "5", "-o", str(mine)]
+    assert main(arguments) == 2
+    assert mine.read_text() == "the user's own model"
+    ours = tmp_path / "built.xyz"
+    assert main([*arguments[:-1], str(ours)]) == 0
+    assert main([*arguments[:-1], str(ours), "--rng", "1"]) == 0  # its own file: replaced
+    relaxed = tmp_path / "relaxed.xyz"
+    assert main(["relax", str(ours), "--steps", "2", "-o", str(relaxed)]) == 0
+    assert main(["relax", str(relaxed), "--steps", "2", "-o", str(ours)]) == 2  # build's file

@@ -11,7 +11,7 @@ from atomscope.cli import main
 
 
 def _files(directory):
-    return sorted(p.name for p in directory.iterdir())
+    return sorted(p.name for p in directory.iterdir() if p.name != ".atomscope-build.json")
 
 
 def test_build_particle_wulff_and_graphene(tmp_path):

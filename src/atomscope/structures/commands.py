@@ -9,25 +9,42 @@ from atomscope.core.validate import check_choice, check_positive, check_positive
 from atomscope.outputs import atomic_output
 
 
-def _check_output_file(path: str) -> None:
-    """Refuse, before any work, an ``-o`` (or its PNG preview) that is a directory, or whose
-    directory cannot be written."""
-    from atomscope.outputs import check_output_directory
+def _targets(path: str) -> list[Path]:
+    """The file ``-o`` names and its PNG preview."""
+    return [Path(path), Path(path).with_suffix(".png")]
 
-    for target in (Path(path), Path(path).with_suffix(".png")):
+
+def _check_output_file(path: str, command: str) -> None:
+    """Refuse, before any work, an ``-o`` (or its PNG preview) that is a directory, whose
+    directory cannot be written, or that is a file ``command`` did not write (or that changed
+    since): an existing file is replaced only if an earlier run of ``command`` wrote it
+    (`atomscope.outputs`)."""
+    from atomscope.outputs import check_output_directory, claim_outputs
+
+    for target in _targets(path):
         if target.is_dir():
             raise ValueError(
                 f"-o/--output {path!r}: {str(target)!r} is a directory; give a file name such "
                 "as particle.xyz"
             )
     check_output_directory(Path(path).parent, f"-o/--output {path!r}: its directory")
+    try:
+        claim_outputs(Path(path).parent, command, [target.name for target in _targets(path)])
+    except ValueError as error:
+        raise ValueError(f"-o/--output {path!r}: {error}") from None
 
 
-def _output_format(path: str) -> str:
+def _record(path: str, command: str) -> None:
+    from atomscope.outputs import record_outputs
+
+    record_outputs(Path(path).parent, command, [target.name for target in _targets(path)])
+
+
+def _output_format(path: str, command: str) -> str:
     """The ASE format for writing ``path``, refused before any work if ASE cannot write it."""
     from ase.io.formats import UnknownFileTypeError, filetype, ioformats
 
-    _check_output_file(path)
+    _check_output_file(path, command)
     try:
         name = filetype(path, read=False)
     except UnknownFileTypeError:
@@ -39,7 +56,7 @@ def _output_format(path: str) -> str:
     return name
 
 
-def _write(atoms, path: str, file_format: str) -> None:
+def _write(atoms, path: str, file_format: str, command: str) -> None:
     import ase.io
 
     from atomscope.structures.preview import save_preview
@@ -47,13 +64,14 @@ def _write(atoms, path: str, file_format: str) -> None:
     with atomic_output(path) as tmp:
         ase.io.write(tmp, atoms, format=file_format)
     preview = save_preview(atoms, Path(path).with_suffix(".png"))
+    _record(path, command)
     print(f"{atoms.get_chemical_formula()}: {len(atoms)} atoms -> {path} (preview {preview})")
 
 
 def _build_particle(args) -> None:
     from atomscope.structures import center, random_particle
 
-    file_format = _output_format(args.output)
+    file_format = _output_format(args.output, args.command)
     particle = random_particle(
         args.element,
         args.rng,
@@ -62,13 +80,13 @@ def _build_particle(args) -> None:
         temperature=args.temperature,
         progress=True,
     )
-    _write(center(particle, args.vacuum), args.output, file_format)
+    _write(center(particle, args.vacuum), args.output, file_format, args.command)
 
 
 def _build_wulff(args) -> None:
     from atomscope.structures import center, wulff_particle
 
-    file_format = _output_format(args.output)
+    file_format = _output_format(args.output, args.command)
     surfaces = []
     for text in args.surfaces:
         if len(text) != 3 or not text.isdigit():
@@ -76,18 +94,18 @@ def _build_wulff(args) -> None:
         surfaces.append(tuple(int(c) for c in text))
     size = int(args.size) if args.size.isdigit() else float(args.size)
     particle = wulff_particle(args.element, surfaces, args.energies, size, progress=True)
-    _write(center(particle, args.vacuum), args.output, file_format)
+    _write(center(particle, args.vacuum), args.output, file_format, args.command)
 
 
 def _build_graphene(args) -> None:
     from atomscope.structures import polycrystalline_graphene, random_graphene
 
-    file_format = _output_format(args.output)
+    file_format = _output_format(args.output, args.command)
     if args.grains is not None:
         sheet = polycrystalline_graphene(args.extent, args.grains, args.rng, progress=True)
     else:
         sheet = random_graphene(args.extent, args.rng, num_holes=tuple(args.holes), progress=True)
-    _write(sheet, args.output, file_format)
+    _write(sheet, args.output, file_format, args.command)
 
 
 def _calculator(args, atoms):
@@ -105,7 +123,7 @@ def _relax(args) -> None:
     from atomscope.cli import read_structure
     from atomscope.thermal import relax
 
-    file_format = _output_format(args.output)
+    file_format = _output_format(args.output, args.command)
     check_positive("--fmax", args.fmax)
     check_positive_int("--steps", args.steps)
     atoms = read_structure(args.structure)
@@ -115,7 +133,7 @@ def _relax(args) -> None:
         f"converged={info['converged']} after {info['steps']} steps, "
         f"E = {info['energy']:.4f} eV, max force {info['fmax']:.2g} eV/Å"
     )
-    _write(relaxed, args.output, file_format)
+    _write(relaxed, args.output, file_format, args.command)
 
 
 def _phonons(args) -> None:
@@ -126,7 +144,7 @@ def _phonons(args) -> None:
     check_choice("--model", args.model, ("einstein", "md"))
     if Path(args.output).suffix != ".traj":
         raise ValueError(f"--output {args.output!r} must end in .traj (an ASE trajectory)")
-    _check_output_file(args.output)
+    _check_output_file(args.output, args.command)
     atoms = read_structure(args.structure)
     if args.model == "einstein":
         sigmas = args.sigma
@@ -152,6 +170,7 @@ def _phonons(args) -> None:
         )
     path = phonons.save(args.output, progress=True)
     preview = save_preview(phonons[0], Path(path).with_suffix(".png"))
+    _record(args.output, args.command)
     print(f"{len(phonons)} snapshots of {len(atoms)} atoms -> {path} (preview {preview})")
 
 
