@@ -2,6 +2,11 @@
 
 Seed §3.1.1 (Eqs 3.1–3.3), after Hÿtch, Snoeck & Kilaas, Ultramicroscopy 74, 131 (1998).
 Frequencies are in cycles per pixel (``[gx, gy]``, array axis 0 is x); positions in pixels.
+
+The image is zero-padded before Bragg filtering (by five real-space widths of the filter), so
+the filter never reaches around the image edge: a lattice whose period does not divide the image
+size otherwise meets its own other edge, out of phase, and the strain near (and, for wide
+filters, well inside) the edges is wrong by percents.
 """
 
 from __future__ import annotations
@@ -9,12 +14,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import fft as scipy_fft
+from scipy.ndimage import maximum_filter
+from scipy.signal.windows import hann
 from skimage.restoration import unwrap_phase
 
 from atomscope.analysis.peaks import _check_image
-from atomscope.core.validate import check_finite_array, check_positive
+from atomscope.core.validate import (
+    check_finite_array,
+    check_positive,
+    check_positive_int,
+    check_range,
+)
 
 __all__ = ["GPAResult", "bragg_peaks", "check_g_vectors", "gpa_strain"]
+
+_PAD_WIDTHS = 5.0  # zero padding [real-space standard deviations of the Bragg filter]
+_PEAK_CONTRAST = 50.0  # a Bragg peak's power exceeds this many times the median power
+_PEAK_DYNAMIC_RANGE = 1e-6  # ... and this fraction of the strongest peak's power
 
 
 @dataclass(frozen=True)
@@ -47,53 +64,126 @@ class GPAResult:
     g_vectors: np.ndarray
 
 
-def _frequencies(shape):
-    return np.fft.fftfreq(shape[0])[:, None], np.fft.fftfreq(shape[1])[None, :]
+class _BraggFilter:
+    """Spectrum of the mean-free image, zero-padded so Gaussian masks down to ``sigma`` [1/pixel]
+    do not wrap around the image edges; ``filter`` returns H_g on the image's pixels (Eq 3.1)."""
+
+    def __init__(self, array: np.ndarray, sigma: float):
+        self.shape = array.shape
+        pad = int(np.ceil(_PAD_WIDTHS / (2 * np.pi * sigma)))  # real-space σ = 1 / (2π σ_k)
+        padded = tuple(scipy_fft.next_fast_len(n + pad) for n in self.shape)
+        self.spectrum = scipy_fft.fft2(array - array.mean(), s=padded)
+        self.kx = np.fft.fftfreq(padded[0])[:, None]
+        self.ky = np.fft.fftfreq(padded[1])[None, :]
+
+    def filter(self, g: np.ndarray, sigma: float) -> np.ndarray:
+        distance2 = _wrapped(self.kx - g[0]) ** 2 + _wrapped(self.ky - g[1]) ** 2
+        wave = scipy_fft.ifft2(self.spectrum * np.exp(-distance2 / (2 * sigma**2)))
+        return wave[: self.shape[0], : self.shape[1]]
 
 
-def bragg_peaks(image, count: int = 2, min_frequency: float = 0.02) -> np.ndarray:
-    """The ``count`` strongest non-collinear FFT maxima, as frequencies [1/pixel].
+def _angle(g: np.ndarray, other: np.ndarray) -> float:
+    # angle between the lines through g and through other (so also to −other) [degrees]
+    cosine = abs(g @ other) / (np.linalg.norm(g) * np.linalg.norm(other))
+    return float(np.degrees(np.arccos(min(cosine, 1.0))))
 
-    Peaks are taken in order of power, skipping any collinear with (or the Friedel mate of) one
-    already chosen, and refined to sub-pixel frequency by a parabola through the log power.
+
+def bragg_peaks(
+    image, count: int = 2, min_frequency: float = 0.02, min_angle: float = 5.0
+) -> np.ndarray:
+    """The ``count`` strongest independent Bragg peaks, refined to sub-pixel frequency [1/pixel].
+
+    The mean-free image is multiplied by a Hann window (against the leakage streaks of a
+    non-periodic image) and its power spectrum searched for local maxima, strongest first. Each
+    is refined to the maximum of the windowed image's continuous Fourier transform (parabolas
+    through the log power on a shrinking stencil), so a peak between FFT bins is located to
+    ~1e-5 bin. A peak within ``min_angle`` of an already chosen g or of −g (its Friedel mate,
+    a harmonic, or the same peak seen from a neighbouring FFT bin) is skipped.
+
+    Parameters
+    ----------
+    image
+        2D array or `Images`, indexed ``[x, y]``.
+    count
+        Number of peaks to return.
+    min_frequency
+        Peaks below this frequency [1/pixel] are ignored (the image's slow background).
+    min_angle
+        Smallest angle between any two returned g, and between g and any −g [degrees].
+
+    Returns
+    -------
+    numpy.ndarray, shape (count, 2)
+        Frequencies ``[gx, gy]`` [1/pixel], strongest first.
+
+    Raises
+    ------
+    ValueError
+        If the spectrum holds fewer than ``count`` independent peaks (power above 50× the
+        median and 1e-6 of the strongest peak): e.g. one set of fringes only.
 
     Examples
     --------
     >>> x = np.arange(128)
-    >>> image = np.add.outer(np.cos(2 * np.pi * x / 8), np.cos(2 * np.pi * x / 16))
-    >>> np.abs(bragg_peaks(image)).round(4).tolist()
-    [[0.125, 0.0], [0.0, 0.0625]]
+    >>> image = np.add.outer(np.cos(2 * np.pi * x / 8), 0.5 * np.cos(2 * np.pi * x / 15.3))
+    >>> np.abs(bragg_peaks(image)).round(6).tolist()   # 1/15.3 = 0.065359
+    [[0.125, 0.0], [0.0, 0.065359]]
     """
     array = _check_image(image)
-    power = np.abs(np.fft.fft2(array - array.mean())) ** 2
+    count = check_positive_int("count", count)
+    min_frequency = check_range("min_frequency", min_frequency, 0.0, 0.5)
+    min_angle = check_range("min_angle", min_angle, 0.0, 90.0)
+    window = hann(array.shape[0], sym=False)[:, None] * hann(array.shape[1], sym=False)[None, :]
+    windowed = (array - array.mean()) * window
+    power = np.abs(scipy_fft.fft2(windowed)) ** 2
     kx, ky = _frequencies(array.shape)
-    power[np.sqrt(kx**2 + ky**2) < min_frequency] = 0
+    power[np.hypot(kx, ky) < min_frequency] = 0
+    maxima = (power == maximum_filter(power, size=5, mode="wrap")) & (power > 0)
+    if maxima.any():
+        floor = max(_PEAK_CONTRAST * np.median(power), _PEAK_DYNAMIC_RANGE * power[maxima].max())
+        maxima &= power >= floor
+    candidates = np.flatnonzero(maxima)
     chosen: list[np.ndarray] = []
-    for flat in np.argsort(power, axis=None)[::-1]:
+    for flat in candidates[np.argsort(power.flat[candidates])[::-1]]:
         i, j = np.unravel_index(flat, power.shape)
-        g = _refine_frequency(power, i, j)
-        if all(abs(g[0] * c[1] - g[1] * c[0]) > 1e-3 * np.hypot(*g) * np.hypot(*c) for c in chosen):
+        g = np.array([kx[i, 0], ky[0, j]])
+        if any(_angle(g, c) < min_angle for c in chosen):  # before the costlier refinement
+            continue
+        g = _refine_frequency(windowed, g)
+        if all(_angle(g, c) >= min_angle for c in chosen):
             chosen.append(g)
         if len(chosen) == count:
             return np.array(chosen)
-    raise ValueError(f"image has fewer than {count} non-collinear lattice fringes in its FFT")
+    raise ValueError(
+        f"image has fewer than {count} independent Bragg peaks in its FFT (found {len(chosen)}; "
+        f"independent: at least {min_angle}° from each other and from each other's −g, power "
+        f"above {_PEAK_CONTRAST:g}× the median); give g_vectors explicitly or use an image "
+        f"showing {count} non-collinear lattice fringes"
+    )
 
 
-def _refine_frequency(power: np.ndarray, i: int, j: int) -> np.ndarray:
-    # parabola through the log power of the peak and its two neighbours, per axis
-    n = np.array(power.shape)
-    index = np.array([i, j])
-    log_power = np.log(power + 1e-300)
-    offsets = np.zeros(2)
-    for axis in (0, 1):
-        step = np.eye(2, dtype=int)[axis]
-        minus = log_power[tuple((index - step) % n)]
-        plus = log_power[tuple((index + step) % n)]
-        curvature = minus - 2 * log_power[i, j] + plus
-        if curvature < 0:
-            offsets[axis] = np.clip(0.5 * (minus - plus) / curvature, -0.5, 0.5)
-    frequency = np.array([np.fft.fftfreq(n[0])[i], np.fft.fftfreq(n[1])[j]])
-    return frequency + offsets / n
+def _frequencies(shape):
+    return np.fft.fftfreq(shape[0])[:, None], np.fft.fftfreq(shape[1])[None, :]
+
+
+def _refine_frequency(windowed: np.ndarray, g: np.ndarray, iterations: int = 12) -> np.ndarray:
+    # Maximum of |Σ f(r) e^{−2πi g·r}|² near g (Eq 3.1's Fourier component, evaluated off the
+    # FFT grid): a parabola through the log power per axis on a 3 × 3 stencil, the stencil
+    # shrinking fourfold per step from one FFT bin.
+    x = np.arange(windowed.shape[0])
+    y = np.arange(windowed.shape[1])
+    step = 1.0 / np.array(windowed.shape, dtype=float)
+    stencil = np.array([-1.0, 0.0, 1.0])
+    for _ in range(iterations):
+        ex = np.exp(-2j * np.pi * np.outer(g[0] + step[0] * stencil, x))
+        ey = np.exp(-2j * np.pi * np.outer(g[1] + step[1] * stencil, y))
+        log_power = np.log(np.abs(ex @ windowed @ ey.T) ** 2 + 1e-300)
+        for axis, line in enumerate((log_power[:, 1], log_power[1, :])):
+            curvature = line[0] - 2 * line[1] + line[2]
+            if curvature < 0:
+                g[axis] += step[axis] * np.clip(0.5 * (line[0] - line[2]) / curvature, -1, 1)
+        step /= 4
+    return g
 
 
 def _phase_gradient(wave: np.ndarray) -> np.ndarray:
@@ -106,12 +196,6 @@ def _phase_gradient(wave: np.ndarray) -> np.ndarray:
         out[0] = np.angle(along[1] * np.conj(along[0]))
         out[-1] = np.angle(along[-1] * np.conj(along[-2]))
     return gradient
-
-
-def _median_phase_gradient(wave: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """Median of ∇ arg ψ over ``region`` [rad/pixel]; the median ignores the wrap-around
-    artefacts a non-periodic image leaves along its edges."""
-    return np.median(_phase_gradient(wave)[:, region], axis=1)
 
 
 def check_g_vectors(g_vectors) -> np.ndarray:
@@ -144,23 +228,27 @@ def gpa_strain(
 ) -> GPAResult:
     """Strain, rotation and displacement maps by geometric phase analysis (Eqs 3.1–3.3).
 
-    For each reference frequency g the image spectrum is multiplied by a Gaussian mask of width
-    ``sigma`` centred on g (Bragg filtering) and transformed back, giving H_g(r) (Eq 3.1). Its
-    phase relative to the reference lattice, P_g = arg(H_g e^{−2πi g·r}) (Eq 3.2), equals
-    −2π g·u (Eq 3.3), so with G the matrix of rows g: u = −G⁻¹ P / 2π and ∇u = −G⁻¹ ∇P / 2π.
-    Phase gradients are taken from H_g directly, so strain needs no unwrapping; the displacement
-    map uses scikit-image's phase unwrapping.
+    For each reference frequency g the (zero-padded) image spectrum is multiplied by a Gaussian
+    mask of width ``sigma`` centred on g (Bragg filtering) and transformed back, giving H_g(r)
+    (Eq 3.1). g is then refined so the phase of H_g has no median gradient over ``reference``
+    and the filter is applied again, centred on the refined g. Its phase relative to the
+    reference lattice, P_g = arg(H_g e^{−2πi g·r}) (Eq 3.2), equals −2π g·u (Eq 3.3), so with G
+    the matrix of rows g: u = −G⁻¹ P / 2π and ∇u = −G⁻¹ ∇P / 2π. Phase gradients are taken
+    from H_g directly, so strain needs no unwrapping; the displacement map uses
+    scikit-image's phase unwrapping.
 
     Parameters
     ----------
     image
         2D array or `Images`, indexed ``[x, y]``.
     g_vectors
-        Two non-collinear frequencies (2, 2) [1/pixel]; by default the two strongest FFT maxima
-        (`bragg_peaks`).
+        Two non-collinear frequencies (2, 2) [1/pixel]; by default the two strongest
+        independent Bragg peaks, refined to sub-pixel precision (`bragg_peaks`; a
+        ``ValueError`` if the image shows fewer than two).
     sigma
         Standard deviation of the Gaussian Bragg mask [1/pixel]; smaller = more spatial
-        averaging. Default: a quarter of the shorter g.
+        averaging (the real-space width is 1/(2π sigma) [pixels]). Default: a quarter of the
+        shorter g.
     reference
         Boolean mask (nx, ny) of a region taken as unstrained: g is refined so the median phase
         gradient there vanishes. Default: the whole image.
@@ -168,6 +256,9 @@ def gpa_strain(
     Returns
     -------
     GPAResult
+        Within about three filter widths, 3/(2π sigma) [pixels], of the image edge the filter
+        sees the edge and the strain is unreliable; beyond that perfect lattices of any period
+        and orientation give |ε| < 1e-3 (tests/test_analysis_gpa.py).
 
     Examples
     --------
@@ -193,14 +284,13 @@ def gpa_strain(
     if reference.shape != shape or not reference.any():
         raise ValueError(f"reference must be a non-empty boolean mask of shape {shape}")
 
-    spectrum = np.fft.fft2(array)
-    kx, ky = _frequencies(shape)
+    bragg = _BraggFilter(array, sigma)
     refined, phases, amplitudes, gradients = [], [], [], []
     for g in g_vectors:
-        distance2 = _wrapped(kx - g[0]) ** 2 + _wrapped(ky - g[1]) ** 2
-        h = np.fft.ifft2(spectrum * np.exp(-distance2 / (2 * sigma**2)))  # Bragg filter → H_g
-        # refine g so the phase has no mean gradient in the reference region
-        g = g + _median_phase_gradient(_demodulate(h, g), reference) / (2 * np.pi)
+        for _ in range(2):  # the second pass centres the mask on the refined g
+            h = bragg.filter(g, sigma)  # Bragg filter → H_g (Eq 3.1)
+            # refine g so the phase has no median gradient in the reference region
+            g = g + _median_gradient(_demodulate(h, g), reference) / (2 * np.pi)
         relative = _demodulate(h, g)  # H_g e^{−2πi g·r} = A_g e^{iP_g} (Eq 3.2)
         refined.append(g)
         phases.append(np.angle(relative))
@@ -223,6 +313,12 @@ def gpa_strain(
         amplitudes=np.array(amplitudes),
         g_vectors=g_matrix,
     )
+
+
+def _median_gradient(wave: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Median of ∇ arg ψ over ``region`` [rad/pixel]; the median ignores outliers such as
+    the phase slips of a dislocation or the edge of a grain."""
+    return np.median(_phase_gradient(wave)[:, region], axis=1)
 
 
 def _demodulate(wave: np.ndarray, g: np.ndarray) -> np.ndarray:
