@@ -297,7 +297,7 @@ def test_a_zero_or_infinite_tiff_resolution_means_no_calibration(tmp_path, resol
     path = _tiff_with_resolution(tmp_path / "a.tif", resolution)
     with pytest.raises(ValueError, match="records no pixel size"):
         read_image(path)
-    assert read_image(path, default_sampling=0.3).sampling == (0.3, 0.3)
+    assert read_image(path, sampling=0.3).sampling == (0.3, 0.3)
 
 
 @pytest.mark.parametrize("sampling", [[0.0, 0.1], [np.nan, 0.1], [-1.0, -1.0], ["a", "b"], [1.0]])
@@ -313,15 +313,15 @@ def test_an_unusable_recorded_sampling_means_no_calibration(tmp_path, sampling):
     for path in (npz, tif):
         with pytest.raises(ValueError, match="records no pixel size"):
             read_image(path)
-        assert read_image(path, default_sampling=0.3).sampling == (0.3, 0.3)
+        assert read_image(path, sampling=0.3).sampling == (0.3, 0.3)
 
 
 def test_bad_sampling_arguments_are_refused_before_reading(tmp_path):
     path = tmp_path / "missing.tif"
     with pytest.raises(ValueError, match="sampling must be > 0"):
         read_image(path, sampling=-1.0)
-    with pytest.raises(ValueError, match="default_sampling must be > 0"):
-        read_image(path, default_sampling=0.0)
+    with pytest.raises(ValueError, match=r"sampling\[1\] must be > 0"):
+        read_image(path, sampling=(0.1, 0.0))
 
 
 def test_non_finite_pixels_name_the_file(tmp_path):

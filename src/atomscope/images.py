@@ -8,7 +8,10 @@ from typing import Any
 import numpy as np
 
 from atomscope.core.grid import Grid
-from atomscope.core.validate import check_finite_array, check_pair
+from atomscope.core.validate import check_choice, check_finite_array, check_pair
+
+#: Where an image's pixel size came from: read from its file, or given by the caller.
+SAMPLING_SOURCES = ("file", "argument")
 
 
 @dataclass(frozen=True, eq=False)
@@ -23,17 +26,24 @@ class Images:
         Pixel size [Å] along x and y (a scalar means square pixels).
     metadata
         Free-form record of how the image was made (energy, dose, ...), kept through every stage.
+    sampling_source
+        Where ``sampling`` came from: ``"file"`` when `atomscope.io.read_image` took it from the
+        image file's own calibration, ``"argument"`` (the default) when the caller gave it,
+        which includes every image made in code.
 
     Examples
     --------
     >>> image = Images(np.ones((4, 6)), sampling=0.5)
     >>> image.extent
     (2.0, 3.0)
+    >>> image.sampling_source
+    'argument'
     """
 
     array: np.ndarray
     sampling: tuple[float, float]
     metadata: dict[str, Any] = field(default_factory=dict)
+    sampling_source: str = "argument"
 
     def __post_init__(self):
         array = check_finite_array("array", self.array)
@@ -42,6 +52,7 @@ class Images:
         object.__setattr__(self, "array", np.ascontiguousarray(array, dtype=np.float32))
         object.__setattr__(self, "sampling", check_pair("sampling", self.sampling))
         object.__setattr__(self, "metadata", dict(self.metadata))
+        check_choice("sampling_source", self.sampling_source, SAMPLING_SOURCES)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -59,7 +70,11 @@ class Images:
         return self.grid.extent
 
     def with_array(self, array: np.ndarray, sampling=None, **metadata) -> Images:
-        """A new `Images` with a replaced array (and sampling), metadata updated."""
-        return Images(
-            array, self.sampling if sampling is None else sampling, {**self.metadata, **metadata}
-        )
+        """A new `Images` with a replaced array (and sampling), metadata updated.
+
+        The `sampling_source` is kept when the sampling is; a new ``sampling`` is the caller's
+        (``"argument"``).
+        """
+        if sampling is None:
+            return Images(array, self.sampling, {**self.metadata, **metadata}, self.sampling_source)
+        return Images(array, sampling, {**self.metadata, **metadata})

@@ -126,7 +126,7 @@ def run_strain(args) -> dict:
         if len(args.gpa) != 2:
             raise ValueError(f"--gpa takes 'auto' or two g-vectors gx,gy, got {args.gpa}")
         g_vectors = check_g_vectors([_g_vector(g) for g in args.gpa])
-    image = read_image(args.image, sampling=args.sampling, default_sampling=1.0)
+    image = read_image(args.image, sampling=args.sampling, single_frame=True)
     claim_outputs(args.out, "strain", _OUTPUTS)
     box = _reference_box(args.reference, image.shape)
     array = wiener_filter(image.array) if args.wiener else image.array

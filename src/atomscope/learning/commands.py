@@ -48,7 +48,7 @@ def _recognize(args) -> None:
     from atomscope.outputs import claim_outputs, staged_outputs
     from atomscope.plot import save_figure
 
-    image = read_image(args.image, sampling=args.sampling)
+    image = read_image(args.image, sampling=args.sampling, single_frame=True)
     out = Path(args.out)
     stem = Path(args.image).stem
     claim_outputs(out, "recognize", [f"{stem}_atoms.png", f"{stem}_atoms.npz"])
