@@ -36,7 +36,11 @@ SRC = Path(__file__).parents[1] / "src" / "atomscope"
 def _error_line(stderr: str, command: str) -> str:
     """The error line, which must be the only line on stderr besides progress bars."""
     assert "Traceback" not in stderr
-    lines = [line for line in stderr.splitlines() if line and "|" not in line]
+    lines = [
+        line
+        for line in stderr.splitlines()
+        if line and "|" not in line and ": warning: " not in line
+    ]
     assert len(lines) == 1, stderr
     assert lines[0].startswith(f"atomscope {command}: error: ")
     return lines[0]
@@ -585,3 +589,38 @@ def test_no_source_file_enables_pickle_or_eval():
         text = path.read_text()
         for forbidden in ("allow_pickle=True", "weights_only=False", "pickle.load", " eval("):
             assert forbidden not in text, f"{path}: {forbidden}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["hrtem", "{xyz}", "--sampling", "1e300"], "at most half the extent"),
+        (
+            ["stem", "{xyz}", "--sampling", "1e300", "--detector", "annular:40:80"],
+            "half the extent",
+        ),
+        (["cbed", "{xyz}", "--sampling", "1e300"], "at most half the extent"),
+        (["hrtem", "{xyz}", "--sampling", "0.2", "--angular-spread", "1e300"], "angular_spread"),
+        (["hrtem", "{xyz}", "--sampling", "0.2", "--deflection", "1e300"], "deflection"),
+        (["hrtem", "{xyz}", "--sampling", "0.2", "--focal-spread", "1e300"], "focal_spread"),
+        (["recognize", "{tif}", "--sampling", "1e-9"], "at least 16 needed"),
+        (["recognize", "{tif}", "--sampling", "1e300"], "resampled from 1e+300"),
+        (["build", "graphene", "--grains", "100000", "-o", "g.xyz"], "at most 74 grains"),
+    ],
+)
+def test_what_the_fuzzing_benchmark_found_is_one_line(tmp_path, argv, expected):
+    """Found by benchmarks/fuzz_cli.py: ZeroDivisionError, OverflowError, a 2-minute build."""
+    write(tmp_path / "si.xyz", bulk("Si", cubic=True))
+    write_tiff(tmp_path / "image.tif", np.random.default_rng(0).random((64, 64)), sampling=0.1)
+    files = {"xyz": str(tmp_path / "si.xyz"), "tif": str(tmp_path / "image.tif")}
+    run = _atomscope(*[part.format(**files) for part in argv], cwd=tmp_path)
+    assert run.returncode == 2
+    assert expected in _error_line(run.stderr, argv[0])
+
+
+def test_warnings_print_as_one_clean_line(tmp_path):
+    write_tiff(tmp_path / "image.tif", np.random.default_rng(0).random((64, 64)), sampling=0.1)
+    run = _atomscope("recognize", "image.tif", "--sampling", "1e-9", cwd=tmp_path)
+    lines = [line for line in run.stderr.splitlines() if line and "|" not in line]
+    assert any(": warning: " in line for line in lines)
+    assert all(line.startswith("atomscope recognize: ") for line in lines), run.stderr

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib
 import re
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 from atomscope import __version__
@@ -293,16 +295,24 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``atomscope`` command.
 
     SIGTERM is handled like Ctrl-C while a command runs, so a terminated job removes its
-    staging directory and leaves ``--out`` as it was (exit status 130).
+    staging directory and leaves ``--out`` as it was (exit status 130). Warnings print as one
+    line each, ``atomscope CMD: warning: ...``.
     """
     args = build_parser().parse_args(argv)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
-    try:
-        return _run(args)
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+    with warnings.catch_warnings():
+        warnings.showwarning = functools.partial(_show_warning, args.command)
+        try:
+            return _run(args)
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _show_warning(command: str, message, category, filename, lineno, file=None, line=None):
+    """A warning as one line, ``atomscope CMD: warning: ...``, without the source line."""
+    print(f"atomscope {command}: warning: {message}", file=sys.stderr if file is None else file)
 
 
 def _run(args) -> int:

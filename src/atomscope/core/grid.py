@@ -59,6 +59,11 @@ class Grid:
                 int(np.ceil(e / d - _RELATIVE_TOLERANCE))
                 for e, d in zip(extent, sampling, strict=True)
             )
+            if min(gpts) < 2:
+                raise ValueError(
+                    f"sampling {sampling} Å must be at most half the extent {extent} Å "
+                    "(the grid needs at least 2 pixels per axis)"
+                )
             sampling = tuple(e / n for e, n in zip(extent, gpts, strict=True))
         else:
             extent = tuple(n * d for n, d in zip(gpts, sampling, strict=True))

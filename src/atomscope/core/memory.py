@@ -118,7 +118,7 @@ def describe(nbytes: float) -> str:
 
 
 def _gib(nbytes: float) -> str:
-    value = nbytes / 2**30
+    value = nbytes / 2**30 if nbytes < 1e300 else float("inf")  # an int past float range
     return f"{value:.2f} GiB" if 0.01 <= value < 1e4 else f"{value:.3g} GiB"
 
 

@@ -34,6 +34,9 @@ _CONFIG_KEYS = (
     "metadata",
 )
 WEIGHTS = Path(__file__).parent / "weights"
+#: Smallest image side [px] the network is run on after resampling (one 8-px level below
+#: the deepest of FusionNet's three poolings)
+MIN_PIXELS = 16
 #: Seed §6.3.5: minima of the background map above ε are discarded and basins stop at ε.
 EPSILON = 0.995
 #: Overlap of the strips the watershed runs on in parallel [Å]: several basins (atoms) wide.
@@ -419,6 +422,20 @@ class Recognizer:
             )
         target = (low + high) / 2
         zoom = sampling / target
+        shape = [n * zoom for n in array.shape[1:]]  # floats: a bad sampling may overflow an int
+        size = f"{shape[0]:.4g}×{shape[1]:.4g} px"
+        if min(shape) < MIN_PIXELS:
+            raise ValueError(
+                f"sampling {sampling:g} Å: resampled to the model's {target:g} Å/px the "
+                f"{array.shape[1]}×{array.shape[2]} px image would be {size} (at least "
+                f"{MIN_PIXELS} needed); check the pixel size"
+            )
+        # the zoomed copy and the network's tiles of it: about 64 bytes per resampled pixel
+        check_memory(
+            64 * len(array) * shape[0] * shape[1],
+            f"the image resampled from {sampling:g} to {target:g} Å/px ({size})",
+            "check the pixel size (--sampling)",
+        )
         resampled = np.stack([ndimage.zoom(channel, zoom, order=1) for channel in array])
         # the exact pixel after rounding to whole pixels
         return resampled, sampling * array.shape[1] / resampled.shape[1]

@@ -11,9 +11,9 @@ from atomscope.core.energy import energy2wavelength
 from atomscope.core.grid import Grid
 from atomscope.core.validate import (
     check_choice,
-    check_nonnegative,
     check_positive,
     check_positive_int,
+    check_range,
     check_real,
 )
 from atomscope.images import Images
@@ -28,6 +28,11 @@ from atomscope.optics.envelopes import (
 )
 
 FOCAL_INTEGRATIONS = ("quasi_coherent", "gauss_hermite")
+#: Upper bounds of the partial-coherence parameters: generous physical limits that keep the
+#: envelopes (Eqs 2.16, 2.18, 2.19) finite in floating point
+MAX_FOCAL_SPREAD = 1e4  # [Å]
+MAX_ANGULAR_SPREAD = 100.0  # [mrad]
+MAX_DEFLECTION = 100.0  # [Å]
 
 
 class RadialProfile(NamedTuple):
@@ -75,11 +80,14 @@ class CTF:
     aperture_taper
         Width of the soft edge [mrad]; default one reciprocal pixel of the grid (λ/extent).
     focal_spread
-        Δ, 1/e half-width of the Gaussian defocus distribution exp(−δ²/Δ²) [Å] (seed Eq 2.18).
+        Δ, 1/e half-width of the Gaussian defocus distribution exp(−δ²/Δ²) [Å] (seed Eq 2.18),
+        0 to `MAX_FOCAL_SPREAD` (1 µm; real instruments have 20–100 Å).
     angular_spread
-        β, 1/e semi-angle of the Gaussian illumination-angle distribution [mrad] (Eq 2.16).
+        β, 1/e semi-angle of the Gaussian illumination-angle distribution [mrad] (Eq 2.16),
+        0 to `MAX_ANGULAR_SPREAD` (100 mrad; real illumination is below 1 mrad).
     deflection
-        σ, standard deviation per axis of the random image shift [Å] (Eq 2.19 with q = 2πk).
+        σ, standard deviation per axis of the random image shift [Å] (Eq 2.19 with q = 2πk),
+        0 to `MAX_DEFLECTION` (100 Å, far past erasing every lattice fringe).
     focal_integration
         ``"quasi_coherent"`` (envelope Et) or ``"gauss_hermite"`` (exact incoherent sum of
         images over ``focal_nodes`` defocus values; see `evaluate_focal_series`).
@@ -123,9 +131,9 @@ class CTF:
                 raise ValueError(f"aperture_taper={aperture_taper!r} needs soft=True")
             aperture_taper = check_positive("aperture_taper", aperture_taper)
         self.aperture_taper = aperture_taper
-        self.focal_spread = check_nonnegative("focal_spread", focal_spread)
-        self.angular_spread = check_nonnegative("angular_spread", angular_spread)
-        self.deflection = check_nonnegative("deflection", deflection)
+        self.focal_spread = check_range("focal_spread", focal_spread, 0, MAX_FOCAL_SPREAD)
+        self.angular_spread = check_range("angular_spread", angular_spread, 0, MAX_ANGULAR_SPREAD)
+        self.deflection = check_range("deflection", deflection, 0, MAX_DEFLECTION)
         self.focal_integration = check_choice(
             "focal_integration", focal_integration, FOCAL_INTEGRATIONS
         )

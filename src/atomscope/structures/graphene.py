@@ -38,6 +38,9 @@ RANDOM_ATOM_BYTES = 1200
 LATTICE_ATOM_BYTES = 1000
 
 
+#: Smallest area [Å²] per grain of `polycrystalline_graphene`: about five hexagons (5.24 Å² each)
+MIN_GRAIN_AREA = 25.0
+
 def _check_extent(extent) -> np.ndarray:
     return np.array(check_pair("extent", extent), float)
 
@@ -346,7 +349,8 @@ def polycrystalline_graphene(
     extent
         Cell size (lx, ly) [Å], or one value for a square.
     num_grains
-        Number of grains, ≥ 1.
+        Number of grains, 1 to the sheet's area / `MIN_GRAIN_AREA` (a grain of 25 Å² holds
+        about five hexagons; smaller ones are no longer crystalline).
     rng
         Seed or generator.
     bond_length
@@ -371,6 +375,12 @@ def polycrystalline_graphene(
     """
     extent = _check_extent(extent)
     num_grains = check_positive_int("num_grains", num_grains)
+    most = max(1, int(extent.prod() // MIN_GRAIN_AREA))
+    if num_grains > most:
+        raise ValueError(
+            f"num_grains {num_grains} leaves less than {MIN_GRAIN_AREA:g} Å² per grain in a "
+            f"{extent[0]:g}×{extent[1]:g} Å sheet; at most {most} grains"
+        )
     bond_length = check_positive("bond_length", bond_length)
     min_distance = check_nonnegative("min_distance", min_distance)
     vacuum = check_nonnegative("vacuum", vacuum)
