@@ -117,6 +117,18 @@ def describe(nbytes: float) -> str:
     )
 
 
+def check_and_report(nbytes: float, job: str, hint: str = "") -> None:
+    """`check_memory`, then print the estimate (`describe`): what a command does before work.
+
+    Examples
+    --------
+    >>> check_and_report(2**20, "a tiny job")  # doctest: +ELLIPSIS
+    memory estimate ... MiB (the job 1 MiB + ... MiB the process holds)
+    """
+    check_memory(nbytes, job, hint)
+    print(describe(nbytes))
+
+
 def _gib(nbytes: float) -> str:
     value = nbytes / 2**30 if nbytes < 1e300 else float("inf")  # an int past float range
     return f"{value:.2f} GiB" if 0.01 <= value < 1e4 else f"{value:.3g} GiB"

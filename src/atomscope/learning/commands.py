@@ -44,6 +44,7 @@ def _recognizer(name: str):
 
 
 def _recognize(args) -> None:
+    from atomscope.core.memory import check_and_report
     from atomscope.io import read_image, write_npz
     from atomscope.outputs import claim_outputs, staged_outputs
     from atomscope.plot import save_figure
@@ -53,6 +54,12 @@ def _recognize(args) -> None:
     stem = Path(args.image).stem
     claim_outputs(out, "recognize", [f"{stem}_atoms.png", f"{stem}_atoms.npz"])
     recognizer = _recognizer(args.model)
+    nx, ny = image.shape[-2:]
+    check_and_report(
+        recognizer.memory_estimate(image.shape, image.sampling[0]),
+        f"recognition in a {nx}×{ny} image at {image.sampling[0]:g} Å/px",
+        "crop the image",
+    )
     result = recognizer.predict(image.array, image.sampling[0], threshold=args.threshold)
     # each image adds its own pair of files; earlier images' results stay
     with staged_outputs(out, "recognize", last=f"{stem}_atoms.npz", keep_others=True) as stage:

@@ -37,6 +37,8 @@ WEIGHTS = Path(__file__).parent / "weights"
 #: Smallest image side [px] the network is run on after resampling (one 8-px level below
 #: the deepest of FusionNet's three poolings)
 MIN_PIXELS = 16
+_PIXEL_BYTES = 160  # per resampled pixel during predict (measured, width-8 models, 96²–1024²)
+_FIXED_BYTES = 96 * 2**20  # the overlay figure and the network's tile buffers
 #: Seed §6.3.5: minima of the background map above ε are discarded and basins stop at ε.
 EPSILON = 0.995
 #: Overlap of the strips the watershed runs on in parallel [Å]: several basins (atoms) wide.
@@ -514,6 +516,24 @@ class Recognizer:
                 for (a, b), maps in zip(chunk, model(x).numpy(), strict=True):
                     out[:, a : a + cores[0], b : b + cores[1]] = maps[centre]
         return out[:, : shape[0], : shape[1]]
+
+    def memory_estimate(self, shape: tuple[int, ...], sampling: float) -> int:
+        """Bytes `predict` adds to the process for an image of ``shape`` at ``sampling`` [Å] [B].
+
+        Measured peak per (resampled) pixel of the normalisation, the tiled network, the class
+        maps and the watershed, plus the overlay figure the command draws.
+
+        Examples
+        --------
+        >>> recognizer = Recognizer.pretrained("graphene")
+        >>> recognizer.memory_estimate((1024, 1024), 0.12) > 100 * 2**20
+        True
+        """
+        low, high = self.sampling_range
+        zoom = 1.0 if low <= sampling <= high else sampling / ((low + high) / 2)
+        pixels = float(np.prod(shape[-2:])) * zoom**2
+        channels = shape[0] if len(shape) > 2 else 1
+        return int(pixels * (_PIXEL_BYTES + 4 * channels) + _FIXED_BYTES)
 
     def predict(
         self,

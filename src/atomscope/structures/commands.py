@@ -108,6 +108,22 @@ def _build_graphene(args) -> None:
     _write(sheet, args.output, file_format, args.command)
 
 
+#: Peak bytes of relax/phonons besides the atoms: the calculator (asap3 or LAMMPS), the
+#: trajectory writer and the preview figure (measured, VmHWM)
+_FIXED_BYTES = 56 * 2**20
+_ATOM_BYTES = 1024  # per atom and snapshot: positions, forces, velocities, neighbour lists
+
+
+def _report_memory(num_atoms: int, snapshots: int, job: str) -> None:
+    from atomscope.core.memory import check_and_report
+
+    check_and_report(
+        _FIXED_BYTES + _ATOM_BYTES * num_atoms * snapshots,
+        f"{job} of {num_atoms} atoms × {snapshots}",
+        "use a smaller structure or fewer --configs",
+    )
+
+
 def _calculator(args, atoms):
     if args.pair_style is None:
         return args.calculator
@@ -127,7 +143,9 @@ def _relax(args) -> None:
     check_positive("--fmax", args.fmax)
     check_positive_int("--steps", args.steps)
     atoms = read_structure(args.structure)
-    relaxed = relax(atoms, _calculator(args, atoms), args.fmax, args.steps, progress=True)
+    calculator = _calculator(args, atoms)
+    _report_memory(len(atoms), 1, "relaxation")
+    relaxed = relax(atoms, calculator, args.fmax, args.steps, progress=True)
     info = relaxed.info["relaxation"]
     print(
         f"converged={info['converged']} after {info['steps']} steps, "
@@ -146,6 +164,7 @@ def _phonons(args) -> None:
         raise ValueError(f"--output {args.output!r} must end in .traj (an ASE trajectory)")
     _check_output_file(args.output, args.command)
     atoms = read_structure(args.structure)
+    _report_memory(len(atoms), max(1, args.configs), "frozen-phonon snapshots")
     if args.model == "einstein":
         sigmas = args.sigma
         phonons = EinsteinPhonons(

@@ -251,9 +251,12 @@ def _stem(args) -> None:
     print(f"{num_positions} positions in {seconds:.1f} s; outputs in {out}/")
 
 
+_FIGURE_BYTES = 40 * 2**20  # matplotlib and the figure of a pattern
+
+
 def _cbed(args) -> None:
     from atomscope.cli import scheduler_client
-    from atomscope.core.memory import check_memory, estimate
+    from atomscope.core.memory import check_and_report, estimate
     from atomscope.io import write_json, write_npz
     from atomscope.outputs import claim_outputs, staged_outputs
     from atomscope.plot import save_figure
@@ -264,10 +267,12 @@ def _cbed(args) -> None:
     if args.max_angle is not None:
         check_max_angle(args.max_angle, probe.check_grid(potential.grid), "--max-angle")
     nx, ny = potential.gpts
-    check_memory(
-        # one probe through the slices, then every configuration's exit wave and its FFT copy
+    check_and_report(
+        # one probe through the slices, then every configuration's exit wave and its FFT copy,
+        # and the pattern's figure
         multislice_memory(potential)
-        + 2 * estimate("waves", gpts=potential.gpts, count=potential.num_configs),
+        + 2 * estimate("waves", gpts=potential.gpts, count=potential.num_configs)
+        + _FIGURE_BYTES,
         f"a CBED multislice on the {nx}×{ny} grid of --sampling {args.sampling:g} Å",
         "use a coarser --sampling or a smaller structure",
     )
