@@ -116,7 +116,6 @@ def strain_memory(shape: tuple[int, int], gpa: bool) -> int:
     return int(per_pixel * shape[0] * shape[1] + _FIGURE_BYTES)
 
 
-
 def run_strain(args) -> dict:
     """Run the strain command on parsed arguments; returns the JSON summary."""
     from atomscope.analysis import (

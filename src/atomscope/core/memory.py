@@ -20,10 +20,13 @@ same for files: the free space of the file system (``shutil.disk_usage``), or
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import re
 import resource
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +120,28 @@ def describe(nbytes: float) -> str:
     )
 
 
+_REPORTING: contextvars.ContextVar[int | None] = contextvars.ContextVar("reporting", default=None)
+
+
+@contextlib.contextmanager
+def reporting(extra: int = 0) -> Iterator[None]:
+    """Inside, every `check_memory` counts ``extra`` bytes [B] more and, when it passes, prints
+    its estimate (`describe`): for commands that call a library function which checks its own
+    memory (the structure builders), ``extra`` being what the command adds (its figure).
+
+    Examples
+    --------
+    >>> with reporting():
+    ...     check_memory(2**20, "a tiny job")  # doctest: +ELLIPSIS
+    memory estimate ... MiB (the job 1 MiB + ... MiB the process holds)
+    """
+    token = _REPORTING.set(int(extra))
+    try:
+        yield
+    finally:
+        _REPORTING.reset(token)
+
+
 def check_and_report(nbytes: float, job: str, hint: str = "") -> None:
     """`check_memory`, then print the estimate (`describe`): what a command does before work.
 
@@ -157,6 +182,11 @@ def check_memory(nbytes: float, job: str, hint: str = "", baseline: bool = True)
     >>> check_memory(1024, "a tiny job")
     """
     budget = memory_budget() if baseline else available_memory()
+    extra = _REPORTING.get()
+    if extra is not None:
+        nbytes += extra
+        if nbytes <= USABLE_FRACTION * budget:
+            print(describe(nbytes))
     if nbytes > USABLE_FRACTION * budget:
         limit = _memory_limit()
         source = (

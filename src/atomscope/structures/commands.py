@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from atomscope.core.memory import reporting
 from atomscope.core.validate import check_choice, check_positive, check_positive_int
 from atomscope.outputs import atomic_output
 
@@ -72,14 +73,16 @@ def _build_particle(args) -> None:
     from atomscope.structures import center, random_particle
 
     file_format = _output_format(args.output, args.command)
-    particle = random_particle(
-        args.element,
-        args.rng,
-        radius=tuple(args.radius),
-        growth=tuple(args.growth),
-        temperature=args.temperature,
-        progress=True,
-    )
+    # the builder checks its memory before building; print that estimate with the preview's
+    with reporting(extra=_PREVIEW_BYTES):
+        particle = random_particle(
+            args.element,
+            args.rng,
+            radius=tuple(args.radius),
+            growth=tuple(args.growth),
+            temperature=args.temperature,
+            progress=True,
+        )
     _write(center(particle, args.vacuum), args.output, file_format, args.command)
 
 
@@ -93,7 +96,8 @@ def _build_wulff(args) -> None:
             raise ValueError(f"--surfaces: each family is three digits such as 111, got {text!r}")
         surfaces.append(tuple(int(c) for c in text))
     size = int(args.size) if args.size.isdigit() else float(args.size)
-    particle = wulff_particle(args.element, surfaces, args.energies, size, progress=True)
+    with reporting(extra=_PREVIEW_BYTES):
+        particle = wulff_particle(args.element, surfaces, args.energies, size, progress=True)
     _write(center(particle, args.vacuum), args.output, file_format, args.command)
 
 
@@ -101,13 +105,17 @@ def _build_graphene(args) -> None:
     from atomscope.structures import polycrystalline_graphene, random_graphene
 
     file_format = _output_format(args.output, args.command)
-    if args.grains is not None:
-        sheet = polycrystalline_graphene(args.extent, args.grains, args.rng, progress=True)
-    else:
-        sheet = random_graphene(args.extent, args.rng, num_holes=tuple(args.holes), progress=True)
+    with reporting(extra=_PREVIEW_BYTES):
+        if args.grains is not None:
+            sheet = polycrystalline_graphene(args.extent, args.grains, args.rng, progress=True)
+        else:
+            sheet = random_graphene(
+                args.extent, args.rng, num_holes=tuple(args.holes), progress=True
+            )
     _write(sheet, args.output, file_format, args.command)
 
 
+_PREVIEW_BYTES = 48 * 2**20  # matplotlib and the preview figure of a structure (measured)
 #: Peak bytes of relax/phonons besides the atoms: the calculator (asap3 or LAMMPS), the
 #: trajectory writer and the preview figure (measured, VmHWM)
 _FIXED_BYTES = 56 * 2**20

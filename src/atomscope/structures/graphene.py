@@ -41,6 +41,7 @@ LATTICE_ATOM_BYTES = 1000
 #: Smallest area [Å²] per grain of `polycrystalline_graphene`: about five hexagons (5.24 Å² each)
 MIN_GRAIN_AREA = 25.0
 
+
 def _check_extent(extent) -> np.ndarray:
     return np.array(check_pair("extent", extent), float)
 
