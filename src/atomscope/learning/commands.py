@@ -58,7 +58,7 @@ def _recognize(args) -> None:
     check_and_report(
         recognizer.memory_estimate(image.shape, image.sampling[0]),
         f"recognition in a {nx}×{ny} image at {image.sampling[0]:g} Å/px",
-        "crop the image",
+        "check --sampling (the image is resampled to the model's pixel size) or crop the image",
     )
     result = recognizer.predict(image.array, image.sampling[0], threshold=args.threshold)
     # each image adds its own pair of files; earlier images' results stay

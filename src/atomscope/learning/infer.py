@@ -531,9 +531,11 @@ class Recognizer:
         """
         low, high = self.sampling_range
         zoom = 1.0 if low <= sampling <= high else sampling / ((low + high) / 2)
-        pixels = float(np.prod(shape[-2:])) * zoom**2
+        with np.errstate(over="ignore"):
+            pixels = float(np.prod(shape[-2:])) * np.float64(zoom) ** 2
         channels = shape[0] if len(shape) > 2 else 1
-        return int(pixels * (_PIXEL_BYTES + 4 * channels) + _FIXED_BYTES)
+        nbytes = pixels * (_PIXEL_BYTES + 4 * channels) + _FIXED_BYTES
+        return int(min(nbytes, 2**100))  # an absurd sampling gives a huge, finite estimate
 
     def predict(
         self,
