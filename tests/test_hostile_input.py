@@ -618,6 +618,13 @@ def test_what_the_fuzzing_benchmark_found_is_one_line(tmp_path, argv, expected):
     assert expected in _error_line(run.stderr, argv[0])
 
 
+def test_an_rmax_beyond_float_range_means_no_limit(tmp_path):
+    """Found by benchmarks/fuzz_cli.py: --rmax 1e300 squared overflowed (OverflowError)."""
+    write_tiff(tmp_path / "image.tif", np.random.default_rng(0).random((64, 64)), sampling=0.1)
+    run = _atomscope("strain", "image.tif", "--template", "square", "--rmax", "1e300", cwd=tmp_path)
+    assert run.returncode in (0, 2) and "Traceback" not in run.stderr
+
+
 def test_warnings_print_as_one_clean_line(tmp_path):
     write_tiff(tmp_path / "image.tif", np.random.default_rng(0).random((64, 64)), sampling=0.1)
     run = _atomscope("recognize", "image.tif", "--sampling", "1e-9", cwd=tmp_path)

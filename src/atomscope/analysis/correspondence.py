@@ -381,7 +381,7 @@ def branch_and_bound(
         if seeds is None
         else np.ascontiguousarray(seeds, dtype=np.int64)
     )
-    rmax2 = np.inf if rmax is None else float(rmax) ** 2
+    rmax2 = np.inf if rmax is None or rmax > 1e150 else float(rmax) ** 2  # 1e300² overflows
     perm = np.full((n, m), -1, dtype=np.int64)
     rss = np.empty(n)
     matched = np.empty(n, dtype=np.int64)
