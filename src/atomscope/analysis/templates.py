@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
+from ase.data import atomic_numbers
 from scipy.spatial import cKDTree
 
 from atomscope.analysis.correspondence import branch_and_bound, sorted_permutations
 from atomscope.analysis.rmsd import horn_2d, kabsch_rotation
 from atomscope.analysis.segments import interface_lengths, local_lattices
 from atomscope.core.validate import (
+    check_atoms,
     check_choice,
     check_finite_array,
     check_positive,
@@ -72,6 +75,9 @@ class Template:
         interface with the central Voronoi cell (for nearly overlapping shells, Fig 3.3c).
     name : str, optional
         Label used in reports.
+    composition : dict, optional
+        Species of the central column, atoms per repeat of the column along the zone axis
+        (set by `Template.from_atoms`, e.g. ``{"Sr": 1, "O": 1}``).
 
     Attributes
     ----------
@@ -85,6 +91,8 @@ class Template:
         Neighbour shell of each point, 0 innermost.
     symmetry : int
         Rotational symmetry order (1 for 3D templates, which are matched without sorting).
+    composition : dict or None
+        As given.
 
     Examples
     --------
@@ -101,6 +109,7 @@ class Template:
         symmetry: int | None = None,
         shell_metric: str = "distance",
         name: str | None = None,
+        composition: dict[str, int] | None = None,
     ):
         points = check_finite_array("points", points, ndim=2)
         if points.shape[1] not in (2, 3) or points.shape[0] < 2:
@@ -118,6 +127,7 @@ class Template:
         self.normalized = points / self.mean_distance
         self.shell_metric = shell_metric
         self.name = name or f"custom-{len(points)}"
+        self.composition = composition
         self.shells = self._find_shells()
         if points.shape[1] == 3:
             if symmetry not in (None, 1):
@@ -320,6 +330,98 @@ class Template:
         return cls._from_lattice(cell, basis, shells, spacing, "fcc110", "voronoi")
 
     @classmethod
+    def from_atoms(
+        cls,
+        atoms,
+        zone_axis: Sequence[int],
+        species: Sequence[str] | str | None = None,
+        shells: int = 2,
+        tolerance: float = 0.01,
+    ) -> list[Template]:
+        """One template per distinct atomic column of a crystal seen along a zone axis [Å].
+
+        The crystal is projected along ``zone_axis`` onto the plane normal to it. Atoms that
+        coincide in projection form a column; the columns repeat on the projected 2D lattice
+        (the projection of the 3D lattice, i.e. the image's periodicity: perovskite [110] gives
+        the a/√2 × a rectangle). Columns related by a translation of the projected pattern are
+        one site, so a supercell gives the same templates as its unit cell. Each site's
+        template holds the vectors to every column (of any site) in its first ``shells``
+        distance shells, in Å, so a calibrated image gives the lattice parameter
+        (`Strain.lattice_scale`). The frame: x along the shortest in-plane lattice vector,
+        x, y and the zone axis right-handed (the zone axis along +z, the beam, as in
+        `atomscope.structures.orient`); viewed along −[uvw] the projection is mirrored.
+
+        Parameters
+        ----------
+        atoms : ase.Atoms
+            A periodic crystal: three independent cell vectors and ``pbc`` all True (e.g. from
+            ``ase.io.read("SrTiO3.cif")`` or ``ase.build.bulk``).
+        zone_axis : sequence of 3 int
+            [u, v, w] in the basis of the cell vectors, not (0, 0, 0); (2, 2, 0) is [110].
+        species : str or sequence of str, optional
+            Keep only columns that contain one of these elements (e.g. ``["Sr", "Ti"]`` for an
+            ADF image where O columns are invisible). Default: all columns.
+        shells : int
+            Number of neighbour distance shells per template.
+        tolerance : float
+            Columns closer than this in projection merge into one, and column coordinates this
+            close to a simple fraction (denominator ≤ 12) of the 2D cell snap to it, against
+            rounded CIF coordinates [Å].
+
+        Returns
+        -------
+        list of Template
+            One per site, heaviest column first (Σ Z per Å along the column), named by
+            composition: ``"Sr+O"``, ``"Ti"``; equal compositions are numbered ``"Si (1)"``.
+            ``.composition`` gives the atoms per column repeat.
+
+        Examples
+        --------
+        >>> from ase import Atoms
+        >>> srtio3 = Atoms("SrTiO3", cell=[3.905] * 3, pbc=True, scaled_positions=[
+        ...     [0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+        >>> [t.name for t in Template.from_atoms(srtio3, (1, 1, 0))]
+        ['Sr+O', 'Ti', 'O']
+        >>> sr, ti = Template.from_atoms(srtio3, (1, 1, 0), species=["Sr", "Ti"])
+        >>> (ti.points.round(3) + 0.0).tolist()   # Sr at ±a/2 along [001], Ti at ±a/√2
+        [[0.0, -1.952], [0.0, 1.952], [-2.761, 0.0], [2.761, 0.0]]
+        """
+        check_atoms("atoms", atoms)
+        if len(atoms) == 0:
+            raise ValueError("atoms must contain at least one atom, got an empty Atoms")
+        if not np.all(atoms.pbc) or abs(np.linalg.det(np.asarray(atoms.cell))) < 1e-6:
+            raise ValueError(
+                f"atoms must be a periodic crystal (three independent cell vectors, pbc all "
+                f"True), got pbc {atoms.pbc.tolist()} and cell {np.asarray(atoms.cell).tolist()} Å"
+            )
+        zone = _zone_indices(zone_axis)
+        shells = check_positive_int("shells", shells)
+        tolerance = check_positive("tolerance", tolerance)
+        present = sorted(set(atoms.get_chemical_symbols()))
+        if species is not None:
+            species = [species] if isinstance(species, str) else list(species)
+            missing = [s for s in species if s not in present]
+            if not species or missing:
+                raise ValueError(
+                    f"species must name elements of the structure ({', '.join(present)}), "
+                    f"got {species!r}"
+                )
+        cell2d, columns = _columns(atoms, zone, tolerance)
+        if species is not None:
+            columns = [c for c in columns if any(s in species for s, _ in c.composition)]
+        basis, sites = _sites(cell2d, columns, tolerance)
+        templates = []
+        for index, name in enumerate(_site_names(sites)):
+            points = _neighbors(basis, sites, index, shells)
+            if len(points) < 2:
+                raise ValueError(
+                    f"shells={shells} gives site {name} only {len(points)} neighbour; "
+                    f"use more shells"
+                )
+            templates.append(cls(points, name=name, composition=dict(sites[index].composition)))
+        return templates
+
+    @classmethod
     def from_name(cls, name: str) -> Template:
         """A built-in template by name: 'square', 'hexagonal', 'fcc110' or 'honeycomb'.
 
@@ -330,6 +432,239 @@ class Template:
         """
         check_choice("template", name, cls._BUILTIN)
         return getattr(cls, name)()
+
+
+# --- projection of a periodic crystal onto its 2D column lattice (Template.from_atoms) ----------
+
+_MAX_DENOMINATOR = 12  # column coordinates within `tolerance` of p/q, q ≤ 12, snap to it
+
+
+@dataclass(frozen=True)
+class _Column:
+    position: np.ndarray  # fractional coordinates in the 2D cell
+    composition: tuple[tuple[str, int], ...]  # (symbol, atoms per period), heaviest first
+    period: float  # the column's own repeat along the zone axis [Å]
+
+    @property
+    def weight(self) -> float:
+        # Σ Z per Å along the column: orders the sites heaviest first
+        return sum(atomic_numbers[s] * n for s, n in self.composition) / self.period
+
+    def same_kind(self, other: _Column, tolerance: float) -> bool:
+        return self.composition == other.composition and abs(self.period - other.period) < tolerance
+
+
+def _zone_indices(zone_axis) -> np.ndarray:
+    values = check_finite_array("zone_axis", zone_axis, ndim=1)
+    if values.shape != (3,):
+        raise ValueError(f"zone_axis must be three integers [u, v, w], got {zone_axis!r}")
+    if np.any(values != np.round(values)) or np.any(np.abs(values) > 1e6):
+        raise ValueError(
+            f"zone_axis must be integers [u, v, w] (each at most 1e6 in size) in the basis of "
+            f"the cell vectors, got {values.tolist()}"
+        )
+    indices = np.round(values).astype(np.int64)
+    if not indices.any():
+        raise ValueError("zone_axis must not be (0, 0, 0)")
+    return indices // np.gcd.reduce(np.abs(indices))
+
+
+def _extended_gcd(a: int, b: int) -> tuple[int, int, int]:
+    # g = gcd(a, b) ≥ 0 and x, y with a·x + b·y = g
+    x0, y0, x1, y1 = 1, 0, 0, 1
+    while b:
+        q, a, b = a // b, b, a % b
+        x0, x1 = x1, x0 - q * x1
+        y0, y1 = y1, y0 - q * y1
+    return (a, x0, y0) if a >= 0 else (-a, -x0, -y0)
+
+
+def _unimodular(zone: np.ndarray) -> np.ndarray:
+    # Integer 3×3 matrix of determinant 1 whose first row is the primitive vector [u, v, w]:
+    # its rows, applied to the cell, are a lattice basis whose first vector runs along the zone.
+    u, v, w = (int(i) for i in zone)
+    g, p, q = _extended_gcd(u, v)  # p·u + q·v = g
+    if g == 0:  # zone along the third cell vector, w = ±1
+        return np.array([[0, 0, w], [w, 0, 0], [0, 1, 0]])
+    _, z, k = _extended_gcd(g, w)  # z·g + k·w = 1, as gcd(g, w) = gcd(u, v, w) = 1
+    return np.array([[u, v, w], [-q, p, 0], [-k * u // g, -k * v // g, z]])
+
+
+def _reduce(basis: np.ndarray) -> np.ndarray:
+    # Integer 2×2 K such that the rows of K @ basis are the two shortest independent vectors of
+    # the 2D lattice spanned by the rows of basis (Lagrange–Gauss reduction)
+    k = np.eye(2, dtype=np.int64)
+    while True:
+        a, b = k @ basis
+        if b @ b < a @ a:
+            k = k[::-1].copy()
+            continue
+        ratio = a @ b / (a @ a)
+        if abs(ratio) <= 0.5 + 1e-9:  # reduced (a tie at ½ must not alternate forever)
+            return k
+        k[1] -= int(np.round(ratio)) * k[0]
+
+
+def _union_find(count: int, pairs: np.ndarray) -> np.ndarray:
+    # group label per item, items joined by the rows of pairs (i, j)
+    parent = np.arange(count)
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in pairs:
+        parent[root(i)] = root(j)
+    return np.unique([root(i) for i in range(count)], return_inverse=True)[1]
+
+
+def _periodic_groups(fractions: np.ndarray, cell: np.ndarray, tolerance: float) -> np.ndarray:
+    # Label per point; points closer than tolerance [Å] modulo the 2D lattice share a label.
+    shifts = np.stack(np.meshgrid([-1, 0, 1], [-1, 0, 1], indexing="ij"), -1).reshape(-1, 2)
+    wrapped = fractions - np.floor(fractions)
+    images = ((wrapped[None] + shifts[:, None]) @ cell).reshape(-1, 2)
+    pairs = cKDTree(images).query_pairs(tolerance, output_type="ndarray") % len(fractions)
+    return _union_find(len(fractions), pairs)
+
+
+def _covered(moved: np.ndarray, fixed: np.ndarray, tolerance: float) -> bool:
+    # every value of moved lies within tolerance of one of fixed, modulo 1
+    distance = np.abs((moved[:, None] - fixed[None, :] + 0.5) % 1.0 - 0.5)
+    return bool(np.all(distance.min(axis=1) < tolerance))
+
+
+def _own_period(symbols: np.ndarray, heights: np.ndarray, tolerance: float) -> int:
+    # Largest m such that shifting the column by 1/m of its repeat maps it onto itself (heights
+    # and tolerance in fractions of the repeat).
+    kinds, counts = np.unique(symbols, return_counts=True)
+    for m in range(int(np.gcd.reduce(counts)), 1, -1):
+        if all(
+            _covered(heights[symbols == s] + 1 / m, heights[symbols == s], tolerance) for s in kinds
+        ):
+            return m
+    return 1
+
+
+def _columns(atoms, zone: np.ndarray, tolerance: float) -> tuple[np.ndarray, list[_Column]]:
+    # The 2D cell [Å] (rows, in the projection plane's x, y) and the columns of one cell.
+    cell = np.asarray(atoms.cell)
+    lattice = _unimodular(zone) @ cell  # rows: t (along the zone), then two more lattice vectors
+    repeat = lattice[0]
+    length = float(np.linalg.norm(repeat))
+    beam = repeat / length
+    plane = lattice[1:] - np.outer(lattice[1:] @ beam, beam)  # projected lattice vectors
+    lattice[1:] = _reduce(plane) @ lattice[1:]
+    plane = lattice[1:] - np.outer(lattice[1:] @ beam, beam)
+    e1 = plane[0] / np.linalg.norm(plane[0])
+    e2 = np.cross(beam, e1)  # x, y, beam right-handed: the zone axis points along +z
+    cell2d = plane @ np.stack([e1, e2], axis=1)
+    fractions = atoms.positions @ np.linalg.inv(lattice[[1, 2, 0]])  # (a, b, t) coordinates
+    fractions -= np.floor(fractions)
+    labels = _periodic_groups(fractions[:, :2], cell2d, tolerance)
+    symbols = np.array(atoms.get_chemical_symbols())
+    columns = []
+    for label in range(labels.max() + 1):
+        members = np.flatnonzero(labels == label)
+        offsets = fractions[members, :2] - fractions[members[0], :2]
+        position = fractions[members[0], :2] + np.mean(offsets - np.round(offsets), axis=0)
+        m = _own_period(symbols[members], fractions[members, 2], tolerance / length)
+        kinds, counts = np.unique(symbols[members], return_counts=True)
+        composition = sorted(
+            zip(kinds.tolist(), (counts // m).tolist(), strict=True),
+            key=lambda item: (-atomic_numbers[item[0]], item[0]),
+        )
+        columns.append(_Column(position % 1.0, tuple(composition), length / m))
+    return cell2d, columns
+
+
+def _sites(
+    cell2d: np.ndarray, columns: list[_Column], tolerance: float
+) -> tuple[np.ndarray, list[_Column]]:
+    # The primitive 2D cell of the column pattern (rows, first along +x) and one column per
+    # site, heaviest first, positions relative to the first site. A supercell of the crystal
+    # has more columns per cell than its unit cell: translations mapping every column onto a
+    # column of the same kind refine the 2D lattice.
+    positions = np.array([c.position for c in columns])
+
+    def is_symmetry(shift):
+        moved = positions + shift
+        for i, column in enumerate(columns):
+            offset = moved[i] - positions
+            near = np.linalg.norm((offset - np.round(offset)) @ cell2d, axis=1) < tolerance
+            if not any(columns[j].same_kind(column, tolerance) for j in np.flatnonzero(near)):
+                return False
+        return True
+
+    translations = [np.zeros(2)] + [
+        positions[j] - positions[0]
+        for j in range(1, len(columns))
+        if columns[j].same_kind(columns[0], tolerance) and is_symmetry(positions[j] - positions[0])
+    ]
+    steps = np.stack(np.meshgrid(np.arange(-2, 3), np.arange(-2, 3), indexing="ij"), -1)
+    vectors = ((np.array(translations)[:, None] + steps.reshape(1, -1, 2)) @ cell2d).reshape(-1, 2)
+    vectors = vectors[np.linalg.norm(vectors, axis=1) > tolerance]
+    vectors = vectors[np.argsort(np.linalg.norm(vectors, axis=1), kind="stable")]
+    first = vectors[0]
+    cross = np.abs(first[0] * vectors[:, 1] - first[1] * vectors[:, 0])
+    second = vectors[
+        np.argmax(cross > 1e-6 * np.linalg.norm(first) * np.linalg.norm(vectors, axis=1))
+    ]
+    basis = _reduce(np.array([first, second])) @ np.array([first, second])
+    angle = np.arctan2(basis[0, 1], basis[0, 0])
+    turn = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
+    basis = basis @ turn.T  # first vector along +x
+    basis[1] *= np.sign(basis[1, 1])
+    fractions = (positions @ cell2d @ turn.T) @ np.linalg.inv(basis)
+    labels = _periodic_groups(fractions, basis, tolerance)
+    order = sorted(
+        (np.flatnonzero(labels == label)[0] for label in range(labels.max() + 1)),
+        key=lambda i: (-columns[i].weight, *np.round(fractions[i] % 1.0, 6)),
+    )
+    origin = fractions[order[0]]
+    sites = []
+    for i in order:
+        relative = (fractions[i] - origin) % 1.0
+        for axis in (0, 1):
+            snapped = float(Fraction(float(relative[axis])).limit_denominator(_MAX_DENOMINATOR))
+            if abs(snapped - relative[axis]) * np.linalg.norm(basis[axis]) < tolerance:
+                relative[axis] = snapped % 1.0
+        sites.append(_Column(relative, columns[i].composition, columns[i].period))
+    return basis, sites
+
+
+def _site_names(sites: list[_Column]) -> list[str]:
+    # "Sr+O", "Ti", ...; sites of equal composition numbered "Si (1)", "Si (2)"
+    names = ["+".join(s if n == 1 else f"{s}{n}" for s, n in site.composition) for site in sites]
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(f"{name} ({seen[name]})" if names.count(name) > 1 else name)
+    return out
+
+
+def _neighbors(basis: np.ndarray, sites: list[_Column], index: int, shells: int) -> np.ndarray:
+    # Vectors [Å] from site `index` to every column of the first `shells` distance shells,
+    # ordered by shell, then azimuth.
+    heights = abs(np.linalg.det(basis)) / np.linalg.norm(basis[::-1], axis=1)
+    offsets = np.array([site.position - sites[index].position for site in sites])
+    reach = 2
+    while True:
+        steps = np.arange(-reach, reach + 1)
+        grid = np.stack(np.meshgrid(steps, steps, indexing="ij"), -1).reshape(-1, 2)
+        vectors = ((grid[:, None] + offsets[None]).reshape(-1, 2)) @ basis
+        radius = np.linalg.norm(vectors, axis=1)
+        vectors, radius = vectors[radius > 1e-9], radius[radius > 1e-9]
+        labels = _group(radius / radius.min())
+        complete = radius <= (reach - 1) * heights.min()  # every column this close is listed
+        if labels[complete].max(initial=-1) >= shells - 1:
+            break
+        reach *= 2
+    keep = labels < shells
+    order = np.lexsort((np.arctan2(vectors[keep, 1], vectors[keep, 0]), labels[keep]))
+    return vectors[keep][order]
 
 
 @dataclass(frozen=True)
@@ -386,6 +721,24 @@ class TemplateMatch:
     optimal: np.ndarray
     templates: tuple
     points: np.ndarray
+
+    @property
+    def lattice_scale(self) -> np.ndarray:
+        """Local mean neighbour distance over the matched template's, σ / S(W) (n,).
+
+        [input unit per template unit]: the measured spacing in units of the template's
+        spacing; dimensionless (1 at the template's lattice parameter) for points and template
+        both in Å, pixels per Å for points in pixels. NaN where unmatched.
+
+        Examples
+        --------
+        >>> grid = np.stack(np.meshgrid(np.arange(5.0), np.arange(5.0), indexing="ij"), -1)
+        >>> match = match_templates(grid.reshape(-1, 2) * 4.0, [Template.square(spacing=2.0)])
+        >>> float(match.lattice_scale[12])
+        2.0
+        """
+        sizes = np.array([t.mean_distance for t in self.templates])
+        return np.where(self.mask, self.scale / sizes[np.maximum(self.template_index, 0)], np.nan)
 
 
 def _as_templates(templates) -> tuple[Template, ...]:
