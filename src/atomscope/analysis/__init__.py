@@ -12,7 +12,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "filters": ["estimate_noise_variance", "wiener_filter"],
         "gpa": ["GPAResult", "bragg_peaks", "gpa_strain"],
         "peaks": ["find_peaks", "refine_peaks"],
-        "strain": ["Strain", "strain_from_match"],
+        "strain": ["Strain", "default_reference", "strain_from_match"],
         "synthetic": [
             "StrainField",
             "add_gaussian_noise",
