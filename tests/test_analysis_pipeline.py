@@ -106,7 +106,7 @@ def test_strain_command_writes_every_output(tmp_path):
     assert summary["num_matched"] > 0.8 * summary["num_points"]
     assert abs(summary["mean_exx"]) < 5e-3
     table = np.loadtxt(out / "points.csv", delimiter=",", skiprows=1)
-    assert table.shape == (summary["num_points"], 10)
+    assert table.shape == (summary["num_points"], 12)  # x, y, x_A, y_A, ...; strain
     for name in ("strain.npz", "strain.png"):
         assert (out / name).stat().st_size > 0
 
