@@ -187,3 +187,12 @@ def test_one_set_of_fringes_is_not_two():
         bragg_peaks(image)
     with pytest.raises(ValueError, match="fewer than 2 independent Bragg peaks"):
         gpa_strain(image)
+
+
+def test_the_window_is_scipys_periodic_hann():
+    from scipy.signal.windows import hann
+
+    from atomscope.analysis.gpa import _hann
+
+    for n in (7, 64, 351):
+        np.testing.assert_allclose(_hann(n), hann(n, sym=False), atol=1e-15)
