@@ -152,3 +152,23 @@ def test_an_image_too_small_for_the_template_is_refused(sto110, capsys):
     options = ["--template-structure", str(root / "SrTiO3.cif"), "--zone-axis", "1", "1", "0"]
     assert main(["strain", str(root / "small.tif"), "--out", str(root / "s"), *options]) == 2
     assert "too small" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["strain", "recognize"])
+def test_a_stack_needs_a_frame(tmp_path, command, capsys):
+    stack = np.random.default_rng(0).random((3, 40, 48)).astype(np.float32)
+    tifffile.imwrite(
+        tmp_path / "stack.tif",
+        stack,
+        imagej=True,
+        resolution=(50, 50),
+        metadata={"unit": "nm", "axes": "ZYX"},
+    )
+    extra = ["--template", "square"] if command == "strain" else []
+    out = tmp_path / "out"
+    assert main([command, str(tmp_path / "stack.tif"), "--out", str(out), *extra]) == 2
+    assert "--frame" in capsys.readouterr().err and not out.exists()
+    assert main(
+        [command, str(tmp_path / "stack.tif"), "--out", str(out), *extra, "--frame", "1"]
+    ) in (0, 2)
+    assert "stack" not in capsys.readouterr().err

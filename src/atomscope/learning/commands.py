@@ -49,7 +49,7 @@ def _recognize(args) -> None:
     from atomscope.outputs import claim_outputs, staged_outputs
     from atomscope.plot import save_figure
 
-    image = read_image(args.image, sampling=args.sampling, single_frame=True)
+    image = read_image(args.image, sampling=args.sampling, frames=args.frame, single_frame=True)
     out = Path(args.out)
     stem = Path(args.image).stem
     claim_outputs(out, "recognize", [f"{stem}_atoms.png", f"{stem}_atoms.npz"])
@@ -145,7 +145,10 @@ def add_commands(subparsers) -> None:
     recognize.add_argument(
         "--model", default="graphene", help="shipped model name (graphene, gold) or a model.pt file"
     )
-    recognize.add_argument("--sampling", type=float, help="pixel size [Å] (default: from file)")
+    recognize.add_argument(
+        "--sampling", type=float, help="pixel size [Å]; overrides the file's (default: from file)"
+    )
+    recognize.add_argument("--frame", type=int, help="the frame of a stack to analyse (from 0)")
     recognize.add_argument(
         "--threshold",
         type=float,
