@@ -169,6 +169,7 @@ def memory_estimate(potential: Potential, camera: Camera | None = None) -> int:
     True
     """
     from atomscope.core.memory import estimate
+    from atomscope.waves.multislice import multislice_memory
 
     gpts = potential.gpts
     pixels = gpts[0] * gpts[1]
@@ -176,8 +177,6 @@ def memory_estimate(potential: Potential, camera: Camera | None = None) -> int:
     camera_pixels = camera_gpts[0] * camera_gpts[1]
     sums = _SUMS * pixels if potential.num_configs > 1 else 0
     # (the lens stage, ctf.image of one exit wave, holds less than the multislice before it)
-    from atomscope.waves.multislice import multislice_memory
-
     stages = [multislice_memory(potential) + _PROJECTION * pixels + sums]
     held = estimate("fft_plans", gpts=gpts) + _AVERAGES * pixels
     if camera is not None:

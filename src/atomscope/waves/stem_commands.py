@@ -99,12 +99,6 @@ def _setup(args):
         parametrization=args.parametrization,
     )
     probe.check_grid(potential.grid)
-    if hasattr(args, "scan_sampling"):  # stem: refuse a scan whose positions cannot fit
-        from atomscope.waves.scan import GridScan
-
-        GridScan(args.scan_start, args.scan_end, sampling=args.scan_sampling).resolve(
-            probe.nyquist_sampling(), potential.extent, name="--scan-sampling"
-        )
     return probe, potential
 
 
@@ -182,7 +176,7 @@ def _stem(args) -> None:
     for detector in args.detector:
         detector.check(limit)
     scan = GridScan(args.scan_start, args.scan_end, sampling=args.scan_sampling).resolve(
-        probe.nyquist_sampling(), potential.extent
+        probe.nyquist_sampling(), potential.extent, name="--scan-sampling"
     )
     check_inside(scan.positions, potential.extent)
     num_positions = int(np.prod(scan.shape))
