@@ -288,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _interrupt(signum: int, frame) -> None:
+    from atomscope.outputs import termination_requested
+
+    termination_requested.set()  # in case Python drops the exception (see outputs)
     raise KeyboardInterrupt
 
 
@@ -301,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
+    from atomscope.outputs import termination_requested
+
+    termination_requested.clear()
     with warnings.catch_warnings():
         warnings.showwarning = functools.partial(_show_warning, args.command)
         try:

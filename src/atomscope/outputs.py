@@ -24,10 +24,15 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 _COMMAND = re.compile(r"[a-z][a-z0-9_-]*")
+#: Set by the command line's SIGTERM handler. Python prints and drops an exception raised in a
+#: signal handler that interrupts a finalizer or weakref callback, so a staged set checks this
+#: before it moves in: a terminated job never replaces the previous set.
+termination_requested = threading.Event()
 _STAGING = "staging"
 _OWNER = ".owner"
 
@@ -325,6 +330,8 @@ def staged_outputs(
         (stage / _OWNER).write_text(json.dumps({"command": command, "pid": os.getpid()}))
         yield stage
         (stage / _OWNER).unlink()
+        if termination_requested.is_set():
+            raise KeyboardInterrupt
         _commit(stage, out, command, last, keep_others)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
