@@ -25,6 +25,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -334,7 +335,17 @@ def staged_outputs(
             raise KeyboardInterrupt
         _commit(stage, out, command, last, keep_others)
     finally:
+        _remove_staging(stage)
+
+
+def _remove_staging(stage: Path) -> None:
+    """Remove the staging directory, also when an interrupted writer's threads (zarr's chunk
+    writes) still add files while it is being removed: retry for up to a second."""
+    for _ in range(20):
         shutil.rmtree(stage, ignore_errors=True)
+        if not stage.exists():
+            return
+        time.sleep(0.05)
 
 
 def _commit(stage: Path, out: Path, command: str, last: str, keep_others: bool) -> None:
