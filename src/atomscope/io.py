@@ -745,10 +745,11 @@ def _open_mrc(path: Path) -> Iterator[_Opened]:
 _OPENERS = {"TIFF": _open_tiff, "NumPy .npz": _open_npz, "MRC": _open_mrc}
 
 
-def write_npz(path: str | os.PathLike, **arrays) -> Path:
-    """Write arrays to a compressed ``.npz`` atomically."""
+def write_npz(path: str | os.PathLike, compress: bool = True, **arrays) -> Path:
+    """Write arrays to an ``.npz`` atomically, zip-compressed unless ``compress`` is False
+    (floating-point maps of noisy data barely compress and cost ~35 ms/MB to try)."""
     with atomic_output(path) as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
+        (np.savez_compressed if compress else np.savez)(handle, **arrays)
     return Path(path)
 
 

@@ -295,10 +295,17 @@ def run_strain(args) -> dict:
             arrays.update(
                 {f"gpa_{name}": getattr(gpa, name) for name in ("exx", "eyy", "exy", "rotation")}
             )
-        write_npz(stage / "strain.npz", **arrays)
+        write_npz(stage / "strain.npz", compress=False, **arrays)
         # the figure draws points over the image in pixels
         on_image = dataclasses.replace(strain, points=peaks)
-        strain_png(stage / "strain.png", image, on_image, rmsd=match.rmsd, gpa=gpa)
+        strain_png(
+            stage / "strain.png",
+            image,
+            on_image,
+            rmsd=match.rmsd,
+            gpa=gpa,
+            focus=interior if interior.any() else None,
+        )
         matched = strain.mask
         summary = {
             "image": str(args.image),

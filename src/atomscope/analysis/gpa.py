@@ -12,11 +12,11 @@ filters, well inside) the edges is wrong by percents.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import fft as scipy_fft
 from scipy.ndimage import maximum_filter
-from skimage.restoration import unwrap_phase
 
 from atomscope.analysis.peaks import _check_image
 from atomscope.core.validate import (
@@ -44,7 +44,8 @@ class GPAResult:
     rotation
         Lattice rotation ω = (∂uy/∂x − ∂ux/∂y)/2 [rad], counter-clockwise from x to y.
     displacement
-        u = (ux, uy) [pixels], shape (2, nx, ny), from the unwrapped phases.
+        u = (ux, uy) [pixels], shape (2, nx, ny), from the unwrapped phases (computed on first
+        access: strain needs no unwrapping).
     phases
         Geometric phases P_g (Eq 3.2) [rad], shape (2, nx, ny), wrapped to (−π, π].
     amplitudes
@@ -57,10 +58,17 @@ class GPAResult:
     eyy: np.ndarray
     exy: np.ndarray
     rotation: np.ndarray
-    displacement: np.ndarray
     phases: np.ndarray
     amplitudes: np.ndarray
     g_vectors: np.ndarray
+
+    @cached_property
+    def displacement(self) -> np.ndarray:
+        from skimage.restoration import unwrap_phase
+
+        # Eq 3.3 inverted: u = −G⁻¹ P / 2π
+        unwrapped = np.array([unwrap_phase(p) for p in self.phases])
+        return -np.einsum("ik,kxy->ixy", np.linalg.inv(self.g_vectors), unwrapped) / (2 * np.pi)
 
 
 class _BraggFilter:
@@ -303,18 +311,14 @@ def gpa_strain(
         gradients.append(_phase_gradient(relative))
     g_matrix = np.array(refined)
     inverse = np.linalg.inv(g_matrix)
-    phases = np.array(phases)
-    # Eq 3.3 inverted: u = −G⁻¹ P / 2π, ∂u_i/∂x_j = −(G⁻¹)_ik ∂_j P_k / 2π
-    unwrapped = np.array([unwrap_phase(p) for p in phases])
-    displacement = -np.einsum("ik,kxy->ixy", inverse, unwrapped) / (2 * np.pi)
+    # Eq 3.3 inverted and differentiated: ∂u_i/∂x_j = −(G⁻¹)_ik ∂_j P_k / 2π
     distortion = -np.einsum("ik,kjxy->ijxy", inverse, np.array(gradients)) / (2 * np.pi)
     return GPAResult(
         exx=distortion[0, 0],
         eyy=distortion[1, 1],
         exy=(distortion[0, 1] + distortion[1, 0]) / 2,
         rotation=(distortion[1, 0] - distortion[0, 1]) / 2,
-        displacement=displacement,
-        phases=phases,
+        phases=np.array(phases),
         amplitudes=np.array(amplitudes),
         g_vectors=g_matrix,
     )
