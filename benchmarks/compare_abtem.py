@@ -26,7 +26,7 @@ import numpy as np
 
 import atomscope as ats
 from atomscope.core.fft import empty, fft2_inplace, ifft2_inplace
-from atomscope.hrtem import demo_structure
+from atomscope.jobs.hrtem import demo_structure
 from atomscope.potentials.projected import PotentialSlice
 
 SETTINGS = {

@@ -21,7 +21,7 @@ _WORKER = """
 import json, sys, time
 import numpy as np
 from atomscope.core.fft import empty, fft2_inplace, ifft2_inplace
-from atomscope.hrtem import HRTEMSettings, demo_structure, prepare
+from atomscope.jobs.hrtem import HRTEMSettings, demo_structure, prepare
 from atomscope.waves.ensemble import frozen_phonon_average
 from atomscope.waves.plane import PlaneWave
 

@@ -205,9 +205,9 @@ BUILD_CASES = [
     ["build", "graphene", "--extent", "1e6"],
     ["build", "graphene", "--extent", "0"],
     ["build", "graphene", "--extent", "inf"],
-    ["build", "graphene", "--grains", "0"],
-    ["build", "graphene", "--grains", "100000"],
-    ["build", "graphene", "--holes", "5", "1"],
+    ["build", "graphene", "--form", "polycrystal", "--grains", "0"],
+    ["build", "graphene", "--form", "polycrystal", "--grains", "100000"],
+    ["build", "graphene", "--form", "random", "--holes", "5", "1"],
 ]
 
 HOSTILE_DIRECTORIES = [
@@ -334,9 +334,6 @@ def output_arguments(case: Case, run: Path) -> tuple[list[str], Path]:
     arguments = list(case.arguments)
     if "--out" in arguments:
         return arguments, Path(arguments[arguments.index("--out") + 1])
-    if arguments[0] in ("build", "relax", "phonons"):
-        target = run / "out" / ("output.traj" if arguments[0] == "phonons" else "output.xyz")
-        return [*arguments, "-o", str(target)], run / "out"
     return [*arguments, "--out", str(run / "out")], run / "out"
 
 

@@ -51,7 +51,7 @@ def test_hrtem_writes_all_outputs(structure, tmp_path):
     } <= names
     assert not [n for n in names if n.endswith(".part")]
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["settings"]["dose"] == 1e3 and summary["peak_rss_mib"] > 0
+    assert summary["arguments"]["settings"]["dose"] == 1e3 and summary["peak_rss_mib"] > 0
     detected = read_image(out / "detected.tif")
     assert detected.sampling == pytest.approx((0.2, 0.2), rel=0.05)
     # N = D δ² I: mean counts ≈ dose × pixel area × mean intensity
@@ -113,7 +113,7 @@ def test_negative_numbers_in_scientific_notation_are_values(structure, tmp_path)
     out = tmp_path / "run"
     arguments = ["--out", str(out), "--sampling", "0.1", "--no-camera"]
     assert main(["hrtem", str(structure), *arguments, "--Cs", "-1.2e5", "--defocus", "-8.4e1"]) == 0
-    settings = json.loads((out / "summary.json").read_text())["settings"]
+    settings = json.loads((out / "summary.json").read_text())["arguments"]["settings"]
     assert settings["Cs"] == -1.2e5 and settings["defocus"] == -84.0
 
 

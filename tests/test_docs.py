@@ -17,6 +17,7 @@ PACKAGES = [
     "atomscope.thermal",
     "atomscope.analysis",
     "atomscope.learning",
+    "atomscope.jobs",
 ]
 
 

@@ -84,8 +84,8 @@ def _non_finite(kind: str) -> Atoms:
     [
         ["hrtem", "--sampling", "0.2"],
         ["stem", "--detector", "annular:70:200"],
-        ["relax", "-o", "relaxed.xyz"],
-        ["phonons", "--configs", "2", "-o", "snapshots.traj"],
+        ["relax"],
+        ["phonons", "--configs", "2"],
     ],
 )
 def test_every_command_that_reads_a_structure_refuses_non_finite_atoms(
@@ -94,8 +94,7 @@ def test_every_command_that_reads_a_structure_refuses_non_finite_atoms(
     monkeypatch.chdir(tmp_path)
     write("bad.xyz", _non_finite(kind), format="extxyz")
     name, *options = command
-    out = ["--out", "out"] if name in ("hrtem", "stem") else []
-    assert main([name, "bad.xyz", *options, *out]) == 2
+    assert main([name, "bad.xyz", *options, "--out", "out"]) == 2
     line = _one_line_error(capsys, name)
     assert "'bad.xyz'" in line and "finite" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.xyz"]
@@ -499,37 +498,37 @@ def test_relax_with_a_bad_pair_file_exits_2_without_a_crash(tmp_path, pair_file)
     (tmp_path / "garbage.eam").write_text("garbage\nmore garbage\n1 2 3\n")
     result = _atomscope(
         *("relax", "au.xyz", "--pair-style", "eam", "--pair-coeff", f"* * {pair_file}"),
-        *("-o", "relaxed.xyz"),
+        *("-o", "out"),
         cwd=tmp_path,
     )
     assert result.returncode == 2, result.stderr
     assert pair_file in _error_line(result.stderr, "relax")
-    assert not (tmp_path / "relaxed.xyz").exists()
+    assert not (tmp_path / "out" / "relaxed.xyz").exists()
 
 
-# --- 7. -o that is a directory --------------------------------------------------------------
+# --- 7. -o that is a file, an output name that is taken by a directory ----------------------
 
 
 @pytest.mark.parametrize(
-    "command",
+    ("command", "match"),
     [
-        ["build", "wulff", "--size", "13", "-o", "taken"],
-        ["build", "wulff", "--size", "13", "-o", "particle.xyz"],  # particle.png is taken
-        ["phonons", "au.xyz", "--configs", "2", "-o", "taken.traj"],
+        (["build", "wulff", "--size", "13", "-o", "afile"], "--out"),
+        (["build", "wulff", "--size", "13", "-o", "out"], "wulff.png"),  # a directory there
+        (["phonons", "au.xyz", "--configs", "2", "-o", "out", "--name", "taken.traj"], "taken"),
     ],
 )
-def test_an_output_file_that_is_a_directory_is_refused_before_the_work(
-    tmp_path, capsys, monkeypatch, command
+def test_an_output_taken_by_something_else_is_refused_before_the_work(
+    tmp_path, capsys, monkeypatch, command, match
 ):
     monkeypatch.chdir(tmp_path)
     write("au.xyz", bulk("Au", cubic=True), format="extxyz")
-    for name in ("taken", "particle.png", "taken.traj"):
-        Path(name).mkdir()
-    before = sorted(p.name for p in tmp_path.iterdir())
+    Path("afile").write_text("the user's")
+    for name in ("out/wulff.png", "out/taken.traj"):
+        Path(name).mkdir(parents=True)
+    before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     assert main(command) == 2
-    line = _one_line_error(capsys, command[0])
-    assert "-o" in line and "directory" in line
-    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert match in _one_line_error(capsys, command[0])
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before
 
 
 # --- 8. OSError and MemoryError in the CLI --------------------------------------------------
@@ -542,9 +541,10 @@ def test_a_full_disk_while_writing_is_one_line_and_exit_2(tmp_path, capsys, monk
         raise OSError(errno.ENOSPC, "No space left on device", "particle.xyz")
 
     monkeypatch.setattr("ase.io.write", full_disk)
-    assert main(["build", "wulff", "--size", "13", "-o", "particle.xyz"]) == 2
+    assert main(["build", "wulff", "--size", "13", "-o", "out"]) == 2
     line = _one_line_error(capsys, "build")
     assert line == "atomscope build: error: No space left on device (particle.xyz)"
+    assert not list(Path("out").iterdir())
 
 
 def test_permission_denied_and_out_of_memory_are_one_line(tmp_path, capsys, monkeypatch):
@@ -554,14 +554,14 @@ def test_permission_denied_and_out_of_memory_are_one_line(tmp_path, capsys, monk
         raise PermissionError(errno.EACCES, "Permission denied")
 
     monkeypatch.setattr("ase.io.write", denied)
-    assert main(["build", "wulff", "--size", "13", "-o", "particle.xyz"]) == 2
+    assert main(["build", "wulff", "--size", "13", "-o", "out"]) == 2
     assert _one_line_error(capsys, "build") == "atomscope build: error: Permission denied"
 
     def exhausted(*args, **kwargs):
         raise MemoryError()
 
     monkeypatch.setattr("ase.io.write", exhausted)
-    assert main(["build", "wulff", "--size", "13", "-o", "particle.xyz"]) == 2
+    assert main(["build", "wulff", "--size", "13", "-o", "out"]) == 2
     assert "out of memory" in _one_line_error(capsys, "build")
 
 
@@ -605,7 +605,10 @@ def test_no_source_file_enables_pickle_or_eval():
         (["hrtem", "{xyz}", "--sampling", "0.2", "--focal-spread", "1e300"], "focal_spread"),
         (["recognize", "{tif}", "--sampling", "1e-9"], "at least 16 needed"),
         (["recognize", "{tif}", "--sampling", "1e300"], "recognition in a 64×64 image"),
-        (["build", "graphene", "--grains", "100000", "-o", "g.xyz"], "at most 74 grains"),
+        (
+            ["build", "graphene", "--form", "polycrystal", "--grains", "100000", "-o", "g"],
+            "at most 74 grains",
+        ),
     ],
 )
 def test_what_the_fuzzing_benchmark_found_is_one_line(tmp_path, argv, expected):

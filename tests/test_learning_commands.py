@@ -1,21 +1,17 @@
-"""``atomscope train`` / ``atomscope recognize`` (atomscope.learning.commands)."""
-
-import argparse
+"""``atomscope train`` / ``atomscope recognize`` (atomscope.cli.learning)."""
 
 import numpy as np
 import pytest
 
+from atomscope.cli import build_parser
 from atomscope.io import write_tiff
-from atomscope.learning.commands import add_commands
 from atomscope.learning.infer import Recognizer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _run(*argv):
-    parser = argparse.ArgumentParser()
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
+    args = build_parser(only=argv[0]).parse_args(argv)
     args.func(args)
 
 

@@ -50,22 +50,15 @@ def test_missing_pretrained_model_names_the_shipped_ones():
 
 
 def test_recognize_command_with_the_shipped_graphene_model(tmp_path, capsys):
-    import argparse
-
+    from atomscope.cli import main
     from atomscope.io import write_tiff
-    from atomscope.learning.commands import add_commands
     from atomscope.learning.randomize import image_from_exit_wave
 
     held_out = generate("polycrystalline", 1, rng=2025)
     image = image_from_exit_wave(held_out.wave(0), evaluation_microscope(1e4), rng=0)
     path = tmp_path / "graphene.tif"
     write_tiff(path, image.array, sampling=image.sampling[0])
-    parser = argparse.ArgumentParser()
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(
-        ["recognize", str(path), "--model", "graphene", "--out", str(tmp_path)]
-    )
-    args.func(args)
+    assert main(["recognize", str(path), "--model", "graphene", "--out", str(tmp_path)]) == 0
     with np.load(tmp_path / "graphene_atoms.npz") as found:
         count = len(found["positions"])
     # about one atom per 2.62 Å² of sheet; the cell is 43.2 Å wide with holes

@@ -16,7 +16,7 @@ from ase.io import write
 
 from atomscope.cli import main
 from atomscope.core import memory
-from atomscope.hrtem import HRTEMSettings, prepare
+from atomscope.jobs.hrtem import HRTEMSettings, prepare
 from atomscope.waves.scan import GridScan, LineScan
 
 MiB = 2**20
@@ -245,11 +245,15 @@ def no_building(monkeypatch):
         (["wulff", "--size", "1e4"], "Wulff particle of about 2.47e+11 atoms (size=10000 Å"),
         (["wulff", "--size", "1000000000000"], "Wulff particle of 1000000000000 atoms"),
         (["graphene", "--extent", "1e6"], "extent=(1e+06, 1e+06) Å (about 3.82e+11 atoms)"),
-        (["graphene", "--extent", "1e6", "--grains", "3"], "extent=(1e+06, 1e+06) Å"),
+        (["graphene", "--form", "random", "--extent", "1e6"], "extent=(1e+06, 1e+06) Å"),
+        (
+            ["graphene", "--form", "polycrystal", "--extent", "1e6", "--grains", "3"],
+            "extent=(1e+06, 1e+06) Å",
+        ),
     ],
 )
 def test_huge_structures_are_refused_before_building(argv, named, tmp_path, capsys, no_building):
-    output = tmp_path / "huge.xyz"
+    output = tmp_path / "huge"
     assert main(["build", *argv, "-o", str(output)]) == 2
     err = _error(capsys)
     assert named in err and "needs about" in err and "GiB" in err
@@ -361,7 +365,7 @@ def peak():
 
 atoms = bulk("Si", cubic=True)
 if sys.argv[1] == "hrtem":
-    from atomscope.hrtem import HRTEMSettings, memory_estimate, prepare, run_hrtem
+    from atomscope.jobs.hrtem import HRTEMSettings, memory_estimate, prepare, run_hrtem
 
     atoms = atoms.repeat((3, 3, 2))
     settings = HRTEMSettings(sampling=atoms.cell[0, 0] / 512, camera_sampling=0.18)

@@ -391,14 +391,18 @@ def test_train_never_replaces_files_it_did_not_write(tmp_path):
 def test_build_relax_and_phonons_replace_only_files_they_wrote(tmp_path):
     from atomscope.cli import main
 
-    mine = tmp_path / "particle.xyz"
+    mine = tmp_path / "models" / "particle.xyz"
+    mine.parent.mkdir()
     mine.write_text("the user's own model")
-    arguments = ["build", "particle", "--radius", "4", "5", "-o", str(mine)]
+    arguments = ["build", "particle", "--radius", "4", "5", "-o", str(mine.parent)]
     assert main(arguments) == 2
     assert mine.read_text() == "the user's own model"
-    ours = tmp_path / "built.xyz"
-    assert main([*arguments[:-1], str(ours)]) == 0
-    assert main([*arguments[:-1], str(ours), "--rng", "1"]) == 0  # its own file: replaced
-    relaxed = tmp_path / "relaxed.xyz"
-    assert main(["relax", str(ours), "--steps", "2", "-o", str(relaxed)]) == 0
-    assert main(["relax", str(relaxed), "--steps", "2", "-o", str(ours)]) == 2  # build's file
+    built = tmp_path / "built"
+    assert main([*arguments[:-1], str(built)]) == 0
+    assert main([*arguments[:-1], str(built), "--rng", "1"]) == 0  # its own files: replaced
+    source = str(built / "particle.xyz")
+    assert main(["relax", source, "--steps", "2", "-o", str(tmp_path / "relaxed")]) == 0
+    # build's summary.json is in the way: relax never replaces another command's file
+    assert main(["relax", source, "--steps", "2", "-o", str(built)]) == 2
+    assert json.loads((built / "summary.json").read_text())["command"] == "build"
+    assert main(["phonons", source, "--configs", "2", "-o", str(built)]) == 2

@@ -227,7 +227,7 @@ def test_the_hrtem_estimate_bounds_what_the_job_allocates(seed, gpts, count, con
     (traced by tracemalloc, which sees every NumPy buffer)."""
     import tracemalloc
 
-    from atomscope.hrtem import HRTEMSettings, memory_estimate, prepare
+    from atomscope.jobs.hrtem import HRTEMSettings, memory_estimate, prepare
     from atomscope.waves.ensemble import frozen_phonon_average
     from atomscope.waves.plane import PlaneWave
 

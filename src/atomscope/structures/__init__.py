@@ -7,6 +7,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submod_attrs={
         "graphene": ["graphene_sheet", "polycrystalline_graphene", "random_graphene"],
         "nanoparticles": ["random_particle", "wulff_particle"],
-        "orient": ["center", "orient", "place_on_support"],
+        "orient": ["center", "orient", "orthogonal_supercell", "place_on_support"],
     },
 )

@@ -29,6 +29,8 @@ _TILES = np.array([(0, 0)] + [(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1) if 
 _MARGIN = 10.0  # images this close to the cell fix the Voronoi cells of points inside [Å]
 _HOLE_WOBBLE = 0.08  # largest amplitude of each of the cos(2θ), cos(3θ), cos(4θ) edge terms
 _HOLE_GAP = 3.0  # least carbon between two holes, or a hole and its own image [Å]
+DEFAULT_HOLE_RADIUS = (3.5, 7.0)  # mean hole radii [Å] when the cell is large enough
+_SMALLEST_HOLE = 1.5  # [Å]: a default hole no smaller than a missing hexagon
 
 
 #: Peak bytes per atom while a sheet is built (measured 970–1150 B for `random_graphene`: the
@@ -184,7 +186,7 @@ def random_graphene(
     extent: float | tuple[float, float],
     rng: int | np.random.Generator | None,
     num_holes: int | tuple[int, int] = (0, 4),
-    hole_radius: tuple[float, float] = (3.5, 7.0),
+    hole_radius: tuple[float, float] | None = None,
     bond_length: float = BOND_LENGTH,
     vacuum: float = 2.0,
     progress: bool = False,
@@ -209,7 +211,8 @@ def random_graphene(
     num_holes
         Number of holes, or an inclusive range (low, high) to draw it from.
     hole_radius
-        Range of mean hole radii [Å]; each hole's edge wobbles by up to ±24 %.
+        Range of mean hole radii [Å]; each hole's edge wobbles by up to ±24 %. Default
+        (3.5, 7.0), narrowed to what fits a small cell (down to 1.5 Å).
     bond_length
         Target C–C distance b [Å].
     vacuum
@@ -235,6 +238,10 @@ def random_graphene(
             raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
     if low > high:
         raise ValueError(f"num_holes must be (low, high) with low <= high, got {num_holes!r}")
+    widest_radius = (extent.min() - _HOLE_GAP) / (2 * (1 + 3 * _HOLE_WOBBLE))
+    if hole_radius is None:
+        upper = float(np.clip(widest_radius, _SMALLEST_HOLE, DEFAULT_HOLE_RADIUS[1]))
+        hole_radius = (min(DEFAULT_HOLE_RADIUS[0], upper), upper)
     hole_radius = check_pair("hole_radius", hole_radius)
     if hole_radius[0] > hole_radius[1]:
         raise ValueError(f"hole_radius must be (low, high) with low <= high, got {hole_radius}")
@@ -247,7 +254,7 @@ def random_graphene(
         raise ValueError(
             f"hole_radius {hole_radius} Å is too large for extent {extent.tolist()} Å: holes "
             f"up to {widest:.1f} Å wide with their gap need hole_radius[1] <= "
-            f"{(extent.min() - _HOLE_GAP) / (2 * (1 + 3 * _HOLE_WOBBLE)):.2f} Å"
+            f"{widest_radius:.2f} Å (or num_holes 0)"
         )
     _check_memory(extent, bond_length, RANDOM_ATOM_BYTES)
     rng = as_generator(rng)

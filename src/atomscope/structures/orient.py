@@ -225,3 +225,88 @@ def place_on_support(
     height = system.positions[:, 2].max() + vacuum
     system.cell[2] = [0.0, 0.0, max(height, support.cell[2, 2])]
     return system
+
+
+MAX_SUPERCELL = 64  # largest number of primitive cells `orthogonal_supercell` builds
+
+
+def _is_orthorhombic(cell: np.ndarray) -> bool:
+    return bool(np.allclose(cell[~np.eye(3, dtype=bool)], 0.0, atol=1e-8))
+
+
+def orthogonal_supercell(
+    atoms: Atoms, max_cells: int = MAX_SUPERCELL, tolerance: float = 1e-6
+) -> tuple[Atoms, np.ndarray]:
+    """The smallest supercell of a periodic cell whose vectors lie along x, y and z.
+
+    A cell whose third vector is along z (the beam) and whose in-plane lattice has two
+    perpendicular lattice vectors — hexagonal, centred rectangular, any rectangular lattice in a
+    rotated frame — is repeated along those vectors (``ase.build.make_supercell``) and rotated
+    so the first lies along x. An orthorhombic cell is returned unchanged (a copy).
+
+    Parameters
+    ----------
+    atoms
+        Structure with a cell; its third vector must be perpendicular to the first two.
+    max_cells
+        Largest supercell, in primitive cells.
+    tolerance
+        Relative tolerance of "perpendicular" (|cos| of the angle).
+
+    Returns
+    -------
+    supercell : ase.Atoms
+        The orthorhombic structure.
+    matrix : numpy.ndarray
+        The integer 3×3 supercell matrix P (new cell = P @ old cell).
+
+    Examples
+    --------
+    >>> from ase.build import graphene
+    >>> sheet, matrix = orthogonal_supercell(graphene(vacuum=2.0))
+    >>> matrix.tolist(), len(sheet)
+    ([[1, 0, 0], [1, 2, 0], [0, 0, 1]], 4)
+    """
+    from ase.build import make_supercell
+
+    atoms = _check_atoms("atoms", atoms)
+    cell = np.asarray(atoms.cell)
+    if _is_orthorhombic(cell):
+        return atoms.copy(), np.eye(3, dtype=int)
+    in_plane, beam = cell[:2], cell[2]
+    lengths = np.linalg.norm(cell, axis=1)
+    if lengths.min() == 0 or np.abs(in_plane @ beam).max() > tolerance * lengths.max() ** 2:
+        raise ValueError(
+            "atoms.cell: the third cell vector must be perpendicular to the first two (the beam "
+            f"along it); got {cell.round(6).tolist()} Å — rotate the structure first"
+        )
+    # integer combinations i a1 + j a2 with |i|, |j| <= reach, shortest first
+    reach = int(np.ceil(np.sqrt(max_cells))) + 1
+    steps = np.arange(-reach, reach + 1)
+    combos = np.stack(np.meshgrid(steps, steps, indexing="ij"), -1).reshape(-1, 2)
+    combos = combos[np.any(combos != 0, axis=1)]
+    vectors = combos @ in_plane
+    norms = np.linalg.norm(vectors, axis=1)
+    order = np.lexsort((np.abs(np.arctan2(vectors[:, 1], vectors[:, 0])), norms.round(8)))
+    for first in order:
+        cosines = np.abs(vectors @ vectors[first]) / (norms * norms[first])
+        perpendicular = np.flatnonzero(cosines < tolerance)
+        if not len(perpendicular):
+            continue
+        second = perpendicular[np.argmin(norms[perpendicular])]
+        matrix = np.array([[*combos[first], 0], [*combos[second], 0], [0, 0, 1]])
+        if np.linalg.det(matrix) < 0:
+            matrix[1] *= -1
+        if round(abs(np.linalg.det(matrix))) <= max_cells:
+            break
+    else:
+        raise ValueError(
+            f"atoms.cell {cell.round(6).tolist()} Å has no orthogonal supercell of at most "
+            f"{max_cells} cells; build an orthorhombic cell (ase.build.make_supercell)"
+        )
+    supercell = make_supercell(atoms, matrix, wrap=True)
+    a, b, c = np.asarray(supercell.cell)
+    supercell.rotate(a, "x", rotate_cell=True)
+    supercell.set_cell(np.diag([np.linalg.norm(a), np.linalg.norm(b), np.linalg.norm(c)]))
+    supercell.wrap()
+    return supercell, matrix

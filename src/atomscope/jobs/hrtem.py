@@ -7,7 +7,6 @@ JSON summary of every parameter used. Each file is written atomically.
 
 from __future__ import annotations
 
-import resource
 import sys
 import time
 from collections.abc import Sequence
@@ -50,6 +49,50 @@ class HRTEMSettings:
     dose: float = 1e4
     mtf: tuple[str, float, float, float] | None = ("rational", 0.1, 0.5, 2.5)
     rng: int = 0
+
+
+#: Named microscopes: the evaluation microscopes of the shipped recognition models' model cards
+#: (`atomscope.learning.validate`), so `atomscope hrtem --preset NAME` images as they were scored.
+PRESETS = {
+    "graphene-80kv": "evaluation_microscope",
+    "gold-300kv": "gold_evaluation_microscope",
+}
+_PRESET_POTENTIAL = {"sampling": 0.08, "slice_thickness": 1.0}  # the models' training exit waves
+
+
+def preset_settings(name: str) -> HRTEMSettings:
+    """`HRTEMSettings` of a named microscope (`PRESETS`): energy, lens, envelopes and camera
+    of a shipped model's evaluation microscope, the potential as its training data used.
+
+    Examples
+    --------
+    >>> preset = preset_settings("graphene-80kv")
+    >>> preset.energy, preset.Cs, preset.defocus, preset.camera_sampling
+    (80000.0, -120000.0, -84.0, 0.12)
+    """
+    from atomscope.learning import validate
+
+    if name not in PRESETS:
+        raise ValueError(f"--preset must be one of {', '.join(PRESETS)}, got {name!r}")
+    microscope = getattr(validate, PRESETS[name])()
+    ctf, camera = microscope.ctf, microscope.camera
+    aberrations = {k: v for k, v in ctf.aberrations.nonzero().items() if k not in ("C10", "C30")}
+    return HRTEMSettings(
+        energy=ctf.energy,
+        Cs=ctf.aberrations["C30"],
+        defocus=ctf.aberrations.defocus,
+        aberrations=aberrations,
+        semiangle_cutoff=ctf.semiangle_cutoff,
+        focal_spread=ctf.focal_spread,
+        angular_spread=ctf.angular_spread,
+        deflection=ctf.deflection,
+        camera_sampling=float(camera.sampling[0]),
+        dose=camera.dose,
+        mtf=None
+        if camera.mtf is None
+        else (camera.mtf.name, camera.mtf.c1, camera.mtf.c2, camera.mtf.c3),
+        **_PRESET_POTENTIAL,
+    )
 
 
 def demo_structure() -> Atoms:
@@ -237,6 +280,9 @@ def run_hrtem(
     from atomscope.core.memory import describe
     from atomscope.images import Images
     from atomscope.outputs import check_output_directory, claim_outputs, staged_outputs
+    from atomscope.summary import write_summary
+
+    started = time.perf_counter()
     from atomscope.waves.ensemble import frozen_phonon_average
     from atomscope.waves.plane import PlaneWave
 
@@ -277,12 +323,11 @@ def run_hrtem(
         )
         io.write_tiff(stage / "image.tif", image)
         plot.image_png(stage / "image.png", image, "image (noise-free)")
-        summary = {
+        results = {
             "structure": name,
             "num_atoms": len(potential.atoms),
             "num_configs": potential.num_configs,
             "symbols": sorted(set(potential.atoms.get_chemical_symbols())),
-            "settings": asdict(settings),
             "defocus_used": defocus,
             "grid": {
                 "gpts": potential.gpts,
@@ -292,8 +337,6 @@ def run_hrtem(
             },
             "multislice_seconds": multislice_seconds,
             "memory_estimate_bytes": nbytes,
-            # ru_maxrss is in KiB on Linux: the whole process's peak, potential and outputs included
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "image_mean": float(image.array.mean()),
             "image_contrast": float(image.array.std() / image.array.mean()),
         }
@@ -304,7 +347,13 @@ def run_hrtem(
                 detected,
                 f"detected ({settings.dose:g} e⁻/Å², {settings.camera_sampling} Å/px)",
             )
-            summary["detected_mean_counts"] = float(np.mean(detected.array))
-        summary["outputs"] = output_names(detected is not None)
-        io.write_json(stage / "summary.json", summary)
+            results["detected_mean_counts"] = float(np.mean(detected.array))
+        summary = write_summary(
+            stage / "summary.json",
+            command,
+            {"structure": name, "settings": asdict(settings)},
+            output_names(detected is not None),
+            started,
+            results,
+        )
     return summary

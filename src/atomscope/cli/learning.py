@@ -1,8 +1,11 @@
-"""``atomscope train`` and ``atomscope recognize``: the recognition network from the command line."""
+"""``atomscope train | recognize``: options → `atomscope.learning.train` and
+`atomscope.jobs.recognize`."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import argparse
+
+from atomscope.cli.common import add_out_option
 
 
 def _train(args) -> None:
@@ -35,56 +38,23 @@ def _train(args) -> None:
     )
 
 
-def _recognizer(name: str):
-    from atomscope.learning.infer import Recognizer
-
-    if Path(name).suffix == ".pt" or Path(name).is_file():
-        return Recognizer.load(name)
-    return Recognizer.pretrained(name)
-
-
-def _recognize(args) -> None:
-    from atomscope.core.memory import check_and_report
-    from atomscope.io import read_image, write_npz
-    from atomscope.outputs import claim_outputs, staged_outputs
-    from atomscope.plot import save_figure
+def _recognize(args: argparse.Namespace) -> None:
+    from atomscope.io import read_image
+    from atomscope.jobs.recognize import run_recognize
 
     image = read_image(args.image, sampling=args.sampling, frames=args.frame, single_frame=True)
-    out = Path(args.out)
-    stem = Path(args.image).stem
-    claim_outputs(out, "recognize", [f"{stem}_atoms.png", f"{stem}_atoms.npz"])
-    recognizer = _recognizer(args.model)
-    nx, ny = image.shape[-2:]
-    check_and_report(
-        recognizer.memory_estimate(image.shape, image.sampling[0]),
-        f"recognition in a {nx}×{ny} image at {image.sampling[0]:g} Å/px",
-        "check --sampling (the image is resampled to the model's pixel size) or crop the image",
-    )
-    result = recognizer.predict(image.array, image.sampling[0], threshold=args.threshold)
-    # each image adds its own pair of files; earlier images' results stay
-    with staged_outputs(out, "recognize", last=f"{stem}_atoms.npz", keep_others=True) as stage:
-        save_figure(result.plot(), stage / f"{stem}_atoms.png")
-        write_npz(
-            stage / f"{stem}_atoms.npz",
-            positions=result.positions,
-            probabilities=result.probabilities,
-            scores=result.scores,
-            maps=result.maps,
-        )
-    print(
-        f"{len(result)} atoms -> {out / f'{stem}_atoms.npz'} (overlay {out / f'{stem}_atoms.png'})"
-    )
+    run_recognize(image, args.out, args.model, threshold=args.threshold, name=args.image)
 
 
-def add_commands(subparsers) -> None:
-    """Register ``train`` and ``recognize`` on the ``atomscope`` parser."""
+def _configure_train(train: argparse.ArgumentParser) -> None:
     from atomscope.learning.train import TrainConfig
 
     d = TrainConfig()
-    train = subparsers.add_parser("train", help="train an atom-recognition network on simulations")
     train.add_argument("--preset", default="graphene", help="graphene (80 kV) | gold (300 kV)")
     train.add_argument("--iterations", type=int, default=d.iterations, help="Adam steps")
-    train.add_argument("--out", "-o", required=True, help="output directory (resumes if present)")
+    train.add_argument(
+        "--out", "-o", default="out/train", metavar="DIR", help="output directory (resumes a run)"
+    )
     train.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step")
     train.add_argument(
         "--crops-per-image",
@@ -140,7 +110,8 @@ def add_commands(subparsers) -> None:
     )
     train.set_defaults(func=_train)
 
-    recognize = subparsers.add_parser("recognize", help="find atoms in an image with a network")
+
+def _configure_recognize(recognize: argparse.ArgumentParser) -> None:
     recognize.add_argument("image", help="image file (.tif, .npz, .dm3/.dm4/.emd)")
     recognize.add_argument(
         "--model", default="graphene", help="shipped model name (graphene, gold) or a model.pt file"
@@ -155,5 +126,10 @@ def add_commands(subparsers) -> None:
         help="t of Eq 6.16: minimum peak class probability (default: the model's validated t, "
         "else 0.5)",
     )
-    recognize.add_argument("--out", "-o", default="out/recognize", help="output directory")
+    add_out_option(recognize, "recognize")
     recognize.set_defaults(func=_recognize)
+
+
+def configure(command: str, parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``command`` (train or recognize) to its ``parser``."""
+    (_configure_train if command == "train" else _configure_recognize)(parser)

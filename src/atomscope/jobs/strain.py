@@ -1,66 +1,14 @@
-"""``atomscope strain``: peaks → structural templates → strain, with GPA beside it."""
+"""The strain job: image → peaks → structural templates → strain, with GPA beside it."""
 
 from __future__ import annotations
 
 import dataclasses
+import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
-BUILTIN_TEMPLATES = ("square", "hexagonal", "fcc110", "honeycomb")
-
-
-def _g_vector(text: str) -> tuple[float, float]:
-    parts = text.split(",")
-    try:
-        if len(parts) != 2:
-            raise ValueError
-        return float(parts[0]), float(parts[1])
-    except ValueError:
-        raise ValueError(
-            f"--gpa takes 'auto' or two frequencies gx,gy [1/pixel] such as 0.1,0 0,0.1; "
-            f"got {text!r}"
-        ) from None
-
-
-def _template(text: str):
-    from atomscope.analysis.templates import Template
-
-    if text in BUILTIN_TEMPLATES:
-        return Template.from_name(text)
-    path = Path(text)
-    if not path.is_file():
-        raise ValueError(
-            f"--template must be one of {', '.join(BUILTIN_TEMPLATES)} or a CSV file of points "
-            f"(x, y relative to the centre); got {text!r}"
-        )
-    try:
-        points = np.loadtxt(path, delimiter=",", ndmin=2)
-    except ValueError as error:
-        raise ValueError(f"--template file {text!r} is not a CSV of x, y rows: {error}") from None
-    return Template(points)
-
-
-def _structure_templates(args) -> list:
-    """One template per column site of ``--template-structure`` along ``--zone-axis`` [Å]."""
-    from atomscope.analysis.templates import Template
-    from atomscope.cli import read_structure
-
-    if args.zone_axis is None:
-        raise ValueError("--template-structure needs --zone-axis U V W (e.g. 1 1 0)")
-    try:
-        atoms = read_structure(args.template_structure)
-    except ValueError as error:
-        raise ValueError(f"--template-structure: {error}") from None
-    species = None if args.species is None else args.species.split(",")
-    try:
-        return Template.from_atoms(atoms, args.zone_axis, species=species)
-    except ValueError as error:
-        option = "--species" if "species" in str(error) else "--zone-axis"
-        if "periodic" in str(error):
-            option = "--template-structure"
-        raise ValueError(f"{option}: {error}") from None
 
 
 def _reference_box(values, shape) -> tuple[float, float, float, float] | None:
@@ -190,8 +138,67 @@ def strain_memory(shape: tuple[int, int], gpa: bool) -> int:
     return int(per_pixel * shape[0] * shape[1] + _FIGURE_BYTES)
 
 
-def run_strain(args) -> dict:
-    """Run the strain command on parsed arguments; returns the JSON summary."""
+def run_strain(
+    image,
+    out: str | Path,
+    templates: Sequence,
+    templates_in_angstrom: bool = False,
+    points: np.ndarray | None = None,
+    invert: bool = False,
+    gpa: str | Sequence[tuple[float, float]] | None = None,
+    min_distance: int | None = None,
+    refine_window: int | None = None,
+    threshold: float = 0.1,
+    rmax: float | None = None,
+    min_matched: int | None = None,
+    wiener: bool = False,
+    reference: tuple[float, float, float, float] | None = None,
+    name: str = "image",
+) -> dict:
+    """Strain of every atomic column in ``image`` by template matching (and GPA), written
+    into directory ``out``: points.csv, strain.npz, strain.png and summary.json.
+
+    Parameters
+    ----------
+    image
+        `Images` (2D) with its pixel size [Å].
+    out
+        Output directory; only files an earlier strain run wrote are replaced.
+    templates
+        `Template` objects (several: the best per point).
+    templates_in_angstrom
+        True when the templates' spacings are in Å (`Template.from_atoms`): the peak search
+        then uses physical defaults and the summary gives ``lattice_scale``.
+    points
+        Column positions (n, 2) ``[x, y]`` [pixels], e.g. from `atomscope recognize`, instead
+        of the peak search.
+    invert
+        Atoms are dark (ABF, negative-Cs HRTEM of light atoms): find minima.
+    gpa
+        None, ``"auto"`` or two g-vectors ``(gx, gy)`` [1/pixel] for GPA beside the templates.
+    min_distance, refine_window
+        Peak separation and refinement window [pixels] (default: from the templates' nearest
+        spacing when in Å, else 5).
+    threshold
+        Peak height, fraction of the image range.
+    rmax, min_matched
+        Largest RMSD of a full match and fewest neighbours N′ of a partial match.
+    wiener
+        Wiener-filter the image first.
+    reference
+        Unstrained region (x0, x1, y0, y1) [pixels] for both methods (default: the matched
+        points with complete, well-fitting neighbourhoods / the whole image).
+    name
+        The image's name for the summary.
+
+    Returns
+    -------
+    dict
+        The summary written to ``out/summary.json``.
+    """
+    started = time.perf_counter()
+    arguments = {key: value for key, value in locals().items() if key not in ("image", "started")}
+    arguments["templates"] = [template.name for template in templates]
     from atomscope.analysis import (
         find_peaks,
         gpa_strain,
@@ -204,46 +211,50 @@ def run_strain(args) -> dict:
     from atomscope.analysis.templates import match_templates
     from atomscope.core.memory import check_and_report
     from atomscope.core.validate import check_positive, check_positive_int
-    from atomscope.io import read_image, write_json, write_npz
+    from atomscope.io import write_npz
     from atomscope.outputs import claim_outputs, staged_outputs
     from atomscope.plot import strain_png
+    from atomscope.summary import write_summary
 
-    if args.template_structure is not None:
-        templates = _structure_templates(args)
-    else:
-        templates = [_template(name) for name in args.template]
-    if args.min_distance is not None:
-        check_positive_int("--min-distance", args.min_distance)
-    if args.refine_window is not None:
-        check_positive_int("--refine-window", args.refine_window, minimum=3)
-    if args.rmax is not None:
-        check_positive("--rmax", args.rmax)
-    if args.min_matched is not None:
-        check_positive_int("--min-matched", args.min_matched, minimum=3)
+    if min_distance is not None:
+        check_positive_int("--min-distance", min_distance)
+    if refine_window is not None:
+        check_positive_int("--refine-window", refine_window, minimum=3)
+    if rmax is not None:
+        check_positive("--rmax", rmax)
+    if min_matched is not None:
+        check_positive_int("--min-matched", min_matched, minimum=3)
     g_vectors = None
-    if args.gpa is not None and args.gpa != ["auto"]:
-        if len(args.gpa) != 2:
-            raise ValueError(f"--gpa takes 'auto' or two g-vectors gx,gy, got {args.gpa}")
-        g_vectors = check_g_vectors([_g_vector(g) for g in args.gpa])
-    image = read_image(args.image, sampling=args.sampling, frames=args.frame, single_frame=True)
-    claim_outputs(args.out, "strain", _OUTPUTS)
+    if gpa is not None and gpa != "auto":
+        if len(gpa) != 2:
+            raise ValueError(f"--gpa takes 'auto' or two g-vectors gx,gy, got {gpa}")
+        g_vectors = check_g_vectors(gpa)
+    if image.array.ndim != 2:
+        raise ValueError(f"the image must be 2D, got shape {image.shape}; choose one --frame")
+    if points is not None:
+        points = np.asarray(points, dtype=float)
+        if points.ndim != 2 or points.shape[1] != 2 or len(points) < 3:
+            raise ValueError(f"--points must be at least 3 rows of x, y; got shape {points.shape}")
+        if np.any(points < 0) or np.any(points > np.asarray(image.shape) - 1):
+            raise ValueError("--points lie outside the image: they must be pixels of this image")
+    claim_outputs(out, "strain", _OUTPUTS)
     nx, ny = image.shape
-    in_angstrom = args.template_structure is not None
+    in_angstrom = templates_in_angstrom
     radius = max(float(np.linalg.norm(t.points, axis=1).max()) for t in templates)
     if in_angstrom and min(image.extent) < 2 * radius:
         raise ValueError(
-            f"image {args.image!r} ({image.extent[0]:.3g}×{image.extent[1]:.3g} Å) is too small "
+            f"image {name!r} ({image.extent[0]:.3g}×{image.extent[1]:.3g} Å) is too small "
             f"for the template (radius {radius:.3g} Å): it needs at least {2 * radius:.3g} Å"
         )
     check_and_report(
-        strain_memory(image.shape, gpa=args.gpa is not None),
+        strain_memory(image.shape, gpa=gpa is not None),
         f"strain of a {nx}×{ny} image",
         "crop the image",
     )
-    box = _reference_box(args.reference, image.shape)
-    array = -image.array if args.invert else image.array
-    array = wiener_filter(array) if args.wiener else array
-    if not args.invert and _looks_dark(array):
+    box = _reference_box(reference, image.shape)
+    array = -image.array if invert else image.array
+    array = wiener_filter(array) if wiener else array
+    if not invert and _looks_dark(array):
         warnings.warn(
             "most of the image is bright with dark spots: if the atoms are dark (ABF, "
             "negative-Cs HRTEM of light atoms), the peaks found sit on the background; "
@@ -255,14 +266,18 @@ def run_strain(args) -> dict:
     # scikit-image's min_distance lost a quarter of the weak O columns of [110] SrTiO3), a
     # refinement window of 0.6 spacing (0.4 left 0.5 % RMS strain of noise, 0.6 0.2 %)
     nearest = min(_nearest_spacing(t) for t in templates) / sampling.min() if in_angstrom else None
-    min_distance = args.min_distance or (max(2, int(0.35 * nearest)) if nearest else 5)
-    window = args.refine_window or (max(5, 2 * int(0.3 * nearest) + 1) if nearest else 5)
-    peaks = refine_peaks(array, find_peaks(array, min_distance, args.threshold), window=window)
-    points = peaks * sampling if in_angstrom else peaks
-    match = match_templates(points, templates, rmax=args.rmax, min_matched=args.min_matched)
+    min_distance = min_distance or (max(2, int(0.35 * nearest)) if nearest else 5)
+    window = refine_window or (max(5, 2 * int(0.3 * nearest) + 1) if nearest else 5)
+    if points is None:
+        peaks = refine_peaks(array, find_peaks(array, min_distance, threshold), window=window)
+    else:
+        peaks = points
+    match = match_templates(
+        peaks * sampling if in_angstrom else peaks, templates, rmax=rmax, min_matched=min_matched
+    )
     reference_points = None if box is None else _inside(peaks, box)
     if reference_points is not None and not (reference_points & match.mask).any():
-        raise ValueError(f"--reference {args.reference}: no matched point lies in this region")
+        raise ValueError(f"--reference {reference}: no matched point lies in this region")
     strain = strain_from_match(match, reference=reference_points)
     rmsd_median = float(np.nanmedian(match.rmsd[match.mask])) if match.mask.any() else None
     if rmsd_median is not None and rmsd_median > RMSD_FIT:
@@ -271,18 +286,18 @@ def run_strain(args) -> dict:
             "that fits has a few 0.01); check --template / --template-structure and --zone-axis",
             stacklevel=2,
         )
-    gpa = None
-    if args.gpa is not None:
+    gpa_maps = None
+    if gpa is not None:
         x, y = np.meshgrid(np.arange(image.shape[0]), np.arange(image.shape[1]), indexing="ij")
         pixels = None if box is None else _inside(np.stack([x, y], axis=-1), box)
-        gpa = gpa_strain(array, g_vectors=g_vectors, reference=pixels)
+        gpa_maps = gpa_strain(array, g_vectors=g_vectors, reference=pixels)
     # "unmatched" for the interior: no complete, well-fitting neighbourhood (the default
     # reference rule), which also catches the force-matched points along the edges
     complete, _ = default_reference(match)
     reach = radius / sampling.min() if in_angstrom else radius * float(np.nanmax(strain.scale))
     interior = _interior(peaks, complete, image.shape, reach)
 
-    with staged_outputs(args.out, "strain") as stage:
+    with staged_outputs(out, "strain") as stage:
         _write_points_csv(stage / "points.csv", peaks, sampling, strain, match)
         arrays = {
             name: getattr(strain, name)
@@ -291,9 +306,12 @@ def run_strain(args) -> dict:
         arrays.update(
             rmsd=match.rmsd, template_index=match.template_index, num_matched=match.num_matched
         )
-        if gpa is not None:
+        if gpa_maps is not None:
             arrays.update(
-                {f"gpa_{name}": getattr(gpa, name) for name in ("exx", "eyy", "exy", "rotation")}
+                {
+                    f"gpa_{name}": getattr(gpa_maps, name)
+                    for name in ("exx", "eyy", "exy", "rotation")
+                }
             )
         write_npz(stage / "strain.npz", compress=False, **arrays)
         # the figure draws points over the image in pixels
@@ -303,18 +321,19 @@ def run_strain(args) -> dict:
             image,
             on_image,
             rmsd=match.rmsd,
-            gpa=gpa,
+            gpa=gpa_maps,
             focus=interior if interior.any() else None,
         )
         matched = strain.mask
-        summary = {
-            "image": str(args.image),
+        results = {
+            "image": name,
             "sampling_A": image.sampling,
             "sampling_source": image.sampling_source,
             "templates": [t.name for t in templates],
             "min_distance_px": min_distance,
             "refine_window_px": window,
-            "inverted": bool(args.invert),
+            "inverted": bool(invert),
+            "points_given": points is not None,
             "rmsd_median": rmsd_median,
             "lattice_scale": _lattice_scale(strain) if in_angstrom else None,
             "lattice_scale_per_template": (
@@ -326,7 +345,7 @@ def run_strain(args) -> dict:
             "num_interior": int(interior.sum()),
             "strain_rms_interior": {
                 "templates": _rms(strain, interior),
-                "gpa": None if gpa is None else _rms_at(gpa, peaks[interior]),
+                "gpa": None if gpa_maps is None else _rms_at(gpa_maps, peaks[interior]),
             },
             "num_points": len(peaks),
             "num_matched": int(matched.sum()),
@@ -336,112 +355,9 @@ def run_strain(args) -> dict:
             "mean_eyy": float(np.nanmean(strain.eyy)) if matched.any() else None,
             "std_exx": float(np.nanstd(strain.exx)) if matched.any() else None,
             "std_eyy": float(np.nanstd(strain.eyy)) if matched.any() else None,
-            "gpa_g_vectors": None if gpa is None else gpa.g_vectors,
-            "outputs": _OUTPUTS,
+            "gpa_g_vectors": None if gpa_maps is None else gpa_maps.g_vectors,
         }
-        write_json(stage / "summary.json", summary)
+        summary = write_summary(
+            stage / "summary.json", "strain", arguments, _OUTPUTS, started, results
+        )
     return summary
-
-
-def _strain(args) -> None:
-    summary = run_strain(args)
-    print(
-        f"{summary['num_matched']}/{summary['num_points']} points matched; outputs in {args.out}/"
-    )
-
-
-def add_commands(subparsers) -> None:
-    """Register ``atomscope strain``."""
-    parser = subparsers.add_parser(
-        "strain",
-        help="strain maps from an atomic-resolution image (templates, optionally GPA)",
-        description="Find and refine peaks, match structural templates (seed §3.2), compute the "
-        "strain tensor of every point, optionally GPA beside it; writes points.csv, strain.npz, "
-        "strain.png and summary.json.",
-    )
-    parser.add_argument(
-        "image",
-        help="image file (TIFF, npz, dm3/dm4, emd, hspy, mrc, ser); its x axis is the array's "
-        "first axis, i.e. the TIFF's columns (left to right), y its rows",
-    )
-    parser.add_argument(
-        "--template",
-        nargs="+",
-        default=["hexagonal"],
-        help="square | hexagonal | fcc110 | honeycomb | CSV file (several: best per point)",
-    )
-    parser.add_argument(
-        "--template-structure",
-        metavar="FILE",
-        help="crystal structure (CIF or any file ASE reads): one template per column site "
-        "along --zone-axis, in Å (replaces --template)",
-    )
-    parser.add_argument(
-        "--zone-axis",
-        type=int,
-        nargs=3,
-        metavar=("U", "V", "W"),
-        help="zone axis [uvw] of --template-structure, in its cell vectors' basis",
-    )
-    parser.add_argument(
-        "--species",
-        help="with --template-structure: keep columns containing these elements, e.g. Sr,Ti",
-    )
-    parser.add_argument(
-        "--invert",
-        action="store_true",
-        help="atoms are dark (ABF, negative-Cs HRTEM of light atoms): find minima",
-    )
-    parser.add_argument("--frame", type=int, help="the frame of a stack to analyse (from 0)")
-    parser.add_argument(
-        "--gpa",
-        nargs="+",
-        metavar="GX,GY",
-        help="also run GPA with two g-vectors [1/pixel], or 'auto'",
-    )
-    parser.add_argument("--out", "-o", default="out/strain", help="output directory")
-    parser.add_argument(
-        "--sampling",
-        type=float,
-        default=None,
-        help="pixel size [Å]; overrides the file's calibration (default: from the file)",
-    )
-    parser.add_argument(
-        "--min-distance",
-        type=int,
-        default=None,
-        help="peak separation [pixels] (default: 0.35 × the nearest column spacing of "
-        "--template-structure, else 5)",
-    )
-    parser.add_argument(
-        "--refine-window",
-        type=int,
-        default=None,
-        help="sub-pixel refinement window [pixels] (default: 0.6 × the nearest column spacing "
-        "of --template-structure, at least 5; else 5)",
-    )
-    parser.add_argument(
-        "--threshold", type=float, default=0.1, help="peak height, fraction of the image range"
-    )
-    parser.add_argument(
-        "--rmax",
-        type=float,
-        default=None,
-        help="largest RMSD for a full match; above it partial matching",
-    )
-    parser.add_argument(
-        "--min-matched",
-        type=int,
-        default=None,
-        help="fewest matched neighbours N′ for a partial match (default 3)",
-    )
-    parser.add_argument("--wiener", action="store_true", help="Wiener-filter the image first")
-    parser.add_argument(
-        "--reference",
-        type=float,
-        nargs=4,
-        metavar=("X0", "X1", "Y0", "Y1"),
-        help="unstrained region [pixels]: zero mean planar strain there (both "
-        "methods); default: all matched points / the whole image",
-    )
-    parser.set_defaults(func=_strain)
