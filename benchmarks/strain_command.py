@@ -7,6 +7,7 @@ runs, quiet and with one busy core (a `while True: pass` process), their ratio t
 target, and where the time of one in-process run goes (imports, analysis, figure, writing).
 """
 
+import json
 import pstats
 import shutil
 import subprocess
@@ -62,11 +63,14 @@ def best_wall(arguments: list[str], out: Path, repeats: int = 5) -> float:
 def breakdown(arguments: list[str], out: Path) -> None:
     """Where one run's time goes, in a fresh interpreter (imports are cold for the process)."""
     code = (
-        "import cProfile, sys; from atomscope.cli import main; "
-        f"cProfile.run('main({[*arguments, '--out', str(out)]!r})', sys.argv[1])"
+        "import cProfile, json, sys; from atomscope.cli import main; "
+        "cProfile.runctx('main(json.loads(sys.argv[2]))', globals(), locals(), sys.argv[1])"
     )
     profile = out.parent / "strain.prof"
-    subprocess.run([sys.executable, "-c", code, str(profile)], check=True, capture_output=True)
+    argv = json.dumps([*arguments, "--out", str(out)])
+    subprocess.run(
+        [sys.executable, "-c", code, str(profile), argv], check=True, capture_output=True
+    )
     stats = pstats.Stats(str(profile))
     total = stats.total_tt
     parts = {
