@@ -55,3 +55,18 @@ def test_edge_points_do_not_set_the_colour_range(tmp_path, monkeypatch):
     monkeypatch.setattr(Figure, "colorbar", recording_colorbar)
     strain_png(tmp_path / "strain.png", image, strain, rmsd=match.rmsd, focus=interior)
     assert max(abs(c) for c in limits[0]) < 0.05
+
+
+def test_images_are_drawn_with_pixel_centres_at_their_positions():
+    from matplotlib.figure import Figure
+
+    from atomscope.plot import show_image
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    array = np.zeros((8, 6))
+    image = show_image(ax, array, (0.5, 0.25))
+    left, right, bottom, top = image.get_extent()
+    # pixel (3, 5) spans [left + 3 Δx, left + 4 Δx]: its centre is at 3 × 0.5 Å, 5 × 0.25 Å
+    assert left + 3.5 * (right - left) / 8 == 1.5
+    assert bottom + 5.5 * (top - bottom) / 6 == 1.25

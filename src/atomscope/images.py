@@ -78,3 +78,17 @@ class Images:
         if sampling is None:
             return Images(array, self.sampling, {**self.metadata, **metadata}, self.sampling_source)
         return Images(array, sampling, {**self.metadata, **metadata})
+
+
+def pixel_extent(shape: tuple[int, int], sampling) -> tuple[float, float, float, float]:
+    """``imshow`` extent (left, right, bottom, top) [Å] of an ``[x, y]`` array whose pixel
+    (i, j) sits at (i, j) × sampling, so plotted positions [Å] land on their pixels.
+
+    Examples
+    --------
+    >>> pixel_extent((4, 2), 0.5)
+    (-0.25, 1.75, -0.25, 0.75)
+    """
+    sx, sy = np.broadcast_to(np.asarray(sampling, dtype=float), (2,))
+    nx, ny = shape
+    return (-sx / 2, (nx - 0.5) * sx, -sy / 2, (ny - 0.5) * sy)

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from atomscope.images import pixel_extent
 from atomscope.outputs import atomic_output
 
 _NICE_LENGTHS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
@@ -45,7 +46,7 @@ def show_image(
         array.T,
         origin="lower",
         cmap=cmap,
-        extent=(0, extent_x, 0, extent_y),
+        extent=pixel_extent(array.shape, sampling),  # pixel (i, j) centred at (i, j) × sampling
         interpolation="nearest",
     )
     ax.set_title(title)

@@ -2,7 +2,7 @@
 
 A local lattice ("segment") is stored as the vectors from its central point to its neighbours,
 in order of increasing distance (the Euclidean order that partial matching relies on, §3.2.3).
-For lattices whose neighbour shells nearly overlap (fcc 〈110〉) the shell of a neighbour is judged
+For lattices whose neighbour shells nearly overlap (fcc ⟨110⟩) the shell of a neighbour is judged
 from the length of its interface with the central point's Voronoi cell instead (Fig 3.3c).
 """
 

@@ -271,7 +271,7 @@ class Template:
 
     @classmethod
     def square(cls, shells: int = 2, spacing: float = 1.0) -> Template:
-        """Square lattice (fcc 〈100〉 projection): shells of 4, 4, 4, 8, ... points; symmetry 4.
+        """Square lattice (fcc ⟨100⟩ projection): shells of 4, 4, 4, 8, ... points; symmetry 4.
 
         Parameters
         ----------
@@ -289,7 +289,7 @@ class Template:
 
     @classmethod
     def hexagonal(cls, shells: int = 1, spacing: float = 1.0) -> Template:
-        """Hexagonal lattice (fcc 〈111〉, graphene's Bravais lattice): shells of 6; symmetry 6.
+        """Hexagonal lattice (fcc ⟨111⟩, graphene's Bravais lattice): shells of 6; symmetry 6.
 
         Examples
         --------
@@ -315,7 +315,7 @@ class Template:
 
     @classmethod
     def fcc110(cls, shells: int = 3, spacing: float = 1.0) -> Template:
-        """fcc in the 〈110〉 zone axis (centred rectangular, a/√2 × a): shells of 4, 2, 2 points.
+        """fcc in the ⟨110⟩ zone axis (centred rectangular, a/√2 × a): shells of 4, 2, 2 points.
 
         Shells are separated by their Voronoi interface (Fig 3.3c). ``spacing`` is the projected
         nearest-neighbour distance √(3/8)·a.

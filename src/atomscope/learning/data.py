@@ -41,7 +41,7 @@ TRUTH_WIDTH = 0.4
 #: Focal series (seed Eq 6.19): Δf_k = Δf_0 + k·step + U(−20, 20) Å, default step 130 Å.
 FOCAL_STEP = 130.0
 FOCAL_JITTER = 20.0
-#: Gold particle zone axes (seed §6.4.3 and its paper: 〈100〉, 〈110〉, 〈111〉) and max tilt [deg].
+#: Gold particle zone axes (seed §6.4.3 and its paper: ⟨100⟩, ⟨110⟩, ⟨111⟩) and max tilt [deg].
 ZONE_AXES = ((1, 0, 0), (1, 1, 0), (1, 1, 1))
 MAX_TILT = 5.0
 

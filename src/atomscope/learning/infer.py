@@ -132,6 +132,8 @@ class Recognition:
         """
         from matplotlib.figure import Figure
 
+        from atomscope.images import pixel_extent
+
         if ax is None:
             fig = Figure(figsize=(6, 6))
             ax = fig.add_subplot()
@@ -142,7 +144,7 @@ class Recognition:
             self.image.T,
             origin="lower",
             cmap="gray",
-            extent=(0, nx * self.sampling, 0, ny * self.sampling),
+            extent=pixel_extent((nx, ny), self.sampling),
         )
         classes = self.probabilities.argmax(axis=1) if len(self) else np.zeros(0, int)
         for k, name in enumerate(self.class_names):

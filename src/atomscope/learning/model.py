@@ -186,6 +186,8 @@ class FusionNet(nn.Module):
     width
         Feature maps at the first level (the seed: 32); doubled at each of the 4 levels.
 
+    Notes
+    -----
     Input height and width must be multiples of 8.
 
     Examples

@@ -280,6 +280,8 @@ class CTF:
         angle
             Azimuth of the line [rad] (matters only with non-round aberrations).
 
+        Notes
+        -----
         A soft aperture without ``aperture_taper`` is drawn hard here (its default taper is
         one pixel of a grid, and a profile has no grid).
 

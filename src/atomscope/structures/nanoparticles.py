@@ -30,7 +30,7 @@ BLOCK_SITE_BYTES = 200
 #: Peak bytes per atom of ASE's ``wulff_construction`` (measured 430–560 B: its trial clusters).
 WULFF_ATOM_BYTES = 600
 
-# The 26 low-index directions: 6 〈100〉, 12 〈110〉 and 8 〈111〉.
+# The 26 low-index directions: 6 ⟨100⟩, 12 ⟨110⟩ and 8 ⟨111⟩.
 _DIRECTIONS = np.array([d for d in itertools.product((-1, 0, 1), repeat=3) if any(d)], float)
 _DIRECTIONS /= np.linalg.norm(_DIRECTIONS, axis=1, keepdims=True)
 
@@ -149,7 +149,7 @@ def random_particle(
     """A random training particle: a faceted seed crystal roughened by coordination-weighted
     growth (seed thesis §6, Eq 6.18).
 
-    The seed crystal keeps, in each of the 26 〈100〉, 〈110〉 and 〈111〉 directions
+    The seed crystal keeps, in each of the 26 ⟨100⟩, ⟨110⟩ and ⟨111⟩ directions
     independently, the lattice planes whose distance from the central atom is at most a
     distance drawn uniformly from ``radius``. Then ``round(f × seed atoms)`` atoms, with
     ``f`` drawn uniformly from ``growth``, are added one at a time at empty lattice sites with

@@ -47,6 +47,8 @@ class SegmentedDetector:
     rotation
         Azimuth where the first sector starts [rad], counter-clockwise from +αx.
 
+    Notes
+    -----
     The measurement of a grid scan is `Images` [ring, sector, scan x, scan y].
 
     Examples
@@ -189,6 +191,8 @@ class PixelatedDetector:
         A zarr store (directory) to write to, one batch at a time; None keeps the patterns in
         memory. The store's attribute ``complete`` is false until the last batch is written.
 
+    Notes
+    -----
     The measurement is `DiffractionPatterns` [*scan shape, αx, αy] (its ``array`` is the zarr
     array when ``path`` is given).
 
