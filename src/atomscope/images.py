@@ -89,6 +89,6 @@ def pixel_extent(shape: tuple[int, int], sampling) -> tuple[float, float, float,
     >>> pixel_extent((4, 2), 0.5)
     (-0.25, 1.75, -0.25, 0.75)
     """
-    sx, sy = np.broadcast_to(np.asarray(sampling, dtype=float), (2,))
+    sx, sy = (float(s) for s in np.broadcast_to(np.asarray(sampling, dtype=float), (2,)))
     nx, ny = shape
     return (-sx / 2, (nx - 0.5) * sx, -sy / 2, (ny - 0.5) * sy)
