@@ -127,6 +127,19 @@ def test_a_cell_with_an_oblique_beam_is_refused(tmp_path, capsys):
     assert "perpendicular" in capsys.readouterr().err
 
 
+def test_a_cell_without_a_small_orthogonal_supercell_is_one_line(tmp_path, capsys):
+    from ase import Atoms
+
+    angle = np.radians(70.0)  # an oblique lattice: no two perpendicular short lattice vectors
+    cell = [[3.0, 0, 0], [3.7 * np.cos(angle), 3.7 * np.sin(angle), 0], [0, 0, 4.0]]
+    path = tmp_path / "oblique.xyz"
+    write(path, Atoms("C", positions=[(0, 0, 2)], cell=cell, pbc=True))
+    assert main(["hrtem", str(path), "-o", str(tmp_path / "x")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "no orthogonal supercell of at most 64 cells" in error[0]
+    assert not (tmp_path / "x").exists()
+
+
 def _graphene_image(tmp_path):
     from atomscope.io import write_tiff
     from atomscope.learning.data import generate

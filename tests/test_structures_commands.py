@@ -9,6 +9,7 @@ import pytest
 from ase.build import bulk
 
 from atomscope.cli import main
+from atomscope.summary import CORE_KEYS
 
 
 def _files(directory):
@@ -68,6 +69,10 @@ def test_relax_and_phonons(tmp_path, capsys):
     assert len(snapshots) == 2 and snapshots[1].get_momenta().any()
     assert _files(tmp_path / "e") == ["m.png", "m.traj", "summary.json"]  # the run's own set
     assert _files(tmp_path / "r") == ["relaxed.png", "relaxed.xyz", "summary.json"]
+    for out, command in (("w", "build"), ("r", "relax"), ("e", "phonons")):
+        summary = json.loads((tmp_path / out / "summary.json").read_text())
+        assert list(summary)[: len(CORE_KEYS)] == list(CORE_KEYS)
+        assert summary["command"] == command and summary["invocation"]["argv"][0] == command
 
 
 def test_every_command_shows_a_progress_bar(tmp_path, capsys):
