@@ -180,20 +180,21 @@ def strain_png(
     ``image`` is an `Images`, ``strain`` a `atomscope.analysis.Strain`, ``rmsd`` per-point
     RMSD and ``gpa`` a `GPAResult` drawn as a second row of the same components. ``focus``
     (boolean per point, default all) selects the points whose values set the colour ranges, so
-    the force-matched points along an edge saturate instead of washing out the interior. The panels sit
-    on a fixed grid with one horizontal colour bar of three ticks under each, so the figure is
-    laid out and rendered once (a tight bounding box renders it twice).
+    the force-matched points along an edge saturate instead of washing out the interior. The
+    three strain components of both rows share one colour range and one colour bar; rotation
+    and RMSD have their own. The panels sit on a fixed grid, so the figure is laid out and
+    rendered once (a tight bounding box renders it twice).
     """
     components = [("exx", "εxx"), ("eyy", "εyy"), ("exy", "εxy"), ("rotation", "rotation [rad]")]
     rows = 2 if gpa is not None else 1
     columns = len(components) + (rmsd is not None)
-    fig, axes, colour_axes = _panel_grid(rows, columns)
+    grid = _PanelGrid(rows, columns)
     focus = np.ones(len(strain.points), bool) if focus is None else np.asarray(focus, bool)
     strain_values = [getattr(strain, name) for name, _ in components]
     limit = _percentile_limit(*(values[focus] for values in strain_values[:3]))
     for column, ((name, label), values) in enumerate(zip(components, strain_values, strict=True)):
         dots = show_points(
-            axes[0][column],
+            grid.axes[0][column],
             image.array,
             image.sampling,
             strain.points,
@@ -201,10 +202,11 @@ def strain_png(
             f"templates: {label}",
             limit=_percentile_limit(values[focus]) if name == "rotation" else limit,
         )
-        _bar(fig, dots, colour_axes[0][column], label)
+        if column >= 2:  # under εxy: the bar of all three strain panels; under the rotation
+            grid.bar(dots, 0, 0 if column == 2 else 3, column, "strain" if column == 2 else label)
     if rmsd is not None:
         dots = show_points(
-            axes[0][-1],
+            grid.axes[0][-1],
             image.array,
             image.sampling,
             strain.points,
@@ -214,24 +216,26 @@ def strain_png(
             limit=_percentile_limit(np.asarray(rmsd)[focus]),
             symmetric=False,
         )
-        _bar(fig, dots, colour_axes[0][-1], "RMSD")
+        grid.bar(dots, 0, columns - 1, columns - 1, "RMSD")
     if gpa is not None:
         for column, (name, label) in enumerate(components):
             values = getattr(gpa, name)
             scale = limit if name != "rotation" else float(np.percentile(np.abs(values), 99))
             mappable = show_image(
-                axes[1][column], values, image.sampling, f"GPA: {label}", cmap="RdBu_r"
+                grid.axes[1][column], values, image.sampling, f"GPA: {label}", cmap="RdBu_r"
             )
             mappable.set_clim(-scale, scale)
-            _bar(fig, mappable, colour_axes[1][column], label)
+            if column >= 2:
+                first = 0 if column == 2 else 3
+                grid.bar(mappable, 1, first, column, "strain" if column == 2 else label)
         for column in range(len(components), columns):
-            axes[1][column].set_axis_off()
-            colour_axes[1][column].set_axis_off()
-    save_figure(fig, path, tight=False)
+            grid.axes[1][column].set_axis_off()
+    save_figure(grid.figure, path, tight=False)
 
 
 _PANEL = 3.2  # [inch] side of one image panel
-_BAR = 0.12  # [inch] height of its colour bar
+_GAP = 0.2  # [inch] between panels
+_BAR = 0.12  # [inch] height of a colour bar
 _TITLE = 0.35  # [inch] above a panel for its title
 _LABELS = 0.75  # [inch] below the bar for its ticks and label
 
@@ -242,40 +246,42 @@ def _percentile_limit(*values: np.ndarray) -> float:
     return float(np.percentile(np.abs(finite), 99)) if finite.size else 1.0
 
 
-def _panel_grid(rows: int, columns: int) -> tuple[Figure, list, list]:
-    """A figure of ``rows`` × ``columns`` square image panels, each with a colour-bar axis."""
-    gap = 0.2
-    width = columns * (_PANEL + gap) + gap
-    height = rows * (_TITLE + _PANEL + _BAR + _LABELS)
-    fig = plt.figure(figsize=(width, height))
-    axes, colour_axes = [], []
-    for row in range(rows):
-        top = height - row * (_TITLE + _PANEL + _BAR + _LABELS) - _TITLE
-        axes.append([]), colour_axes.append([])
-        for column in range(columns):
-            left = gap + column * (_PANEL + gap)
-            box = (left / width, (top - _PANEL) / height, _PANEL / width, _PANEL / height)
-            bar = (
-                (left + 0.1 * _PANEL) / width,
-                (top - _PANEL - 0.1 - _BAR) / height,
-                0.8 * _PANEL / width,
-                _BAR / height,
-            )
-            axes[-1].append(fig.add_axes(box))
-            colour_axes[-1].append(fig.add_axes(bar))
-    return fig, axes, colour_axes
+class _PanelGrid:
+    """A figure of ``rows`` × ``columns`` square image panels with room for a horizontal colour
+    bar under each; bars spanning several panels are added by `bar`."""
 
+    def __init__(self, rows: int, columns: int):
+        self.width = columns * (_PANEL + _GAP) + _GAP
+        self.height = rows * (_TITLE + _PANEL + _BAR + _LABELS)
+        self.figure = plt.figure(figsize=(self.width, self.height))
+        self.axes = [
+            [self.figure.add_axes(self._box(row, column)) for column in range(columns)]
+            for row in range(rows)
+        ]
 
-def _bar(fig: Figure, mappable, cax, label: str) -> None:
-    """A horizontal colour bar with three ticks: the two limits and the middle; values beyond
-    the limits saturate (drawn as the bar's pointed ends)."""
-    low, high = mappable.get_clim()
-    fig.colorbar(
-        mappable,
-        cax=cax,
-        orientation="horizontal",
-        label=label,
-        ticks=[low, (low + high) / 2, high],
-        format="{x:.2g}",
-        extend="both",
-    )
+    def _top(self, row: int) -> float:
+        return self.height - row * (_TITLE + _PANEL + _BAR + _LABELS) - _TITLE
+
+    def _box(self, row: int, column: int) -> tuple[float, float, float, float]:
+        left = _GAP + column * (_PANEL + _GAP)
+        bottom = self._top(row) - _PANEL
+        return left / self.width, bottom / self.height, _PANEL / self.width, _PANEL / self.height
+
+    def bar(self, mappable, row: int, first: int, last: int, label: str) -> None:
+        """A colour bar under panels ``first`` … ``last`` of ``row`` with three ticks: the two
+        limits and the middle; values beyond them saturate (the bar's pointed ends)."""
+        left = _GAP + first * (_PANEL + _GAP) + 0.1 * _PANEL
+        right = _GAP + last * (_PANEL + _GAP) + 0.9 * _PANEL
+        bottom = self._top(row) - _PANEL - 0.1 - _BAR
+        box = (left / self.width, bottom / self.height, (right - left) / self.width)
+        cax = self.figure.add_axes((*box, _BAR / self.height))
+        low, high = mappable.get_clim()
+        self.figure.colorbar(
+            mappable,
+            cax=cax,
+            orientation="horizontal",
+            label=label,
+            ticks=[low, (low + high) / 2, high],
+            format="{x:.2g}",
+            extend="both",
+        )
