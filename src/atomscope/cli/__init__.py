@@ -135,7 +135,10 @@ def run() -> None:
     # Python 3.11 collects the youngest generation every 700 allocations: a command's imports
     # alone trigger hundreds of collections (0.1–0.2 s); collect 50× less often
     gc.set_threshold(35_000, 10, 10)
-    code = main()
+    try:
+        code = main()
+    except SystemExit as exit:  # --help, --version and usage errors
+        code = exit.code if isinstance(exit.code, int) else 2 if exit.code else 0
     import atexit
 
     atexit._run_exitfuncs()
