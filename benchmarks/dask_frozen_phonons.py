@@ -6,7 +6,7 @@ Issue #6 expects close to 2× on 2 cores. Prints, in one run:
   keep those FFT threads (the default: bit-identical to the local run, but 2 × 2 threads on
   2 cores) and against 2 workers with one FFT thread each (``fft_threads=1``: no
   oversubscription; FFTW's single-thread plans round differently, ~1e-6);
-- one process with one FFT thread (``ATOMSCOPE_FFT_THREADS=1``, a fresh process) against the
+- one process with one FFT thread (``ATOMSCOPE_THREADS=1``, a fresh process) against the
   2 single-thread workers: the scaling over processes alone.
 
 The gain over the multithreaded single process is only what it leaves idle (potential
@@ -70,7 +70,7 @@ def two_process_ceiling(rounds: int = 3) -> list[float]:
         processes = [
             subprocess.Popen(
                 [sys.executable, __file__, "--fft-seconds", start_at],
-                env={**os.environ, "ATOMSCOPE_FFT_THREADS": "1"},
+                env={**os.environ, "ATOMSCOPE_THREADS": "1"},
                 stdout=subprocess.PIPE,
                 text=True,
             )
@@ -117,13 +117,13 @@ def main():
         f"{NUM_CONFIGS} configurations, {os.cpu_count()} cores"
     )
     local_seconds, local = timed(potential, warm_up, ctf, wave)
-    with client(workers=2) as dask_client:
+    with client(workers=2, fft_threads=fft_threads()) as dask_client:
         shared_seconds, shared = timed(potential, warm_up, ctf, wave, dask_client)
     with client(workers=2, fft_threads=1) as dask_client:
         split_seconds, split = timed(potential, warm_up, ctf, wave, dask_client)
     single = subprocess.run(
         [sys.executable, __file__, "--local-seconds"],
-        env={**os.environ, "ATOMSCOPE_FFT_THREADS": "1"},
+        env={**os.environ, "ATOMSCOPE_THREADS": "1"},
         capture_output=True,
         text=True,
         check=True,

@@ -48,7 +48,7 @@ print(json.dumps(result))
 
 
 def measure(backend: str, threads: int) -> dict[str, float]:
-    env = {**os.environ, "ATOMSCOPE_FFT": backend, "ATOMSCOPE_FFT_THREADS": str(threads)}
+    env = {**os.environ, "ATOMSCOPE_FFT": backend, "ATOMSCOPE_THREADS": str(threads)}
     run = subprocess.run(
         [sys.executable, "-c", _WORKER, json.dumps(SHAPES)],
         env=env,

@@ -14,7 +14,7 @@ def _hrtem(tmp_path, tag: str, threads: str) -> dict[str, bytes]:
     env = {
         **os.environ,
         "ATOMSCOPE_CACHE_DIR": str(tmp_path / f"cache-{tag}"),
-        "ATOMSCOPE_FFT_THREADS": threads,
+        "ATOMSCOPE_THREADS": threads,
     }
     env.pop("ATOMSCOPE_FFT", None)  # the default backend
     out = tmp_path / f"out-{tag}"

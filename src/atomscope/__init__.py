@@ -8,7 +8,11 @@ stay quick; set ``EAGER_IMPORT=1`` to import everything at once.
 
 import lazy_loader
 
+from atomscope.core.threads import passive_openmp
+
 __version__ = "0.1.0"
+
+passive_openmp()  # before PyTorch or numba load OpenMP: idle workers sleep, not spin
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,

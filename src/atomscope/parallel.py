@@ -35,10 +35,11 @@ def client(
     timeout
         Seconds to wait for the scheduler before giving up [s].
     fft_threads
-        FFT threads of each local worker (``ATOMSCOPE_FFT_THREADS``); default: this process's,
-        which keeps results bit-identical to the local run. FFTW's plans depend on the thread
-        count, so with fewer threads (e.g. cores // workers, no oversubscription) results
-        differ from a local run in the last bits (~1e-6 relative).
+        Threads of each local worker (its ``ATOMSCOPE_THREADS``); default: the available
+        cores divided among the workers (at least 1), so workers never oversubscribe the
+        machine. The default scipy FFT gives the same bits with any thread count; FFTW
+        (``ATOMSCOPE_FFT=fftw``) plans per thread count, so its results then differ from a
+        local run in the last bits (~1e-6 relative) unless the counts match.
 
     Returns
     -------
@@ -59,16 +60,16 @@ def client(
     if address is None:
         workers = check_positive_int("workers", workers)
         if fft_threads is None:
-            from atomscope.core.fft import fft_threads as this_process
+            from atomscope.core.threads import available_cores
 
-            fft_threads = this_process()
+            fft_threads = max(1, available_cores() // workers)
         fft_threads = check_positive_int("fft_threads", fft_threads)
         cluster = LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
-            env={"ATOMSCOPE_FFT_THREADS": str(fft_threads)},
+            env={"ATOMSCOPE_THREADS": str(fft_threads)},
         )
         return Client(cluster, set_as_default=False)
     if not isinstance(address, str) or "://" not in address:

@@ -24,6 +24,7 @@ import numpy as np
 
 from atomscope.analysis.rmsd import horn_2d, qcp_root, similarity_2d
 from atomscope.analysis.segments import shell_ranks
+from atomscope.core.threads import limit_numba
 
 
 def _cut_offset(angles: np.ndarray) -> float:
@@ -388,6 +389,7 @@ def branch_and_bound(
     evaluations = np.empty(n, dtype=np.int64)
     finished = np.empty(n, dtype=bool)
     budget = np.iinfo(np.int64).max if max_evaluations is None else int(max_evaluations)
+    limit_numba()  # the thread policy (atomscope.core.threads)
     chunks = max(min(n, 4 * numba.get_num_threads()), 1)
     roots = np.ones(m, dtype=bool) if roots is None else np.asarray(roots, dtype=bool)
     _search_all(

@@ -52,6 +52,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         subparser = subparsers.add_parser(name, help=help_text, description=help_text)
         if only is None or name == only:
             importlib.import_module(f"atomscope.cli.{module}").configure(name, subparser)
+            if name not in ("train", "rerun"):  # train's --threads is its own (torch) option
+                subparser.add_argument(
+                    "--threads",
+                    type=int,
+                    default=None,
+                    help="threads for FFTs, PyTorch, numba and BLAS (default: the cores not "
+                    "busy with other processes, or ATOMSCOPE_THREADS)",
+                )
     return parser
 
 
@@ -100,7 +108,14 @@ def _run(args) -> int:
             from atomscope.outputs import check_output_directory
 
             check_output_directory(args.out, "--out")
-        code = args.func(args)  # a command that runs another (rerun) passes its status on
+        threads = getattr(args, "threads", None) if args.command != "train" else None
+        if threads is None:
+            code = args.func(args)
+        else:
+            from atomscope.core.threads import using
+
+            with using(threads):
+                code = args.func(args)  # a command that runs another (rerun) passes its status on
     except (ValueError, TypeError) as error:
         print(f"atomscope {args.command}: error: {error}", file=sys.stderr)
         return 2

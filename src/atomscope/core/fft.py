@@ -30,28 +30,18 @@ import lazy_loader
 import numpy as np
 import scipy.fft
 
+from atomscope.core.threads import threads
+
 # imported on first use: pyFFTW imports dask.array, which `atomscope --help` does not need
 pyfftw = lazy_loader.load("pyfftw") if importlib.util.find_spec("pyfftw") else None
 
 _BACKENDS = ("fftw", "scipy")
 
 
-def _fft_threads() -> int:
-    """FFT threads per process: ``ATOMSCOPE_FFT_THREADS`` if set, else every core."""
-    value = os.environ.get("ATOMSCOPE_FFT_THREADS")
-    if value is None:
-        return os.cpu_count() or 1
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"ATOMSCOPE_FFT_THREADS must be a positive integer, got {value!r}")
-    return int(value)
-
-
-_THREADS = _fft_threads()
-
-
 def fft_threads() -> int:
-    """Threads each FFT of this process uses (``ATOMSCOPE_FFT_THREADS``, default every core)."""
-    return _THREADS
+    """Threads each FFT of this process uses: `atomscope.core.threads.threads` (the cores that
+    are not busy, or ``ATOMSCOPE_THREADS``)."""
+    return threads()
 
 
 def backend() -> str:
@@ -73,7 +63,7 @@ def empty(shape: tuple[int, ...], dtype=np.complex64) -> np.ndarray:
 
 def _wisdom_path() -> Path:
     cache = Path(os.environ.get("ATOMSCOPE_CACHE_DIR", Path.home() / ".cache" / "atomscope"))
-    return cache / f"fftw-wisdom-{platform.node()}-{_THREADS}threads.bin"
+    return cache / f"fftw-wisdom-{platform.node()}-{threads()}threads.bin"
 
 
 @functools.cache
@@ -101,7 +91,7 @@ def _save_wisdom() -> None:
 
 def _measured_plan(input_array: np.ndarray, output_array: np.ndarray, **options):
     _load_wisdom()
-    plan = pyfftw.FFTW(input_array, output_array, threads=_THREADS, **options)
+    plan = pyfftw.FFTW(input_array, output_array, threads=threads(), **options)
     _save_wisdom()
     return plan
 
@@ -141,7 +131,7 @@ def fft2_inplace(array: np.ndarray) -> np.ndarray:
     _check(array)
     if backend() == "fftw":
         return _fftw_inplace(array, "FFTW_FORWARD")
-    array[...] = scipy.fft.fft2(array, workers=_THREADS, overwrite_x=True)
+    array[...] = scipy.fft.fft2(array, workers=threads(), overwrite_x=True)
     return array
 
 
@@ -154,7 +144,7 @@ def ifft2_inplace(array: np.ndarray, normalize: bool = True) -> np.ndarray:
             array *= array.dtype.type(1 / (array.shape[-1] * array.shape[-2]))
         return array
     array[...] = scipy.fft.ifft2(
-        array, workers=_THREADS, overwrite_x=True, norm="backward" if normalize else "forward"
+        array, workers=threads(), overwrite_x=True, norm="backward" if normalize else "forward"
     )
     return array
 
@@ -210,7 +200,7 @@ def irfft2(half_spectrum: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
             f"got {half_spectrum.shape}"
         )
     if backend() == "scipy":
-        return scipy.fft.irfft2(half_spectrum, s=shape, workers=_THREADS).astype(
+        return scipy.fft.irfft2(half_spectrum, s=shape, workers=threads()).astype(
             np.float32, copy=False
         )
     plan, half = _real_plan(shape)

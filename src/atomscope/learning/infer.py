@@ -20,6 +20,8 @@ import numpy as np
 from scipy import ndimage
 
 from atomscope.core.memory import check_memory
+from atomscope.core.threads import limit_torch
+from atomscope.core.threads import threads as default_thread_count
 from atomscope.core.validate import check_positive, check_positive_int, check_range
 from atomscope.learning.normalize import check_image_stack, local_contrast_normalization
 
@@ -188,7 +190,7 @@ def segment(
     from skimage.morphology import local_minima
 
     if threads is None:
-        threads = os.cpu_count() or 1
+        threads = default_thread_count()
     threads = check_positive_int("threads", threads)
     background = np.asarray(maps[0], dtype=float)
     inside = background < epsilon
@@ -583,6 +585,7 @@ class Recognizer:
         Recognition
         """
         sampling = check_positive("sampling", sampling)
+        limit_torch()  # the thread policy (atomscope.core.threads)
         if threshold is None:
             threshold = self.metadata.get("threshold", 0.5)
         threshold = check_range("threshold", threshold, 0.0, 1.0)

@@ -1,0 +1,161 @@
+"""How many threads atomscope's FFTs, PyTorch, numba and BLAS use: one policy in one place.
+
+The default (`threads`) is the number of cores this process may run on
+(``os.sched_getaffinity``) minus the cores other processes keep busy when it is decided: the
+machine's run queue (``procs_running`` in ``/proc/stat``, every runnable task, this one
+included) sampled a few times over 10 ms. On this 2-core machine that is 2 threads when it is
+quiet and 1 next to one busy process, where two threads measured 3–4× slower than one (the
+other process and our second thread take turns on one core). ``ATOMSCOPE_THREADS`` or a
+command's ``--threads`` override it; more than the cores available is clamped with a warning.
+The count is decided once per process, at the first job that asks, or again by `set_threads`.
+
+Idle OpenMP workers (PyTorch, numba's parallel loops) spin-wait by default and so burn a core
+another process needs: importing atomscope sets ``OMP_WAIT_POLICY=PASSIVE`` unless it is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+
+_ENVIRONMENT = "ATOMSCOPE_THREADS"
+_SAMPLES = 5
+_INTERVAL = 0.002  # [s] between run-queue samples
+_chosen: int | None = None
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. a cgroup or ``taskset``).
+
+    Examples
+    --------
+    >>> available_cores() >= 1
+    True
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _procs_running() -> int | None:
+    try:
+        with open("/proc/stat") as stat:
+            for line in stat:
+                if line.startswith("procs_running"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def busy_cores() -> int:
+    """Cores other processes keep busy now: runnable tasks besides this one (median of a few
+    samples of the run queue; 0 where the kernel does not report it)."""
+    samples = []
+    for _ in range(_SAMPLES):
+        running = _procs_running()
+        if running is None:
+            return 0
+        samples.append(running - 1)  # this thread is runnable while it reads
+        time.sleep(_INTERVAL)
+    return max(0, sorted(samples)[len(samples) // 2])
+
+
+def check_threads(value: object, name: str = "--threads") -> int:
+    """A positive thread count, clamped (with a warning) to the cores available."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    cores = available_cores()
+    if value > cores:
+        warnings.warn(
+            f"{name} {value} is more than the {cores} core(s) this process may use; using {cores}",
+            stacklevel=2,
+        )
+        return cores
+    return value
+
+
+def _from_environment() -> int | None:
+    text = os.environ.get(_ENVIRONMENT)
+    if text is None or text == "":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{_ENVIRONMENT} must be an integer >= 1, got {text!r}") from None
+    return check_threads(value, _ENVIRONMENT)
+
+
+def default_threads() -> int:
+    """``ATOMSCOPE_THREADS`` if set, else the available cores that are not busy (at least 1)."""
+    configured = _from_environment()
+    if configured is not None:
+        return configured
+    cores = available_cores()
+    return max(1, cores - min(busy_cores(), cores - 1))
+
+
+def threads() -> int:
+    """Threads per process for FFTs, PyTorch, numba and BLAS (decided on first use).
+
+    Examples
+    --------
+    >>> 1 <= threads() <= available_cores()
+    True
+    """
+    global _chosen
+    if _chosen is None:
+        _chosen = default_threads()
+    return _chosen
+
+
+def set_threads(count: int | None) -> int:
+    """Use ``count`` threads from now on (None: decide again by the default rule), in every
+    library already loaded; returns the count in use."""
+    global _chosen
+    _chosen = default_threads() if count is None else check_threads(count)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(_chosen)
+    if "numba" in sys.modules:
+        limit_numba()
+    return _chosen
+
+
+@contextlib.contextmanager
+def using(count: int) -> Iterator[int]:
+    """Use ``count`` threads inside the ``with`` block (`set_threads`), the previous choice
+    after it."""
+    global _chosen
+    previous = _chosen
+    try:
+        yield set_threads(count)
+    finally:
+        _chosen = previous
+        if previous is not None:
+            set_threads(previous)
+
+
+def limit_numba() -> None:
+    """Set numba's parallel loops to `threads` (never above the pool numba started with)."""
+    import numba
+
+    numba.set_num_threads(min(threads(), numba.config.NUMBA_NUM_THREADS))
+
+
+def limit_torch() -> None:
+    """Set PyTorch's intra-op threads to `threads`."""
+    import torch
+
+    if torch.get_num_threads() != threads():
+        torch.set_num_threads(threads())
+
+
+def passive_openmp() -> None:
+    """Let idle OpenMP workers sleep instead of spinning, unless the user chose otherwise;
+    must run before PyTorch or numba's OpenMP runtime loads."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
