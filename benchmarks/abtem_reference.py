@@ -18,7 +18,7 @@ atoms = ase.io.read(structure)
 
 potential = abtem.Potential(
     atoms,
-    sampling=settings["sampling"],
+    gpts=settings["gpts"],
     slice_thickness=settings["slice_thickness"],
     parametrization="lobato",
     projection="infinite",

@@ -31,7 +31,7 @@ from atomscope.potentials.projected import PotentialSlice
 
 SETTINGS = {
     "energy": 300e3,
-    "sampling": 0.05,
+    "gpts": [600, 570],  # 0.05 Å over the particle's cell; fixed on both sides (issue #15)
     "slice_thickness": 0.5,
     "Cs": 6e6,
     "semiangle_cutoff": 20.0,
@@ -73,7 +73,7 @@ def run_atomscope(atoms):
     """Exit wave, image and the time [s] for both, potential included."""
     start = time.perf_counter()
     potential = ats.Potential(
-        atoms, sampling=SETTINGS["sampling"], slice_thickness=SETTINGS["slice_thickness"]
+        atoms, gpts=SETTINGS["gpts"], slice_thickness=SETTINGS["slice_thickness"]
     )
     exit_wave = ats.PlaneWave(energy=SETTINGS["energy"]).multislice(potential)
     image = lens().image(exit_wave)

@@ -61,7 +61,7 @@ def test_hrtem_with_a_tiny_sampling_is_refused_before_allocating(
     out = tmp_path / "run"
     assert main(["hrtem", str(structure), "--out", str(out), "--sampling", "5e-5"]) == 2
     err = _error(capsys)
-    assert "108600×108600 grid of --sampling 5e-05 Å needs about" in err
+    assert "108864×108864 grid of --sampling 5e-05 Å needs about" in err
     assert "GiB" in err and "ATOMSCOPE_MEMORY_LIMIT 0.20 GiB" in err
     assert not out.exists()
 
@@ -89,8 +89,8 @@ def test_cbed_max_angle_beyond_the_simulated_limit_is_refused_before_the_multisl
     out = tmp_path / "cbed"
     assert main(["cbed", str(structure), "--out", str(out), "--max-angle", "1e5"]) == 2
     err = _error(capsys)
-    assert "--max-angle=100000.0 mrad exceeds the maximum simulated angle 209.38 mrad" in err
-    assert "allowed range 0 < --max-angle ≤ 209.38 mrad" in err
+    assert "--max-angle=100000.0 mrad exceeds the maximum simulated angle 215.54 mrad" in err
+    assert "allowed range 0 < --max-angle ≤ 215.54 mrad" in err
     assert not out.exists()
 
 
@@ -98,7 +98,7 @@ def test_cbed_with_a_tiny_sampling_is_refused(structure, tmp_path, capsys, no_si
     out = tmp_path / "cbed"
     assert main(["cbed", str(structure), "--out", str(out), "--sampling", "1e-4"]) == 2
     err = _error(capsys)
-    assert "CBED multislice on the 54300×54300 grid of --sampling 0.0001 Å needs about" in err
+    assert "CBED multislice on the 54432×54432 grid of --sampling 0.0001 Å needs about" in err
     assert not out.exists()
 
 

@@ -19,11 +19,13 @@ return it; the inverse is normalised by 1/N unless ``normalize=False``.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import importlib.util
 import os
 import platform
 import tempfile
+import warnings
 from pathlib import Path
 
 import lazy_loader
@@ -66,27 +68,48 @@ def _wisdom_path() -> Path:
     return cache / f"fftw-wisdom-{platform.node()}-{threads()}threads.bin"
 
 
+def _read_wisdom(path: Path) -> tuple[bytes, ...] | None:
+    try:
+        parts = path.read_bytes().split(b"\0\0")
+    except OSError:
+        return None
+    return tuple(parts) if len(parts) == 3 else None
+
+
 @functools.cache
 def _load_wisdom() -> None:
     """Import the machine's saved FFTW wisdom once per process (a missing file is fine)."""
-    try:
-        parts = _wisdom_path().read_bytes().split(b"\0\0")
-    except OSError:
-        return
-    if len(parts) == 3:
-        pyfftw.import_wisdom(tuple(parts))
+    wisdom = _read_wisdom(_wisdom_path())
+    if wisdom is not None:
+        pyfftw.import_wisdom(wisdom)
+
+
+@functools.cache
+def _warn_unwritable(path: Path, reason: str) -> None:
+    warnings.warn(
+        f"FFTW wisdom cannot be saved to {path} ({reason}); plans are measured again in every "
+        "process (set ATOMSCOPE_CACHE_DIR to a writable directory)",
+        stacklevel=4,
+    )
 
 
 def _save_wisdom() -> None:
-    """Write the accumulated wisdom atomically; an unwritable cache only costs planning time."""
+    """Merge this process's wisdom into the saved file under an exclusive lock, then replace it
+    atomically: two processes planning different sizes at once both keep their plans (the
+    last writer no longer wins). An unwritable cache costs only planning time and one warning."""
     path = _wisdom_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
-            handle.write(b"\0\0".join(pyfftw.export_wisdom()))
-        os.replace(handle.name, path)
-    except OSError:
-        return
+        with open(path.with_name(path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            saved = _read_wisdom(path)  # what other processes saved since this one loaded
+            if saved is not None:
+                pyfftw.import_wisdom(saved)
+            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
+                handle.write(b"\0\0".join(pyfftw.export_wisdom()))
+            os.replace(handle.name, path)
+    except OSError as error:
+        _warn_unwritable(path, error.strerror or type(error).__name__)
 
 
 def _measured_plan(input_array: np.ndarray, output_array: np.ndarray, **options):

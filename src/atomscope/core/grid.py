@@ -9,6 +9,27 @@ import numpy as np
 from atomscope.core.validate import check_pair, check_positive, check_positive_int
 
 _RELATIVE_TOLERANCE = 1e-6
+_FAST_PRIMES = (2, 3, 5, 7)
+
+
+def fast_fft_size(n: int) -> int:
+    """The smallest n' ≥ n whose prime factors are 2, 3, 5 and 7: sizes FFTW and pocketfft
+    transform fastest (a 570-pixel axis, 2·3·5·19, measured 2.5× slower than 576 = 2⁶·3²).
+
+    Examples
+    --------
+    >>> [fast_fft_size(n) for n in (1, 13, 570, 1021)]
+    [1, 14, 576, 1024]
+    """
+    n = max(1, int(n))
+    while True:
+        rest = n
+        for prime in _FAST_PRIMES:
+            while rest % prime == 0:
+                rest //= prime
+        if rest == 1:
+            return n
+        n += 1
 
 
 def _int_pair(name, value):
@@ -20,14 +41,16 @@ class Grid:
     """A periodic 2D grid: ``extent`` = ``gpts`` × ``sampling`` along x and y.
 
     Any two of ``extent`` [Å], ``gpts`` and ``sampling`` [Å] determine the third. Given an extent
-    and a sampling, ``gpts`` is rounded up and the sampling shrinks to fit the extent exactly.
-    Giving all three inconsistently raises ``ValueError``.
+    and a sampling, ``gpts`` is rounded up to the next fast FFT size (`fast_fft_size`: prime
+    factors 2, 3, 5, 7) and the sampling shrinks to fit the extent exactly, so it is at most the
+    one asked for; ``gpts`` given explicitly is kept. Giving all three inconsistently raises
+    ``ValueError``.
 
     Examples
     --------
     >>> grid = Grid(extent=10.0, sampling=0.3)
     >>> grid.gpts, round(grid.sampling[0], 4)
-    ((34, 34), 0.2941)
+    ((35, 35), 0.2857)
     """
 
     extent: tuple[float, float]
@@ -56,7 +79,7 @@ class Grid:
             sampling = derived
         elif extent is not None:
             gpts = tuple(
-                int(np.ceil(e / d - _RELATIVE_TOLERANCE))
+                fast_fft_size(int(np.ceil(e / d - _RELATIVE_TOLERANCE)))
                 for e, d in zip(extent, sampling, strict=True)
             )
             if min(gpts) < 2:

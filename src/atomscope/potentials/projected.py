@@ -130,9 +130,9 @@ class Potential:
     >>> atoms = bulk("Si", cubic=True)
     >>> potential = Potential(atoms, sampling=0.1, slice_thickness=1.0)
     >>> potential.gpts, potential.num_slices
-    ((55, 55), 6)
+    ((56, 56), 6)
     >>> next(potential.generate_slices()).array.shape
-    (55, 55)
+    (56, 56)
     >>> Potential([atoms, atoms], sampling=0.1).num_configs
     2
     """
