@@ -37,7 +37,7 @@ docs: $(DOCS_STAMP)
 	$(PY) docs/check_rendered.py docs/_build/html
 
 bench: $(STAMP) abtem-venv
-	for f in $(filter-out benchmarks/abtem_%,$(wildcard benchmarks/*.py)); do \
+	for f in $(filter-out benchmarks/abtem_% benchmarks/contention.py,$(wildcard benchmarks/*.py)); do \
 		echo "== $$f"; ABTEM_PYTHON=$(CURDIR)/.abtem-venv/bin/python $(PY) $$f || exit 1; done
 
 # abTEM is a reference for benchmarks only, never a dependency: it lives in its own venv.

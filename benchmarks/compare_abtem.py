@@ -23,6 +23,7 @@ from pathlib import Path
 
 import ase.io
 import numpy as np
+from contention import run
 
 import atomscope as ats
 from atomscope.core.fft import empty, fft2_inplace, ifft2_inplace
@@ -167,4 +168,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

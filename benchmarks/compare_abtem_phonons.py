@@ -25,6 +25,7 @@ import ase.io
 import numpy as np
 from ase.build import bulk
 from compare_abtem import SETTINGS, GivenSlices, lens, relative_l2
+from contention import run
 
 import atomscope as ats
 from atomscope.thermal import EinsteinPhonons
@@ -99,4 +100,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -24,6 +24,7 @@ import ase.io
 import numpy as np
 from ase.spacegroup import crystal
 from compare_abtem import GivenSlices, relative_l2
+from contention import run
 
 import atomscope as ats
 from atomscope.waves.detectors import AnnularDetector
@@ -164,5 +165,4 @@ def haadf():
 
 
 if __name__ == "__main__":
-    cbed()
-    haadf()
+    run(lambda: (cbed(), haadf()))

@@ -34,6 +34,7 @@ import time
 
 import numpy as np
 from ase.cluster.cubic import FaceCenteredCubic
+from contention import run
 
 from atomscope import CTF, PlaneWave, Potential
 from atomscope.core.fft import fft_threads
@@ -151,4 +152,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 
+from contention import run
+
 SHAPES = ((600, 570), (576, 576), (1024, 1024), (16, 384, 384))
 
 _WORKER = """
@@ -74,4 +76,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from contention import run
 
 EXTREMES = ("0", "-1", "nan", "inf", "-inf", "1e300", "1e-300", "1e-9", "abc", "")
 ESTIMATE = re.compile(r"memory estimate ([0-9.]+) ([KMG]i?B)")
@@ -478,4 +479,4 @@ def report(outcomes: list[Outcome]) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -5,6 +5,7 @@ particle, measured in one run. Issue #4 target: ratio > 20×.
 import time
 
 import numpy as np
+from contention import run
 
 from atomscope.structures import wulff_particle
 from atomscope.thermal import MDPhonons, relax
@@ -54,4 +55,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

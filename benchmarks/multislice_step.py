@@ -7,6 +7,7 @@ timed in the same run. Issue #3 target: step / floor ≤ 1.15 at 1024² and 2048
 import time
 
 import numpy as np
+from contention import run
 
 from atomscope.core.fft import backend, empty, fft2_inplace, ifft2_inplace
 from atomscope.core.grid import Grid
@@ -62,4 +63,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -19,6 +19,7 @@ from pathlib import Path
 import ase.io
 import numpy as np
 from ase import Atoms
+from contention import run
 
 from atomscope.potentials.projected import Potential
 
@@ -71,4 +72,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

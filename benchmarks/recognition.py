@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from contention import run
 
 from atomscope.learning.data import generate
 from atomscope.learning.infer import Recognizer
@@ -150,4 +151,4 @@ def plot_curves(curves, preset):
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

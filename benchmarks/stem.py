@@ -34,6 +34,7 @@ from compare_abtem_stem import (
     run_abtem,
     strontium_titanate,
 )
+from contention import run
 
 import atomscope as ats
 from atomscope.core.fft import empty, fft2_inplace, ifft2_inplace
@@ -215,4 +216,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

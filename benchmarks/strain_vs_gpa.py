@@ -21,6 +21,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from contention import run
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
@@ -229,4 +230,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

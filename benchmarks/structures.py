@@ -4,6 +4,8 @@
 
 import time
 
+from contention import run
+
 from atomscope.structures import random_graphene, random_particle
 
 
@@ -31,4 +33,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -13,6 +13,7 @@ import math
 import time
 
 import numpy as np
+from contention import run
 from scipy.spatial import cKDTree
 
 from atomscope.analysis.correspondence import branch_and_bound
@@ -110,4 +111,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run(main)
