@@ -199,165 +199,182 @@ def run_strain(
     started = time.perf_counter()
     arguments = {key: value for key, value in locals().items() if key not in ("image", "started")}
     arguments["templates"] = [template.name for template in templates]
-    from atomscope.analysis import (
-        find_peaks,
-        gpa_strain,
-        refine_peaks,
-        strain_from_match,
-        wiener_filter,
-    )
-    from atomscope.analysis.gpa import check_g_vectors
-    from atomscope.analysis.strain import default_reference
-    from atomscope.analysis.templates import match_templates
-    from atomscope.core.memory import check_and_report
-    from atomscope.core.validate import check_positive, check_positive_int
-    from atomscope.io import write_npz
-    from atomscope.outputs import claim_outputs, staged_outputs
-    from atomscope.plot import strain_png
-    from atomscope.summary import write_summary
+    from atomscope.jobs.figures import FigureProcess
 
-    if min_distance is not None:
-        check_positive_int("--min-distance", min_distance)
-    if refine_window is not None:
-        check_positive_int("--refine-window", refine_window, minimum=3)
-    if rmax is not None:
-        check_positive("--rmax", rmax)
-    if min_matched is not None:
-        check_positive_int("--min-matched", min_matched, minimum=3)
-    g_vectors = None
-    if gpa is not None and gpa != "auto":
-        if len(gpa) != 2:
-            raise ValueError(f"--gpa takes 'auto' or two g-vectors gx,gy, got {gpa}")
-        g_vectors = check_g_vectors(gpa)
-    if image.array.ndim != 2:
-        raise ValueError(f"the image must be 2D, got shape {image.shape}; choose one --frame")
-    if points is not None:
-        points = np.asarray(points, dtype=float)
-        if points.ndim != 2 or points.shape[1] != 2 or len(points) < 3:
-            raise ValueError(f"--points must be at least 3 rows of x, y; got shape {points.shape}")
-        if np.any(points < 0) or np.any(points > np.asarray(image.shape) - 1):
-            raise ValueError("--points lie outside the image: they must be pixels of this image")
-    claim_outputs(out, "strain", _OUTPUTS)
-    nx, ny = image.shape
-    in_angstrom = templates_in_angstrom
-    radius = max(float(np.linalg.norm(t.points, axis=1).max()) for t in templates)
-    if in_angstrom and min(image.extent) < 2 * radius:
-        raise ValueError(
-            f"image {name!r} ({image.extent[0]:.3g}×{image.extent[1]:.3g} Å) is too small "
-            f"for the template (radius {radius:.3g} Å): it needs at least {2 * radius:.3g} Å"
+    # the figure's helper process starts first: it imports matplotlib while this one computes
+    with FigureProcess() as figures:
+        from atomscope.analysis import (
+            find_peaks,
+            gpa_strain,
+            refine_peaks,
+            strain_from_match,
+            wiener_filter,
         )
-    check_and_report(
-        strain_memory(image.shape, gpa=gpa is not None),
-        f"strain of a {nx}×{ny} image",
-        "crop the image",
-    )
-    box = _reference_box(reference, image.shape)
-    array = -image.array if invert else image.array
-    array = wiener_filter(array) if wiener else array
-    if not invert and _looks_dark(array):
-        warnings.warn(
-            "most of the image is bright with dark spots: if the atoms are dark (ABF, "
-            "negative-Cs HRTEM of light atoms), the peaks found sit on the background; "
-            "use --invert",
-            stacklevel=2,
-        )
-    sampling = np.asarray(image.sampling)
-    # physical defaults: peaks at least 0.35 of the nearest column spacing apart (at 0.5
-    # scikit-image's min_distance lost a quarter of the weak O columns of [110] SrTiO3), a
-    # refinement window of 0.6 spacing (0.4 left 0.5 % RMS strain of noise, 0.6 0.2 %)
-    nearest = min(_nearest_spacing(t) for t in templates) / sampling.min() if in_angstrom else None
-    min_distance = min_distance or (max(2, int(0.35 * nearest)) if nearest else 5)
-    window = refine_window or (max(5, 2 * int(0.3 * nearest) + 1) if nearest else 5)
-    if points is None:
-        peaks = refine_peaks(array, find_peaks(array, min_distance, threshold), window=window)
-    else:
-        peaks = points
-    match = match_templates(
-        peaks * sampling if in_angstrom else peaks, templates, rmax=rmax, min_matched=min_matched
-    )
-    reference_points = None if box is None else _inside(peaks, box)
-    if reference_points is not None and not (reference_points & match.mask).any():
-        raise ValueError(f"--reference {reference}: no matched point lies in this region")
-    strain = strain_from_match(match, reference=reference_points)
-    rmsd_median = float(np.nanmedian(match.rmsd[match.mask])) if match.mask.any() else None
-    if rmsd_median is not None and rmsd_median > RMSD_FIT:
-        warnings.warn(
-            f"the template does not fit: median RMSD {rmsd_median:.3f} > {RMSD_FIT} (a lattice "
-            "that fits has a few 0.01); check --template / --template-structure and --zone-axis",
-            stacklevel=2,
-        )
-    gpa_maps = None
-    if gpa is not None:
-        x, y = np.meshgrid(np.arange(image.shape[0]), np.arange(image.shape[1]), indexing="ij")
-        pixels = None if box is None else _inside(np.stack([x, y], axis=-1), box)
-        gpa_maps = gpa_strain(array, g_vectors=g_vectors, reference=pixels)
-    # "unmatched" for the interior: no complete, well-fitting neighbourhood (the default
-    # reference rule), which also catches the force-matched points along the edges
-    complete, _ = default_reference(match)
-    reach = radius / sampling.min() if in_angstrom else radius * float(np.nanmax(strain.scale))
-    interior = _interior(peaks, complete, image.shape, reach)
+        from atomscope.analysis.gpa import check_g_vectors
+        from atomscope.analysis.strain import default_reference
+        from atomscope.analysis.templates import match_templates
+        from atomscope.core.memory import check_and_report
+        from atomscope.core.validate import check_positive, check_positive_int
+        from atomscope.io import write_npz
+        from atomscope.outputs import claim_outputs, staged_outputs
+        from atomscope.summary import write_summary
 
-    with staged_outputs(out, "strain") as stage:
-        _write_points_csv(stage / "points.csv", peaks, sampling, strain, match)
-        arrays = {
-            name: getattr(strain, name)
-            for name in ("points", "exx", "eyy", "exy", "rotation", "mask")
-        }
-        arrays.update(
-            rmsd=match.rmsd, template_index=match.template_index, num_matched=match.num_matched
-        )
-        if gpa_maps is not None:
-            arrays.update(
-                {
-                    f"gpa_{name}": getattr(gpa_maps, name)
-                    for name in ("exx", "eyy", "exy", "rotation")
-                }
+        if min_distance is not None:
+            check_positive_int("--min-distance", min_distance)
+        if refine_window is not None:
+            check_positive_int("--refine-window", refine_window, minimum=3)
+        if rmax is not None:
+            check_positive("--rmax", rmax)
+        if min_matched is not None:
+            check_positive_int("--min-matched", min_matched, minimum=3)
+        g_vectors = None
+        if gpa is not None and gpa != "auto":
+            if len(gpa) != 2:
+                raise ValueError(f"--gpa takes 'auto' or two g-vectors gx,gy, got {gpa}")
+            g_vectors = check_g_vectors(gpa)
+        if image.array.ndim != 2:
+            raise ValueError(f"the image must be 2D, got shape {image.shape}; choose one --frame")
+        if points is not None:
+            points = np.asarray(points, dtype=float)
+            if points.ndim != 2 or points.shape[1] != 2 or len(points) < 3:
+                raise ValueError(
+                    f"--points must be at least 3 rows of x, y; got shape {points.shape}"
+                )
+            if np.any(points < 0) or np.any(points > np.asarray(image.shape) - 1):
+                raise ValueError(
+                    "--points lie outside the image: they must be pixels of this image"
+                )
+        claim_outputs(out, "strain", _OUTPUTS)
+        nx, ny = image.shape
+        in_angstrom = templates_in_angstrom
+        radius = max(float(np.linalg.norm(t.points, axis=1).max()) for t in templates)
+        if in_angstrom and min(image.extent) < 2 * radius:
+            raise ValueError(
+                f"image {name!r} ({image.extent[0]:.3g}×{image.extent[1]:.3g} Å) is too small "
+                f"for the template (radius {radius:.3g} Å): it needs at least {2 * radius:.3g} Å"
             )
-        write_npz(stage / "strain.npz", compress=False, **arrays)
-        # the figure draws points over the image in pixels
-        on_image = dataclasses.replace(strain, points=peaks)
-        strain_png(
-            stage / "strain.png",
-            image,
-            on_image,
-            rmsd=match.rmsd,
-            gpa=gpa_maps,
-            focus=interior if interior.any() else None,
+        check_and_report(
+            strain_memory(image.shape, gpa=gpa is not None),
+            f"strain of a {nx}×{ny} image",
+            "crop the image",
         )
-        matched = strain.mask
-        results = {
-            "image": name,
-            "sampling_A": image.sampling,
-            "sampling_source": image.sampling_source,
-            "templates": [t.name for t in templates],
-            "min_distance_px": min_distance,
-            "refine_window_px": window,
-            "inverted": bool(invert),
-            "points_given": points is not None,
-            "rmsd_median": rmsd_median,
-            "lattice_scale": _lattice_scale(strain) if in_angstrom else None,
-            "lattice_scale_per_template": (
-                dict(zip([t.name for t in templates], strain.lattice_scale.tolist(), strict=True))
-                if in_angstrom
-                else None
-            ),
-            "reference_rule": strain.reference_rule,
-            "num_interior": int(interior.sum()),
-            "strain_rms_interior": {
-                "templates": _rms(strain, interior),
-                "gpa": None if gpa_maps is None else _rms_at(gpa_maps, peaks[interior]),
-            },
-            "num_points": len(peaks),
-            "num_matched": int(matched.sum()),
-            "scale": strain.scale,
-            "reference_px": box,
-            "mean_exx": float(np.nanmean(strain.exx)) if matched.any() else None,
-            "mean_eyy": float(np.nanmean(strain.eyy)) if matched.any() else None,
-            "std_exx": float(np.nanstd(strain.exx)) if matched.any() else None,
-            "std_eyy": float(np.nanstd(strain.eyy)) if matched.any() else None,
-            "gpa_g_vectors": None if gpa_maps is None else gpa_maps.g_vectors,
-        }
-        summary = write_summary(
-            stage / "summary.json", "strain", arguments, _OUTPUTS, started, results
+        box = _reference_box(reference, image.shape)
+        array = -image.array if invert else image.array
+        array = wiener_filter(array) if wiener else array
+        if not invert and _looks_dark(array):
+            warnings.warn(
+                "most of the image is bright with dark spots: if the atoms are dark (ABF, "
+                "negative-Cs HRTEM of light atoms), the peaks found sit on the background; "
+                "use --invert",
+                stacklevel=2,
+            )
+        sampling = np.asarray(image.sampling)
+        # physical defaults: peaks at least 0.35 of the nearest column spacing apart (at 0.5
+        # scikit-image's min_distance lost a quarter of the weak O columns of [110] SrTiO3), a
+        # refinement window of 0.6 spacing (0.4 left 0.5 % RMS strain of noise, 0.6 0.2 %)
+        nearest = (
+            min(_nearest_spacing(t) for t in templates) / sampling.min() if in_angstrom else None
         )
-    return summary
+        min_distance = min_distance or (max(2, int(0.35 * nearest)) if nearest else 5)
+        window = refine_window or (max(5, 2 * int(0.3 * nearest) + 1) if nearest else 5)
+        if points is None:
+            peaks = refine_peaks(array, find_peaks(array, min_distance, threshold), window=window)
+        else:
+            peaks = points
+        match = match_templates(
+            peaks * sampling if in_angstrom else peaks,
+            templates,
+            rmax=rmax,
+            min_matched=min_matched,
+        )
+        reference_points = None if box is None else _inside(peaks, box)
+        if reference_points is not None and not (reference_points & match.mask).any():
+            raise ValueError(f"--reference {reference}: no matched point lies in this region")
+        strain = strain_from_match(match, reference=reference_points)
+        rmsd_median = float(np.nanmedian(match.rmsd[match.mask])) if match.mask.any() else None
+        if rmsd_median is not None and rmsd_median > RMSD_FIT:
+            warnings.warn(
+                f"the template does not fit: median RMSD {rmsd_median:.3f} > {RMSD_FIT} (a lattice "
+                "that fits has a few 0.01); check --template / --template-structure and --zone-axis",
+                stacklevel=2,
+            )
+        gpa_maps = None
+        if gpa is not None:
+            x, y = np.meshgrid(np.arange(image.shape[0]), np.arange(image.shape[1]), indexing="ij")
+            pixels = None if box is None else _inside(np.stack([x, y], axis=-1), box)
+            gpa_maps = gpa_strain(array, g_vectors=g_vectors, reference=pixels)
+        # "unmatched" for the interior: no complete, well-fitting neighbourhood (the default
+        # reference rule), which also catches the force-matched points along the edges
+        complete, _ = default_reference(match)
+        reach = radius / sampling.min() if in_angstrom else radius * float(np.nanmax(strain.scale))
+        interior = _interior(peaks, complete, image.shape, reach)
+
+        with staged_outputs(out, "strain") as stage:
+            # the figure first (it may draw in the helper process while the rest is written);
+            # it draws points over the image in pixels
+            on_image = dataclasses.replace(strain, points=peaks)
+            figures.draw(
+                "atomscope.plot.strain_png",
+                stage / "strain.png",
+                image,
+                on_image,
+                rmsd=match.rmsd,
+                gpa=gpa_maps,
+                focus=interior if interior.any() else None,
+            )
+            _write_points_csv(stage / "points.csv", peaks, sampling, strain, match)
+            arrays = {
+                name: getattr(strain, name)
+                for name in ("points", "exx", "eyy", "exy", "rotation", "mask")
+            }
+            arrays.update(
+                rmsd=match.rmsd, template_index=match.template_index, num_matched=match.num_matched
+            )
+            if gpa_maps is not None:
+                arrays.update(
+                    {
+                        f"gpa_{name}": getattr(gpa_maps, name)
+                        for name in ("exx", "eyy", "exy", "rotation")
+                    }
+                )
+            write_npz(stage / "strain.npz", compress=False, **arrays)
+            matched = strain.mask
+            results = {
+                "image": name,
+                "sampling_A": image.sampling,
+                "sampling_source": image.sampling_source,
+                "templates": [t.name for t in templates],
+                "min_distance_px": min_distance,
+                "refine_window_px": window,
+                "inverted": bool(invert),
+                "points_given": points is not None,
+                "rmsd_median": rmsd_median,
+                "lattice_scale": _lattice_scale(strain) if in_angstrom else None,
+                "lattice_scale_per_template": (
+                    dict(
+                        zip([t.name for t in templates], strain.lattice_scale.tolist(), strict=True)
+                    )
+                    if in_angstrom
+                    else None
+                ),
+                "reference_rule": strain.reference_rule,
+                "num_interior": int(interior.sum()),
+                "strain_rms_interior": {
+                    "templates": _rms(strain, interior),
+                    "gpa": None if gpa_maps is None else _rms_at(gpa_maps, peaks[interior]),
+                },
+                "num_points": len(peaks),
+                "num_matched": int(matched.sum()),
+                "scale": strain.scale,
+                "reference_px": box,
+                "mean_exx": float(np.nanmean(strain.exx)) if matched.any() else None,
+                "mean_eyy": float(np.nanmean(strain.eyy)) if matched.any() else None,
+                "std_exx": float(np.nanstd(strain.exx)) if matched.any() else None,
+                "std_eyy": float(np.nanstd(strain.eyy)) if matched.any() else None,
+                "gpa_g_vectors": None if gpa_maps is None else gpa_maps.g_vectors,
+            }
+            figures.wait()
+            summary = write_summary(
+                stage / "summary.json", "strain", arguments, _OUTPUTS, started, results
+            )
+        return summary
