@@ -46,6 +46,9 @@ def test_grid_two_of_three():
     assert grid.gpts == (35, 18)
     assert np.allclose(np.array(grid.gpts) * grid.sampling, grid.extent)
     assert max(grid.sampling) <= 0.3
+    # an absurd sampling is one clear error at once (it searched upward for a fast size forever)
+    with pytest.raises(ValueError, match=r"too fine for the extent .* 1e\+301 pixels per axis"):
+        Grid(extent=10.0, sampling=1e-300)
 
 
 def test_grid_contradiction_and_bad_values_raise():

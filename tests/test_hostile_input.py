@@ -600,6 +600,8 @@ def test_no_source_file_enables_pickle_or_eval():
             "half the extent",
         ),
         (["cbed", "{xyz}", "--sampling", "1e300"], "at most half the extent"),
+        (["hrtem", "{xyz}", "--sampling", "1e-300"], "too fine for the extent"),  # hung 120 s
+        (["cbed", "{xyz}", "--sampling", "1e-300"], "too fine for the extent"),
         (["hrtem", "{xyz}", "--sampling", "0.2", "--angular-spread", "1e300"], "angular_spread"),
         (["hrtem", "{xyz}", "--sampling", "0.2", "--deflection", "1e300"], "deflection"),
         (["hrtem", "{xyz}", "--sampling", "0.2", "--focal-spread", "1e300"], "focal_spread"),

@@ -10,6 +10,10 @@ from atomscope.core.validate import check_pair, check_positive, check_positive_i
 
 _RELATIVE_TOLERANCE = 1e-6
 _FAST_PRIMES = (2, 3, 5, 7)
+#: Axes longer than this are not rounded (no machine holds such a grid; the memory checks
+#: refuse it, and searching upward from, say, 1e300 pixels would never end)
+_LARGEST_ROUNDED = 2**24
+_MAX_PIXELS = 2**31  # per axis: more is no grid at all (int32 indices, exabytes of memory)
 
 
 def fast_fft_size(n: int) -> int:
@@ -22,6 +26,8 @@ def fast_fft_size(n: int) -> int:
     [1, 14, 576, 1024]
     """
     n = max(1, int(n))
+    if n > _LARGEST_ROUNDED:
+        return n
     while True:
         rest = n
         for prime in _FAST_PRIMES:
@@ -78,10 +84,13 @@ class Grid:
                 )
             sampling = derived
         elif extent is not None:
-            gpts = tuple(
-                fast_fft_size(int(np.ceil(e / d - _RELATIVE_TOLERANCE)))
-                for e, d in zip(extent, sampling, strict=True)
-            )
+            counts = [e / d for e, d in zip(extent, sampling, strict=True)]
+            if max(counts) > _MAX_PIXELS:
+                raise ValueError(
+                    f"sampling {sampling} Å is too fine for the extent {extent} Å: "
+                    f"{max(counts):.3g} pixels per axis (at most {_MAX_PIXELS:.3g})"
+                )
+            gpts = tuple(fast_fft_size(int(np.ceil(n - _RELATIVE_TOLERANCE))) for n in counts)
             if min(gpts) < 2:
                 raise ValueError(
                     f"sampling {sampling} Å must be at most half the extent {extent} Å "
