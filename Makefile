@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(VENV)/bin/atomscope demo
 
 test: $(STAMP)
-	$(PY) -m ruff check src tests benchmarks examples
+	$(PY) -m ruff check src tests benchmarks examples docs
 	$(PY) -m pytest -q
 
 # The documentation site: Sphinx + sphinx-gallery (every example executed, small sizes), then
@@ -48,8 +48,8 @@ abtem-venv: .abtem-venv/.installed
 	touch $@
 
 lint: $(STAMP)
-	$(PY) -m ruff check src tests benchmarks examples
-	$(PY) -m ruff format --check src tests benchmarks examples
+	$(PY) -m ruff check src tests benchmarks examples docs
+	$(PY) -m ruff format --check src tests benchmarks examples docs
 
 clean:
 	rm -rf $(VENV) .abtem-venv out
