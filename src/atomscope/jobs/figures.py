@@ -20,8 +20,9 @@ def _function(name: str):
     return getattr(importlib.import_module(module), function)
 
 
-def _serve(connection) -> None:
+def _serve(connection, job_end) -> None:
     """The helper: import the plotting stack, then run the one drawing it is sent."""
+    job_end.close()  # the fork's copy of the job's end: else closing it there never ends recv
     import atomscope.plot  # noqa: F401 - matplotlib loads while the parent computes
 
     try:
@@ -61,7 +62,9 @@ class FigureProcess:
         if threads() > 1 and "fork" in multiprocessing.get_all_start_methods():
             context = multiprocessing.get_context("fork")
             self._connection, child = context.Pipe()
-            self._process = context.Process(target=_serve, args=(child,), daemon=True)
+            self._process = context.Process(
+                target=_serve, args=(child, self._connection), daemon=True
+            )
             self._process.start()
             child.close()
 
@@ -87,16 +90,14 @@ class FigureProcess:
             raise error
 
     def close(self) -> None:
-        """Stop the helper (also mid-drawing, after an error or an interrupt)."""
+        """Stop the helper: after `wait` it has nothing left to do, and after an error or an
+        interrupt (also mid-drawing) nothing it does is kept."""
         if self._process is None:
             return
         self._connection.close()
-        if self._process.is_alive() and self._sent:
-            self._process.terminate()
-        self._process.join(timeout=5)
         if self._process.is_alive():
-            self._process.kill()
-            self._process.join()
+            self._process.terminate()
+        self._process.join()
         self._process = None
 
     def __enter__(self) -> FigureProcess:
