@@ -77,13 +77,6 @@ def _nearest_spacing(template) -> float:
     return float(np.linalg.norm(template.points, axis=1).min())
 
 
-def _looks_dark(array: np.ndarray) -> bool:
-    """True for bright-background images with dark spots: the intensities are skewed low."""
-    values = array.ravel()
-    spread = values.std()
-    return bool(spread > 0 and np.mean((values - values.mean()) ** 3) / spread**3 < 0)
-
-
 def _interior(peaks: np.ndarray, matched: np.ndarray, shape, radius: float) -> np.ndarray:
     """Matched points more than ``radius`` [px] (one template radius) from the image edge and
     from every unmatched point: where strain is not made up by missing neighbours."""
@@ -211,6 +204,7 @@ def run_strain(
             wiener_filter,
         )
         from atomscope.analysis.gpa import check_g_vectors
+        from atomscope.analysis.peaks import atoms_look_dark
         from atomscope.analysis.strain import default_reference
         from atomscope.analysis.templates import match_templates
         from atomscope.core.memory import check_and_report
@@ -261,7 +255,7 @@ def run_strain(
         box = _reference_box(reference, image.shape)
         array = -image.array if invert else image.array
         array = wiener_filter(array) if wiener else array
-        if not invert and _looks_dark(array):
+        if not invert and atoms_look_dark(array):
             warnings.warn(
                 "most of the image is bright with dark spots: if the atoms are dark (ABF, "
                 "negative-Cs HRTEM of light atoms), the peaks found sit on the background; "
