@@ -171,6 +171,7 @@ def test_recognize_writes_csv_summary_and_shows_progress(tmp_path, capsys):
     assert main(["strain", str(path), *points, "-o", str(strain)]) == 0
     result = json.loads((strain / "summary.json").read_text())
     assert result["points_given"] and result["num_points"] == len(table)
+    assert result["arguments"]["points"] == f"{len(table)} positions given"  # not the array
 
 
 @pytest.mark.usefixtures("one_torch_thread")

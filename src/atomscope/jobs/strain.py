@@ -192,6 +192,8 @@ def run_strain(
     started = time.perf_counter()
     arguments = {key: value for key, value in locals().items() if key not in ("image", "started")}
     arguments["templates"] = [template.name for template in templates]
+    # the positions themselves are results (points.csv), not a parameter to copy into the summary
+    arguments["points"] = None if points is None else f"{len(points)} positions given"
     from atomscope.jobs.figures import FigureProcess
 
     # the figure's helper process starts first: it imports matplotlib while this one computes
