@@ -27,7 +27,7 @@ def resampled_gpts(
     return new_gpts, tuple(e / n for e, n in zip(extent, new_gpts, strict=True))
 
 
-def _resize_spectrum(spectrum: np.ndarray, axis: int, n_new: int) -> np.ndarray:
+def resize_spectrum(spectrum: np.ndarray, axis: int, n_new: int) -> np.ndarray:
     """Crop or zero-pad one axis of an FFT-ordered spectrum to ``n_new`` bins.
 
     Frequencies below the smaller grid's Nyquist are copied. At an even smaller grid's
@@ -60,8 +60,8 @@ def fourier_resample(array: np.ndarray, new_gpts: tuple[int, int]) -> np.ndarray
     """
     old_gpts = array.shape[-2:]
     spectrum = fft2(np.asarray(array, dtype=np.complex128))
-    spectrum = _resize_spectrum(spectrum, -2, new_gpts[0])
-    spectrum = _resize_spectrum(spectrum, -1, new_gpts[1])
+    spectrum = resize_spectrum(spectrum, -2, new_gpts[0])
+    spectrum = resize_spectrum(spectrum, -1, new_gpts[1])
     # keep the mean: forward FFT is unnormalised, the inverse divides by n'
     spectrum *= (new_gpts[0] * new_gpts[1]) / (old_gpts[0] * old_gpts[1])
     return ifft2(np.ascontiguousarray(spectrum)).real
