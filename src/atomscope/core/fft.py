@@ -201,6 +201,46 @@ def ifft2(array: np.ndarray) -> np.ndarray:
     return ifft2_inplace(out)
 
 
+def ifft2_from_rows(rows_spectrum: np.ndarray, rows: np.ndarray, nx: int) -> np.ndarray:
+    """Normalised inverse 2D FFT of a spectrum [..., nx, ny] that is zero except on the x
+    indices ``rows``, given as those rows alone [..., len(rows), ny] (overwritten).
+
+    A pruned transform: y-transforms of the given rows only, then x-transforms of every
+    column, so a band-limited spectrum on few rows costs about half a full transform. Always
+    pocketfft (``scipy.fft``), whichever backend is chosen.
+
+    Examples
+    --------
+    >>> spectrum = np.zeros((8, 6), dtype=np.complex64)
+    >>> spectrum[[0, 1, 7]] = np.arange(18).reshape(3, 6)
+    >>> rows = np.array([0, 1, 7])
+    >>> bool(np.allclose(ifft2_from_rows(spectrum[rows], rows, 8), np.fft.ifft2(spectrum)))
+    True
+    """
+    partial = scipy.fft.ifft(rows_spectrum, axis=-1, workers=threads(), overwrite_x=True)
+    out = empty((*rows_spectrum.shape[:-2], nx, rows_spectrum.shape[-1]), partial.dtype)
+    out[...] = 0
+    out[..., rows, :] = partial
+    _into(out, scipy.fft.ifft(out, axis=-2, workers=threads(), overwrite_x=True))
+    return out
+
+
+def fft2_to_rows(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The x indices ``rows`` of the forward 2D FFT of ``array`` [..., nx, ny] (overwritten):
+    x-transforms of every column, then y-transforms of the wanted rows only (the pruned
+    counterpart of `ifft2_from_rows`).
+
+    Examples
+    --------
+    >>> array = np.random.default_rng(0).random((8, 6)).astype(np.complex64)
+    >>> rows = np.array([0, 2])
+    >>> bool(np.allclose(fft2_to_rows(array.copy(), rows), np.fft.fft2(array)[rows], atol=1e-4))
+    True
+    """
+    _into(array, scipy.fft.fft(array, axis=-2, workers=threads(), overwrite_x=True))
+    return scipy.fft.fft(array[..., rows, :], axis=-1, workers=threads(), overwrite_x=True)
+
+
 @functools.lru_cache(maxsize=8)
 def _real_plan(shape: tuple[int, int]):
     half = pyfftw.empty_aligned((shape[0], shape[1] // 2 + 1), dtype=np.complex64)
