@@ -16,7 +16,7 @@ from atomscope.summary import CORE_KEYS
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "atomscope"
 PHYSICS = ("core", "potentials", "waves", "optics", "detection", "analysis", "learning")
-PHYSICS += ("structures", "thermal")
+PHYSICS += ("structures", "thermal", "reconstruction")
 
 FAST = ["--sampling", "0.1", "--slice-thickness", "2", "--no-camera"]
 

@@ -116,6 +116,36 @@ def exit_wave_png(path: str | os.PathLike, waves, title: str = "exit wave") -> N
     save_figure(fig, path)
 
 
+def reconstruction_png(
+    path: str | os.PathLike, waves, residuals: np.ndarray, title: str = "exit wave"
+) -> None:
+    """A reconstructed wave: amplitude, phase (relative to the mean wave) and the misfit per
+    iteration."""
+    array = waves.array
+    mean = array.mean()
+    if abs(mean) > 0:
+        array = array * (np.conj(mean) / abs(mean))
+    fig, (left, middle, right) = plt.subplots(
+        1, 3, figsize=(16, 4.8), gridspec_kw={"wspace": 0.5, "width_ratios": [1, 1, 0.9]}
+    )
+    fig.suptitle(title)
+    show_image(left, np.abs(array), waves.sampling, "amplitude", colorbar_label="|ψ|")
+    show_image(
+        middle,
+        np.angle(array),
+        waves.sampling,
+        "phase (relative to the mean wave)",
+        cmap="twilight",
+        colorbar_label="phase [rad]",
+    )
+    right.semilogy(np.arange(1, len(residuals) + 1), residuals, "k-")
+    right.set_xlabel("iteration")
+    right.set_ylabel("misfit ‖|ψₙ| − √Iₙ‖ / ‖√Iₙ‖")
+    right.set_title("convergence")
+    right.grid(alpha=0.3)
+    save_figure(fig, path)
+
+
 def show_points(
     ax,
     array: np.ndarray,

@@ -118,21 +118,23 @@ def aberration_entry(text: str) -> tuple[str, float]:
 
 
 def add_aberration_options(
-    parser: argparse.ArgumentParser, Cs_default: float, defocus_default: str
+    parser: argparse.ArgumentParser, Cs_default: float, defocus_default: str | None
 ) -> None:
-    """``--Cs``, ``--defocus`` and ``--aberration NAME=VALUE``, merged by `merge_aberrations`."""
+    """``--Cs``, ``--defocus`` (unless ``defocus_default`` is None: the command takes its
+    defoci otherwise) and ``--aberration NAME=VALUE``, merged by `merge_aberrations`."""
     parser.add_argument(
         "--Cs",
         type=float,
         default=None,
         help=f"spherical aberration C30 [Å] (default: {Cs_default:g})",
     )
-    parser.add_argument(
-        "--defocus",
-        type=float,
-        default=None,
-        help=f"{DEFOCUS_SIGN} (default: {defocus_default})",
-    )
+    if defocus_default is not None:
+        parser.add_argument(
+            "--defocus",
+            type=float,
+            default=None,
+            help=f"{DEFOCUS_SIGN} (default: {defocus_default})",
+        )
     parser.add_argument(
         "--aberration",
         type=aberration_entry,
@@ -155,7 +157,7 @@ def merge_aberrations(args: argparse.Namespace) -> dict[str, float]:
     from atomscope.optics.aberrations import resolve_aberrations
 
     given: dict[str, tuple[str, float]] = {}  # symbol -> (as written, value of the symbol)
-    named = [("--Cs", "Cs", args.Cs), ("--defocus", "defocus", args.defocus)]
+    named = [("--Cs", "Cs", args.Cs), ("--defocus", "defocus", getattr(args, "defocus", None))]
     entries = [(f"--aberration {name}={value:g}", name, value) for name, value in args.aberration]
     for written, name, value in named + entries:
         if value is None:
