@@ -83,6 +83,21 @@ def main() -> None:
         f"default at {dose:g} e/Å²: {result.iterations} iterations, {seconds:.2f} s, error "
         f"{wave_error(result.exit_wave, truth):.2e} (target ≤ 0.10)"
     )
+    print("error vs iterations (noise-free | 1e4 e/Å²), Allen and L-BFGS:")
+    for iterations in (5, 10, 20, 50, 100, 200):
+        row = []
+        for method in ("allen", "lbfgs"):
+            for images in (series, noisy.astype(np.float32)):
+                result = focal_series_ewr(
+                    images, DEFOCI, LENS, series.sampling, max_iter=iterations, method=method
+                )
+                row.append(f"{wave_error(result.exit_wave, truth):.2e}")
+        print(f"  {iterations:3d}: allen {row[0]} | {row[1]}   lbfgs {row[2]} | {row[3]}")
+    print("error vs number of images at 1e4 e/Å² (L-BFGS, 200 iterations at most):")
+    for count in (5, 10, 20):
+        chosen = np.linspace(0, len(DEFOCI) - 1, count).round().astype(int)
+        result = focal_series_ewr(noisy[chosen], DEFOCI[chosen], LENS, series.sampling)
+        print(f"  {count:2d} images: {wave_error(result.exit_wave, truth):.2e}")
 
 
 if __name__ == "__main__":
