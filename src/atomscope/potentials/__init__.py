@@ -1,10 +1,12 @@
-"""Electrostatic potentials: scattering-factor parametrizations, slicing and projection."""
+"""Electrostatic potentials: scattering-factor parametrizations (IAM) or GPAW all-electron
+densities (DFT), slicing and projection."""
 
 import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
+        "dft": ["DFTPotential"],
         "parametrizations": ["PARAMETRIZATIONS", "load_parametrization"],
         "projected": ["Potential"],
     },
