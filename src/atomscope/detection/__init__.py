@@ -1,4 +1,5 @@
-"""The camera: resampling to the detector pixels, shot noise and the MTF."""
+"""The camera: resampling to the detector pixels, shot noise and the MTF, and measuring the
+MTF and DQE of a real camera (flat fields, slanted edge)."""
 
 import lazy_loader
 
@@ -7,6 +8,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submod_attrs={
         "camera": ["Camera"],
         "mtf": ["MTF"],
+        "mtf_estimate": ["MTFEstimate", "estimate_mtf", "mtf_from_edge"],
         "resample": ["resample"],
     },
 )
