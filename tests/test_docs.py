@@ -18,6 +18,7 @@ PACKAGES = [
     "atomscope.analysis",
     "atomscope.learning",
     "atomscope.jobs",
+    "atomscope.reconstruction",
 ]
 
 
