@@ -177,6 +177,10 @@ _RESOLUTION_UNITS = {2: "inch", 3: "cm"}
 _DM_TIFF_TAGS = (65003, 65004, 65009, 65010)
 
 
+class MissingCalibration(ValueError):
+    """`read_image`: the file records no pixel size and none was given (a ``ValueError``)."""
+
+
 def read_image(
     path: str | os.PathLike,
     sampling: float | tuple[float, float] | None = None,
@@ -274,7 +278,7 @@ def read_image(
         recorded = opened.recorded
         if sampling is None and recorded.sampling is None:
             reason = f" ({recorded.how})" if recorded.how else ""
-            raise ValueError(
+            raise MissingCalibration(
                 f"image file {str(path)!r} records no pixel size{reason}; "
                 "give --sampling (sampling= in Python) in Å"
             )

@@ -146,6 +146,35 @@ def reconstruction_png(
     save_figure(fig, path)
 
 
+def mtf_figure(estimate, edge=None) -> Figure:
+    """A measured camera MTF (`MTFEstimate`): the MTF (measured, model, knife edge), the
+    noise power spectrum normalised to NPS(0) = 1 with MTF², and the DQE."""
+    fig = Figure(figsize=(15, 4.5))
+    left, middle, right = fig.subplots(1, 3)
+    q = np.linspace(0, float(estimate.q.max()), 400)
+    left.plot(estimate.q, estimate.measured, "k.", ms=3, label="flat fields √(NPS/NPS(0))")
+    left.plot(q, estimate.mtf.evaluate(q), "C3-", label=f"model: {estimate.mtf.name}")
+    if edge is not None:
+        left.plot(edge.q, edge.measured, "C0-", label="knife edge")
+    left.set_ylim(0, 1.1)
+    left.set_title("MTF")
+    left.legend(fontsize=8)
+    if estimate.nps is not None:
+        middle.semilogy(estimate.q, estimate.nps, "k.", ms=3, label="NPS / NPS(0)")
+        middle.semilogy(q, estimate.mtf.evaluate(q) ** 2, "C3-", label="model MTF²")
+        middle.legend(fontsize=8)
+    middle.set_title("noise power spectrum")
+    if estimate.dqe is not None:
+        right.plot(estimate.q, estimate.dqe, "k.", ms=3)
+        right.axhline(1, color="0.6", lw=0.8)
+        right.set_title(f"DQE (DQE(0) = {estimate.dqe0:.3f})")
+    for ax in (left, middle, right):
+        ax.set_xlabel("q = k / k_Nyquist")
+        ax.axvline(1.0, color="0.8", lw=0.8)
+    fig.tight_layout()
+    return fig
+
+
 def show_points(
     ax,
     array: np.ndarray,

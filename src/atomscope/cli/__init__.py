@@ -2,10 +2,11 @@
 `atomscope.jobs`.
 
 One module per command group (`cli.simulate`, `cli.structures`, `cli.analysis`,
-`cli.reconstruction`, `cli.learning`, `cli.rerun`), shared options in `cli.common`. Every
-subcommand validates its arguments before any work; a ``ValueError``/``TypeError``, an
-``OSError`` (disk full, permission denied) or a ``MemoryError`` is printed as one line (no
-traceback) and the exit status is 2. Only the parser of the command being run is built, so ``--help`` is quick.
+`cli.reconstruction`, `cli.camera`, `cli.learning`, `cli.rerun`), shared options in
+`cli.common`. Every subcommand validates its arguments before any work; a
+``ValueError``/``TypeError``, an ``OSError`` (disk full, permission denied) or a
+``MemoryError`` is printed as one line (no traceback) and the exit status is 2. Only the parser
+of the command being run is built, so ``--help`` is quick.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "phonons": ("structures", "frozen-phonon snapshots (Einstein or MD)"),
     "strain": ("analysis", "strain maps from an atomic-resolution image (templates, GPA)"),
     "ewr": ("reconstruction", "exit-wave reconstruction from a focal series"),
+    "mtf": ("camera", "a camera's MTF and DQE from flat fields and a knife edge"),
     "train": ("learning", "train an atom-recognition network on simulations"),
     "recognize": ("learning", "find atoms in an image with a trained network"),
     "rerun": ("rerun", "repeat a run exactly from its summary.json"),
