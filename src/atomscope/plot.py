@@ -175,6 +175,29 @@ def mtf_figure(estimate, edge=None) -> Figure:
     return fig
 
 
+def iam_difference_figure(comparison) -> Figure:
+    """DFT vs independent-atom potential (`IAMDifference`): both projected potentials, their
+    difference, and the radially averaged ratio of Fourier coefficients."""
+    fig = Figure(figsize=(16, 4.2))
+    axes = fig.subplots(1, 4)
+    limit = float(np.abs(comparison.difference).max())
+    for ax, array, title, cmap, limits in (
+        (axes[0], comparison.dft, "DFT projected potential", "viridis", None),
+        (axes[1], comparison.iam, f"IAM ({comparison.parametrization})", "viridis", None),
+        (axes[2], comparison.difference, "DFT − IAM", "RdBu_r", (-limit, limit)),
+    ):
+        show_image(ax, array, comparison.sampling, title, cmap, colorbar_label="V·Å")
+        if limits is not None:
+            ax.images[0].set_clim(*limits)
+    axes[3].plot(comparison.k, 100 * comparison.relative, "k.-")
+    axes[3].axhline(0, color="0.6", lw=0.8)
+    axes[3].set_xlabel("k [1/Å]")
+    axes[3].set_ylabel("|P_DFT(k)| / |P_IAM(k)| − 1 [%]")
+    axes[3].set_title("Fourier coefficients")
+    fig.tight_layout()
+    return fig
+
+
 def show_points(
     ax,
     array: np.ndarray,

@@ -1,9 +1,9 @@
 """The ``atomscope`` command line: a thin translation of options into the jobs of
 `atomscope.jobs`.
 
-One module per command group (`cli.simulate`, `cli.structures`, `cli.analysis`,
-`cli.reconstruction`, `cli.camera`, `cli.learning`, `cli.rerun`), shared options in
-`cli.common`. Every subcommand validates its arguments before any work; a
+One module per command group (`cli.simulate`, `cli.structures`, `cli.potentials`,
+`cli.analysis`, `cli.reconstruction`, `cli.camera`, `cli.learning`, `cli.rerun`), shared options
+in `cli.common`. Every subcommand validates its arguments before any work; a
 ``ValueError``/``TypeError``, an ``OSError`` (disk full, permission denied) or a
 ``MemoryError`` is printed as one line (no traceback) and the exit status is 2. Only the parser
 of the command being run is built, so ``--help`` is quick.
@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("structures", "build a nanoparticle or graphene model"),
     "relax": ("structures", "relax a structure (FIRE)"),
     "phonons": ("structures", "frozen-phonon snapshots (Einstein or MD)"),
+    "dft": ("potentials", "DFT (GPAW) all-electron potential of a structure, for hrtem"),
     "strain": ("analysis", "strain maps from an atomic-resolution image (templates, GPA)"),
     "ewr": ("reconstruction", "exit-wave reconstruction from a focal series"),
     "mtf": ("camera", "a camera's MTF and DQE from flat fields and a knife edge"),

@@ -33,6 +33,10 @@ _HRTEM_OPTIONS = {
 }
 
 
+#: options that make the potential, which a stored one (--potential) brings ready made
+_POTENTIAL_OPTIONS = ("sampling", "slice_thickness", "parametrization", "projection")
+
+
 def _mtf(text: str) -> tuple[str, float, float, float] | None:
     if text == "none":
         return None
@@ -122,11 +126,25 @@ def _hrtem(args: argparse.Namespace) -> None:
     from atomscope.jobs.hrtem import run_hrtem
 
     settings = hrtem_settings(args)
-    atoms = read_simulation_structure(args.structure)
+    if (args.structure is None) == (args.potential is None):
+        raise ValueError("give a STRUCTURE file or --potential FILE (one of them)")
+    if args.potential is not None:
+        from atomscope.potentials.stored import StoredPotential
+
+        fixed = [
+            f"--{name.replace('_', '-')}" for name in _POTENTIAL_OPTIONS if getattr(args, name)
+        ]
+        if fixed:
+            raise ValueError(
+                f"{', '.join(fixed)} set the potential, which --potential {args.potential!r} "
+                "brings ready made; leave them out"
+            )
+        specimen, name = StoredPotential(args.potential), Path(args.potential).name
+    else:
+        specimen = read_simulation_structure(args.structure)
+        name = Path(args.structure).name
     with scheduler_client(args) as dask_client:
-        summary = run_hrtem(
-            atoms, settings, args.out, name=Path(args.structure).name, client=dask_client
-        )
+        summary = run_hrtem(specimen, settings, args.out, name=name, client=dask_client)
     _report(summary, args.out)
 
 
@@ -345,8 +363,16 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     if command == "hrtem":
         parser.add_argument(
             "structure",
+            nargs="?",
             help="any file ASE reads (xyz, cif, traj, POSCAR, ...); the frames of a multi-frame "
             "file (e.g. from `atomscope phonons`) are averaged as frozen phonons",
+        )
+        parser.add_argument(
+            "--potential",
+            metavar="FILE",
+            help="a stored potential instead of STRUCTURE: potential.npz of `atomscope dft` "
+            "(its own pixel size and slices; --sampling, --slice-thickness, --parametrization "
+            "and --projection do not apply)",
         )
         _add_hrtem_options(parser, "hrtem")
         parser.set_defaults(func=_hrtem)

@@ -106,24 +106,29 @@ def demo_structure() -> Atoms:
     return particle
 
 
-def prepare(atoms: Atoms | Sequence[Atoms], settings: HRTEMSettings):
+def prepare(atoms: Atoms | Sequence[Atoms] | Potential, settings: HRTEMSettings):
     """Build and validate the potential, lens and camera; nothing heavy is computed yet.
 
-    Refuses (``ValueError``) a job whose `memory_estimate` does not fit
-    (`atomscope.core.memory.check_memory`), before any array of the grid is allocated.
+    ``atoms`` may be a ready `Potential` (a `DFTPotential`, a `StoredPotential`): it is used as
+    it is, and the settings' potential fields (sampling, slice thickness, parametrization,
+    projection) do not apply. Refuses (``ValueError``) a job whose `memory_estimate` does not
+    fit (`atomscope.core.memory.check_memory`), before any array of the grid is allocated.
     """
     from atomscope.core.memory import check_memory
     from atomscope.detection import MTF, Camera
     from atomscope.optics import CTF, scherzer_defocus
     from atomscope.potentials.projected import Potential
 
-    potential = Potential(
-        atoms,
-        sampling=settings.sampling,
-        slice_thickness=settings.slice_thickness,
-        parametrization=settings.parametrization,
-        projection=settings.projection,
-    )
+    if isinstance(atoms, Potential):
+        potential = atoms
+    else:
+        potential = Potential(
+            atoms,
+            sampling=settings.sampling,
+            slice_thickness=settings.slice_thickness,
+            parametrization=settings.parametrization,
+            projection=settings.projection,
+        )
     defocus = (
         scherzer_defocus(settings.Cs, settings.energy)
         if settings.defocus is None
@@ -144,7 +149,7 @@ def prepare(atoms: Atoms | Sequence[Atoms], settings: HRTEMSettings):
         mtf = MTF(*settings.mtf) if settings.mtf is not None else None
         camera = Camera(sampling=settings.camera_sampling, dose=settings.dose, mtf=mtf)
     (nx, ny), camera_gpts = potential.gpts, _camera_gpts(potential, camera)
-    job = f"an HRTEM run on the {nx}×{ny} grid of --sampling {settings.sampling:g} Å"
+    job = f"an HRTEM run on the {nx}×{ny} grid of {potential.sampling[0]:g} Å pixels"
     hint = "use a coarser --sampling or a smaller structure"
     if camera_gpts[0] * camera_gpts[1] > nx * ny:
         job += (
@@ -256,7 +261,7 @@ def _ctf_plot_limit(ctf: CTF, potential: Potential) -> float:
 
 
 def run_hrtem(
-    atoms: Atoms | Sequence[Atoms],
+    atoms: Atoms | Sequence[Atoms] | Potential,
     settings: HRTEMSettings,
     out: str | Path,
     progress: bool = True,
@@ -266,8 +271,8 @@ def run_hrtem(
 ) -> dict:
     """Simulate and write the HRTEM outputs of ``atoms`` into directory ``out``.
 
-    ``atoms`` may be a sequence of frozen-phonon snapshots (e.g. `atomscope.thermal.MDPhonons`
-    or the frames of a trajectory): configurations are streamed one at a time (on ``client``,
+    ``atoms`` may be a ready `Potential` (a DFT or stored one, see `prepare`) or a sequence of
+    frozen-phonon snapshots (e.g. `atomscope.thermal.MDPhonons` or the frames of a trajectory): configurations are streamed one at a time (on ``client``,
     a Dask client, if given) and the images are their incoherent average; ``exit_wave`` is then
     the mean (coherent) exit wave.
 
@@ -329,6 +334,7 @@ def run_hrtem(
             "num_configs": potential.num_configs,
             "symbols": sorted(set(potential.atoms.get_chemical_symbols())),
             "defocus_used": defocus,
+            "potential": potential.parametrization,
             "grid": {
                 "gpts": potential.gpts,
                 "sampling": potential.sampling,

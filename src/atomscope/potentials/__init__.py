@@ -6,8 +6,9 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
-        "dft": ["DFTPotential"],
+        "dft": ["DFTPotential", "iam_difference"],
         "parametrizations": ["PARAMETRIZATIONS", "load_parametrization"],
         "projected": ["Potential"],
+        "stored": ["StoredPotential"],
     },
 )
