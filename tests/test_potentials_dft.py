@@ -175,3 +175,56 @@ def test_unconverged_and_non_orthogonal_calculations_are_refused():
     skewed.get_potential_energy()
     with pytest.raises(ValueError, match="orthorhombic"):
         DFTPotential(skewed.calc, sampling=0.1)
+
+
+@pytest.fixture(scope="module")
+def boron_nitride():
+    """Monolayer hBN (a = 2.504 Å) in its 4-atom orthogonal cell, PBE, 400 eV, 6×4 k-points."""
+    from atomscope.structures.orient import orthogonal_supercell
+
+    a = 2.504
+    cell = [[a, 0, 0], [-a / 2, a * np.sqrt(3) / 2, 0], [0, 0, 8]]
+    layer = Atoms("BN", scaled_positions=[(0, 0, 0.5), (1 / 3, 2 / 3, 0.5)], cell=cell, pbc=True)
+    atoms, _ = orthogonal_supercell(layer)
+    atoms.calc = gpaw.GPAW(mode=gpaw.PW(400), kpts=(6, 4, 1), xc="PBE", txt=None)
+    atoms.get_potential_energy()
+    return atoms.calc
+
+
+def lattice_coefficients(potential, magnitude):
+    """Fourier-series coefficients [V·Å] of the projected potential at |g| = magnitude, and g."""
+    coefficients = np.fft.fft2(potential.project()) / np.prod(potential.gpts)
+    kx, ky = potential.grid.frequencies()
+    chosen = np.argwhere(np.abs(np.hypot(kx[:, None], ky[None, :]) - magnitude) < 1e-3)
+    vectors = np.array([(kx[i], ky[j]) for i, j in chosen])
+    return coefficients[tuple(chosen.T)], vectors
+
+
+def test_hbn_low_order_coefficients_show_the_boron_to_nitrogen_charge_transfer(boron_nitride):
+    a = 2.504
+    first, second = 2 / (np.sqrt(3) * a), 2 / a  # |g| of the (10) and (11) families [1/Å]
+    dft = {
+        r: DFTPotential(boron_nitride, sampling=0.05, slice_thickness=8, grid_refinement=r)
+        for r in (2, 4)
+    }
+    iam = Potential(dft[2].atoms, sampling=0.05, slice_thickness=8)
+    p10, g10 = lattice_coefficients(dft[2], first)
+    i10, _ = lattice_coefficients(iam, first)
+    assert len(p10) == 6
+    # the IAM's (10) is 11.0 V·Å; abTEM 1.0.11's GPAWPotential gave 19.24, its fix 9.98
+    assert np.abs(p10).mean() == pytest.approx(9.98, rel=0.02)
+    assert np.abs(i10).mean() == pytest.approx(10.98, rel=0.01)
+    # converged in the all-electron grid: refinement 2 within 5 % (in fact 0.1 %) of 4
+    converged, _ = lattice_coefficients(dft[4], first)
+    assert np.abs(p10).mean() == pytest.approx(np.abs(converged).mean(), rel=0.05)
+    # point ions B⁺δ, N⁻δ change P(g) along Σ q_a e^{−2πi g·R_a}: DFT − IAM points that way
+    symbols = np.array(dft[2].atoms.get_chemical_symbols())
+    charges = np.where(symbols == "B", 1.0, -1.0)
+    positions = dft[2].atoms.positions[:, :2]
+    ionic = np.exp(-2j * np.pi * g10 @ positions.T) @ charges
+    cosine = np.real((p10 - i10) * np.conj(ionic)) / (np.abs(p10 - i10) * np.abs(ionic))
+    assert np.all(cosine > 0.5)
+    # (11): B and N scatter in phase, so ionic transfer cancels; what remains is bonding (~2 %)
+    p11, _ = lattice_coefficients(dft[2], second)
+    i11, _ = lattice_coefficients(iam, second)
+    assert 0.005 < abs(np.abs(p11).mean() / np.abs(i11).mean() - 1) < 0.05
