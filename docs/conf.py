@@ -88,6 +88,7 @@ PACKAGES = [
     "atomscope.thermal",
     "atomscope.analysis",
     "atomscope.learning",
+    "atomscope.reconstruction",
 ]
 # the scriptable jobs behind the command line (added with the cli/ package refactor)
 if importlib.util.find_spec("atomscope.jobs") is not None:
