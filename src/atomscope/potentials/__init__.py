@@ -10,5 +10,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "parametrizations": ["PARAMETRIZATIONS", "load_parametrization"],
         "projected": ["Potential"],
         "stored": ["StoredPotential"],
+        "structure_factors": ["structure_factors", "xray_structure_factors"],
     },
 )

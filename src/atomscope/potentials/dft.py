@@ -116,6 +116,32 @@ def nuclear_remainder(k: np.ndarray, number: int, nuclear_width: float) -> np.nd
     return np.where(k2 > 0, value, 0.0)
 
 
+#: the 3D smooth spectrum is kept up to this frequency [1/Å] for `structure_factors`
+LOW_ORDER_LIMIT = 4.0
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One configuration: slice spectra on the DFT lateral grid, the nuclear width, the DFT
+    grid, and the 3D smooth spectrum V_G for |G_i| ≤ `LOW_ORDER_LIMIT` (index ±n_i)."""
+
+    smooth: np.ndarray
+    width: float
+    shape: tuple[int, int, int]
+    low_orders: np.ndarray
+    orders: tuple[int, int, int]
+
+
+def _low_orders(spectrum: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """The block of V_G with integer frequency indices |m_i| ≤ n_i (FFT order, size 2n_i + 1)."""
+    orders = tuple(
+        min(int(LOW_ORDER_LIMIT * length), (size - 1) // 2)
+        for length, size in zip(lengths, spectrum.shape, strict=True)
+    )
+    indices = [np.r_[0 : n + 1, -n:0] for n in orders]
+    return spectrum[np.ix_(*indices)].astype(np.complex64), orders
+
+
 def _slice_weights(kz: np.ndarray, limits: np.ndarray) -> np.ndarray:
     """∫_{z_j}^{z_j+1} e^{2πi kz z} dz [Å] for every kz and slice j, shape (nz, num_slices)."""
     z0, z1 = limits[None, :-1], limits[None, 1:]
@@ -251,7 +277,14 @@ class DFTPotential(Potential):
             spectrum = electrostatic_spectrum(density, calculator.get_atoms(), width)
             kz = np.fft.fftfreq(density.shape[2], lengths[2] / density.shape[2])
             smooth = np.einsum("xyz,zs->sxy", spectrum, _slice_weights(kz, limits))
-            parts.append((smooth.astype(np.complex64), width, density.shape))
+            parts.append(
+                _Part(
+                    smooth.astype(np.complex64),
+                    width,
+                    density.shape,
+                    *_low_orders(spectrum, lengths),
+                )
+            )
         self._initialise(configurations, grid, limits, parts, grid_refinement, slice_thickness)
 
     def _initialise(self, configurations, grid, limits, parts, grid_refinement, thickness):
@@ -272,12 +305,12 @@ class DFTPotential(Potential):
     @property
     def nuclear_width(self) -> float:
         """σ of the Gaussian nuclei of the first configuration [Å]."""
-        return self._parts[0][1]
+        return self._parts[0].width
 
     @property
     def dft_gpts(self) -> tuple[int, int, int]:
         """The refined DFT grid of the first configuration."""
-        return tuple(self._parts[0][2])
+        return tuple(self._parts[0].shape)
 
     @property
     def configurations(self) -> tuple[DFTPotential, ...]:
@@ -307,7 +340,7 @@ class DFTPotential(Potential):
             raise ValueError(
                 f"need 0 <= first <= last <= {self.num_slices}, got first={first}, last={last}"
             )
-        smooth, width, _ = self._parts[0]
+        smooth, width = self._parts[0].smooth, self._parts[0].width
         nx, ny = self._grid.gpts
         kx = self._grid.frequencies()[0]
         ky = np.fft.rfftfreq(ny, self._grid.sampling[1])
