@@ -5,6 +5,9 @@ Printed:
 * hBN monolayer: the (10) and (11) Fourier coefficients of the projected potential [V·Å] for
   grid refinement 1, 2 and 4 beside the IAM (abTEM 1.0.11's GPAWPotential reported 19.24 for
   (10), its fix 9.98);
+* silicon (8-atom cubic cell, PBE): X-ray structure factors (111), (220), (222) [electrons per
+  cell] from the DFT density and from the IAM (static, no Debye–Waller factor): (222) is the
+  bond charge, zero for spherical atoms;
 * graphene, hBN and MoS2 (orthogonal cells, PBE): the SCF time, the time to build the potential
   from the converged calculator (GPAW's all-electron density, then ours) against one IAM
   `Potential` of the same grid, and the HRTEM image difference DFT vs IAM at 80 kV with −Cs
@@ -68,8 +71,24 @@ def image(potential, lens: CTF) -> np.ndarray:
     return lens.image(PlaneWave(ENERGY).multislice(potential)).array
 
 
+def silicon() -> None:
+    from ase.build import bulk
+
+    from atomscope.potentials.structure_factors import xray_structure_factors
+
+    calculator, scf = converge(bulk("Si", cubic=True), (3, 3, 3))
+    dft = DFTPotential(calculator, sampling=0.1, slice_thickness=1.0)
+    iam = Potential(dft.atoms, sampling=0.1, slice_thickness=1.0)
+    hkl = [(1, 1, 1), (2, 2, 0), (2, 2, 2)]
+    ours, atoms = np.abs(xray_structure_factors(dft, hkl)), np.abs(xray_structure_factors(iam, hkl))
+    print(f"silicon (SCF {scf:.0f} s): X-ray F(hkl) per 8-atom cell, DFT vs IAM (static)")
+    for index, a, b in zip(hkl, ours, atoms, strict=True):
+        print(f"  {index}: DFT {a:.3f}  IAM {b:.3f}")
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
+    silicon()
     lens = CTF(energy=ENERGY, Cs=CS, defocus=scherzer_defocus(CS, ENERGY), semiangle_cutoff=30)
     fig, axes = plt.subplots(3, 3, figsize=(12, 11))
     for row, (name, (atoms, kpts)) in enumerate(specimens().items()):

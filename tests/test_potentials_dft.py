@@ -163,6 +163,9 @@ def test_bad_input_names_the_fix(neon, tmp_path):
         DFTPotential(object(), sampling=0.1)
     with pytest.raises(ValueError, match="below the refined DFT grid spacing"):
         DFTPotential(neon, sampling=0.1, nuclear_width=0.01)
+    with pytest.raises(ValueError, match="coarser than the refined DFT grid"):
+        DFTPotential(neon, sampling=0.2, exact=True)
+    assert DFTPotential(neon, sampling=0.05, exact=True).gpts == (160, 160)
 
 
 def test_unconverged_and_non_orthogonal_calculations_are_refused():
@@ -261,3 +264,22 @@ def test_structure_factors_in_the_zero_layer_are_the_projected_coefficients(boro
         structure_factors(dft, [(40, 0, 0)])
     with pytest.raises(ValueError, match="0, 0, 0"):
         structure_factors(dft, [(0, 0, 0)])
+
+
+def test_dft_frozen_phonons_on_dask_equal_the_local_average(neon):
+    from atomscope import CTF
+    from atomscope.parallel import client
+    from atomscope.waves.ensemble import frozen_phonon_average
+
+    moved = neon.get_atoms()
+    moved.positions += (0.1, -0.05, 0.0)
+    moved.calc = gpaw.GPAW(mode=gpaw.PW(500), xc="PBE", txt=None)
+    moved.get_potential_energy()
+    ensemble = DFTPotential([neon, moved.calc], sampling=0.1, slice_thickness=2.0)
+    lens = CTF(energy=300e3, Cs=1e5, defocus=50, semiangle_cutoff=25)
+    local = frozen_phonon_average(PlaneWave(300e3), ensemble, lens)
+    with client(workers=2) as dask_client:
+        distributed = frozen_phonon_average(PlaneWave(300e3), ensemble, lens, client=dask_client)
+    np.testing.assert_allclose(distributed.image.array, local.image.array, rtol=1e-6)
+    single = frozen_phonon_average(PlaneWave(300e3), ensemble.configurations[0], lens)
+    assert np.abs(local.image.array - single.image.array).max() > 1e-4  # the atom moved

@@ -149,7 +149,11 @@ def prepare(atoms: Atoms | Sequence[Atoms] | Potential, settings: HRTEMSettings)
         mtf = MTF(*settings.mtf) if settings.mtf is not None else None
         camera = Camera(sampling=settings.camera_sampling, dose=settings.dose, mtf=mtf)
     (nx, ny), camera_gpts = potential.gpts, _camera_gpts(potential, camera)
-    job = f"an HRTEM run on the {nx}×{ny} grid of {potential.sampling[0]:g} Å pixels"
+    job = (
+        f"an HRTEM run on the {nx}×{ny} grid of the given potential"
+        if isinstance(atoms, Potential)
+        else f"an HRTEM run on the {nx}×{ny} grid of --sampling {settings.sampling:g} Å"
+    )
     hint = "use a coarser --sampling or a smaller structure"
     if camera_gpts[0] * camera_gpts[1] > nx * ny:
         job += (

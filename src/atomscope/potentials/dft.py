@@ -215,6 +215,9 @@ class DFTPotential(Potential):
     nuclear_width
         σ of the Gaussian that carries each nucleus on the DFT grid [Å] (default 1.5 × the
         refined grid spacing); the rest of the nucleus is added analytically.
+    exact
+        Refuse a simulation grid coarser than the refined DFT grid (whose lateral spectrum would
+        be cropped); by default it is cropped, as the multislice band-limits anyway.
     progress
         Progress bar over the configurations.
 
@@ -238,6 +241,7 @@ class DFTPotential(Potential):
         slice_thickness: float = 0.5,
         grid_refinement: int = 2,
         nuclear_width: float | None = None,
+        exact: bool = False,
         progress: bool = False,
     ):
         single = not isinstance(calculators, (list, tuple))
@@ -257,7 +261,8 @@ class DFTPotential(Potential):
                 f"give exactly one of sampling or gpts, got sampling={sampling!r}, gpts={gpts!r}"
             )
         calculators = [_load(item, name) for item, name in zip(items, names, strict=True)]
-        configurations = [calculator.get_atoms() for calculator in calculators]
+        # copies without the calculator (its open log file would not pickle for Dask workers)
+        configurations = [calculator.get_atoms().copy() for calculator in calculators]
         lengths = _check_cell(configurations[0], names[0])
         for name, atoms in zip(names[1:], configurations[1:], strict=True):
             if not np.allclose(_check_cell(atoms, name), lengths):
@@ -273,6 +278,13 @@ class DFTPotential(Potential):
                 raise ValueError(
                     f"nuclear_width={width:g} Å is below the refined DFT grid spacing "
                     f"{spacing:.3g} Å: the grid cannot carry the Gaussian; use ≥ {spacing:.3g}"
+                )
+            dft_spacing = lengths[:2] / np.array(density.shape[:2])
+            if exact and np.any(np.array(grid.sampling) > dft_spacing * (1 + 1e-9)):
+                raise ValueError(
+                    f"exact=True: the simulation pixels {grid.sampling} Å are coarser than the "
+                    f"refined DFT grid's {tuple(np.round(dft_spacing, 4))} Å, so its spectrum "
+                    f"would be cropped; use sampling ≤ {dft_spacing.min():.4g} Å"
                 )
             spectrum = electrostatic_spectrum(density, calculator.get_atoms(), width)
             kz = np.fft.fftfreq(density.shape[2], lengths[2] / density.shape[2])
