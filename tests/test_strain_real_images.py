@@ -10,7 +10,7 @@ import tifffile
 from ase.io import write
 from ase.spacegroup import crystal
 
-from atomscope.analysis.synthetic import projected_columns, zone_axis_image
+from atomscope.analysis.synthetic import projected_atoms, zone_axis_image
 from atomscope.cli import main
 
 SAMPLING = 0.093  # [Å/px]
@@ -52,7 +52,7 @@ def sto110(tmp_path_factory):
     write_imagej_nm(root / "adf.tif", counts, SAMPLING)
     write_imagej_nm(root / "abf.tif", counts.max() - counts, SAMPLING)
     extent = (SHAPE[0] * SAMPLING, SHAPE[1] * SAMPLING)
-    positions, _ = projected_columns(atoms, (1, 1, 0), extent)
+    positions, _ = projected_atoms(atoms, (1, 1, 0), extent)
     columns = np.unique(np.round(positions, 2), axis=0)
     return root, columns
 

@@ -26,7 +26,7 @@ __all__ = [
     "add_gaussian_noise",
     "eq315_field",
     "lattice_image",
-    "projected_columns",
+    "projected_atoms",
     "square_lattice",
     "zone_axis_image",
 ]
@@ -234,7 +234,7 @@ def add_gaussian_noise(image: np.ndarray, variance: float = 0.05, rng=None) -> n
     return image + generator.normal(0.0, np.sqrt(variance), image.shape)
 
 
-def projected_columns(
+def projected_atoms(
     atoms, zone_axis, extent: tuple[float, float], thickness: float = 40.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every atom of a periodic crystal seen along ``zone_axis``, in a field of ``extent``.
@@ -252,7 +252,7 @@ def projected_columns(
     Examples
     --------
     >>> from ase.build import bulk
-    >>> positions, numbers = projected_columns(bulk("Au", cubic=True), (0, 0, 1), (8.0, 8.0))
+    >>> positions, numbers = projected_atoms(bulk("Au", cubic=True), (0, 0, 1), (8.0, 8.0))
     >>> sorted(set(numbers.tolist()))
     [79]
     """
@@ -326,7 +326,7 @@ def zone_axis_image(
     sampling = check_positive("sampling", sampling)
     exponent = check_real("exponent", exponent)
     extent = (shape[0] * sampling, shape[1] * sampling)
-    positions, numbers = projected_columns(atoms, zone_axis, extent, thickness)
+    positions, numbers = projected_atoms(atoms, zone_axis, extent, thickness)
     # atoms of one column (same projected position to 1e-3 Å) become one Gaussian
     keys, column = np.unique(
         np.round(positions / 1e-3).astype(np.int64), axis=0, return_inverse=True
