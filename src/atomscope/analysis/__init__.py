@@ -1,4 +1,5 @@
-"""From images back to atoms and strain: peaks, filters, structural templates, strain, GPA.
+"""From images back to atoms and strain: peaks, filters, structural templates, strain, GPA,
+and image series (drift, sites, occupancy).
 
 Positions are pixel coordinates ``[x, y]`` (array axis 0 is x); strain is dimensionless and
 rotations are in radians, counter-clockwise from x towards y.
@@ -12,6 +13,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "filters": ["estimate_noise_variance", "wiener_filter"],
         "gpa": ["GPAResult", "bragg_peaks", "gpa_strain"],
         "peaks": ["find_peaks", "refine_peaks"],
+        "registration": ["register_shift"],
+        "series": ["SeriesResult", "analyse_series", "measure_drift"],
         "strain": ["Strain", "default_reference", "strain_from_match"],
         "synthetic": [
             "StrainField",
@@ -20,6 +23,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "lattice_image",
             "square_lattice",
         ],
+        "synthetic_series": ["hopping_occupancy", "simulate_series"],
         "templates": ["Template", "TemplateMatch", "match_templates"],
     },
 )

@@ -1,0 +1,112 @@
+"""Image series (issue #18): drift, sites, occupancy and hop events against synthetic truth."""
+
+import numpy as np
+import pytest
+from ase.build import fcc100
+from scipy.spatial import cKDTree
+
+from atomscope import CTF, scherzer_defocus
+from atomscope.analysis.series import analyse_series, measure_drift, occupancy_from_signals
+from atomscope.analysis.synthetic_series import hopping_occupancy, simulate_series
+
+FRAMES = 100
+LENS = CTF(
+    energy=300e3,
+    Cs=-15e4,
+    defocus=scherzer_defocus(-15e4, 300e3),
+    semiangle_cutoff=25,
+    focal_spread=30,
+)
+
+
+@pytest.fixture(scope="module")
+def truth():
+    """A two-layer Au(100) block over half a periodic cell; the 12 columns along its edge hop
+    (two atoms each) with known per-frame rates; the scene drifts by a random walk."""
+    slab = fcc100("Au", size=(6, 6, 2), vacuum=2.0, orthogonal=True)
+    half = slab.cell.lengths()[0] / 2
+    block = slab[slab.positions[:, 0] < half]
+    outside = slab[slab.positions[:, 0] >= half]
+    edge = outside[outside.positions[:, 0] < half + 2.0]
+    columns = np.unique(np.round(edge.positions[:, :2], 3), axis=0)
+    members = [
+        [i for i, p in enumerate(edge.positions) if np.allclose(p[:2], c, atol=1e-3)]
+        for c in columns
+    ]
+    rng = np.random.default_rng(3)
+    appear = rng.uniform(0.05, 0.3, len(columns))
+    vanish = rng.uniform(0.05, 0.3, len(columns))
+    occupancy = hopping_occupancy(FRAMES, appear, vanish, rng=1)
+    trajectory = []
+    for state in occupancy:
+        atoms = block.copy()
+        for j in np.flatnonzero(state):
+            atoms += edge[members[j]]
+        trajectory.append(atoms)
+    drift = np.cumsum(rng.uniform(-0.4, 0.4, (FRAMES, 2)), axis=0)
+    drift -= drift[0]
+    return columns, occupancy, trajectory, drift
+
+
+@pytest.mark.parametrize("dose", [3e3, 1e4])  # e⁻/Å² per frame
+def test_occupancy_events_and_drift_match_the_truth(truth, dose):
+    columns, occupancy, trajectory, drift = truth
+    frames = simulate_series(
+        trajectory, LENS, dose_rate=dose, exposure=1.0, drift=drift, camera_sampling=0.1, rng=2
+    )
+    result = analyse_series(frames.array, frames.sampling, spacing=2.0)
+    assert np.sqrt(np.mean((result.drift - drift) ** 2)) < 0.05  # Å RMS
+    distance, index = cKDTree(result.site_positions).query(columns)
+    assert distance.max() < 0.1  # every hopping column found as a site
+    occurrence = occupancy.mean(axis=0)
+    events = np.mean(occupancy[1:] != occupancy[:-1], axis=0)
+    assert np.abs(result.occurrence[index] - occurrence).max() < 0.03  # 3 percentage points
+    np.testing.assert_allclose(result.events[index], events, rtol=0.2)
+    # sites away from the edge never flip (next to it, a neighbour's hops leak into the signal
+    # through the lens's delocalisation)
+    away = np.linalg.norm(result.site_positions[:, None] - columns[None], axis=2).min(1) > 4
+    assert away.sum() > 20 and result.events[away].max() == 0
+
+
+def test_drift_of_a_random_walk_is_followed():
+    from scipy.ndimage import gaussian_filter
+
+    from atomscope.analysis.series import shift_frames
+
+    rng = np.random.default_rng(0)
+    texture = gaussian_filter(rng.random((96, 96)), 3, mode="wrap")  # an amorphous support
+    scene = 200 * (1 + 0.3 * (texture - texture.mean()) / texture.std())  # counts per pixel
+    walk = np.cumsum(rng.uniform(-1.5, 1.5, (60, 2)), axis=0)
+    walk -= walk[0]
+    frames = rng.poisson(np.clip(shift_frames(np.stack([scene] * 60), walk, (0.25, 0.25)), 0, None))
+    measured = measure_drift(frames, 0.25, max_step=2.5)
+    assert np.sqrt(np.mean((measured - walk) ** 2)) < 0.05
+
+
+def test_hopping_occupancy_has_the_stationary_statistics():
+    occupancy = hopping_occupancy(200_000, [0.1, 0.3], [0.3, 0.05], rng=0)
+    np.testing.assert_allclose(occupancy.mean(0), [0.25, 0.3 / 0.35], atol=0.01)
+    events = np.mean(occupancy[1:] != occupancy[:-1], axis=0)
+    np.testing.assert_allclose(events, [2 * 0.1 * 0.3 / 0.4, 2 * 0.3 * 0.05 / 0.35], rtol=0.03)
+
+
+def test_a_site_that_never_flips_is_one_state():
+    rng = np.random.default_rng(1)
+    steady = rng.normal(10.0, 1.0, (300, 1))
+    flipping = np.where(np.arange(300) % 20 < 10, 10.0, 0.0)[:, None] + rng.normal(0, 1, (300, 1))
+    occupancy = occupancy_from_signals(np.hstack([steady, flipping]), empty_level=0.0)
+    assert occupancy[:, 0].all()  # at the occupied level, no invented events
+    np.testing.assert_array_equal(occupancy[:, 1], np.arange(300) % 20 < 10)
+
+
+@pytest.mark.parametrize(
+    "frames, message",
+    [
+        (np.ones((1, 16, 16)), "at least 2 frames"),
+        (np.ones((16, 16)), "3 dimensions"),
+        (np.full((3, 16, 16), np.nan), "finite"),
+    ],
+)
+def test_bad_series_are_refused(frames, message):
+    with pytest.raises(ValueError, match=message):
+        analyse_series(frames, 0.1)
