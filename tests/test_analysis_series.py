@@ -110,3 +110,42 @@ def test_a_site_that_never_flips_is_one_state():
 def test_bad_series_are_refused(frames, message):
     with pytest.raises(ValueError, match=message):
         analyse_series(frames, 0.1)
+
+
+def test_series_command_writes_sites_maps_and_animation(tmp_path, capsys):
+    import csv
+    import json
+
+    from atomscope.cli import main
+    from atomscope.io import write_tiff
+
+    rng = np.random.default_rng(0)
+    x = np.arange(64) * 0.2
+
+    def blob(cx, cy):
+        return np.exp(-((x[:, None] - cx) ** 2 + (x[None, :] - cy) ** 2) / 0.3)
+
+    occupancy = hopping_occupancy(60, [0.2, 0.1], [0.2, 0.3], rng=1)
+    frames = np.stack(
+        [
+            rng.poisson(300 * (1 + blob(3, 3) + state[0] * blob(9, 3) + state[1] * blob(6, 7)))
+            for state in occupancy
+        ]
+    ).astype(np.float32)
+    stack = tmp_path / "stack.tif"
+    write_tiff(stack, frames, sampling=0.2)
+    out = tmp_path / "out"
+    assert main(["series", str(stack), "--spacing", "2.5", "--out", str(out)]) == 0
+    names = {p.name for p in out.iterdir() if not p.name.startswith(".")}
+    assert names == {"sites.csv", "series.npz", "series.png", "detections.gif", "summary.json"}
+    with open(out / "sites.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    positions = np.array([[float(r["x_A"]), float(r["y_A"])] for r in rows])
+    for column, (cx, cy) in enumerate([(9, 3), (6, 7)]):
+        row = rows[int(np.argmin(np.linalg.norm(positions - (cx, cy), axis=1)))]
+        assert float(row["occurrence"]) == pytest.approx(occupancy[:, column].mean(), abs=0.02)
+    assert json.loads((out / "summary.json").read_text())["num_frames"] == 60
+    single = tmp_path / "single.tif"
+    write_tiff(single, frames[0], sampling=0.2)
+    assert main(["series", str(single), "--out", str(tmp_path / "bad")]) == 2
+    assert "holds one image" in capsys.readouterr().err

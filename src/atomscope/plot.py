@@ -198,6 +198,61 @@ def iam_difference_figure(comparison) -> Figure:
     return fig
 
 
+def series_figure(result) -> Figure:
+    """An image series (`SeriesResult`): the drift-corrected mean image with each site coloured
+    by its occurrence and sized by its event fraction (seed Fig 6.26), and the drift."""
+    fig = Figure(figsize=(12, 5))
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.3, 1]})
+    show_image(left, result.mean_image, result.sampling, "mean image and sites")
+    points = left.scatter(
+        result.site_positions[:, 0],
+        result.site_positions[:, 1],
+        c=100 * result.occurrence,
+        s=10 + 400 * result.events,
+        cmap="plasma",
+        vmin=0,
+        vmax=100,
+        edgecolors="white",
+        linewidths=0.5,
+    )
+    fig.colorbar(points, ax=left, label="occurrence [%] (size: events)")
+    right.plot(result.drift[:, 0], label="x")
+    right.plot(result.drift[:, 1], label="y")
+    right.set_xlabel("frame")
+    right.set_ylabel("drift [Å]")
+    right.set_title("drift (the scene's displacement)")
+    right.legend()
+    fig.tight_layout()
+    return fig
+
+
+def series_animation(path: str | os.PathLike, frames: np.ndarray, result, chosen) -> None:
+    """An animated GIF (8 frames/s) of the drift-corrected ``frames`` (indices ``chosen``) with
+    the sites occupied in each frame marked."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    fig = Figure(figsize=(5, 5), dpi=80)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    show_image(ax, frames[chosen[0]], result.sampling, "")
+    image = ax.images[0]
+    image.set_clim(*np.percentile(frames[chosen], [1, 99]))
+    marks = ax.scatter([], [], s=30, facecolors="none", edgecolors="C1", linewidths=1)
+    pictures = []
+    for t in chosen:
+        image.set_data(frames[t].T)
+        marks.set_offsets(result.site_positions[result.occupancy[t]].reshape(-1, 2))
+        ax.set_title(f"frame {t}: {int(result.occupancy[t].sum())} sites occupied")
+        canvas.draw()
+        rgba = np.asarray(canvas.buffer_rgba())
+        pictures.append(Image.fromarray(rgba[..., :3]).quantize(colors=128))
+    with atomic_output(path) as tmp:
+        pictures[0].save(
+            tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=125, loop=0
+        )
+
+
 def show_points(
     ax,
     array: np.ndarray,

@@ -69,6 +69,9 @@ def measure_drift(
 ) -> np.ndarray:
     """Drift (t, 2) [Å] of a series: frame t shows the scene moved by +drift[t] (drift[0] = 0).
 
+    Each frame is registered against the running average of the frames aligned before it,
+    around the previous frame's drift, then once more against the mean of all aligned frames.
+
     Parameters
     ----------
     frames
@@ -101,7 +104,13 @@ def measure_drift(
         step = -register_shift(reference, frames[t], max_step / pixel.min()) * pixel
         drift[t] = drift[t - 1] + step
         total += _fourier_shift(frames[t], -drift[t] / pixel)
-    return drift
+    # second pass against the mean of all aligned frames: removes the error the early, noisy
+    # running averages left in every later frame; then frame 0 defines the origin again
+    mean = total / len(frames)
+    for t in range(len(frames)):
+        reference = _fourier_shift(mean, drift[t] / pixel)
+        drift[t] -= register_shift(reference, frames[t], 0.5 * max_step / pixel.min()) * pixel
+    return drift - drift[0]
 
 
 def site_signals(

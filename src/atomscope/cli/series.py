@@ -1,0 +1,58 @@
+"""``atomscope series``: options → `atomscope.jobs.series.run_series`."""
+
+from __future__ import annotations
+
+import argparse
+
+from atomscope.cli.common import add_out_option
+
+
+def _series(args: argparse.Namespace) -> None:
+    from atomscope.io import read_image
+    from atomscope.jobs.series import run_series
+
+    frames = read_image(args.stack, sampling=args.sampling)
+    if frames.array.ndim != 3:
+        raise ValueError(f"STACK {args.stack!r} holds one image; a series needs several frames")
+    summary = run_series(
+        frames,
+        args.out,
+        spacing=args.spacing,
+        bright_atoms=not args.dark_atoms,
+        max_step=args.max_step,
+        name=args.stack,
+    )
+    print(
+        f"{summary['num_sites']} sites, {summary['num_flipping_sites']} of them flipping, over "
+        f"{summary['num_frames']} frames; outputs in {args.out}/"
+    )
+
+
+def configure(command: str, parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``atomscope series`` to its ``parser``."""
+    parser.description = (
+        "Drift, atomic sites and how often each is occupied and flips, from an image series "
+        "(seed §6.4.3); writes sites.csv, series.npz, series.png, detections.gif, summary.json."
+    )
+    parser.add_argument(
+        "stack",
+        metavar="STACK",
+        help="a multi-frame file (TIFF stack, dm4/EMD series, hspy, mrc, npz [t, x, y])",
+    )
+    add_out_option(parser, "series")
+    parser.add_argument(
+        "--sampling",
+        type=float,
+        default=None,
+        help="pixel size [Å]; overrides the file's calibration (default: from the file)",
+    )
+    parser.add_argument(
+        "--spacing", type=float, default=2.0, help="nearest distance between two sites [Å]"
+    )
+    parser.add_argument(
+        "--dark-atoms", action="store_true", help="atoms are darker than their surroundings"
+    )
+    parser.add_argument(
+        "--max-step", type=float, default=2.0, help="largest drift between two frames [Å]"
+    )
+    parser.set_defaults(func=_series)

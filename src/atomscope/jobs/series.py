@@ -1,0 +1,128 @@
+"""What ``atomscope series`` runs: an image series in, drift, sites and per-site statistics out."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+
+SERIES_OUTPUTS = ("sites.csv", "series.npz", "series.png", "detections.gif", "summary.json")
+#: most frames drawn into detections.gif (longer series are subsampled evenly)
+GIF_FRAMES = 100
+
+
+def _write_sites(path: Path, result) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            [
+                "site",
+                "x_A",
+                "y_A",
+                "occurrence",
+                "events",
+                "mean_occupied_frames",
+                "mean_empty_frames",
+            ]
+        )
+        for j, (x, y) in enumerate(result.site_positions):
+            dwell = result.dwell_times(j)
+            occupied = f"{dwell['occupied'].mean():.3f}" if len(dwell["occupied"]) else ""
+            empty = f"{dwell['empty'].mean():.3f}" if len(dwell["empty"]) else ""
+            writer.writerow(
+                [
+                    j,
+                    f"{x:.4f}",
+                    f"{y:.4f}",
+                    f"{result.occurrence[j]:.4f}",
+                    f"{result.events[j]:.4f}",
+                    occupied,
+                    empty,
+                ]
+            )
+
+
+def run_series(
+    frames,
+    out: str | Path,
+    spacing: float = 2.0,
+    bright_atoms: bool = True,
+    max_step: float = 2.0,
+    name: str = "series",
+    progress: bool = True,
+) -> dict:
+    """`analyse_series` of ``frames`` written into ``out``: sites.csv (position [Å], occurrence,
+    event fraction, mean dwell times [frames]), series.npz (occupancy, drift [Å], sites [Å],
+    signals), series.png (mean image with the sites by occurrence and events, and the drift),
+    detections.gif (the aligned frames with the occupied sites marked) and summary.json.
+
+    Parameters
+    ----------
+    frames
+        `Images` stack [t, x, y] with its pixel size [Å] (counts).
+    out
+        Output directory; only files an earlier ``series`` run wrote are replaced.
+    spacing, bright_atoms, max_step
+        As `analyse_series`.
+    name
+        The series' name for the summary.
+    progress
+        Progress bars.
+
+    Returns
+    -------
+    dict
+        The summary written to ``out/summary.json``.
+    """
+    started = time.perf_counter()
+    arguments = {key: value for key, value in locals().items() if key not in ("frames", "started")}
+    from atomscope import io, plot
+    from atomscope.analysis.series import analyse_series, shift_frames
+    from atomscope.outputs import check_output_directory, claim_outputs, staged_outputs
+    from atomscope.summary import write_summary
+
+    if frames.array.ndim != 3 or len(frames.array) < 2:
+        raise ValueError(
+            f"the series must be a stack of at least 2 frames [t, x, y], got shape {frames.shape}"
+        )
+    out = check_output_directory(out)
+    claim_outputs(out, "series", SERIES_OUTPUTS)
+    result = analyse_series(
+        frames.array, frames.sampling, spacing, bright_atoms, max_step, progress=progress
+    )
+    aligned = shift_frames(frames.array, -result.drift, frames.sampling)
+    with staged_outputs(out, "series") as stage:
+        _write_sites(stage / "sites.csv", result)
+        io.write_npz(
+            stage / "series.npz",
+            occupancy=result.occupancy,
+            drift=result.drift,
+            site_positions=result.site_positions,
+            signals=result.signals,
+            sampling=np.asarray(result.sampling),
+        )
+        plot.save_figure(plot.series_figure(result), stage / "series.png")
+        chosen = np.unique(np.linspace(0, len(aligned) - 1, GIF_FRAMES).round().astype(int))
+        plot.series_animation(stage / "detections.gif", aligned, result, chosen)
+        results = {
+            "series": name,
+            "num_frames": len(aligned),
+            "frame_shape": list(aligned.shape[1:]),
+            "sampling_A": frames.sampling,
+            "sampling_source": frames.sampling_source,
+            "num_sites": len(result.site_positions),
+            "num_flipping_sites": int(np.sum(result.events > 0)),
+            "mean_occurrence_of_flipping_sites": float(result.occurrence[result.events > 0].mean())
+            if np.any(result.events > 0)
+            else None,
+            "drift_total_A": np.linalg.norm(result.drift[-1]).item(),
+            "drift_largest_step_A": float(
+                np.linalg.norm(np.diff(result.drift, axis=0), axis=1).max()
+            ),
+        }
+        summary = write_summary(
+            stage / "summary.json", "series", arguments, SERIES_OUTPUTS, started, results
+        )
+    return summary
