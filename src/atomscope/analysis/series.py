@@ -374,25 +374,9 @@ def analyse_series(
     signals = site_signals(aligned, sites, sampling, width)
     # the signal of an empty site: the same weights over the quietest part of the mean image
     background = np.quantile(smooth, 0.05 if bright_atoms else 0.95)
-    weights_sum = np.sum(
-        np.exp(
-            -np.sum(
-                np.stack(
-                    np.meshgrid(
-                        *[
-                            np.arange(-np.ceil(3 * width / p), np.ceil(3 * width / p) + 1) * p
-                            for p in pixel
-                        ],
-                        indexing="ij",
-                    )
-                )
-                ** 2,
-                axis=0,
-            )
-            / (2 * width**2)
-        )
-    )
-    occupancy = occupancy_from_signals(signals, background * weights_sum, bright_atoms)
+    flat = np.full((1, *mean.shape), background)
+    empty_level = float(site_signals(flat, sites[:1], sampling, width)[0, 0]) if len(sites) else 0.0
+    occupancy = occupancy_from_signals(signals, empty_level, bright_atoms)
     return SeriesResult(
         site_positions=sites,
         occupancy=occupancy,
