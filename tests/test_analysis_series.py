@@ -149,3 +149,31 @@ def test_series_command_writes_sites_maps_and_animation(tmp_path, capsys):
     write_tiff(single, frames[0], sampling=0.2)
     assert main(["series", str(single), "--out", str(tmp_path / "bad")]) == 2
     assert "holds one image" in capsys.readouterr().err
+
+
+def test_series_reads_a_folder_of_frames_in_natural_order(tmp_path, capsys):
+    import json
+
+    from atomscope.cli import main
+    from atomscope.io import write_tiff
+
+    rng = np.random.default_rng(2)
+    x = np.arange(48) * 0.25
+    site = np.exp(-((x[:, None] - 4) ** 2 + (x[None, :] - 4) ** 2) / 0.3)
+    states = hopping_occupancy(24, 0.3, 0.3, rng=3)[:, 0]
+    frames = np.stack([rng.poisson(400 * (1 + on * site)) for on in states]).astype(np.float32)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t, frame in enumerate(frames):  # frame_2 must come before frame_10
+        write_tiff(folder / f"frame_{t}.tif", frame, sampling=0.25)
+    stack = tmp_path / "stack.tif"
+    write_tiff(stack, frames, sampling=0.25)
+    for source, out in ((folder, "a"), (stack, "b")):
+        assert main(["series", str(source), "--out", str(tmp_path / out)]) == 0
+    with np.load(tmp_path / "a" / "series.npz") as a, np.load(tmp_path / "b" / "series.npz") as b:
+        np.testing.assert_array_equal(a["occupancy"], b["occupancy"])
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["num_frames"] == 24
+    write_tiff(folder / "frame_99.tif", frames[0][:-2], sampling=0.25)
+    assert main(["series", str(folder), "--out", str(tmp_path / "c")]) == 2
+    assert "share one grid" in capsys.readouterr().err

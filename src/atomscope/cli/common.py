@@ -201,3 +201,72 @@ def scheduler_client(args: argparse.Namespace):
     workers = 2 if args.workers is None else args.workers
     with client(address=args.scheduler, workers=workers) as dask_client:
         yield dask_client
+
+
+#: suffixes of the image files a folder of frames may hold
+FRAME_SUFFIXES = (".tif", ".tiff", ".npz", ".dm3", ".dm4", ".emd", ".hspy", ".hdf5", ".mrc", ".ser")
+
+
+def _natural_key(path) -> list:
+    """Sort key that puts frame_2 before frame_10."""
+    import re
+
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
+def read_stack(paths: list[str], sampling: float | None, option: str = "STACK"):
+    """One stack file, a folder of single-image files (natural order), or several single-image
+    files, as `Images` [n, x, y]; every frame must share one shape and pixel size.
+
+    Raises
+    ------
+    ValueError
+        One line naming ``option``: one single image, a stack among several files, an empty
+        folder, frames of different shapes or pixel sizes.
+    """
+    from pathlib import Path
+
+    import numpy as np
+
+    from atomscope.images import Images
+    from atomscope.io import read_image
+
+    if len(paths) == 1 and Path(paths[0]).is_dir():
+        folder = Path(paths[0])
+        files = sorted(
+            (p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES), key=_natural_key
+        )
+        if not files:
+            raise ValueError(f"{option}: folder {str(folder)!r} holds no image files")
+        paths = [str(p) for p in files]
+    if len(paths) == 1:
+        stack = read_image(paths[0], sampling=sampling)
+        if stack.array.ndim != 3:
+            raise ValueError(
+                f"{option}: {paths[0]!r} holds one image; give a stack file, a folder of "
+                "frames or several image files"
+            )
+        return stack
+    images = [read_image(path, sampling=sampling) for path in paths]
+    for path, image in zip(paths, images, strict=True):
+        if image.array.ndim != 2:
+            raise ValueError(
+                f"{option}: {path!r} is a stack of {image.shape[0]}; give one stack file or "
+                "several single images, not both"
+            )
+        if image.shape != images[0].shape:
+            raise ValueError(
+                f"{option}: {path!r} is {image.shape[0]}×{image.shape[1]} pixels, {paths[0]!r} "
+                f"{images[0].shape[0]}×{images[0].shape[1]}; the frames must share one grid"
+            )
+        if not np.allclose(image.sampling, images[0].sampling, rtol=1e-6):
+            raise ValueError(
+                f"{option}: {path!r} has pixel size {image.sampling} Å, {paths[0]!r} "
+                f"{images[0].sampling} Å; the frames must share one pixel size"
+            )
+    return Images(
+        np.stack([image.array for image in images]),
+        images[0].sampling,
+        {"sources": list(paths)},
+        sampling_source=images[0].sampling_source,
+    )

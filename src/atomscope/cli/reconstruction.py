@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import warnings
 
-import numpy as np
-
-from atomscope.cli.common import add_aberration_options, add_out_option, merge_aberrations
+from atomscope.cli.common import (
+    add_aberration_options,
+    add_out_option,
+    merge_aberrations,
+    read_stack,
+)
 
 #: Lens options of ``ewr``: CTF keyword -> (option, help, default)
 _LENS_OPTIONS = {
@@ -17,45 +20,6 @@ _LENS_OPTIONS = {
     "angular_spread": ("--angular-spread", "illumination semi-angle β, 1/e [mrad]", 0.0),
 }
 CS_DEFAULT = 6e6  # [Å]
-
-
-def read_series(paths: list[str], sampling: float | None):
-    """One stack file, or several single-image files of one shape and pixel size, as `Images`
-    [n, x, y]."""
-    from atomscope.images import Images
-    from atomscope.io import read_image
-
-    if len(paths) == 1:
-        stack = read_image(paths[0], sampling=sampling)
-        if stack.array.ndim != 3:
-            raise ValueError(
-                f"IMAGES: {paths[0]!r} holds one image; a focal series needs a stack file or "
-                "several image files"
-            )
-        return stack
-    images = [read_image(path, sampling=sampling) for path in paths]
-    for path, image in zip(paths, images, strict=True):
-        if image.array.ndim != 2:
-            raise ValueError(
-                f"IMAGES: {path!r} is a stack of {image.shape[0]}; give one stack file or "
-                "several single images, not both"
-            )
-        if image.shape != images[0].shape:
-            raise ValueError(
-                f"IMAGES: {path!r} is {image.shape[0]}×{image.shape[1]} pixels, {paths[0]!r} "
-                f"{images[0].shape[0]}×{images[0].shape[1]}; the series must share one grid"
-            )
-        if not np.allclose(image.sampling, images[0].sampling, rtol=1e-6):
-            raise ValueError(
-                f"IMAGES: {path!r} has pixel size {image.sampling} Å, {paths[0]!r} "
-                f"{images[0].sampling} Å; the series must share one pixel size"
-            )
-    return Images(
-        np.stack([image.array for image in images]),
-        images[0].sampling,
-        {"sources": list(paths)},
-        sampling_source=images[0].sampling_source,
-    )
 
 
 def lens_from_options(args: argparse.Namespace):
@@ -90,7 +54,7 @@ def _ewr(args: argparse.Namespace) -> None:
     from atomscope.jobs.reconstruction import run_ewr
 
     lens = lens_from_options(args)
-    series = read_series(args.images, args.sampling)
+    series = read_stack(args.images, args.sampling, option="IMAGES")
     if len(args.defoci) != series.shape[0]:
         raise ValueError(
             f"--defocus gives {len(args.defoci)} values for {series.shape[0]} images; give one "

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import argparse
 
-from atomscope.cli.common import add_out_option
+from atomscope.cli.common import add_out_option, read_stack
 
 
 def _series(args: argparse.Namespace) -> None:
-    from atomscope.io import read_image
     from atomscope.jobs.series import run_series
 
-    frames = read_image(args.stack, sampling=args.sampling)
-    if frames.array.ndim != 3:
-        raise ValueError(f"STACK {args.stack!r} holds one image; a series needs several frames")
+    frames = read_stack(args.stack, args.sampling)
     summary = run_series(
         frames,
         args.out,
         spacing=args.spacing,
         bright_atoms=not args.dark_atoms,
         max_step=args.max_step,
-        name=args.stack,
+        name=args.stack[0] if len(args.stack) == 1 else f"{args.stack[0]} … {args.stack[-1]}",
     )
     print(
         f"{summary['num_sites']} sites, {summary['num_flipping_sites']} of them flipping, over "
@@ -36,8 +33,10 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "stack",
+        nargs="+",
         metavar="STACK",
-        help="a multi-frame file (TIFF stack, dm4/EMD series, hspy, mrc, npz [t, x, y])",
+        help="a multi-frame file (TIFF stack, dm4/EMD series, hspy, mrc, npz [t, x, y]), a "
+        "folder of frames (natural order) or several frame files",
     )
     add_out_option(parser, "series")
     parser.add_argument(
