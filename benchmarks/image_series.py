@@ -13,13 +13,12 @@ the drift RMS error (target ≤ 0.05 Å) and analysis frames per second (target 
 import time
 
 import numpy as np
-from ase.build import fcc100
 from contention import run
 from scipy.spatial import cKDTree
 
 from atomscope import CTF, scherzer_defocus
 from atomscope.analysis.series import analyse_series
-from atomscope.analysis.synthetic_series import hopping_occupancy, simulate_series
+from atomscope.analysis.synthetic_series import hopping_edge, simulate_series
 
 FRAMES = 300
 LENS = CTF(
@@ -31,32 +30,10 @@ LENS = CTF(
 )
 
 
-def scene(rng):
-    slab = fcc100("Au", size=(8, 8, 2), vacuum=2.0, orthogonal=True)
-    half = slab.cell.lengths()[0] / 2
-    block = slab[slab.positions[:, 0] < half]
-    outside = slab[slab.positions[:, 0] >= half]
-    edge = outside[outside.positions[:, 0] < half + 2.0]
-    columns = np.unique(np.round(edge.positions[:, :2], 3), axis=0)
-    members = [
-        [i for i, p in enumerate(edge.positions) if np.allclose(p[:2], c, atol=1e-3)]
-        for c in columns
-    ]
-    occupancy = hopping_occupancy(
-        FRAMES, rng.uniform(0.05, 0.3, len(columns)), rng.uniform(0.05, 0.3, len(columns)), rng
-    )
-    trajectory = []
-    for state in occupancy:
-        atoms = block.copy()
-        for j in np.flatnonzero(state):
-            atoms += edge[members[j]]
-        trajectory.append(atoms)
-    return columns, occupancy, trajectory
-
-
 def main() -> None:
     rng = np.random.default_rng(0)
-    columns, occupancy, trajectory = scene(rng)
+    scene = hopping_edge(FRAMES, size=8, step=0.0, rng=rng)
+    columns, occupancy, trajectory = scene.columns, scene.occupancy, scene.trajectory
     occurrence = occupancy.mean(axis=0)
     events = np.mean(occupancy[1:] != occupancy[:-1], axis=0)
     for step in (0.4, 1.5):

@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
-from ase.build import fcc100
 from scipy.spatial import cKDTree
 
 from atomscope import CTF, scherzer_defocus
 from atomscope.analysis.series import analyse_series, measure_drift, occupancy_from_signals
-from atomscope.analysis.synthetic_series import hopping_occupancy, simulate_series
+from atomscope.analysis.synthetic_series import hopping_edge, hopping_occupancy, simulate_series
 
 FRAMES = 100
 LENS = CTF(
@@ -21,31 +20,10 @@ LENS = CTF(
 
 @pytest.fixture(scope="module")
 def truth():
-    """A two-layer Au(100) block over half a periodic cell; the 12 columns along its edge hop
-    (two atoms each) with known per-frame rates; the scene drifts by a random walk."""
-    slab = fcc100("Au", size=(6, 6, 2), vacuum=2.0, orthogonal=True)
-    half = slab.cell.lengths()[0] / 2
-    block = slab[slab.positions[:, 0] < half]
-    outside = slab[slab.positions[:, 0] >= half]
-    edge = outside[outside.positions[:, 0] < half + 2.0]
-    columns = np.unique(np.round(edge.positions[:, :2], 3), axis=0)
-    members = [
-        [i for i, p in enumerate(edge.positions) if np.allclose(p[:2], c, atol=1e-3)]
-        for c in columns
-    ]
-    rng = np.random.default_rng(3)
-    appear = rng.uniform(0.05, 0.3, len(columns))
-    vanish = rng.uniform(0.05, 0.3, len(columns))
-    occupancy = hopping_occupancy(FRAMES, appear, vanish, rng=1)
-    trajectory = []
-    for state in occupancy:
-        atoms = block.copy()
-        for j in np.flatnonzero(state):
-            atoms += edge[members[j]]
-        trajectory.append(atoms)
-    drift = np.cumsum(rng.uniform(-0.4, 0.4, (FRAMES, 2)), axis=0)
-    drift -= drift[0]
-    return columns, occupancy, trajectory, drift
+    """A two-layer Au(100) block whose edge columns hop at known rates, drifting by up to
+    0.4 Å per frame (`hopping_edge`)."""
+    scene = hopping_edge(frames=FRAMES, step=0.4, rng=3)
+    return scene.columns, scene.occupancy, scene.trajectory, scene.drift
 
 
 @pytest.mark.parametrize("dose", [3e3, 1e4])  # e⁻/Å² per frame

@@ -23,7 +23,12 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "lattice_image",
             "square_lattice",
         ],
-        "synthetic_series": ["hopping_occupancy", "simulate_series"],
+        "synthetic_series": [
+            "HoppingScene",
+            "hopping_edge",
+            "hopping_occupancy",
+            "simulate_series",
+        ],
         "templates": ["Template", "TemplateMatch", "match_templates"],
     },
 )

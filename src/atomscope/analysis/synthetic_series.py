@@ -5,6 +5,7 @@ scored against the occupancy, event rates and drift that made the frames."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ from atomscope.analysis.series import shift_frames
 from atomscope.core.rng import as_generator
 from atomscope.core.validate import check_finite_array, check_positive, check_range
 
-__all__ = ["hopping_occupancy", "simulate_series"]
+__all__ = ["HoppingScene", "hopping_edge", "hopping_occupancy", "simulate_series"]
 
 
 def hopping_occupancy(
@@ -61,6 +62,65 @@ def hopping_occupancy(
         draw = generator.random(appear.shape)
         state = np.where(state, draw >= vanish, draw < appear)
     return occupancy
+
+
+@dataclass(frozen=True)
+class HoppingScene:
+    """Truth of a hopping series: the hopping columns (m, 2) [Å], their occupancy (t, m), one
+    `Atoms` per frame, and the drift (t, 2) [Å] (frame t shows the scene moved by +drift[t])."""
+
+    columns: np.ndarray
+    occupancy: np.ndarray
+    trajectory: list
+    drift: np.ndarray
+
+
+def hopping_edge(
+    frames: int,
+    size: int = 6,
+    step: float = 0.4,
+    island: bool = False,
+    rng: int | np.random.Generator | None = None,
+) -> HoppingScene:
+    """A two-layer Au(100) block over half a periodic ``size`` × ``size`` cell (or, with
+    ``island``, over a quarter of it: finite in x and y like a particle) whose columns along its
+    x edge (two atoms each) hop with per-frame probabilities drawn from U(0.05, 0.3), and a
+    random-walk drift with steps U(−``step``, ``step``) [Å] per axis.
+
+    Examples
+    --------
+    >>> scene = hopping_edge(frames=5, rng=0)
+    >>> scene.columns.shape, scene.occupancy.shape, len(scene.trajectory), scene.drift.shape
+    ((12, 2), (5, 12), 5, (5, 2))
+    """
+    from ase.build import fcc100
+
+    generator = as_generator(rng)
+    slab = fcc100("Au", size=(size, size, 2), vacuum=2.0, orthogonal=True)
+    half = slab.cell.lengths()[0] / 2
+    inside = slab.positions[:, 0] < half
+    if island:
+        inside &= slab.positions[:, 1] < half
+    block, outside = slab[inside], slab[~inside]
+    near = outside.positions[:, 0] < half + 2.0
+    if island:
+        near &= outside.positions[:, 1] < half
+    edge = outside[near]
+    columns = np.unique(np.round(edge.positions[:, :2], 3), axis=0)
+    members = [
+        np.flatnonzero(np.all(np.abs(edge.positions[:, :2] - c) < 1e-3, axis=1)) for c in columns
+    ]
+    appear = generator.uniform(0.05, 0.3, len(columns))
+    vanish = generator.uniform(0.05, 0.3, len(columns))
+    occupancy = hopping_occupancy(frames, appear, vanish, generator)
+    trajectory = []
+    for state in occupancy:
+        atoms = block.copy()
+        for j in np.flatnonzero(state):
+            atoms += edge[members[j]]
+        trajectory.append(atoms)
+    drift = np.cumsum(generator.uniform(-step, step, (frames, 2)), axis=0)
+    return HoppingScene(columns, occupancy, trajectory, drift - drift[0])
 
 
 def simulate_series(
