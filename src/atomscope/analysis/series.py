@@ -356,7 +356,7 @@ def analyse_series(
     sampling: float | tuple[float, float],
     spacing: float = 2.0,
     bright_atoms: bool = True,
-    max_step: float = 2.0,
+    max_step: float | None = None,
     threshold: float = 0.05,
     progress: bool = False,
 ) -> SeriesResult:
@@ -375,7 +375,8 @@ def analyse_series(
         Atoms are brighter than their surroundings (HAADF, positive-contrast HRTEM); False
         for dark atoms.
     max_step
-        Largest drift between consecutive frames [Å].
+        Largest drift between consecutive frames [Å]; default 0.45 × ``spacing``: on a crystal
+        a search reaching half the column period can lock onto the next column.
     threshold
         Site peak height in the mean image, fraction of its range above its minimum.
     progress
@@ -401,6 +402,7 @@ def analyse_series(
         raise ValueError(f"frames must hold at least 2 frames [t, x, y], got {len(frames)}")
     sampling = check_pair("sampling", sampling)
     spacing = check_positive("spacing", spacing)
+    max_step = 0.45 * spacing if max_step is None else check_positive("max_step", max_step)
     pixel = np.asarray(sampling)
     drift = measure_drift(frames, sampling, max_step, progress)
     aligned = shift_frames(frames, -drift, sampling)

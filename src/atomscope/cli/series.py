@@ -52,6 +52,10 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
         "--dark-atoms", action="store_true", help="atoms are darker than their surroundings"
     )
     parser.add_argument(
-        "--max-step", type=float, default=2.0, help="largest drift between two frames [Å]"
+        "--max-step",
+        type=float,
+        default=None,
+        help="largest drift between two frames [Å] (default 0.45 × --spacing: on a crystal a "
+        "wider search can lock onto the next column)",
     )
     parser.set_defaults(func=_series)

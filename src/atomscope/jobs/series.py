@@ -49,7 +49,7 @@ def run_series(
     out: str | Path,
     spacing: float = 2.0,
     bright_atoms: bool = True,
-    max_step: float = 2.0,
+    max_step: float | None = None,
     name: str = "series",
     progress: bool = True,
 ) -> dict:
