@@ -227,21 +227,21 @@ def series_figure(result) -> Figure:
 
 
 def series_animation(path: str | os.PathLike, frames: np.ndarray, result, chosen) -> None:
-    """An animated GIF (8 frames/s) of the drift-corrected ``frames`` (indices ``chosen``) with
-    the sites occupied in each frame marked."""
+    """An animated GIF (8 frames/s) of drift-corrected ``frames`` — the series' frames with
+    indices ``chosen`` — with the sites occupied in each frame marked."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image
 
     fig = Figure(figsize=(5, 5), dpi=80)
     canvas = FigureCanvasAgg(fig)
     ax = fig.subplots()
-    show_image(ax, frames[chosen[0]], result.sampling, "")
+    show_image(ax, frames[0], result.sampling, "")
     image = ax.images[0]
-    image.set_clim(*np.percentile(frames[chosen], [1, 99]))
+    image.set_clim(*np.percentile(frames, [1, 99]))
     marks = ax.scatter([], [], s=30, facecolors="none", edgecolors="C1", linewidths=1)
     pictures = []
-    for t in chosen:
-        image.set_data(frames[t].T)
+    for frame, t in zip(frames, chosen, strict=True):
+        image.set_data(frame.T)
         marks.set_offsets(result.site_positions[result.occupancy[t]].reshape(-1, 2))
         ax.set_title(f"frame {t}: {int(result.occupancy[t].sum())} sites occupied")
         canvas.draw()

@@ -6,7 +6,7 @@ import argparse
 
 import numpy as np
 
-from atomscope.cli.common import add_out_option
+from atomscope.cli.common import add_out_option, inputs_name
 
 
 def read_counts(path: str, sampling: float | None) -> tuple[np.ndarray, float | None]:
@@ -49,9 +49,7 @@ def _mtf(args: argparse.Namespace) -> None:
         edge_model=args.edge_model,
         sampling=known.pop() if known else None,
         gain=args.gain,
-        name=args.flat_fields[0]
-        if len(args.flat_fields) == 1
-        else f"{args.flat_fields[0]} … {args.flat_fields[-1]}",
+        name=inputs_name(args.flat_fields),
     )
     mtf = summary["mtf"]
     shown = ", ".join(

@@ -214,6 +214,11 @@ def _natural_key(path) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
 
 
+def inputs_name(paths: list[str]) -> str:
+    """How a job names its input files in its summary: the file, or the first … the last."""
+    return paths[0] if len(paths) == 1 else f"{paths[0]} … {paths[-1]}"
+
+
 def read_stack(paths: list[str], sampling: float | None, option: str = "STACK"):
     """One stack file, a folder of single-image files (natural order), or several single-image
     files, as `Images` [n, x, y]; every frame must share one shape and pixel size.

@@ -8,6 +8,7 @@ import warnings
 from atomscope.cli.common import (
     add_aberration_options,
     add_out_option,
+    inputs_name,
     merge_aberrations,
     read_stack,
 )
@@ -71,7 +72,7 @@ def _ewr(args: argparse.Namespace) -> None:
         refine_defocus=args.refine_defocus,
         align=args.align,
         method=args.method,
-        name=args.images[0] if len(args.images) == 1 else f"{args.images[0]} … {args.images[-1]}",
+        name=inputs_name(args.images),
         progress=True,
     )
     print(

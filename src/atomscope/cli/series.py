@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from atomscope.cli.common import add_out_option, read_stack
+from atomscope.cli.common import add_out_option, inputs_name, read_stack
 
 
 def _series(args: argparse.Namespace) -> None:
@@ -17,7 +17,7 @@ def _series(args: argparse.Namespace) -> None:
         spacing=args.spacing,
         bright_atoms=not args.dark_atoms,
         max_step=args.max_step,
-        name=args.stack[0] if len(args.stack) == 1 else f"{args.stack[0]} … {args.stack[-1]}",
+        name=inputs_name(args.stack),
     )
     print(
         f"{summary['num_sites']} sites, {summary['num_flipping_sites']} of them flipping, over "

@@ -92,7 +92,6 @@ def run_series(
     result = analyse_series(
         frames.array, frames.sampling, spacing, bright_atoms, max_step, progress=progress
     )
-    aligned = shift_frames(frames.array, -result.drift, frames.sampling)
     with staged_outputs(out, "series") as stage:
         _write_sites(stage / "sites.csv", result)
         io.write_npz(
@@ -104,12 +103,15 @@ def run_series(
             sampling=np.asarray(result.sampling),
         )
         plot.save_figure(plot.series_figure(result), stage / "series.png")
-        chosen = np.unique(np.linspace(0, len(aligned) - 1, GIF_FRAMES).round().astype(int))
+        # only the frames the animation shows are aligned here (analyse_series aligned all)
+        count = len(frames.array)
+        chosen = np.unique(np.linspace(0, count - 1, GIF_FRAMES).round().astype(int))
+        aligned = shift_frames(frames.array[chosen], -result.drift[chosen], frames.sampling)
         plot.series_animation(stage / "detections.gif", aligned, result, chosen)
         results = {
             "series": name,
-            "num_frames": len(aligned),
-            "frame_shape": list(aligned.shape[1:]),
+            "num_frames": count,
+            "frame_shape": list(frames.array.shape[1:]),
             "sampling_A": frames.sampling,
             "sampling_source": frames.sampling_source,
             "num_sites": len(result.site_positions),
