@@ -179,7 +179,25 @@ def noise_rng(spec: ExperimentSpec, point: Point, sampling: float, dose: float, 
     return np.random.default_rng([spec.seed, zlib.crc32(label), k])
 
 
-def _measured_errors(view: View, image, minima: bool = False):
+def measured_errors(view: View, image) -> tuple[np.ndarray, np.ndarray]:
+    """Planar-strain and surface-relaxation errors (Eq 4.3) of the columns found in ``image``.
+
+    Columns are measured at the intensity maxima (`measure_positions`) and paired with the
+    true ones within `PAIR_DISTANCE` × spacing; unpaired maxima are dropped before the strain.
+
+    Parameters
+    ----------
+    view
+        The truth (`make_view`).
+    image
+        `Images` in the frame of the view [x, y] (any sampling).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        (n,) planar errors and (n,) surface-relaxation errors per true column; NaN where a
+        column has no maximum or no defined strain.
+    """
     from atomscope.experiments.measures import (
         column_strain,
         measure_positions,
@@ -188,22 +206,41 @@ def _measured_errors(view: View, image, minima: bool = False):
     )
 
     spacing = LATTICE_CONSTANT / np.sqrt(2)
-    found = measure_positions(
-        image, min_distance=0.4 * spacing, window=0.5 * spacing, minima=minima
-    )
     n = len(view.positions)
+    found = measure_positions(image, min_distance=0.4 * spacing, window=0.5 * spacing)
     if len(found) == 0:
         return np.full(n, np.nan), np.full(n, np.nan)
-    pairs = pair_points(view.positions, found, PAIR_DISTANCE * spacing)
-    index = np.asarray(pairs.index)
+    index = np.asarray(pair_points(view.positions, found, PAIR_DISTANCE * spacing).index)
     kept = index[index >= 0]
+    if len(kept) <= 7:  # the template's six neighbours and the column itself
+        return np.full(n, np.nan), np.full(n, np.nan)
     rows = np.full(n, -1)
-    if len(kept) > 7:
-        measured = column_strain(found[kept], spacing=spacing)
-        rows[index >= 0] = np.arange(len(kept))
-        errors = strain_errors(view.tensor, measured.tensor, index=rows, normals=view.normals)
-        return errors.planar, errors.surface
-    return np.full(n, np.nan), np.full(n, np.nan)
+    rows[index >= 0] = np.arange(len(kept))
+    measured = column_strain(found[kept], spacing=spacing)
+    errors = strain_errors(view.tensor, measured.tensor, index=rows, normals=view.normals)
+    return errors.planar, errors.surface
+
+
+def exit_wave_errors(view: View) -> tuple[np.ndarray, np.ndarray]:
+    """Strain errors of the exit wave itself, before any lens (§4.3, Fig 4.3).
+
+    Columns are located at the maxima of the scattered-wave amplitude |ψ − ψ0| (Eq 4.4, ψ0 = 1),
+    averaged over the snapshots: a channelling column's scattered wave peaks on the column at
+    every thickness, while |ψ|² turns from maximum to minimum as the column gets thicker.
+
+    Examples
+    --------
+    >>> from atomscope.structures.nanoparticles import wulff_particle
+    >>> spec = ExperimentSpec.from_dict({"microscope": {"vacuum_A": 5.0}})
+    >>> particle = wulff_particle("Au", [(1, 0, 0), (1, 1, 1)], [1.0, 0.9], size=9.0)
+    >>> planar, _ = exit_wave_errors(make_view(spec, [particle], "omega1", 0.0))
+    >>> bool(np.sqrt(np.nanmean(planar**2)) < 0.002)   # ideal particle: no error
+    True
+    """
+    from atomscope.images import Images
+
+    scattered = np.mean(np.abs(view.waves - 1), axis=0)  # Eq 4.4
+    return measured_errors(view, Images(scattered, view.sampling))
 
 
 def measure_point(spec: ExperimentSpec, view: View, point: Point) -> dict[str, np.ndarray]:
@@ -252,13 +289,13 @@ def measure_point(spec: ExperimentSpec, view: View, point: Point) -> dict[str, n
             parts.setdefault(name, []).append(values)
 
     for sampling in s.sampling_A:
-        clean = _measured_errors(view, Camera(sampling, None, mtf).detect(image))
+        clean = measured_errors(view, Camera(sampling, None, mtf).detect(image))
         for dose in s.dose:
             add(sampling, dose, -1, *clean)
             camera = Camera(sampling, dose, mtf)
             for k in range(s.noise_realisations):
                 noisy = camera.detect(image, rng=noise_rng(spec, point, sampling, dose, k))
-                add(sampling, dose, k, *_measured_errors(view, noisy))
+                add(sampling, dose, k, *measured_errors(view, noisy))
     return {name: np.concatenate(values) for name, values in parts.items()}
 
 
@@ -340,7 +377,7 @@ def run_experiment(
                 )  # fmt: skip
                 for point in points:
                     futures[client.submit(_point_task, spec_dict, view, point, pure=False)] = point
-            for future in as_completed(futures):
+            for future in as_completed(list(futures), loop=client.loop):
                 store.write(futures[future].key, future.result())
                 future.release()
                 bar.update()

@@ -1,0 +1,103 @@
+"""``atomscope experiment run|status|figures``: options → `atomscope.experiments`."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def _run(args: argparse.Namespace) -> int:
+    from atomscope.experiments.run import run_experiment
+    from atomscope.experiments.spec import ExperimentSpec
+    from atomscope.experiments.store import ResultStore
+    from atomscope.summary import write_summary
+
+    started = time.perf_counter()
+    spec = ExperimentSpec.read(args.spec)
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be ≥ 1, got {args.workers}")
+    ResultStore(args.out, spec)  # refuses a directory holding another spec before any work
+    client = None
+    if args.scheduler is not None or args.workers is not None:
+        from atomscope.parallel import client as dask_client
+
+        client = dask_client(args.scheduler, workers=args.workers or 2)
+    try:
+        store = run_experiment(spec, args.out, client=client)
+    except KeyboardInterrupt:
+        done = len(ResultStore(args.out).finished())
+        print(
+            f"atomscope experiment: interrupted; {done} finished points are kept in "
+            f"{args.out}/ — run the same command again to resume",
+        )
+        return 130
+    finally:
+        if client is not None:
+            client.close()
+    total = len(spec.points())
+    write_summary(
+        store.directory / "summary.json",
+        "experiment run",
+        {"spec": args.spec, "workers": args.workers, "scheduler": args.scheduler},
+        ["spec.json", "results.zarr", "results.csv", "models"],
+        started,
+        {"name": spec.name, "fingerprint": spec.fingerprint, "points": total},
+    )
+    print(f"{total}/{total} points finished; results in {args.out}/results.csv")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from atomscope.experiments.store import ResultStore
+
+    store = ResultStore(args.directory)
+    points = store.spec.points()
+    done = store.finished()
+    print(f"experiment {store.spec.name!r} ({store.spec.fingerprint[:12]}): "
+          f"{len(done)}/{len(points)} points finished")  # fmt: skip
+    for point in points:
+        print(f"  {'done' if point.key in done else 'todo'}  {point.key}")
+    return 0
+
+
+def _figures(args: argparse.Namespace) -> int:
+    from atomscope.experiments.figures import write_figures
+    from atomscope.experiments.store import ResultStore
+
+    store = ResultStore(args.directory)
+    out = args.out if args.out is not None else store.directory / "figures"
+    written = write_figures(store.read(), out)
+    for name, (c, r_squared) in written["dose_fits"].items():
+        print(f"MAE = c/√D at the {name} column: c = {c:.3g}, R² = {r_squared:.3f}")
+    print(f"{len(written['figures'])} figures in {out}/")
+    return 0
+
+
+def configure(command: str, parser: argparse.ArgumentParser) -> None:
+    """Add the actions of ``atomscope experiment`` to its ``parser``."""
+    parser.description = (
+        "The strain-accuracy study of seed chapter 4 as a declarative, resumable experiment: "
+        "run a TOML spec, see which points are done, draw the chapter's figures."
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    run = actions.add_parser("run", help="run (or resume) every point of a spec")
+    run.add_argument("spec", metavar="SPEC", help="experiment spec (TOML)")
+    run.add_argument(
+        "--out", "-o", required=True, metavar="DIR",
+        help="experiment directory; a resumed run must name the same spec",
+    )  # fmt: skip
+    where = run.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers", type=int, default=None, help="run on a local Dask cluster of N workers"
+    )
+    where.add_argument(
+        "--scheduler", default=None, metavar="ADDR", help="run on a Dask scheduler (tcp://…)"
+    )
+    run.set_defaults(func=_run)
+    status = actions.add_parser("status", help="which points of an experiment are finished")
+    status.add_argument("directory", metavar="DIR")
+    status.set_defaults(func=_status)
+    figures = actions.add_parser("figures", help="draw the chapter-4 figures of an experiment")
+    figures.add_argument("directory", metavar="DIR")
+    figures.add_argument("--out", "-o", default=None, metavar="FIGURES", help="default DIR/figures")
+    figures.set_defaults(func=_figures)

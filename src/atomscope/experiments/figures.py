@@ -1,0 +1,278 @@
+"""The chapter-4 figures drawn from an experiment's results table (`ResultStore.read`).
+
+Each function takes the table (a dict of columns) and returns a matplotlib ``Figure``;
+`write_figures` draws every figure the table has data for into a directory:
+
+- ``strain_histograms.png`` — distribution of the true planar strain per size (Fig 4.2c);
+- ``error_maps.png`` — planar-strain error at every column, noise-free, one panel per defocus
+  (and tilt) (Figs 4.3b, 4.6, 4.8);
+- ``surface_vs_defocus.png`` — surface-relaxation error per facet type vs defocus, mean and
+  standard deviation across the facet's columns, per size (Fig 4.7);
+- ``surface_vs_tilt.png`` — the same vs tilt about Ω1 and Ω2 (Fig 4.9);
+- ``mae_vs_dose.png`` — MAE of the planar strain over the noise realisations (Eq 4.6) vs dose
+  with the fitted c/√D (Eq 4.7) for three columns: centre, a facet, a corner (Fig 4.11b);
+- ``mae_vs_defocus.png`` — the centre column's MAE vs defocus per dose (Fig 4.12).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+Table = dict[str, np.ndarray]
+
+
+def _select(table: Table, **equal) -> np.ndarray:
+    mask = np.ones(len(table["k"]), bool)
+    for name, value in equal.items():
+        mask &= table[name] == value
+    return mask
+
+
+def _first(table: Table, name: str):
+    return np.unique(table[name])[0]
+
+
+def strain_histograms(table: Table) -> Figure:
+    """Histograms of the true planar strain (Eq 4.1 of the projected positions) per size."""
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.add_subplot()
+    base = _select(table, k=-1, dose=_first(table, "dose"), sampling_A=_first(table, "sampling_A"))
+    base &= table["tilt_mrad"] == 0
+    for size in np.unique(table["size_nm"]):
+        rows = (
+            base & (table["size_nm"] == size) & (table["defocus_A"] == _first(table, "defocus_A"))
+        )
+        values = table["true_planar"][rows]
+        values = values[np.isfinite(values)] * 100
+        ax.hist(values, bins=30, histtype="step", label=f"{size:g} nm")
+    ax.set_xlabel("true planar strain εp [%]")
+    ax.set_ylabel("columns")
+    ax.legend()
+    return fig
+
+
+def error_maps(table: Table) -> Figure:
+    """Noise-free planar-strain error at each column, one panel per (size, tilt, defocus)."""
+    rows = _select(table, k=-1, dose=_first(table, "dose"), sampling_A=_first(table, "sampling_A"))
+    keys = sorted({
+        (s, a, t, d)
+        for s, a, t, d in zip(
+            table["size_nm"][rows], table["tilt_axis"][rows], table["tilt_mrad"][rows],
+            table["defocus_A"][rows], strict=True,
+        )
+    })  # fmt: skip
+    columns = min(len(keys), 4)
+    lines = -(-len(keys) // columns)
+    fig = Figure(figsize=(3.2 * columns + 0.8, 3.2 * lines))
+    errors = np.abs(table["error_planar"][rows])
+    errors = errors[np.isfinite(errors)]
+    # the colour range follows the bulk of the errors (a few failed columns saturate)
+    limit = max(float(np.percentile(errors, 95)) * 100 if len(errors) else 0.0, 0.5)
+    image = None
+    for index, (size, axis, tilt, defocus) in enumerate(keys):
+        ax = fig.add_subplot(lines, columns, index + 1)
+        panel = rows & _select(
+            table, size_nm=size, tilt_axis=axis, tilt_mrad=tilt, defocus_A=defocus
+        )
+        image = ax.scatter(
+            table["x_A"][panel],
+            table["y_A"][panel],
+            c=table["error_planar"][panel] * 100,
+            cmap="RdBu_r",
+            vmin=-limit,
+            vmax=limit,
+            s=18,
+        )
+        ax.set_aspect("equal")
+        ax.set_title(f"{size:g} nm, Δf {defocus / 10:g} nm, {axis} {tilt:g} mrad", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if image is not None:
+        fig.colorbar(image, ax=fig.axes, label="planar-strain error [%]", shrink=0.8)
+    return fig
+
+
+def _facet_statistics(table: Table, rows: np.ndarray, axis_name: str, facet: str):
+    values = np.unique(table[axis_name][rows])
+    mean, spread = [], []
+    for value in values:
+        errors = table["error_surface"][rows & (table[axis_name] == value)]
+        errors = errors[
+            np.isfinite(errors) & (table["facet"][rows & (table[axis_name] == value)] == facet)
+        ]
+        mean.append(errors.mean() * 100 if len(errors) else np.nan)
+        spread.append(errors.std() * 100 if len(errors) else np.nan)
+    return values, np.array(mean), np.array(spread)
+
+
+def surface_vs_defocus(table: Table) -> Figure:
+    """Surface-relaxation error on {111} and {100} facets vs defocus, per size (Fig 4.7)."""
+    fig = Figure(figsize=(8, 3.5))
+    rows = _select(table, k=-1, dose=_first(table, "dose"), sampling_A=_first(table, "sampling_A"))
+    rows &= table["tilt_mrad"] == 0
+    for index, facet in enumerate(("{111}", "{100}")):
+        ax = fig.add_subplot(1, 2, index + 1)
+        for shift, size in enumerate(np.unique(table["size_nm"][rows])):
+            values, mean, spread = _facet_statistics(
+                table, rows & (table["size_nm"] == size), "defocus_A", facet
+            )
+            ax.errorbar(values / 10 + 0.1 * shift, mean, spread, marker="o", capsize=3,
+                        label=f"{size:g} nm")  # fmt: skip
+        ax.axhline(0, color="0.6", lw=0.8)
+        ax.set_xlabel("defocus Δf [nm]")
+        ax.set_ylabel("surface-relaxation error [%]")
+        ax.set_title(f"{facet} facets")
+        ax.legend(fontsize=8)
+    return fig
+
+
+def surface_vs_tilt(table: Table) -> Figure:
+    """Surface-relaxation error per facet type vs tilt about Ω1 and Ω2 (Fig 4.9)."""
+    fig = Figure(figsize=(8, 3.5))
+    base = _select(table, k=-1, dose=_first(table, "dose"), sampling_A=_first(table, "sampling_A"))
+    base &= table["size_nm"] == _first(table, "size_nm")
+    for index, axis in enumerate(("omega1", "omega2")):
+        ax = fig.add_subplot(1, 2, index + 1)
+        for defocus in np.unique(table["defocus_A"][base]):
+            rows = base & (table["defocus_A"] == defocus)
+            rows &= (table["tilt_axis"] == axis) | (table["tilt_mrad"] == 0)
+            for facet, marker in (("{111}", "o"), ("{100}", "s")):
+                values, mean, spread = _facet_statistics(table, rows, "tilt_mrad", facet)
+                ax.errorbar(values, mean, spread, marker=marker, capsize=3,
+                            label=f"{facet}, Δf {defocus / 10:g} nm")  # fmt: skip
+        ax.set_xlabel(f"tilt about {axis} [mrad]")
+        ax.set_ylabel("surface-relaxation error [%]")
+        ax.legend(fontsize=7)
+    return fig
+
+
+def reference_columns(table: Table) -> dict[str, int]:
+    """Three columns to follow (Fig 4.11): ``"centre"`` (nearest the centroid), ``"facet"`` (a
+    {111} or {100} column), ``"corner"``; each as its ``point`` index in the first view."""
+    rows = _select(table, k=-1, dose=_first(table, "dose"), sampling_A=_first(table, "sampling_A"))
+    first = rows & _select(
+        table,
+        size_nm=_first(table, "size_nm"),
+        defocus_A=_first(table, "defocus_A"),
+        tilt_mrad=_first(table, "tilt_mrad"),
+    )
+    points = table["point"][first]
+    xy = np.stack([table["x_A"][first], table["y_A"][first]], axis=1)
+    facets = table["facet"][first]
+    distance = np.linalg.norm(xy - xy.mean(axis=0), axis=1)
+    chosen = {"centre": int(points[np.argmin(distance)])}
+    for name, labels in (("facet", ("{111}", "{100}")), ("corner", ("corner",))):
+        candidates = np.flatnonzero(np.isin(facets, labels))
+        if len(candidates):
+            chosen[name] = int(points[candidates[np.argmin(distance[candidates])]])
+    return chosen
+
+
+def mae_table(table: Table) -> dict[tuple, tuple[float, int]]:
+    """MAE of the planar strain (Eq 4.6, outliers removed) per (size, tilt axis, tilt, defocus,
+    sampling, dose, point): {key: (MAE, outliers dropped)}."""
+    from atomscope.experiments.measures import mean_absolute_error
+
+    keys = ("size_nm", "tilt_axis", "tilt_mrad", "defocus_A", "sampling_A", "dose")
+    result = {}
+    clean = table["k"] == -1
+    combos = {tuple(row) for row in zip(*(table[k][clean] for k in keys), strict=True)}
+    for combo in sorted(combos):
+        rows = _select(table, **dict(zip(keys, combo, strict=True)))
+        reference = table["error_planar"][rows & clean]
+        noisy_rows = rows & ~clean
+        count = int(noisy_rows.sum() // len(reference))
+        noisy = table["error_planar"][noisy_rows].reshape(count, len(reference))
+        # Eq 4.6 compares noisy with noise-free measurements; the truth cancels in the difference
+        mae = mean_absolute_error(noisy, reference)
+        for point, (value, dropped) in enumerate(zip(mae.mae, mae.dropped, strict=True)):
+            result[(*combo, point)] = (float(value), int(dropped))
+    return result
+
+
+def mae_vs_dose(table: Table, maes: dict | None = None) -> tuple[Figure, dict[str, tuple]]:
+    """MAE vs dose for the `reference_columns` with the c/√D fit (Eq 4.7); also returns
+    {column: (c, R²)}."""
+    from atomscope.experiments.measures import fit_inverse_sqrt_dose
+
+    maes = mae_table(table) if maes is None else maes
+    chosen = reference_columns(table)
+    size, axis, tilt = (
+        _first(table, "size_nm"), _first(table, "tilt_axis"), _first(table, "tilt_mrad")
+    )  # fmt: skip
+    defoci = np.unique(table["defocus_A"])
+    defocus = defoci[np.argmin(np.abs(defoci - 85.0))]  # the seed's Δf = 8.5 nm
+    sampling = _first(table, "sampling_A")
+    doses = np.unique(table["dose"])
+    fig = Figure(figsize=(5, 3.8))
+    ax = fig.add_subplot()
+    fits = {}
+    for name, point in chosen.items():
+        values = np.array(
+            [
+                maes.get((size, axis, tilt, defocus, sampling, d, point), (np.nan, 0))[0]
+                for d in doses
+            ]
+        )
+        ax.loglog(doses, values * 100, "o", label=name)
+        finite = np.isfinite(values) & (values > 0)
+        if finite.sum() >= 2:
+            fit = fit_inverse_sqrt_dose(doses[finite], values[finite])
+            fits[name] = (fit.c, fit.r_squared)
+            grid = np.geomspace(doses.min(), doses.max(), 50)
+            ax.loglog(grid, fit.c / np.sqrt(grid) * 100, "-", color=ax.lines[-1].get_color())
+    ax.set_xlabel("dose [e⁻/Å²]")
+    ax.set_ylabel("MAE of εp [%]")
+    ax.set_title(f"{size:g} nm, Δf {defocus / 10:g} nm, {sampling:g} Å/px", fontsize=9)
+    ax.legend()
+    return fig, fits
+
+
+def mae_vs_defocus(table: Table, maes: dict | None = None) -> Figure:
+    """MAE of the centre column vs defocus, one curve per dose (Fig 4.12)."""
+    maes = mae_table(table) if maes is None else maes
+    centre = reference_columns(table)["centre"]
+    size, axis, tilt = (
+        _first(table, "size_nm"), _first(table, "tilt_axis"), _first(table, "tilt_mrad")
+    )  # fmt: skip
+    sampling = _first(table, "sampling_A")
+    defoci = np.unique(table["defocus_A"])
+    fig = Figure(figsize=(5, 3.8))
+    ax = fig.add_subplot()
+    for dose in np.unique(table["dose"]):
+        values = [
+            maes.get((size, axis, tilt, d, sampling, dose, centre), (np.nan, 0))[0] for d in defoci
+        ]
+        ax.semilogy(defoci / 10, np.array(values) * 100, "o-", label=f"{dose:g} e⁻/Å²")
+    ax.set_xlabel("defocus Δf [nm]")
+    ax.set_ylabel("MAE of εp, centre column [%]")
+    ax.legend()
+    return fig
+
+
+def write_figures(table: Table, out: str | Path) -> dict[str, object]:
+    """Draw every figure the table has data for into ``out``; returns the names written and the
+    Eq 4.7 fits {column: (c, R²)}."""
+    from atomscope.plot import save_figure
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if len(table["k"]) == 0:
+        raise ValueError("the experiment has no finished point yet; nothing to draw")
+    maes = mae_table(table)
+    figures = {
+        "strain_histograms.png": strain_histograms(table),
+        "error_maps.png": error_maps(table),
+        "surface_vs_defocus.png": surface_vs_defocus(table),
+        "mae_vs_defocus.png": mae_vs_defocus(table, maes),
+    }
+    dose_figure, fits = mae_vs_dose(table, maes)
+    figures["mae_vs_dose.png"] = dose_figure
+    if np.any(table["tilt_mrad"] != 0):
+        figures["surface_vs_tilt.png"] = surface_vs_tilt(table)
+    for name, fig in figures.items():
+        save_figure(fig, out / name)
+    return {"figures": sorted(figures), "dose_fits": fits}
