@@ -1,0 +1,94 @@
+"""Chapter 4's headline numbers: exit-wave strain error of an ideal vs a relaxed 4 nm Au particle,
+and the quick experiment's trends and wall time (issue #19).
+
+Printed: the planar-strain error RMS of the exit wave (§4.3: ~0 ideal, 0.5–1 % relaxed), then
+`examples/experiments/ch4_quick.toml` run end to end (wall time against its 10 min budget), its
+noise-free error RMS per defocus (Fig 4.6: ≲ 1 % to 8.5 nm, rising after), the surface-relaxation
+error per facet (Fig 4.7) and the MAE fits c/√D with R² (Eq 4.7).
+"""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from contention import run
+
+from atomscope.experiments.figures import mae_table, reference_columns
+from atomscope.experiments.measures import fit_inverse_sqrt_dose
+from atomscope.experiments.run import (
+    exit_wave_errors,
+    make_view,
+    particle_snapshots,
+    run_experiment,
+)
+from atomscope.experiments.spec import ExperimentSpec
+from atomscope.structures.nanoparticles import wulff_particle
+
+QUICK = Path(__file__).parents[1] / "examples" / "experiments" / "ch4_quick.toml"
+
+
+def rms(values: np.ndarray) -> float:
+    return float(np.sqrt(np.nanmean(values**2)))
+
+
+def exit_wave(size_nm: float) -> None:
+    spec = ExperimentSpec.from_dict({"particles": {"sizes_nm": [size_nm]}})
+    ideal = wulff_particle("Au", [(1, 0, 0), (1, 1, 1)], [1.0, 0.9], size=size_nm * 5.0)
+    for name, snapshots in (("ideal", [ideal]), ("relaxed", particle_snapshots(spec, size_nm))):
+        view = make_view(spec, snapshots, "omega1", 0.0)
+        planar, _ = exit_wave_errors(view)
+        print(
+            f"exit wave, {name} {size_nm:g} nm particle ({len(view.positions)} columns): "
+            f"planar-strain error {rms(planar) * 100:.2f} % RMS "
+            f"(true projected strain spread {np.nanstd(view.planar) * 100:.2f} %)"
+        )
+
+
+def quick() -> None:
+    spec = ExperimentSpec.read(QUICK)
+    with tempfile.TemporaryDirectory() as directory:
+        start = time.perf_counter()
+        store = run_experiment(spec, directory, progress=False)
+        seconds = time.perf_counter() - start
+        table = store.read()
+    print(f"{QUICK.name}: {len(spec.points())} points, {len(table['k'])} rows in {seconds:.0f} s "
+          f"({seconds / 600:.2f}× the 10 min budget)")  # fmt: skip
+    clean = table["k"] == -1
+    for defocus in np.unique(table["defocus_A"]):
+        rows = clean & (table["defocus_A"] == defocus) & (table["dose"] == table["dose"][0])
+        facets = {
+            facet: np.nanmean(table["error_surface"][rows & (table["facet"] == facet)]) * 100
+            for facet in ("{111}", "{100}")
+        }
+        print(
+            f"  Δf {defocus / 10:4.1f} nm: noise-free planar error {rms(table['error_planar'][rows]) * 100:.2f} % RMS, "
+            f"missed columns {np.isnan(table['error_planar'][rows]).sum()}/{rows.sum()}, surface error "
+            f"{{111}} {facets['{111}']:+.2f} %, {{100}} {facets['{100}']:+.2f} %"
+        )  # fmt: skip
+    maes = mae_table(table)
+    doses = np.unique(table["dose"])
+    for name, point in reference_columns(table).items():
+        for defocus in np.unique(table["defocus_A"]):
+            values = np.array([
+                maes[(spec.particles.sizes_nm[0], "omega1", 0.0, defocus, spec.sweep.sampling_A[0],
+                      dose, point)][0]
+                for dose in doses
+            ])  # fmt: skip
+            fit = fit_inverse_sqrt_dose(doses, values)
+            print(f"  MAE {name:6s} Δf {defocus / 10:4.1f} nm: "
+                  + ", ".join(f"{v * 100:.2f} % at {d:g}" for v, d in zip(values, doses, strict=True))
+                  + f"; c/√D fit c = {fit.c:.3g}, R² = {fit.r_squared:.3f}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", type=float, default=4.0, help="particle diameter [nm]")
+    args = parser.parse_args()
+    exit_wave(args.size)
+    quick()
+
+
+if __name__ == "__main__":
+    run(main)
