@@ -41,7 +41,8 @@ def exit_wave(size_nm: float) -> None:
         planar, _ = exit_wave_errors(view)
         print(
             f"exit wave, {name} {size_nm:g} nm particle ({len(view.positions)} columns): "
-            f"planar-strain error {rms(planar) * 100:.2f} % RMS "
+            f"planar-strain error {rms(planar) * 100:.2f} % RMS, "
+            f"{np.nanmax(np.abs(planar)) * 100:.2f} % at most "
             f"(true projected strain spread {np.nanstd(view.planar) * 100:.2f} %)"
         )
 

@@ -19,6 +19,7 @@ PACKAGES = [
     "atomscope.learning",
     "atomscope.jobs",
     "atomscope.reconstruction",
+    "atomscope.experiments",
 ]
 
 

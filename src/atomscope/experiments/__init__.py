@@ -1,6 +1,14 @@
 """Declarative, resumable studies over the whole loop (seed thesis chapter 4).
 
-The physics and measurement pieces of the strain-accuracy study live here as plain functions:
+The strain-accuracy study as an experiment:
+
+- `atomscope.experiments.spec` — the TOML spec (particles, microscope, sweep), checked key by key;
+- `atomscope.experiments.store` — the results table in zarr, written point by point (resume);
+- `atomscope.experiments.run` — particles → views (exit waves, column truth) → points (images,
+  measured columns, strain errors), locally or on Dask;
+- `atomscope.experiments.figures` — the chapter's figures from the table.
+
+Its physics and measurement pieces are plain functions:
 
 - `atomscope.experiments.measures` — strain of column positions by template matching (Eqs
   4.1–4.2), pairing measured columns with the true ones, errors (Eq 4.3), column positions
@@ -21,6 +29,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "independent_column_wave",
             "radius_of_influence",
         ],
+        "figures": ["write_figures"],
         "measures": [
             "ColumnStrain",
             "DoseFit",
@@ -35,5 +44,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "strain_errors",
             "surface_relaxation",
         ],
+        "run": ["View", "exit_wave_errors", "make_view", "measured_errors", "run_experiment"],
+        "spec": ["ExperimentSpec", "Point"],
+        "store": ["ResultStore"],
     },
 )
