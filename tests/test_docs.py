@@ -20,6 +20,7 @@ PACKAGES = [
     "atomscope.jobs",
     "atomscope.reconstruction",
     "atomscope.experiments",
+    "atomscope.fitting",
 ]
 
 

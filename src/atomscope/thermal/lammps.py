@@ -210,18 +210,31 @@ def lammps_calculator(
     )
 
 
-@cache
-def comb3_elements() -> tuple[str, ...]:
-    """The elements parametrised in the ``ffield.comb3`` file shipped with LAMMPS.
-
-    Examples
-    --------
-    >>> comb3_elements()
-    ('C', 'Cu', 'H', 'N', 'O', 'Ti', 'Zn', 'Zr')
-    """
-    path = Path(os.environ.get("LAMMPS_POTENTIALS") or potentials_directory()) / COMB3_FILE
+def _comb3_path(ffield: str | os.PathLike) -> Path:
+    """The COMB3 file ``ffield`` names: a path, or a file name in ``LAMMPS_POTENTIALS``."""
+    if not isinstance(ffield, (str, os.PathLike)) or not str(ffield).strip():
+        raise ValueError(
+            f"ffield must be the path of an ffield.comb3-format file or {COMB3_FILE!r}, "
+            f"got {ffield!r}"
+        )
+    path = Path(ffield)
+    if str(ffield) == COMB3_FILE or (not path.is_file() and path.name == str(ffield)):
+        directory = Path(os.environ.get("LAMMPS_POTENTIALS") or potentials_directory())
+        path = directory / path.name
     if not path.is_file():
-        raise ValueError(f"{COMB3_FILE} is not in {path.parent}; {INSTALL_HINT}")
+        if str(ffield) == COMB3_FILE:
+            raise ValueError(f"{COMB3_FILE} is not in {path.parent}; {INSTALL_HINT}")
+        raise ValueError(f"ffield {str(ffield)!r}: no such file (looked for {str(path)!r})")
+    if any(character.isspace() for character in str(path.resolve())):
+        raise ValueError(
+            f"ffield {str(path)!r}: LAMMPS cannot read a path containing whitespace; "
+            "copy the file to a path without spaces"
+        )
+    return path.resolve()
+
+
+def _elements_in(path: Path) -> tuple[str, ...]:
+    """The element symbols named by the entries of the COMB3 file ``path``."""
     lines = path.read_text().splitlines()
     entries = [
         line.split()[:3] for line in lines if line.strip() and not line.lstrip().startswith("#")
@@ -229,7 +242,30 @@ def comb3_elements() -> tuple[str, ...]:
     return tuple(sorted({symbol for entry in entries for symbol in entry}))
 
 
-def comb3_calculator(symbols: Sequence[str], precision: float = 1e-4):
+@cache
+def _shipped_comb3_elements() -> tuple[str, ...]:
+    return _elements_in(_comb3_path(COMB3_FILE))
+
+
+def comb3_elements(ffield: str | os.PathLike = COMB3_FILE) -> tuple[str, ...]:
+    """The elements parametrised in a COMB3 file (default: the ``ffield.comb3`` LAMMPS ships).
+
+    Examples
+    --------
+    >>> comb3_elements()
+    ('C', 'Cu', 'H', 'N', 'O', 'Ti', 'Zn', 'Zr')
+    """
+    if isinstance(ffield, str) and ffield == COMB3_FILE:
+        return _shipped_comb3_elements()
+    return _elements_in(_comb3_path(ffield))
+
+
+def comb3_calculator(
+    symbols: Sequence[str],
+    precision: float = 1e-4,
+    *,
+    ffield: str | os.PathLike = COMB3_FILE,
+):
     """LAMMPS with the third-generation charge-optimised many-body potential (COMB3).
 
     Uses the ``ffield.comb3`` file LAMMPS ships (Liang et al., Mater. Sci. Eng. R 74, 255
@@ -243,6 +279,10 @@ def comb3_calculator(symbols: Sequence[str], precision: float = 1e-4):
         Chemical symbols of the structure, in any order (LAMMPS types follow it).
     precision
         Convergence threshold of the charge equilibration [e].
+    ffield
+        The COMB3 parameter file: by default the ``ffield.comb3`` LAMMPS ships, else the path
+        of a file in the same format (e.g. one written by `atomscope.fitting.comb3_file.write`).
+        It must hold an entry for every element triplet of ``symbols``.
 
     Examples
     --------
@@ -253,16 +293,19 @@ def comb3_calculator(symbols: Sequence[str], precision: float = 1e-4):
     -3.58
     """
     symbols = [check_symbol(f"symbols[{i}]", s) for i, s in enumerate(symbols)]
-    unknown = sorted(set(symbols) - set(comb3_elements()))
-    if unknown:
-        raise ValueError(
-            f"symbols {unknown} have no COMB3 parameters; {COMB3_FILE} covers "
-            f"{', '.join(comb3_elements())}"
-        )
     precision = check_positive("precision", precision)
+    default = isinstance(ffield, str) and ffield == COMB3_FILE
+    available = comb3_elements(ffield)
+    unknown = sorted(set(symbols) - set(available))
+    if unknown:
+        name = COMB3_FILE if default else f"ffield {str(ffield)!r}"
+        raise ValueError(
+            f"symbols {unknown} have no COMB3 parameters; {name} covers {', '.join(available)}"
+        )
+    file = COMB3_FILE if default else str(_comb3_path(ffield))
     return lammps_calculator(
         "comb3 polar_off",
-        f"* * {COMB3_FILE} {' '.join(symbols)}",
+        f"* * {file} {' '.join(symbols)}",
         symbols,
         atom_style="charge",
         charge_equilibration=f"qeq/comb 1 {precision}",
