@@ -129,8 +129,8 @@ def _polynomial_step(coefficients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return step, is_maximum
 
 
-def _centre_of_mass(image, centres, offsets) -> np.ndarray:
-    values = _sample(image, centres, offsets)
+def _centre_of_mass(values: np.ndarray, centres: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    # centre of mass of each sampled patch (values (n, window²)) minus its minimum
     weights = values - values.min(axis=1, keepdims=True)
     total = weights.sum(axis=1, keepdims=True)
     total[total == 0] = 1.0
@@ -196,18 +196,21 @@ def refine_peaks(
     spline = ndimage.spline_filter(array, order=3, mode="nearest")
     offsets, solve = _quadratic_design(window)
     half = window // 2
-    positions = peaks.copy()
+    positions = np.array(peaks, dtype=float)
+    active = np.arange(len(positions))  # peaks still moving by more than 1e-6 px
     for _ in range(iterations):
-        fallback = _centre_of_mass(spline, positions, offsets)
+        current = positions[active]
+        values = _sample(spline, current, offsets)
+        fallback = _centre_of_mass(values, current, offsets)
         if method == "com":
-            step = fallback - positions
-            usable = np.ones(len(positions), dtype=bool)
+            step = fallback - current
+            usable = np.ones(len(current), dtype=bool)
         else:
-            coefficients = _sample(spline, positions, offsets) @ solve.T
-            step, is_maximum = _polynomial_step(coefficients)
+            step, is_maximum = _polynomial_step(values @ solve.T)
             usable = is_maximum & np.all(np.abs(step) <= half, axis=1)
-        positions = np.where(usable[:, None], positions + step, fallback)
-        positions = np.clip(positions, 0, np.array(array.shape) - 1)
-        if np.all(np.abs(step[usable]) < 1e-6):
+        moved = np.where(usable[:, None], current + step, fallback)
+        positions[active] = np.clip(moved, 0, np.array(array.shape) - 1)
+        active = active[~(usable & np.all(np.abs(step) < 1e-6, axis=1))]
+        if len(active) == 0:
             break
     return positions

@@ -302,12 +302,15 @@ def measure_point(spec: ExperimentSpec, view: View, point: Point) -> dict[str, n
             parts.setdefault(name, []).append(values)
 
     for sampling in s.sampling_A:
-        clean = measured_errors(view, Camera(sampling, None, mtf).detect(image))
+        # resampled once; the cameras below have its exact pixel size, so they only add noise
+        resampled = Camera(sampling, None).detect(image)
+        pixel = resampled.sampling
+        clean = measured_errors(view, Camera(pixel, None, mtf).detect(resampled))
         for dose in s.dose:
             add(sampling, dose, -1, *clean)
-            camera = Camera(sampling, dose, mtf)
+            camera = Camera(pixel, dose, mtf)
             for k in range(s.noise_realisations):
-                noisy = camera.detect(image, rng=noise_rng(spec, point, sampling, dose, k))
+                noisy = camera.detect(resampled, rng=noise_rng(spec, point, sampling, dose, k))
                 add(sampling, dose, k, *measured_errors(view, noisy))
     return {name: np.concatenate(values) for name, values in parts.items()}
 
