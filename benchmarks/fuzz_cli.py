@@ -18,6 +18,7 @@ accepted jobs stay small; a job still running after ``--timeout`` seconds is kil
 apart (a slow job is not a crash, but it is reported).
 
     python benchmarks/fuzz_cli.py [--count 520] [--seed 0] [--timeout 120] [--sample N]
+        [--match LABEL-PART]
 """
 
 from __future__ import annotations
@@ -104,6 +105,15 @@ def make_inputs(directory: Path) -> dict[str, Path]:
     np.savez(files["npz"], array=image, sampling=np.array([0.12, 0.12]))
     files["dm3"] = directory / "lattice.dm3"
     files["dm3"].write_bytes(files["tif"].read_bytes())  # not a DigitalMicrograph file
+    frames = np.stack([np.roll(image, shift, axis=0) for shift in range(4)])
+    files["stack"] = write_tiff(directory / "stack.tif", frames, sampling=0.12)
+    files["flat"] = write_tiff(
+        directory / "flat.tif",
+        np.random.default_rng(0).poisson(500.0, (4, 96, 96)).astype(np.float32),
+        sampling=0.12,
+    )
+    files["toml"] = directory / "spec.toml"
+    files["toml"].write_text(SPEC)
     weights = Path(__file__).parents[1] / "src/atomscope/learning/weights/graphene.pt"
     files["pt"] = directory / "graphene.pt"
     shutil.copyfile(weights, files["pt"])
@@ -189,6 +199,46 @@ NUMERIC_OPTIONS = {
     "recognize": ["--sampling", "--threshold"],
 }
 
+#: A tiny valid experiment (about a second); its keys get the extreme values below.
+SPEC = """name = "fuzz"
+[particles]
+sizes_nm = [1.2]
+relaxation = "none"
+[microscope]
+simulation_sampling_A = 0.1
+vacuum_A = 4.0
+[sweep]
+defocus_A = [85]
+dose = [1e4]
+sampling_A = [0.15]
+noise_realisations = 2
+"""
+SPEC_KEYS = [
+    ("particles", "sizes_nm", True),
+    ("particles", "snapshots", False),
+    ("particles", "temperature_K", False),
+    ("microscope", "energy_eV", False),
+    ("microscope", "Cs_A", False),
+    ("microscope", "aperture_mrad", False),
+    ("microscope", "simulation_sampling_A", False),
+    ("microscope", "vacuum_A", False),
+    ("sweep", "defocus_A", True),
+    ("sweep", "tilt_mrad", True),
+    ("sweep", "dose", True),
+    ("sweep", "sampling_A", True),
+    ("sweep", "noise_realisations", False),
+]
+TOML_EXTREMES = ("0", "-1", "nan", "inf", "-inf", "1e300", "1e-300", "1e-9", '"abc"', "[]")
+#: the newer commands that read images, with small valid arguments (after the input file)
+READER_COMMANDS = {
+    "series": ("stack", ["--sampling", "0.12"]),
+    "ewr": (
+        "stack",
+        ["--defocus", "-100", "0", "100", "200", "--sampling", "0.12", "--max-iter", "5"],
+    ),
+    "mtf": ("flat", ["--sampling", "0.12"]),
+}
+
 BUILD_CASES = [
     ["build", "particle", "--radius", "1e4", "2e4"],
     ["build", "particle", "--radius", "-1", "5"],
@@ -222,6 +272,14 @@ HOSTILE_DIRECTORIES = [
     [("user-dir", "4dstem.zarr")],
     [("staging", ".atomscope-hrtem-staging-x"), ("staging", ".staging-old")],
 ]
+
+
+def _set_key(spec: str, section: str, key: str, setting: str) -> str:
+    """``spec`` with ``key`` of ``[section]`` set by the TOML line ``setting``."""
+    rows = spec.splitlines()
+    if any(row.startswith(f"{key} =") for row in rows):
+        return "\n".join(setting if row.startswith(f"{key} =") else row for row in rows) + "\n"
+    return spec.replace(f"[{section}]\n", f"[{section}]\n{setting}\n", 1)
 
 
 def generate(files: dict[str, Path], corrupt: dict[str, list[Path]], count: int, rng) -> list[Case]:
@@ -261,8 +319,37 @@ def generate(files: dict[str, Path], corrupt: dict[str, list[Path]], count: int,
             for value in EXTREMES:
                 cases.append(Case(f"{command} {option} {value!r}", [*base[command], option, value]))
     cases += [Case(" ".join(arguments), arguments) for arguments in BUILD_CASES]
-    for prepare in HOSTILE_DIRECTORIES:
-        for command in ("hrtem", "stem", "cbed", "strain", "recognize"):
+    for command, (kind, arguments) in READER_COMMANDS.items():
+        for path in [files[kind], *corrupt[kind], files["tif"]]:
+            cases.append(Case(f"{command} {path.name}", [command, str(path), *arguments]))
+        for option in [a for a in arguments if a.startswith("--")]:
+            for value in EXTREMES:
+                changed = list(arguments)
+                changed[changed.index(option) + 1] = value
+                cases.append(
+                    Case(f"{command} {option} {value!r}", [command, str(files[kind]), *changed])
+                )
+    for path in [files["toml"], *corrupt["toml"]]:
+        cases.append(Case(f"experiment {path.name}", ["experiment", "run", str(path)]))
+    variants = files["toml"].parent / "specs"
+    variants.mkdir(exist_ok=True)
+    for section, key, is_array in SPEC_KEYS:
+        for value in TOML_EXTREMES:
+            setting = f"{key} = {f'[{value}]' if is_array and value != '[]' else value}"
+            spec = variants / f"{section}-{key}-{len(cases)}.toml"
+            spec.write_text(_set_key(SPEC, section, key, setting))
+            label = f"experiment {section}.{key} = {value}"
+            cases.append(Case(label, ["experiment", "run", str(spec)]))
+    status = ["experiment", "status", str(files["toml"].parent)]
+    cases.append(Case("experiment status of a non-experiment", status))
+    base["experiment"] = ["experiment", "run", str(files["toml"])]
+    experiment_directories = [
+        [("user-file", "results.csv")],
+        [("user-file", "spec.json")],
+        [("user-dir", "results.zarr")],
+    ]
+    for prepare in [*HOSTILE_DIRECTORIES, *experiment_directories]:
+        for command in ("hrtem", "stem", "cbed", "strain", "recognize", "experiment"):
             cases.append(Case(f"{command} into {prepare}", base[command], prepare))
     cases.append(Case("hrtem --out /proc/x", [*base["hrtem"], "--out", "/proc/atomscope-x"]))
     while len(cases) < count:  # random combinations of two extremes
@@ -402,6 +489,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120.0, help="[s] per invocation")
     parser.add_argument("--sample", type=int, default=None, help="run only N random cases")
     parser.add_argument("--keep", action="store_true", help="keep the workspace")
+    parser.add_argument("--match", default=None, help="run only cases whose label contains this")
     options = parser.parse_args()
     rng = np.random.default_rng(options.seed)
     workspace = Path(tempfile.mkdtemp(prefix="atomscope-fuzz-"))
@@ -418,6 +506,8 @@ def main() -> None:
         "PYTHONWARNINGS": "ignore",
     }
     cases = generate(files, corrupt, options.count, rng)
+    if options.match is not None:
+        cases = [case for case in cases if options.match in case.label]
     if options.sample is not None:
         cases = [cases[i] for i in sorted(rng.choice(len(cases), options.sample, replace=False))]
     outcomes = []

@@ -205,3 +205,33 @@ def test_store_rejects_incomplete_tables(tmp_path):
     store = ResultStore(tmp_path, small())
     with pytest.raises(ValueError, match="lacks columns"):
         store.write("x", {"k": np.zeros(1)})
+
+
+def test_the_users_files_are_never_replaced(tmp_path, capsys):
+    spec = small(defocus_A=[85])
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "results.csv").write_text("the user's own table")
+    with pytest.raises(ValueError, match="results.csv"):
+        run_experiment(spec, out, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["results.csv"]
+    assert (out / "results.csv").read_text() == "the user's own table"
+    # a spec.json the experiment did not write is not taken for a resumable run
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "spec.json").write_text(json.dumps({"fingerprint": spec.fingerprint}))
+    with pytest.raises(ValueError, match="spec.json"):
+        run_experiment(spec, other, progress=False)
+    # figures go next to the user's own PNGs without replacing them
+    store = run_experiment(spec, tmp_path / "run", progress=False)
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    (figures / "error_maps.png").write_text("the user's plot")
+    from atomscope.experiments.figures import write_figures
+
+    with pytest.raises(ValueError, match="error_maps.png"):
+        write_figures(store.read(), figures)
+    assert (figures / "error_maps.png").read_text() == "the user's plot"
+    # a rerun of figures replaces its own outputs
+    written = write_figures(store.read(), tmp_path / "ours")
+    assert write_figures(store.read(), tmp_path / "ours")["figures"] == written["figures"]

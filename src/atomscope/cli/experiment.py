@@ -9,7 +9,8 @@ import time
 def _run(args: argparse.Namespace) -> int:
     from atomscope.experiments.run import run_experiment
     from atomscope.experiments.spec import ExperimentSpec
-    from atomscope.experiments.store import ResultStore
+    from atomscope.experiments.store import COMMAND, ResultStore
+    from atomscope.outputs import claim_outputs, record_outputs
     from atomscope.summary import write_summary
 
     started = time.perf_counter()
@@ -17,6 +18,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be ≥ 1, got {args.workers}")
     ResultStore(args.out, spec)  # refuses a directory holding another spec before any work
+    claim_outputs(args.out, COMMAND, ["summary.json"])
     client = None
     if args.scheduler is not None or args.workers is not None:
         from atomscope.parallel import client as dask_client
@@ -43,6 +45,7 @@ def _run(args: argparse.Namespace) -> int:
         started,
         {"name": spec.name, "fingerprint": spec.fingerprint, "points": total},
     )
+    record_outputs(args.out, COMMAND, ["summary.json"])
     print(f"{total}/{total} points finished; results in {args.out}/results.csv")
     return 0
 

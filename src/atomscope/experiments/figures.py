@@ -22,6 +22,16 @@ import numpy as np
 from matplotlib.figure import Figure
 
 Table = dict[str, np.ndarray]
+FIGURE_NAMES = (
+    "strain_histograms.png",
+    "error_maps.png",
+    "surface_vs_defocus.png",
+    "surface_vs_tilt.png",
+    "mae_vs_dose.png",
+    "mae_vs_defocus.png",
+)
+#: The name under which the figures are recorded as written (`atomscope.outputs` manifests).
+FIGURES_COMMAND = "experiment-figures"
 
 
 def _select(table: Table, **equal) -> np.ndarray:
@@ -256,12 +266,13 @@ def mae_vs_defocus(table: Table, maes: dict | None = None) -> Figure:
 def write_figures(table: Table, out: str | Path) -> dict[str, object]:
     """Draw every figure the table has data for into ``out``; returns the names written and the
     Eq 4.7 fits {column: (c, R²)}."""
+    from atomscope.outputs import check_output_directory, claim_outputs, record_outputs
     from atomscope.plot import save_figure
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     if len(table["k"]) == 0:
         raise ValueError("the experiment has no finished point yet; nothing to draw")
+    out = check_output_directory(out, "out", create=True)
+    claim_outputs(out, FIGURES_COMMAND, FIGURE_NAMES)  # the user's own files stay untouched
     maes = mae_table(table)
     figures = {
         "strain_histograms.png": strain_histograms(table),
@@ -275,4 +286,5 @@ def write_figures(table: Table, out: str | Path) -> dict[str, object]:
         figures["surface_vs_tilt.png"] = surface_vs_tilt(table)
     for name, fig in figures.items():
         save_figure(fig, out / name)
+    record_outputs(out, FIGURES_COMMAND, figures)
     return {"figures": sorted(figures), "dose_fits": fits}

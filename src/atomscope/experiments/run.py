@@ -33,8 +33,8 @@ from ase import Atoms
 from tqdm.auto import tqdm
 
 from atomscope.experiments.spec import ExperimentSpec, Point
-from atomscope.experiments.store import ResultStore
-from atomscope.outputs import atomic_output
+from atomscope.experiments.store import COMMAND, ResultStore
+from atomscope.outputs import atomic_output, record_outputs
 
 ZONE_AXIS = (1, 1, 0)
 #: Au lattice constant of `wulff_particle` (ASE's reference) [Å]; the zero of strain is a/√2.
@@ -398,4 +398,5 @@ def run_experiment(
                 future.release()
                 bar.update()
     store.write_csv()
+    record_outputs(store.directory, COMMAND, ["results.zarr", "models"])
     return store

@@ -4,7 +4,9 @@
 finished point (`Point.key`) with one array per column of `COLUMNS`. A group counts only once
 its ``complete`` attribute is set, which happens after every array is written, so a run
 interrupted mid-point recomputes that point and nothing else. A directory holding another spec
-is refused: two specs never mix.
+is refused: two specs never mix. Nothing the user put in ``DIR`` is replaced: the store claims
+its names (`EXPERIMENT_OUTPUTS`) before writing anything, and resumes only in a directory whose
+``spec.json`` it wrote itself (`atomscope.outputs` manifests).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from atomscope.experiments.spec import TILT_AXES, ExperimentSpec
-from atomscope.outputs import atomic_output
+from atomscope.outputs import atomic_output, claim_outputs, owned_outputs, record_outputs
 
 #: Columns of the results table, in CSV order: (name, NumPy dtype).
 COLUMNS = (
@@ -38,6 +40,10 @@ COLUMNS = (
     ("error_planar", "f8"),
     ("error_surface", "f8"),
 )
+#: Everything an experiment writes in its directory (``figures`` holds `write_figures`' PNGs).
+EXPERIMENT_OUTPUTS = ("spec.json", "results.zarr", "results.csv", "models", "summary.json")
+#: The name under which the store records its files (`atomscope.outputs` manifests).
+COMMAND = "experiment"
 #: Facet labels of the columns (`column_facets`; "" = bulk); stored as their index.
 FACETS = ("", "{100}", "{111}", "{110}", "corner", "other")
 _CODES = {"tilt_axis": TILT_AXES, "facet": FACETS}
@@ -79,6 +85,11 @@ class ResultStore:
                 raise ValueError(f"{self.directory} holds no experiment (no spec.json)")
             spec = ExperimentSpec.from_dict(json.loads(spec_path.read_text())["spec"])
         elif spec_path.is_file():
+            if "spec.json" not in owned_outputs(self.directory, COMMAND):
+                raise ValueError(
+                    f"out {self.directory}: 'spec.json' exists and was not written by `atomscope "
+                    "experiment`; move it away or choose another --out"
+                )
             held = json.loads(spec_path.read_text())
             if held.get("fingerprint") != spec.fingerprint:
                 raise ValueError(
@@ -91,10 +102,12 @@ class ResultStore:
             if self.directory.exists() and not self.directory.is_dir():
                 raise ValueError(f"out {self.directory} exists and is not a directory")
             self.directory.mkdir(parents=True, exist_ok=True)
+            claim_outputs(self.directory, COMMAND, EXPERIMENT_OUTPUTS)
             with atomic_output(spec_path) as tmp:
                 tmp.write_text(
                     json.dumps({"fingerprint": spec.fingerprint, "spec": spec.to_dict()}, indent=1)
                 )
+            record_outputs(self.directory, COMMAND, ["spec.json"])
         self.spec = spec
         self.path = self.directory / "results.zarr"
 
@@ -147,7 +160,10 @@ class ResultStore:
 
     def write_csv(self, path: str | Path | None = None) -> Path:
         """Every finished row as CSV (default ``DIR/results.csv``); NaN where undefined."""
-        path = Path(path) if path is not None else self.directory / "results.csv"
+        if path is None:
+            path = self.directory / "results.csv"
+            claim_outputs(self.directory, COMMAND, ["results.csv"])
+        path = Path(path)
         table = self.read()
         with atomic_output(path) as tmp, open(tmp, "w", newline="") as handle:
             writer = csv.writer(handle)
@@ -155,6 +171,8 @@ class ResultStore:
             columns = [table[name] for name, _ in COLUMNS]
             for row in zip(*columns, strict=True):
                 writer.writerow([_cell(value) for value in row])
+        if path.parent == self.directory:
+            record_outputs(self.directory, COMMAND, [path.name])
         return path
 
 
