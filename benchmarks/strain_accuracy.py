@@ -57,8 +57,11 @@ def quick() -> None:
     print(f"{QUICK.name}: {len(spec.points())} points, {len(table['k'])} rows in {seconds:.0f} s "
           f"({seconds / 600:.2f}× the 10 min budget)")  # fmt: skip
     clean = table["k"] == -1
-    for defocus in np.unique(table["defocus_A"]):
-        rows = clean & (table["defocus_A"] == defocus) & (table["dose"] == table["dose"][0])
+    exit_wave = np.isnan(table["defocus_A"])
+    print(f"  exit wave: planar error {rms(table['error_planar'][exit_wave]) * 100:.2f} % RMS")
+    defoci = np.unique(table["defocus_A"][~exit_wave])
+    for defocus in defoci:
+        rows = clean & (table["defocus_A"] == defocus) & (table["dose"] == np.nanmin(table["dose"]))
         facets = {
             facet: np.nanmean(table["error_surface"][rows & (table["facet"] == facet)]) * 100
             for facet in ("{111}", "{100}")
@@ -69,9 +72,9 @@ def quick() -> None:
             f"{{111}} {facets['{111}']:+.2f} %, {{100}} {facets['{100}']:+.2f} %"
         )  # fmt: skip
     maes = mae_table(table)
-    doses = np.unique(table["dose"])
+    doses = np.unique(table["dose"][~exit_wave])
     for name, point in reference_columns(table).items():
-        for defocus in np.unique(table["defocus_A"]):
+        for defocus in defoci:
             values = np.array([
                 maes[(spec.particles.sizes_nm[0], "omega1", 0.0, defocus, spec.sweep.sampling_A[0],
                       dose, point)][0]

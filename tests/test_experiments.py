@@ -68,9 +68,9 @@ def test_spec_reads_toml_and_orders_points(tmp_path):
     )
     spec = ExperimentSpec.read(path)
     keys = [point.key for point in spec.points()]
-    # a zero tilt is simulated once, not once per axis
-    assert len(keys) == 2 * 3 * 2 == len(set(keys))
-    assert keys[0] == "size=2,tilt=omega1:0,defocus=45"
+    # a zero tilt is simulated once, not once per axis; each view has its exit-wave point
+    assert len(keys) == 2 * 3 * (1 + 2) == len(set(keys))
+    assert keys[:2] == ["size=2,tilt=omega1:0,defocus=exit", "size=2,tilt=omega1:0,defocus=45"]
     assert "size=3,tilt=omega2:35,defocus=85" in keys
     assert ExperimentSpec.read(path).fingerprint == spec.fingerprint
     with pytest.raises(ValueError, match="not valid TOML"):
@@ -117,8 +117,12 @@ def test_run_resume_and_csv(tmp_path):
     assert store.finished() == {point.key for point in spec.points()}
     table = store.read()
     n_points = len(np.unique(table["point"]))
-    # rows: per point × dose × (K + the noise-free k = −1) × columns
-    assert len(table["k"]) == 2 * 2 * 3 * n_points
+    # rows: (defocus × dose × (K + the noise-free k = −1) + the exit wave) × columns
+    assert len(table["k"]) == (2 * 2 * 3 + 1) * n_points
+    exit_wave = np.isnan(table["defocus_A"])
+    assert exit_wave.sum() == n_points and np.all(np.isnan(table["dose"][exit_wave]))
+    # the ideal particle's exit wave has (almost) no error (§4.3)
+    assert np.sqrt(np.nanmean(table["error_planar"][exit_wave] ** 2)) < 2e-3
     assert set(np.unique(table["k"])) == {-1, 0, 1}
     clean = table["k"] == -1
     # noise-free at 8.5 nm the error stays below 1 % RMS on an ideal particle (Fig 4.6)
@@ -139,7 +143,7 @@ def test_run_resume_and_csv(tmp_path):
     # an interrupted point (not marked complete) is recomputed, the finished one is not
     import zarr
 
-    first, second = (point.key for point in spec.points())
+    _, first, second = (point.key for point in spec.points())
     group = zarr.open_group(str(store.path), mode="a")
     group[second].attrs["complete"] = False
     group[first]["error_planar"][:] = 7.0  # a marker: a recomputed point would overwrite it
@@ -183,7 +187,7 @@ def test_cli_run_status_figures(tmp_path, capsys):
     assert main(["experiment", "run", str(spec), "--out", str(out)]) == 0
     assert (out / "results.csv").is_file() and (out / "summary.json").is_file()
     assert main(["experiment", "status", str(out)]) == 0
-    assert "1/1 points finished" in capsys.readouterr().out
+    assert "2/2 points finished" in capsys.readouterr().out
     assert main(["experiment", "figures", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "R² =" in printed

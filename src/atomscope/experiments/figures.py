@@ -1,11 +1,12 @@
 """The chapter-4 figures drawn from an experiment's results table (`ResultStore.read`).
 
-Each function takes the table (a dict of columns) and returns a matplotlib ``Figure``;
+Each function takes the table (a dict of columns) of image rows — `error_maps` also the
+exit-wave rows (defocus NaN) — and returns a matplotlib ``Figure``;
 `write_figures` draws every figure the table has data for into a directory:
 
 - ``strain_histograms.png`` — distribution of the true planar strain per size (Fig 4.2c);
-- ``error_maps.png`` — planar-strain error at every column, noise-free, one panel per defocus
-  (and tilt) (Figs 4.3b, 4.6, 4.8);
+- ``error_maps.png`` — planar-strain error at every column, noise-free, one panel for the exit
+  wave and one per defocus (and tilt) (Figs 4.3b, 4.6, 4.8);
 - ``surface_vs_defocus.png`` — surface-relaxation error per facet type vs defocus, mean and
   standard deviation across the facet's columns, per size (Fig 4.7);
 - ``surface_vs_tilt.png`` — the same vs tilt about Ω1 and Ω2 (Fig 4.9);
@@ -47,6 +48,7 @@ def _first(table: Table, name: str):
 
 def strain_histograms(table: Table) -> Figure:
     """Histograms of the true planar strain (Eq 4.1 of the projected positions) per size."""
+    table = _images(table)
     fig = Figure(figsize=(5, 3.5))
     ax = fig.add_subplot()
     base = _select(table, k=-1, dose=_first(table, "dose"), sampling_A=_first(table, "sampling_A"))
@@ -64,11 +66,25 @@ def strain_histograms(table: Table) -> Figure:
     return fig
 
 
+def _exit_wave(table: Table) -> np.ndarray:
+    return np.isnan(table["defocus_A"])
+
+
+def _images(table: Table) -> Table:
+    """The rows measured from images (the exit-wave rows left out)."""
+    keep = ~_exit_wave(table)
+    return {name: values[keep] for name, values in table.items()}
+
+
 def error_maps(table: Table) -> Figure:
-    """Noise-free planar-strain error at each column, one panel per (size, tilt, defocus)."""
-    rows = _select(table, k=-1, dose=_first(table, "dose"), sampling_A=_first(table, "sampling_A"))
+    """Noise-free planar-strain error at each column, one panel per (size, tilt, defocus), the
+    exit wave first (Figs 4.3b, 4.6, 4.8)."""
+    images = _select(
+        table, k=-1, dose=_first(table, "dose"), sampling_A=_first(_images(table), "sampling_A")
+    )
+    rows = images | _exit_wave(table)
     keys = sorted({
-        (s, a, t, d)
+        (s, a, t, -np.inf if np.isnan(d) else d)
         for s, a, t, d in zip(
             table["size_nm"][rows], table["tilt_axis"][rows], table["tilt_mrad"][rows],
             table["defocus_A"][rows], strict=True,
@@ -84,9 +100,9 @@ def error_maps(table: Table) -> Figure:
     image = None
     for index, (size, axis, tilt, defocus) in enumerate(keys):
         ax = fig.add_subplot(lines, columns, index + 1)
-        panel = rows & _select(
-            table, size_nm=size, tilt_axis=axis, tilt_mrad=tilt, defocus_A=defocus
-        )
+        panel = rows & _select(table, size_nm=size, tilt_axis=axis, tilt_mrad=tilt)
+        exit_wave = defocus == -np.inf
+        panel &= _exit_wave(table) if exit_wave else table["defocus_A"] == defocus
         image = ax.scatter(
             table["x_A"][panel],
             table["y_A"][panel],
@@ -97,7 +113,8 @@ def error_maps(table: Table) -> Figure:
             s=18,
         )
         ax.set_aspect("equal")
-        ax.set_title(f"{size:g} nm, Δf {defocus / 10:g} nm, {axis} {tilt:g} mrad", fontsize=8)
+        lens = "exit wave" if exit_wave else f"Δf {defocus / 10:g} nm"
+        ax.set_title(f"{size:g} nm, {lens}, {axis} {tilt:g} mrad", fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
     if image is not None:
@@ -120,6 +137,7 @@ def _facet_statistics(table: Table, rows: np.ndarray, axis_name: str, facet: str
 
 def surface_vs_defocus(table: Table) -> Figure:
     """Surface-relaxation error on {111} and {100} facets vs defocus, per size (Fig 4.7)."""
+    table = _images(table)
     fig = Figure(figsize=(8, 3.5))
     rows = _select(table, k=-1, dose=_first(table, "dose"), sampling_A=_first(table, "sampling_A"))
     rows &= table["tilt_mrad"] == 0
@@ -141,6 +159,7 @@ def surface_vs_defocus(table: Table) -> Figure:
 
 def surface_vs_tilt(table: Table) -> Figure:
     """Surface-relaxation error per facet type vs tilt about Ω1 and Ω2 (Fig 4.9)."""
+    table = _images(table)
     fig = Figure(figsize=(8, 3.5))
     base = _select(table, k=-1, dose=_first(table, "dose"), sampling_A=_first(table, "sampling_A"))
     base &= table["size_nm"] == _first(table, "size_nm")
@@ -162,6 +181,7 @@ def surface_vs_tilt(table: Table) -> Figure:
 def reference_columns(table: Table) -> dict[str, int]:
     """Three columns to follow (Fig 4.11): ``"centre"`` (nearest the centroid), ``"facet"`` (a
     {111} or {100} column), ``"corner"``; each as its ``point`` index in the first view."""
+    table = _images(table)
     rows = _select(table, k=-1, dose=_first(table, "dose"), sampling_A=_first(table, "sampling_A"))
     first = rows & _select(
         table,
@@ -187,6 +207,7 @@ def mae_table(table: Table) -> dict[tuple, tuple[float, int]]:
     from atomscope.experiments.measures import mean_absolute_error
 
     keys = ("size_nm", "tilt_axis", "tilt_mrad", "defocus_A", "sampling_A", "dose")
+    table = _images(table)  # the exit wave has no noise
     result = {}
     clean = table["k"] == -1
     combos = {tuple(row) for row in zip(*(table[k][clean] for k in keys), strict=True)}
@@ -206,6 +227,7 @@ def mae_table(table: Table) -> dict[tuple, tuple[float, int]]:
 def mae_vs_dose(table: Table, maes: dict | None = None) -> tuple[Figure, dict[str, tuple]]:
     """MAE vs dose for the `reference_columns` with the c/√D fit (Eq 4.7); also returns
     {column: (c, R²)}."""
+    table = _images(table)
     from atomscope.experiments.measures import fit_inverse_sqrt_dose
 
     maes = mae_table(table) if maes is None else maes
@@ -243,6 +265,7 @@ def mae_vs_dose(table: Table, maes: dict | None = None) -> tuple[Figure, dict[st
 
 def mae_vs_defocus(table: Table, maes: dict | None = None) -> Figure:
     """MAE of the centre column vs defocus, one curve per dose (Fig 4.12)."""
+    table = _images(table)
     maes = mae_table(table) if maes is None else maes
     centre = reference_columns(table)["centre"]
     size, axis, tilt = (
@@ -273,10 +296,14 @@ def write_figures(table: Table, out: str | Path) -> dict[str, object]:
         raise ValueError("the experiment has no finished point yet; nothing to draw")
     out = check_output_directory(out, "out", create=True)
     claim_outputs(out, FIGURES_COMMAND, FIGURE_NAMES)  # the user's own files stay untouched
+    exit_wave = _exit_wave(table)
+    if exit_wave.all():
+        raise ValueError("the experiment has only exit-wave points finished; nothing to draw")
+    maps = error_maps(table)
     maes = mae_table(table)
     figures = {
         "strain_histograms.png": strain_histograms(table),
-        "error_maps.png": error_maps(table),
+        "error_maps.png": maps,
         "surface_vs_defocus.png": surface_vs_defocus(table),
         "mae_vs_defocus.png": mae_vs_defocus(table, maes),
     }

@@ -257,7 +257,8 @@ def exit_wave_errors(view: View) -> tuple[np.ndarray, np.ndarray]:
 
 
 def measure_point(spec: ExperimentSpec, view: View, point: Point) -> dict[str, np.ndarray]:
-    """The results rows of one point: every sampling, dose and noise realisation (k = −1 clean)."""
+    """The results rows of one point: every sampling, dose and noise realisation (k = −1 clean);
+    for the exit-wave point one set of rows (k = −1, dose NaN, the simulation's sampling)."""
     from atomscope.detection.camera import Camera
     from atomscope.detection.mtf import MTF
     from atomscope.experiments.measures import surface_relaxation
@@ -266,16 +267,6 @@ def measure_point(spec: ExperimentSpec, view: View, point: Point) -> dict[str, n
     from atomscope.waves.waves import Waves
 
     m, s = spec.microscope, spec.sweep
-    ctf = CTF(
-        energy=m.energy_eV,
-        Cs=m.Cs_A,
-        defocus=-point.defocus_A,  # thesis Δf = C10; atomscope's defocus = −C10
-        focal_spread=m.focal_spread_A,
-        semiangle_cutoff=m.aperture_mrad,
-    )
-    images = ctf.image(Waves(view.waves, view.sampling, m.energy_eV)).array
-    image = Images(images.mean(axis=0), view.sampling)  # frozen-phonon average
-    mtf = MTF("rational", *m.mtf)
     true_surface = surface_relaxation(view.tensor, view.normals)
     n = len(view.positions)
     parts: dict[str, list] = {}
@@ -301,6 +292,19 @@ def measure_point(spec: ExperimentSpec, view: View, point: Point) -> dict[str, n
         for name, values in columns.items():
             parts.setdefault(name, []).append(values)
 
+    if point.is_exit_wave:  # §4.3: the exit wave, no lens, no camera, no noise
+        add(view.sampling[0], np.nan, -1, *exit_wave_errors(view))
+        return {name: np.concatenate(values) for name, values in parts.items()}
+    ctf = CTF(
+        energy=m.energy_eV,
+        Cs=m.Cs_A,
+        defocus=-point.defocus_A,  # thesis Δf = C10; atomscope's defocus = −C10
+        focal_spread=m.focal_spread_A,
+        semiangle_cutoff=m.aperture_mrad,
+    )
+    images = ctf.image(Waves(view.waves, view.sampling, m.energy_eV)).array
+    image = Images(images.mean(axis=0), view.sampling)  # frozen-phonon average
+    mtf = MTF("rational", *m.mtf)
     for sampling in s.sampling_A:
         # resampled once; the cameras below have its exact pixel size, so they only add noise
         resampled = Camera(sampling, None).detect(image)
@@ -365,7 +369,7 @@ def run_experiment(
     ...               "noise_realisations": 2}})
     >>> store = run_experiment(spec, tempfile.mkdtemp(), progress=False)
     >>> sorted(store.finished())
-    ['size=1.2,tilt=omega1:0,defocus=85']
+    ['size=1.2,tilt=omega1:0,defocus=85', 'size=1.2,tilt=omega1:0,defocus=exit']
     """
     store = ResultStore(out, spec)
     done = store.finished()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -137,7 +138,8 @@ class Point:
     """One simulated configuration: a particle seen at one tilt and one defocus.
 
     Doses, samplings and noise realisations are measured from the same noise-free image, so they
-    belong to the point rather than defining new ones.
+    belong to the point rather than defining new ones. A NaN defocus is the exit wave itself,
+    before the lens (§4.3, Fig 4.3): one such point per view.
     """
 
     size_nm: float
@@ -148,10 +150,13 @@ class Point:
     @property
     def key(self) -> str:
         """Stable name of the point, e.g. ``size=2.5,tilt=omega1:0,defocus=85``."""
-        return (
-            f"size={self.size_nm:g},tilt={self.tilt_axis}:{self.tilt_mrad:g},"
-            f"defocus={self.defocus_A:g}"
-        )
+        defocus = "exit" if self.is_exit_wave else f"{self.defocus_A:g}"
+        return f"size={self.size_nm:g},tilt={self.tilt_axis}:{self.tilt_mrad:g},defocus={defocus}"
+
+    @property
+    def is_exit_wave(self) -> bool:
+        """True for the exit-wave point of a view (no lens, no camera)."""
+        return math.isnan(self.defocus_A)
 
     @property
     def view(self) -> tuple[float, str, float]:
@@ -167,7 +172,7 @@ class ExperimentSpec:
     --------
     >>> spec = ExperimentSpec.from_dict({"sweep": {"defocus_A": [85], "dose": [1e3]}})
     >>> [point.key for point in spec.points()]
-    ['size=2.5,tilt=omega1:0,defocus=85']
+    ['size=2.5,tilt=omega1:0,defocus=exit', 'size=2.5,tilt=omega1:0,defocus=85']
     """
 
     name: str = "experiment"
@@ -258,14 +263,16 @@ class ExperimentSpec:
         check_positive_int("sweep.noise_realisations", s.noise_realisations, minimum=2)
 
     def points(self) -> list[Point]:
-        """Every simulated point, in a fixed order (a zero tilt once, about the first axis)."""
+        """Every point, in a fixed order: per view (size, tilt; a zero tilt once, about the first
+        axis) the exit wave, then each defocus."""
         views = []
         for size in self.particles.sizes_nm:
             for axis, tilt in itertools.product(self.sweep.tilt_axes, self.sweep.tilt_mrad):
                 view = (float(size), self.sweep.tilt_axes[0] if tilt == 0 else axis, float(tilt))
                 if view not in views:
                     views.append(view)
-        return [Point(*view, float(defocus)) for view in views for defocus in self.sweep.defocus_A]
+        defoci = (math.nan, *(float(defocus) for defocus in self.sweep.defocus_A))
+        return [Point(*view, defocus) for view in views for defocus in defoci]
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain nested dicts and lists (JSON-ready)."""
