@@ -155,3 +155,11 @@ def test_series_reads_a_folder_of_frames_in_natural_order(tmp_path, capsys):
     write_tiff(folder / "frame_99.tif", frames[0][:-2], sampling=0.25)
     assert main(["series", str(folder), "--out", str(tmp_path / "c")]) == 2
     assert "share one grid" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sampling, spacing", [(1e-9, 2.0), (0.1, 0.1), (0.1, 1e6)])
+def test_spacing_must_fit_the_pixels_and_the_frame(sampling, spacing):
+    # fuzzing found --sampling 1e-9 (2e9 pixels per spacing) running out of memory
+    frames = np.random.default_rng(0).random((3, 32, 32))
+    with pytest.raises(ValueError, match="spacing"):
+        analyse_series(frames, sampling, spacing=spacing)

@@ -29,6 +29,9 @@ from atomscope.analysis.peaks import find_peaks, refine_peaks
 from atomscope.analysis.registration import register_shift
 from atomscope.core.validate import check_finite_array, check_pair, check_positive
 
+#: Fewest pixels between two sites: closer, neighbouring sites cannot be told apart.
+MIN_SPACING_PIXELS = 2
+
 __all__ = [
     "SeriesResult",
     "analyse_series",
@@ -402,8 +405,16 @@ def analyse_series(
         raise ValueError(f"frames must hold at least 2 frames [t, x, y], got {len(frames)}")
     sampling = check_pair("sampling", sampling)
     spacing = check_positive("spacing", spacing)
-    max_step = 0.45 * spacing if max_step is None else check_positive("max_step", max_step)
     pixel = np.asarray(sampling)
+    pixels = spacing / pixel.max(), spacing / pixel.min()
+    largest = min(frames.shape[1:]) / 2
+    if pixels[0] < MIN_SPACING_PIXELS or pixels[1] > largest:
+        raise ValueError(
+            f"spacing {spacing:g} Å is {pixels[1]:.3g} pixels of sampling {sampling} Å; it must "
+            f"span {MIN_SPACING_PIXELS}–{largest:g} pixels (two sites across a frame of "
+            f"{frames.shape[1]}×{frames.shape[2]}): check --sampling and --spacing"
+        )
+    max_step = 0.45 * spacing if max_step is None else check_positive("max_step", max_step)
     drift = measure_drift(frames, sampling, max_step, progress)
     aligned = shift_frames(frames, -drift, sampling)
     mean = aligned.mean(axis=0)
