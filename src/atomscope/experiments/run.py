@@ -349,6 +349,63 @@ def _point_task(spec_dict: dict, view: View, point: Point) -> dict[str, np.ndarr
     return measure_point(ExperimentSpec.from_dict(spec_dict), view, point)
 
 
+#: Largest extent of a Wulff particle over the diameter of the sphere of equal volume (a
+#: cuboctahedron's vertex-to-vertex width is 1.15× it; tilts add little).
+PARTICLE_EXTENT = 1.2
+#: Volume per atom of fcc gold [Å³] (a = 4.08 Å).
+AU_ATOM_VOLUME = 4.08**3 / 4
+
+
+def memory_estimate(spec: ExperimentSpec) -> tuple[int, tuple[int, int]]:
+    """Peak bytes [B] of the largest view and point, and that view's simulation grid.
+
+    A view keeps one exit wave per snapshot (complex64) while one snapshot runs through the
+    multislice (`estimate("multislice")` plus the structure factors of the fullest slice); a
+    point then holds the lens's image waves and intensities of every snapshot (two more stacks).
+
+    Examples
+    --------
+    >>> nbytes, gpts = memory_estimate(ExperimentSpec())
+    >>> gpts, round(nbytes / 2**20)
+    ((920, 920), 172)
+    """
+    from atomscope.core.memory import estimate
+
+    m, p = spec.microscope, spec.particles
+    diameter = 10.0 * max(p.sizes_nm)  # [Å]
+    extent = PARTICLE_EXTENT * diameter + 2 * m.vacuum_A
+    side = int(np.ceil(extent / m.simulation_sampling_A))
+    gpts = (side, side)
+    snapshots = 1 if p.relaxation == "none" else p.snapshots
+    atoms = np.pi / 6 * diameter**3 / AU_ATOM_VOLUME
+    per_slice = int(np.ceil(atoms * m.slice_thickness_A / diameter))
+    nbytes = (
+        3 * estimate("waves", gpts=gpts, count=snapshots)
+        + estimate("multislice", gpts=gpts)
+        + estimate("structure_factor", gpts=gpts, num_atoms=per_slice)
+    )
+    return nbytes, gpts
+
+
+def _import_stages() -> None:
+    """Import every stage a run uses (MD, multislice, lens, camera, template matching, zarr):
+    they hold ~140 MiB once loaded, which the memory estimate must see."""
+    import importlib
+
+    for module in (
+        "atomscope.thermal.md",
+        "atomscope.potentials.projected",
+        "atomscope.waves.plane",
+        "atomscope.optics.ctf",
+        "atomscope.detection.camera",
+        "atomscope.structures.facets",
+        "atomscope.experiments.measures",
+        "atomscope.analysis.templates",
+        "zarr",
+    ):
+        importlib.import_module(module)
+
+
 def run_experiment(
     spec: ExperimentSpec, out: str | Path, client=None, progress: bool = True
 ) -> ResultStore:
@@ -371,6 +428,17 @@ def run_experiment(
     >>> sorted(store.finished())
     ['size=1.2,tilt=omega1:0,defocus=85', 'size=1.2,tilt=omega1:0,defocus=exit']
     """
+    from atomscope.core.memory import check_and_report
+
+    _import_stages()  # so that the estimate below counts what the process really holds
+    nbytes, gpts = memory_estimate(spec)
+    check_and_report(
+        nbytes,
+        f"an experiment view on the {gpts[0]}×{gpts[1]} grid of particles.sizes_nm "
+        f"{max(spec.particles.sizes_nm):g} at microscope.simulation_sampling_A "
+        f"{spec.microscope.simulation_sampling_A:g}",
+        "use smaller particles, a coarser simulation sampling or fewer snapshots",
+    )
     store = ResultStore(out, spec)
     done = store.finished()
     todo = [point for point in spec.points() if point.key not in done]
