@@ -412,7 +412,8 @@ def run_experiment(
     """Run every unfinished point of ``spec`` into ``out`` and write ``out/results.csv``.
 
     Points already finished in ``out`` (same spec) are skipped; a directory holding another
-    spec is refused before any work. With a Dask ``client`` the views and points are tasks on
+    spec, or a run that would not fit in memory (`memory_estimate`, printed with ``progress``),
+    is refused before any work. With a Dask ``client`` the views and points are tasks on
     its workers; the rows are written here as they arrive, and the table is the same as a
     local run's (every random draw is seeded by the spec and the point).
 
@@ -428,11 +429,11 @@ def run_experiment(
     >>> sorted(store.finished())
     ['size=1.2,tilt=omega1:0,defocus=85', 'size=1.2,tilt=omega1:0,defocus=exit']
     """
-    from atomscope.core.memory import check_and_report
+    from atomscope.core.memory import check_and_report, check_memory
 
     _import_stages()  # so that the estimate below counts what the process really holds
     nbytes, gpts = memory_estimate(spec)
-    check_and_report(
+    (check_and_report if progress else check_memory)(
         nbytes,
         f"an experiment view on the {gpts[0]}×{gpts[1]} grid of particles.sizes_nm "
         f"{max(spec.particles.sizes_nm):g} at microscope.simulation_sampling_A "
