@@ -9,6 +9,10 @@ from pathlib import Path
 import numpy as np
 
 SERIES_OUTPUTS = ("sites.csv", "series.npz", "series.png", "detections.gif", "summary.json")
+#: Peak bytes the analysis and its outputs add per pixel of every frame, measured with
+#: ``/usr/bin/time -v atomscope series`` (20–60 frames of 256²–512²: 34–37 B): the float64
+#: stack, its aligned copy, the filtered mean and the animation's frames.
+SERIES_BYTES_PER_PIXEL = 40
 #: most frames drawn into detections.gif (longer series are subsampled evenly)
 GIF_FRAMES = 100
 
@@ -80,6 +84,7 @@ def run_series(
     arguments = {key: value for key, value in locals().items() if key not in ("frames", "started")}
     from atomscope import io, plot
     from atomscope.analysis.series import analyse_series, shift_frames
+    from atomscope.core.memory import check_and_report
     from atomscope.outputs import check_output_directory, claim_outputs, staged_outputs
     from atomscope.summary import write_summary
 
@@ -89,6 +94,11 @@ def run_series(
         )
     out = check_output_directory(out)
     claim_outputs(out, "series", SERIES_OUTPUTS)
+    check_and_report(
+        SERIES_BYTES_PER_PIXEL * frames.array.size,
+        f"a series of {len(frames.array)} frames of {frames.shape[1]}×{frames.shape[2]}",
+        "analyse fewer frames (a subset of the files) or bin the frames",
+    )
     result = analyse_series(
         frames.array, frames.sampling, spacing, bright_atoms, max_step, progress=progress
     )
