@@ -1,5 +1,5 @@
 """From images back to atoms and strain: peaks, filters, structural templates, strain, GPA,
-and image series (drift, sites, occupancy).
+image series (drift, sites, occupancy) and atom counting by column signals.
 
 Positions are pixel coordinates ``[x, y]`` (array axis 0 is x); strain is dimensionless and
 rotations are in radians, counter-clockwise from x towards y.
@@ -10,6 +10,7 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
+        "counting": ["CountResult", "CountingLibrary", "voronoi_signals"],
         "filters": ["estimate_noise_variance", "wiener_filter"],
         "gpa": ["GPAResult", "bragg_peaks", "gpa_strain"],
         "peaks": ["find_peaks", "refine_peaks"],
