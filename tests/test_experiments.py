@@ -216,7 +216,7 @@ def test_the_users_files_are_never_replaced(tmp_path, capsys):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "results.csv").write_text("the user's own table")
-    with pytest.raises(ValueError, match="results.csv"):
+    with pytest.raises(ValueError, match=r"results\.csv"):
         run_experiment(spec, out, progress=False)
     assert sorted(p.name for p in out.iterdir()) == ["results.csv"]
     assert (out / "results.csv").read_text() == "the user's own table"
@@ -224,7 +224,7 @@ def test_the_users_files_are_never_replaced(tmp_path, capsys):
     other = tmp_path / "other"
     other.mkdir()
     (other / "spec.json").write_text(json.dumps({"fingerprint": spec.fingerprint}))
-    with pytest.raises(ValueError, match="spec.json"):
+    with pytest.raises(ValueError, match=r"spec\.json"):
         run_experiment(spec, other, progress=False)
     # figures go next to the user's own PNGs without replacing them
     store = run_experiment(spec, tmp_path / "run", progress=False)
@@ -233,7 +233,7 @@ def test_the_users_files_are_never_replaced(tmp_path, capsys):
     (figures / "error_maps.png").write_text("the user's plot")
     from atomscope.experiments.figures import write_figures
 
-    with pytest.raises(ValueError, match="error_maps.png"):
+    with pytest.raises(ValueError, match=r"error_maps\.png"):
         write_figures(store.read(), figures)
     assert (figures / "error_maps.png").read_text() == "the user's plot"
     # a rerun of figures replaces its own outputs

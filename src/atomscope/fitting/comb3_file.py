@@ -22,9 +22,10 @@ parameters are ``int``, all others ``float``. A few of the names, with the seed'
   bond terms [e]; ``pcos6``..``pcos0`` — the angular-correction polynomial; ``pcross`` — the
   coordination weight.
 
-Every entry is checked against the same rules LAMMPS applies (``Illegal COMB3 parameter``) on
-reading and on writing, so that a parameter set LAMMPS would reject fails here with a
-``ValueError`` naming the entry and the parameter, before LAMMPS runs.
+Every entry is checked against the same rules LAMMPS applies (``Illegal COMB3 parameter``, and
+the van der Waals spline of a pair entry: ``0.95 vsig >= R − D``) on reading and on writing, so
+that a parameter set LAMMPS would reject fails here with a ``ValueError`` naming the entry and
+the parameter, before LAMMPS runs.
 """
 
 from __future__ import annotations
@@ -231,6 +232,15 @@ def _check_entry(where: str, elements: Triplet, values: Mapping[str, float]) -> 
     for name, ok, rule in rules:
         if not ok:
             raise ValueError(f"{label}: parameter {name!r} {rule}, got {values[name]}")
+    if elements[1] == elements[2] and values["vdwflag"] > 0:
+        # PairComb3::tables, "Error in vdw spline: inner radius > outer radius": the van der
+        # Waals spline of a pair entry runs from R − D (R + D if vdwflag is 1) to 0.95 vsig
+        inner = values["bigr"] + (1 if values["vdwflag"] == 1 else -1) * values["bigd"]
+        if inner > 0.95 * values["vsig"]:
+            raise ValueError(
+                f"{label}: parameter 'vsig' must be >= {inner / 0.95:.6g} (0.95 vsig >= the "
+                f"inner radius {inner:.6g} Å of the van der Waals spline), got {values['vsig']}"
+            )
 
 
 def _parse_entry(where: str, words: Sequence[str]) -> tuple[Triplet, dict[str, float]]:
