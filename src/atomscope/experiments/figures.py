@@ -112,6 +112,9 @@ def error_maps(table: Table) -> Figure:
             vmax=limit,
             s=18,
         )
+        missing = panel & np.isnan(table["error_planar"])
+        if missing.any():  # columns with no maximum or no strain
+            ax.plot(table["x_A"][missing], table["y_A"][missing], "x", color="0.5", ms=4)
         ax.set_aspect("equal")
         lens = "exit wave" if exit_wave else f"Δf {defocus / 10:g} nm"
         ax.set_title(f"{size:g} nm, {lens}, {axis} {tilt:g} mrad", fontsize=8)
