@@ -226,6 +226,35 @@ def series_figure(result) -> Figure:
     return fig
 
 
+def counts_figure(image, recognition) -> Figure:
+    """Atoms per column (`Recognition.counts`, seed Figs 6.27–6.29): ``image`` (`Images`, e.g.
+    the middle image of the focal series) with every column coloured by its count, and the
+    histogram of counts."""
+    fig = Figure(figsize=(12, 5))
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.3, 1]})
+    show_image(left, image.array, image.sampling, "atoms per column")
+    counts = np.asarray(recognition.counts)
+    if len(counts):
+        points = left.scatter(
+            recognition.positions[:, 0],
+            recognition.positions[:, 1],
+            c=counts,
+            s=30,
+            cmap="viridis",
+            vmin=counts.min(),
+            vmax=counts.max(),
+            edgecolors="white",
+            linewidths=0.5,
+        )
+        fig.colorbar(points, ax=left, label="atoms in the column")
+        right.hist(counts, bins=np.arange(counts.min(), counts.max() + 2) - 0.5, color="0.3")
+    right.set_xlabel("atoms in the column")
+    right.set_ylabel("columns")
+    right.set_title(f"{len(counts)} columns, {int(counts.sum())} atoms")
+    fig.tight_layout()
+    return fig
+
+
 def series_animation(path: str | os.PathLike, frames: np.ndarray, result, chosen) -> None:
     """An animated GIF (8 frames/s) of drift-corrected ``frames`` — the series' frames with
     indices ``chosen`` — with the sites occupied in each frame marked."""

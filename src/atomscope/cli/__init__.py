@@ -3,10 +3,10 @@
 
 One module per command group (`cli.simulate`, `cli.structures`, `cli.potentials`,
 `cli.analysis`, `cli.series`, `cli.experiment`, `cli.reconstruction`, `cli.camera`,
-`cli.learning`, `cli.fit`, `cli.rerun`), shared options in `cli.common`. Every subcommand
-validates its arguments before any work; a ``ValueError``/``TypeError``, an ``OSError`` (disk
-full, permission denied) or a ``MemoryError`` is printed as one line (no traceback) and the
-exit status is 2. Only the parser of the command being run is built, so ``--help`` is quick.
+`cli.learning`, `cli.count`, `cli.fit`, `cli.rerun`), shared options in `cli.common`. Every
+subcommand validates its arguments before any work; a ``ValueError``/``TypeError``, an
+``OSError`` (disk full, permission denied) or a ``MemoryError`` is printed as one line (no
+traceback) and the exit status is 2. Only the parser of the command being run is built, so ``--help`` is quick.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mtf": ("camera", "a camera's MTF and DQE from flat fields and a knife edge"),
     "train": ("learning", "train an atom-recognition network on simulations"),
     "recognize": ("learning", "find atoms in an image with a trained network"),
+    "count": ("count", "atoms per column from a focal series with a counting network"),
     "rerun": ("rerun", "repeat a run exactly from its summary.json"),
 }
 

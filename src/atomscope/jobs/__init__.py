@@ -2,7 +2,7 @@
 outputs and a summary.json (`atomscope.summary`) out.
 
 `run_hrtem` (with `HRTEMSettings`, `preset_settings`), `run_stem` and `run_cbed` (with
-`ProbeSettings`), `run_strain`, `run_recognize`, `run_build`, `run_relax`, `run_phonons`;
+`ProbeSettings`), `run_strain`, `run_recognize`, `run_count`, `run_build`, `run_relax`, `run_phonons`;
 training is `atomscope.learning.train.train`. The physics is imported when a job runs.
 """
 
@@ -15,6 +15,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "stem": ["ProbeSettings", "run_cbed", "run_stem"],
         "strain": ["run_strain"],
         "recognize": ["run_recognize"],
+        "count": ["run_count"],
         "structures": ["run_build", "run_phonons", "run_relax"],
     },
 )

@@ -9,11 +9,37 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
-        "data": ["ExitWaveDataset", "TrainingImages", "generate", "truth_maps"],
+        "data": [
+            "ExitWaveDataset",
+            "TrainingImages",
+            "counting_structure",
+            "generate",
+            "truth_maps",
+        ],
         "infer": ["Recognition", "Recognizer"],
-        "metrics": ["gaussian_peaks", "match", "precision_recall", "precision_recall_curve"],
-        "randomize": ["GOLD_300KV", "GRAPHENE_80KV", "MicroscopeRanges", "draw"],
+        "metrics": [
+            "count_error_fractions",
+            "count_errors",
+            "gaussian_peaks",
+            "match",
+            "precision_recall",
+            "precision_recall_curve",
+        ],
+        "randomize": [
+            "FocalSeries",
+            "GOLD_300KV",
+            "GOLD_COUNTING_300KV",
+            "GRAPHENE_80KV",
+            "MicroscopeRanges",
+            "draw",
+        ],
         "train": ["TrainConfig", "train"],
-        "validate": ["evaluate", "evaluation_microscope", "gold_evaluation_microscope"],
+        "validate": [
+            "counting_evaluation_microscope",
+            "evaluate",
+            "evaluate_counting",
+            "evaluation_microscope",
+            "gold_evaluation_microscope",
+        ],
     },
 )

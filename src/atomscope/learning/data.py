@@ -1,11 +1,12 @@
 """Training data: exit waves computed once per structure, images formed on the fly (seed §6.3.7).
 
 `generate` simulates random structures (random graphene at 80 kV, random gold particles at
-300 kV) and writes an `ExitWaveDataset` directory: ``waves.npy`` (complex64 [N, nx, ny],
-memory-mapped when read), ``truth.npz`` (column positions [Å] and class indices) and
-``meta.json``. `TrainingImages` is a torch ``Dataset`` that images a random crop of a random
-exit wave through a freshly drawn microscope (`randomize.draw`) and returns it with its truth
-maps (Eqs 6.7–6.9).
+300 kV, relaxed ⟨110⟩ gold particles labelled by atoms per column for counting) and writes an
+`ExitWaveDataset` directory: ``waves.npy`` (complex64 [N, nx, ny], memory-mapped when read),
+``truth.npz`` (column positions [Å] and class indices) and ``meta.json``. `TrainingImages` is
+a torch ``Dataset`` that images a random crop of a random exit wave through a freshly drawn
+microscope (`randomize.draw`; a focal series, seed Eq 6.19, through `randomize.FocalSeries`)
+and returns it with its truth maps (Eqs 6.7–6.9).
 """
 
 from __future__ import annotations
@@ -28,22 +29,45 @@ from atomscope.core.validate import (
     check_range,
     check_real,
 )
+from atomscope.learning.randomize import FOCAL_JITTER, FOCAL_STEP
 
-#: Default structures per preset: energy [eV], wave sampling [Å], cell side [Å], classes.
+#: Atom counting (seed §6.4.2): classes 0 … N − 1 are columns of 1 … N atoms, N = 14; a
+#: taller column is labelled N ("≥ 14 atoms"). The ⟨110⟩ columns of the counting particles
+#: (radius 6–14 Å) hold at most 12–13 atoms, so the last class is rarely more than 14.
+MAX_COLUMN_ATOMS = 14
+COUNT_CLASSES = tuple(
+    [f"{n} atom{'s' * (n > 1)}" for n in range(1, MAX_COLUMN_ATOMS)]
+    + [f"≥{MAX_COLUMN_ATOMS} atoms"]
+)
+#: Default structures per preset: energy [eV], wave sampling [Å], cell side [Å], classes;
+#: a counting preset also gives the atoms of each class.
 STRUCTURE_PRESETS: dict[str, dict[str, Any]] = {
     "graphene": {"energy": 80e3, "sampling": 0.08, "extent": 43.2, "classes": ["C"]},
     "gold": {"energy": 300e3, "sampling": 0.08, "extent": 40.0, "classes": ["Au column"]},
     "polycrystalline": {"energy": 80e3, "sampling": 0.08, "extent": 43.2, "classes": ["C"]},
+    "gold-counting": {
+        "energy": 300e3,
+        "sampling": 0.08,
+        "extent": 48.0,
+        "classes": list(COUNT_CLASSES),
+        "atoms_per_class": list(range(1, MAX_COLUMN_ATOMS + 1)),
+    },
 }
 #: Truth Gaussian σ [Å]. The seed writes "σ² = 1 Å (or ∼10 pixels at 0.12 Å/pixel)"; σ = 1 Å
 #: would make neighbouring graphene atoms (1.42 Å) sum above 1, so σ² ≈ 10 px² → σ ≈ 0.4 Å.
 TRUTH_WIDTH = 0.4
-#: Focal series (seed Eq 6.19): Δf_k = Δf_0 + k·step + U(−20, 20) Å, default step 130 Å.
-FOCAL_STEP = 130.0
-FOCAL_JITTER = 20.0
 #: Gold particle zone axes (seed §6.4.3 and its paper: ⟨100⟩, ⟨110⟩, ⟨111⟩) and max tilt [deg].
 ZONE_AXES = ((1, 0, 0), (1, 1, 0), (1, 1, 1))
 MAX_TILT = 5.0
+#: Counting particles (seed §6.4.2): ⟨110⟩ only, tilted up to 3° (half of them exactly on axis).
+COUNTING_ZONE_AXIS = (1, 1, 0)
+COUNTING_MAX_TILT = 3.0
+#: Projected distance within which relaxed atoms form one column [Å] (⟨110⟩ Au columns are
+#: ≥ 2.5 Å apart in projection).
+COLUMN_TOLERANCE = 0.5
+#: Au surface energies of the Wulff particles relative to {111}: {100} and {110} drawn from
+#: these ranges (EMT and DFT give 1.1–1.2 and 1.2–1.3; atomscope's choice of spread).
+WULFF_ENERGIES = {"100": (1.0, 1.3), "110": (1.1, 1.5)}
 
 
 def graphene_structure(rng, extent: float = 43.2):
@@ -122,6 +146,103 @@ def gold_structure(rng, extent: float = 40.0, radius: tuple[float, float] = (6.0
     return boxed, positions, np.zeros(len(positions), dtype=np.int64)
 
 
+def counting_structure(
+    rng,
+    extent: float = 48.0,
+    radius: tuple[float, float] = (6.0, 14.0),
+    tilt: float | None = None,
+    tilted_fraction: float = 0.5,
+    max_atoms: int = MAX_COLUMN_ATOMS,
+    fmax: float = 0.05,
+):
+    """A relaxed Au particle on ⟨110⟩ whose columns are labelled by their atom count (§6.4.2).
+
+    Half the particles are Wulff shapes ({111}, {100}, {110} with energies from
+    `WULFF_ENERGIES`, equivalent-sphere radius r), half random rough particles (seed Eq 6.18,
+    facet planes at r − 2 … r + 2 Å, 0–30 % grown atoms), r uniform in ``radius``. Each is
+    relaxed with EMT (asap3, FIRE to ``fmax``), turned onto ⟨110⟩ with a random in-plane
+    rotation, tilted and placed at a random position in the cell. Columns are the atoms
+    within `COLUMN_TOLERANCE` of each other in projection along the exact zone axis
+    (`projected_columns`, before the tilt); a column's position is the mean (x, y) of its
+    atoms after the tilt (Eq 6.7) and its class is ``min(count, max_atoms) − 1``.
+
+    Parameters
+    ----------
+    rng
+        Seed or generator.
+    extent
+        Cell side [Å] (x and y); the particle must fit with 2 Å to spare on each side.
+    radius
+        Range (low, high) of the particle radius r [Å].
+    tilt
+        Tilt away from the zone axis [degrees] in a random direction, or None: 0 for a
+        fraction 1 − ``tilted_fraction`` of the particles, else uniform in 0 … 3°.
+    tilted_fraction
+        Fraction of tilted particles when ``tilt`` is None.
+    max_atoms
+        Atoms of the last class; taller columns are labelled with it.
+    fmax
+        Force threshold of the relaxation [eV/Å].
+
+    Returns
+    -------
+    atoms, positions [Å] (columns × 2), classes (columns,)
+
+    Examples
+    --------
+    >>> atoms, positions, classes = counting_structure(0, extent=30.0, radius=(4.0, 5.0))
+    >>> int((classes + 1).sum()) == len(atoms)  # no column taller than 14 atoms here
+    True
+    """
+    from atomscope.structures import (
+        center,
+        orient,
+        projected_columns,
+        random_particle,
+        wulff_particle,
+    )
+    from atomscope.thermal.md import relax
+
+    rng = as_generator(rng)
+    extent = check_positive("extent", extent)
+    low, high = (check_positive("radius", value) for value in radius)
+    if low > high:
+        raise ValueError(f"radius must be (low, high) with low <= high, got {radius!r}")
+    tilted_fraction = check_range("tilted_fraction", tilted_fraction, 0.0, 1.0)
+    max_atoms = check_positive_int("max_atoms", max_atoms)
+    size = float(rng.uniform(low, high))
+    if rng.random() < 0.5:
+        energies = [1.0, *(float(rng.uniform(*WULFF_ENERGIES[f])) for f in ("100", "110"))]
+        particle = wulff_particle("Au", [(1, 1, 1), (1, 0, 0), (1, 1, 0)], energies, size=size)
+    else:
+        planes = (max(size - 2.0, 2.0), size + 2.0)
+        particle = random_particle("Au", rng, radius=planes, growth=(0.0, 0.3))
+    relaxed = relax(particle, "emt", fmax=check_positive("fmax", fmax))
+    in_plane = float(rng.uniform(0, 360))
+    if tilt is None:
+        tilted = rng.random() < tilted_fraction
+        magnitude = float(rng.uniform(0, COUNTING_MAX_TILT)) if tilted else 0.0
+    else:
+        magnitude = check_range("tilt", tilt, 0.0, MAX_TILT)
+    azimuth = rng.uniform(0, 2 * np.pi)
+    tilt_xy = (float(magnitude * np.cos(azimuth)), float(magnitude * np.sin(azimuth)))
+    aligned = orient(relaxed, COUNTING_ZONE_AXIS, in_plane=in_plane)
+    oriented = orient(relaxed, COUNTING_ZONE_AXIS, in_plane=in_plane, tilt=tilt_xy)
+    span = np.ptp(oriented.positions, axis=0)
+    if np.any(span[:2] + 4.0 > extent):
+        raise ValueError(
+            f"extent {extent} Å is too small for a particle {span[:2].max():.1f} Å across "
+            "(2 Å to spare on each side); use a larger extent or a smaller radius"
+        )
+    room = extent - span[:2] - 4.0
+    boxed = center(oriented, cell=(extent, extent, span[2] + 4.0))
+    boxed.positions[:, :2] += (rng.uniform(-0.5, 0.5, 2) * room)[None]
+    columns = projected_columns(aligned, (0, 0, 1), COLUMN_TOLERANCE)
+    positions = np.array([boxed.positions[members, :2].mean(axis=0) for members in columns.members])
+    classes = np.minimum(columns.counts, max_atoms) - 1
+    return boxed, positions.reshape(-1, 2), classes.astype(np.int64)
+
+
 def exit_wave(atoms, energy: float, sampling: float, slice_thickness: float = 1.0):
     """Plane-wave exit wave of ``atoms`` (multislice, Lobato potential), a `Waves`.
 
@@ -152,13 +273,14 @@ def exit_wave(atoms, energy: float, sampling: float, slice_thickness: float = 1.
 
 def _simulate(task) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One structure of ``generate``: (exit wave array, column positions, classes)."""
-    preset, rng, extent, sampling = task
+    preset, rng, extent, sampling, options = task
     build = {
         "graphene": graphene_structure,
         "gold": gold_structure,
         "polycrystalline": polycrystalline_structure,
+        "gold-counting": counting_structure,
     }[preset]
-    atoms, positions, classes = build(rng, extent=extent)
+    atoms, positions, classes = build(rng, extent=extent, **options)
     return exit_wave(atoms, STRUCTURE_PRESETS[preset]["energy"], sampling).array, positions, classes
 
 
@@ -278,14 +400,17 @@ def generate(
     sampling: float | None = None,
     progress: bool = False,
     client=None,
+    structure_options: dict[str, Any] | None = None,
 ) -> ExitWaveDataset:
     """Simulate ``num_structures`` random structures of ``preset`` and their exit waves.
 
     Parameters
     ----------
     preset
-        ``"graphene"`` (random graphene, 80 kV), ``"gold"`` (random Au particles, 300 kV) or
-        ``"polycrystalline"`` (polycrystalline graphene, 80 kV, for validation).
+        ``"graphene"`` (random graphene, 80 kV), ``"gold"`` (random Au particles, 300 kV),
+        ``"polycrystalline"`` (polycrystalline graphene, 80 kV, for validation) or
+        ``"gold-counting"`` (relaxed ⟨110⟩ Au particles, 300 kV, classes = atoms per column,
+        `counting_structure`).
     num_structures
         Number of structures (the seed used 500 for graphene).
     rng
@@ -302,6 +427,9 @@ def generate(
     client
         A Dask client (`atomscope.parallel.client`): structures are simulated on its workers
         and gathered in order; ``None`` runs them here.
+    structure_options
+        Further keyword arguments of the preset's structure builder, e.g. ``{"tilt": 2.0}``
+        for `counting_structure`.
 
     Returns
     -------
@@ -320,7 +448,11 @@ def generate(
     sampling = settings["sampling"] if sampling is None else check_positive("sampling", sampling)
     from atomscope.parallel import ordered_map
 
-    tasks = [(preset, child, extent, sampling) for child in as_generator(rng).spawn(num_structures)]
+    options = dict(structure_options or {})
+    tasks = [
+        (preset, child, extent, sampling, options)
+        for child in as_generator(rng).spawn(num_structures)
+    ]
     waves, positions, classes = [], [], []
     for wave, column_positions, column_classes in ordered_map(
         _simulate, tasks, client, progress, f"{preset} exit waves"
@@ -431,9 +563,15 @@ class TrainingImages:
         Crops taken from each simulated image (image formation costs more than a crop).
     num_images
         Images per item: 1, or a focal series with C10 stepped by ``focal_step`` plus a
-        uniform ±20 Å jitter (seed Eq 6.19); the network input has this many channels.
+        uniform ±20 Å jitter from image 0's drawn C10, each at the drawn dose
+        (``FocalSeries(num_images, start=None, total_dose=False)``); the network input has
+        this many channels.
     focal_step
         Defocus step of a focal series [Å].
+    focal_series
+        A `randomize.FocalSeries` that replaces ``num_images`` and ``focal_step`` (which must
+        then be 1 or its length, and its step), e.g. ``FocalSeries()``: seed Eq 6.19 with
+        absolute defoci and the drawn dose the total over the images.
     start_ranges, curriculum
         Curriculum: item i draws from `randomize.blend` (start_ranges → ranges) at
         i / curriculum, and from ``ranges`` from item ``curriculum`` on (0: no curriculum).
@@ -464,8 +602,9 @@ class TrainingImages:
         start_ranges=None,
         curriculum: int = 0,
         easy_fraction: float = 0.0,
+        focal_series=None,
     ):
-        from atomscope.learning.randomize import MicroscopeRanges
+        from atomscope.learning.randomize import FocalSeries, MicroscopeRanges
 
         if not isinstance(dataset, ExitWaveDataset):
             raise TypeError(f"dataset must be an ExitWaveDataset, got {type(dataset).__name__}")
@@ -491,8 +630,22 @@ class TrainingImages:
         self.width = check_positive("width", width)
         self.lcn_sigma = check_positive("lcn_sigma", lcn_sigma)
         self.crops = check_positive_int("crops", crops)
-        self.num_images = check_positive_int("num_images", num_images)
-        self.focal_step = check_real("focal_step", focal_step)
+        num_images = check_positive_int("num_images", num_images)
+        focal_step = check_real("focal_step", focal_step)
+        if focal_series is None:
+            focal_series = FocalSeries(num_images, None, focal_step, FOCAL_JITTER, False)
+        elif not isinstance(focal_series, FocalSeries):
+            raise TypeError(
+                f"focal_series must be a FocalSeries or None, got {type(focal_series).__name__}"
+            )
+        elif num_images not in (1, focal_series.num_images):
+            raise ValueError(
+                f"num_images ({num_images}) must be 1 or the focal series' "
+                f"{focal_series.num_images} images"
+            )
+        self.focal_series = focal_series
+        self.num_images = focal_series.num_images
+        self.focal_step = focal_series.step
         self.curriculum = check_positive_int("curriculum", curriculum, minimum=0)
         if start_ranges is not None and not isinstance(start_ranges, MicroscopeRanges):
             raise TypeError(
@@ -521,24 +674,18 @@ class TrainingImages:
     def sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Item ``index``: images [crops, num_images, c, c], truth [crops, K+1, c, c] (float32)."""
         from atomscope.learning.normalize import local_contrast_normalization
-        from atomscope.learning.randomize import draw, image_from_exit_wave, refocus
+        from atomscope.learning.randomize import draw
 
         rng = np.random.default_rng([self.seed, index])
         structure = int(rng.integers(len(self.dataset)))
         microscope = draw(self.ranges_at(index), rng)
-        wave = self.dataset.wave(structure)
-        image = image_from_exit_wave(wave, microscope, rng)
-        series = [image.array]
-        for k in range(1, self.num_images):
-            # seed Eq 6.19: Δf_k = Δf_0 + k·step + U(−20, 20) Å
-            C10 = (
-                microscope.ctf.aberrations["C10"]
-                + k * self.focal_step
-                + rng.uniform(-FOCAL_JITTER, FOCAL_JITTER)
-            )
-            series.append(image_from_exit_wave(wave, refocus(microscope, C10), rng).array)
+        # one image, or a focal series (seed Eq 6.19)
+        series = self.focal_series.images(self.dataset.wave(structure), microscope, rng)
+        image = series[0]
         sampling = image.sampling[0]
-        normalised = local_contrast_normalization(np.stack(series), self.lcn_sigma, sampling)
+        normalised = local_contrast_normalization(
+            np.stack([frame.array for frame in series]), self.lcn_sigma, sampling
+        )
         positions = _periodic_images(self.dataset.positions[structure], self.dataset.extent)
         classes = np.tile(self.dataset.classes[structure], 9)
         windows, truths = [], []

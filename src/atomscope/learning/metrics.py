@@ -1,4 +1,5 @@
-"""Scoring recognised positions against the truth (seed §6.3.6, Eq 6.17) and a baseline.
+"""Scoring recognised positions against the truth (seed §6.3.6, Eq 6.17) and a baseline, and
+atom counts per column (seed Figs 6.29–6.30).
 
 Predictions and truth are matched one to one within a radius by the Hungarian algorithm
 (`scipy.optimize.linear_sum_assignment`), so no truth atom is counted twice.
@@ -85,6 +86,69 @@ def precision_recall(predicted, truth, radius: float = 0.5) -> Scores:
     precision = tp / (tp + fp) if tp + fp else 1.0
     recall = tp / (tp + fn) if tp + fn else 1.0
     return Scores(tp, fp, fn, precision, recall)
+
+
+def count_errors(predicted, predicted_counts, truth, truth_counts, radius: float = 0.5):
+    """Counting error of every truth column: predicted minus true atoms (seed Figs 6.29–6.30).
+
+    Predicted and truth columns are matched one to one within ``radius`` [Å] (`match`). A truth
+    column without a match counts as predicted empty: its error is −(its atoms), i.e. it is off
+    by its full count. Unmatched predictions (false positives) do not enter; count them apart.
+
+    Parameters
+    ----------
+    predicted
+        (m, 2) predicted column positions [Å].
+    predicted_counts
+        (m,) predicted atoms per column.
+    truth
+        (n, 2) true column positions [Å].
+    truth_counts
+        (n,) true atoms per column.
+    radius
+        Matching radius [Å].
+
+    Returns
+    -------
+    numpy.ndarray
+        (n,) int errors, one per truth column, in the order of ``truth``.
+
+    Examples
+    --------
+    >>> count_errors([[0.0, 0.0], [3.0, 0.0]], [4, 2], [[0.1, 0.0], [3.0, 0.1], [6.0, 0.0]],
+    ...              [5, 2, 3]).tolist()
+    [-1, 0, -3]
+    """
+    predicted = _positions("predicted", predicted)
+    truth = _positions("truth", truth)
+    predicted_counts = check_finite_array("predicted_counts", predicted_counts).reshape(-1)
+    truth_counts = check_finite_array("truth_counts", truth_counts).reshape(-1)
+    for name, counts, positions in (
+        ("predicted_counts", predicted_counts, predicted),
+        ("truth_counts", truth_counts, truth),
+    ):
+        if len(counts) != len(positions):
+            raise ValueError(
+                f"{name} must have one count per position ({len(positions)}), got {len(counts)}"
+            )
+    pairs = match(predicted, truth, radius)
+    estimate = np.zeros(len(truth), dtype=np.int64)  # unmatched: no atoms found
+    estimate[pairs.truth] = np.round(predicted_counts[pairs.predicted]).astype(np.int64)
+    return estimate - np.round(truth_counts).astype(np.int64)
+
+
+def count_error_fractions(errors) -> np.ndarray:
+    """Fractions of columns off by 0, 1, 2 and more than 2 atoms (seed Fig 6.30).
+
+    Examples
+    --------
+    >>> count_error_fractions([0, 0, 1, -1, -2, 5, 0, 0]).tolist()
+    [0.5, 0.25, 0.125, 0.125]
+    """
+    magnitude = np.abs(check_finite_array("errors", errors).reshape(-1))
+    if magnitude.size == 0:
+        raise ValueError("errors must hold at least one column's error, got none")
+    return np.array([*(np.mean(magnitude == n) for n in (0, 1, 2)), np.mean(magnitude > 2)])
 
 
 def precision_recall_curve(predicted, scores, truth, thresholds, radius: float = 0.5):

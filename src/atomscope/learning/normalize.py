@@ -16,6 +16,10 @@ def check_image_stack(name: str, images) -> np.ndarray:
     >>> check_image_stack("image", np.arange(6.0).reshape(2, 3)).shape
     (1, 2, 3)
     """
+    if isinstance(images, (list, tuple)):
+        shapes = [np.shape(frame) for frame in images]
+        if len(set(shapes)) > 1:
+            raise ValueError(f"{name} must be frames of one shape, got shapes {shapes}")
     array = check_finite_array(name, images)
     if array.ndim == 2:
         array = array[None]

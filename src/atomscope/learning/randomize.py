@@ -2,8 +2,8 @@
 
 `MicroscopeRanges` is a plain, documented config of parameter ranges; `draw` turns it into one
 `Microscope` (a `CTF`, a `Camera` and brightness / contrast / gamma jitter) and
-`image_from_exit_wave` images a precomputed exit wave through it. All draws take ``rng`` and are
-bit-reproducible.
+`image_from_exit_wave` images a precomputed exit wave through it; `FocalSeries` images it at
+the defoci of a focal series (seed Eq 6.19). All draws take ``rng`` and are bit-reproducible.
 """
 
 from __future__ import annotations
@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from atomscope.core.rng import as_generator
-from atomscope.core.validate import check_positive
+from atomscope.core.validate import (
+    check_nonnegative,
+    check_positive,
+    check_positive_int,
+    check_real,
+)
 
 if TYPE_CHECKING:  # imaging is imported when a microscope is drawn: the ranges stay light
     from atomscope.detection.camera import Camera
@@ -120,7 +125,15 @@ GRAPHENE_80KV = MicroscopeRanges()
 #: Gold particles at 300 kV: Table 6.1's lens and camera ranges at 300 kV and a 0.1 Å camera
 #: pixel (±10 %); the seed gives no separate table for its gold training.
 GOLD_300KV = MicroscopeRanges(energy=300e3, sampling=(0.09, 0.11))
-PRESETS = {"graphene": GRAPHENE_80KV, "gold": GOLD_300KV}
+#: Gold atom counting from a focal series (seed §6.4.2): Cs −20…−10 µm as the seed's counting
+#: network; C5 and the rest from Table 6.1 as `GOLD_300KV`, except the two-fold astigmatism,
+#: kept to 0…10 Å as for the shipped gold model (atomscope's choice), and the dose, 1e3…1e6
+#: e⁻/Å² log-uniform, the total over the focal series (the doses of seed Fig 6.30). C10 is not
+#: used: the focal series sets each image's defocus (`FocalSeries`, Eq 6.19).
+GOLD_COUNTING_300KV = replace(
+    GOLD_300KV, Cs=(-20e4, -10e4), astigmatism=(0.0, 10.0), dose=(1e3, 1e6)
+)
+PRESETS = {"graphene": GRAPHENE_80KV, "gold": GOLD_300KV, "gold-counting": GOLD_COUNTING_300KV}
 #: Curriculum start / mixture component (atomscope's choice, not the seed's): high dose and the
 #: negative-Cs imaging lens (bright atoms), C10 around `ncsi_defocus` for Cs −14…−10 µm
 #: (75…88 Å at 80 kV; the seed's evaluation microscope, Cs −12 µm, C10 +84 Å, lies inside).
@@ -133,7 +146,18 @@ EASY_RANGES = {
 }
 #: The same for gold at 300 kV: `ncsi_defocus` is 51…61 Å for Cs −10…−14 µm.
 GOLD_EASY_RANGES = {**EASY_RANGES, "C10": (40.0, 70.0)}
-PRESET_EASY_RANGES = {"graphene": EASY_RANGES, "gold": GOLD_EASY_RANGES}
+#: Counting: the gold easy lens (Cs −14…−10 µm; its C10 is not used, the focal series sets the
+#: defocus) with little astigmatism and a high total dose (for a curriculum or a mixture).
+GOLD_COUNTING_EASY_RANGES = {**GOLD_EASY_RANGES, "astigmatism": (0.0, 2.0), "dose": (1e5, 1e6)}
+PRESET_EASY_RANGES = {
+    "graphene": EASY_RANGES,
+    "gold": GOLD_EASY_RANGES,
+    "gold-counting": GOLD_COUNTING_EASY_RANGES,
+}
+#: Focal series (seed Eq 6.19): Δf_k = Δf_0 + k·step + U(−jitter, jitter) [Å], Δf_0 = −170 Å.
+FOCAL_START = -170.0
+FOCAL_STEP = 130.0
+FOCAL_JITTER = 20.0
 
 
 def ncsi_defocus(energy: float, Cs: float) -> float:
@@ -276,6 +300,135 @@ def refocus(microscope: Microscope, C10: float) -> Microscope:
     from atomscope.optics.ctf import CTF
 
     return replace(microscope, ctf=CTF(**{**microscope.ctf.parameters(), "C10": C10}))
+
+
+@dataclass(frozen=True)
+class FocalSeries:
+    """How the images of a focal series are taken: defocus per image and the dose split.
+
+    With ``start`` given, image k is taken at (seed Eq 6.19, the seed's Δf = C10)
+
+        C10_k = start + k·step + U(−jitter, jitter) [Å],  k = 0 … num_images − 1,
+
+    each image with its own jitter, and the microscope's dose is the *total* over the series
+    (each image gets dose / num_images), as in seed Fig 6.30. The seed's counting series is
+    ``FocalSeries()``: C10 = −170, −40, +90 Å ± 20 Å, i.e. ``defocus`` = −C10 = +170, +40,
+    −90 Å (underfocus first). With ``start=None`` image 0 keeps the microscope's own C10 and
+    image k ≥ 1 is at C10_0 + k·step + U(−jitter, jitter), each image at the full dose
+    (atomscope's first focal-series training, kept for the models trained with it).
+
+    Attributes
+    ----------
+    num_images
+        Images in the series (≥ 1).
+    start
+        C10 of image 0 before its jitter [Å], or None (the microscope's C10).
+    step
+        C10 step between images [Å].
+    jitter
+        Half-width of the uniform jitter of each image's C10 [Å] (≥ 0).
+    total_dose
+        The microscope's dose is the total over the series (True) or per image (False).
+
+    Examples
+    --------
+    >>> series = FocalSeries()
+    >>> [round(c) for c in series.nominal_defoci()]
+    [-170, -40, 90]
+    >>> all(abs(c - n) <= 20 for c, n in zip(series.defoci(0), series.nominal_defoci()))
+    True
+    """
+
+    num_images: int = 3
+    start: float | None = FOCAL_START
+    step: float = FOCAL_STEP
+    jitter: float = FOCAL_JITTER
+    total_dose: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "num_images", check_positive_int("num_images", self.num_images))
+        if self.start is not None:
+            object.__setattr__(self, "start", check_real("start", self.start))
+        object.__setattr__(self, "step", check_real("step", self.step))
+        object.__setattr__(self, "jitter", check_nonnegative("jitter", self.jitter))
+        object.__setattr__(self, "total_dose", bool(self.total_dose))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON / model-file friendly)."""
+        return asdict(self)
+
+    def nominal_defoci(self, first: float = 0.0) -> list[float]:
+        """C10 of each image without the jitter [Å] (``first``: image 0's C10 when
+        ``start`` is None)."""
+        base = first if self.start is None else self.start
+        return [base + k * self.step for k in range(self.num_images)]
+
+    def _defocus(self, k: int, first: float, rng: np.random.Generator) -> float:
+        # Eq 6.19: Δf_k = Δf_0 + k·step + U(−jitter, jitter); without a start image 0 is the
+        # microscope's own C10 and draws no jitter
+        if self.start is None and k == 0:
+            return first
+        return self.nominal_defoci(first)[k] + float(rng.uniform(-self.jitter, self.jitter))
+
+    def defoci(self, rng: int | np.random.Generator | None, first: float = 0.0) -> list[float]:
+        """One draw of the images' C10 [Å] (Eq 6.19)."""
+        rng = as_generator(rng)
+        return [self._defocus(k, first, rng) for k in range(self.num_images)]
+
+    def images(
+        self, waves, microscope: Microscope, rng: int | np.random.Generator | None = None
+    ) -> list[Images]:
+        """The series of an exit wave: image k through ``microscope`` refocused to C10_k.
+
+        Draws, per image, its C10 jitter and then its shot noise from ``rng``.
+
+        Parameters
+        ----------
+        waves
+            Exit wave (`Waves`), one 2D wave [x, y].
+        microscope
+            From `draw` (its C10 is only used when ``start`` is None).
+        rng
+            Seed or generator.
+
+        Returns
+        -------
+        list of Images
+            ``num_images`` images, ordered k = 0, 1, …; ``metadata["microscope"]`` holds each
+            image's C10 and dose.
+
+        Examples
+        --------
+        >>> from atomscope.waves.waves import Waves
+        >>> wave = Waves(np.ones((64, 64), complex), sampling=0.05, energy=300e3)
+        >>> ranges = replace(GOLD_COUNTING_300KV, dose=(3e3, 3e3))
+        >>> series = FocalSeries().images(wave, draw(ranges, rng=1), rng=2)
+        >>> [round(image.metadata["microscope"]["camera"]["dose"], 6) for image in series]
+        [1000.0, 1000.0, 1000.0]
+        """
+        from atomscope.detection.camera import Camera
+
+        rng = as_generator(rng)
+        camera = microscope.camera
+        if self.total_dose and self.num_images > 1:
+            camera = Camera(
+                sampling=camera.sampling,
+                dose=camera.dose / self.num_images,
+                mtf=camera.mtf,
+                resample=camera.resample,
+            )
+        each = replace(microscope, camera=camera)
+        first = float(microscope.ctf.aberrations["C10"])
+        series = []
+        for k in range(self.num_images):
+            C10 = self._defocus(k, first, rng)
+            lens = each if self.start is None and k == 0 else refocus(each, C10)
+            series.append(image_from_exit_wave(waves, lens, rng))
+        return series
+
+
+#: Presets whose models take a focal series of their own: the seed's counting series (Eq 6.19).
+PRESET_FOCAL_SERIES = {"gold-counting": FocalSeries()}
 
 
 def _fast_camera(camera: Camera, extent: tuple[float, float]) -> Camera:

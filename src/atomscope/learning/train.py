@@ -1,8 +1,10 @@
 """Training of the recognition network on simulated images only (seed §6.3.2).
 
 Loss: squared error summed over the class maps (mean over pixels and the batch) plus the weight
-decay ½λΣW² (Eq 6.6); Adam with learning rate 1e-4. Step i uses items i·M … i·M + M − 1 of
-`TrainingImages` (M = batch size / crops per image), so a run resumed from a checkpoint continues bit-identically.
+decay ½λΣW² (Eq 6.6), or the cross-entropy of the class maps in place of the squared error
+(``loss="cross_entropy"``, atomscope's option for many classes); Adam with learning rate 1e-4.
+Step i uses items i·M … i·M + M − 1 of `TrainingImages` (M = batch size / crops per image), so
+a run resumed from a checkpoint continues bit-identically.
 """
 
 from __future__ import annotations
@@ -26,14 +28,16 @@ from atomscope.core.validate import (
     check_range,
     check_real,
 )
-from atomscope.learning.data import FOCAL_STEP, TRUTH_WIDTH
-from atomscope.learning.randomize import PRESET_EASY_RANGES, PRESETS
+from atomscope.learning.data import FOCAL_STEP, STRUCTURE_PRESETS, TRUTH_WIDTH
+from atomscope.learning.randomize import PRESET_EASY_RANGES, PRESET_FOCAL_SERIES, PRESETS
 from atomscope.outputs import atomic_output, claim_outputs, record_outputs
 from atomscope.summary import write_summary
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
 DATASET = "exit_waves"
+#: data terms of the training loss (`loss_function`)
+LOSSES = ("squared", "cross_entropy")
 #: the files `train` writes and rewrites in its output directory
 OUTPUTS = ("config.json", CHECKPOINT, MODEL, "loss.png", "summary.json")
 
@@ -45,7 +49,8 @@ class TrainConfig:
     Attributes
     ----------
     preset
-        ``"graphene"`` or ``"gold"``: structures and microscope ranges.
+        ``"graphene"``, ``"gold"`` or ``"gold-counting"``: structures and microscope ranges
+        (and, for ``"gold-counting"``, the focal series of seed Eq 6.19, `PRESET_FOCAL_SERIES`).
     iterations
         Number of Adam steps.
     batch_size
@@ -53,9 +58,10 @@ class TrainConfig:
     crops_per_image
         Crops cut from each simulated image.
     num_images
-        Input images per example: 1, or a focal series (seed Eq 6.19).
+        Input images per example: 1, or a focal series (seed Eq 6.19); a preset with a focal
+        series of its own needs its length (3 for ``"gold-counting"``).
     focal_step
-        Defocus step of a focal series [Å].
+        Defocus step of a focal series [Å] (also of a preset's own series).
     crop
         Training crop [px], a multiple of 8.
     width
@@ -90,6 +96,10 @@ class TrainConfig:
         A `Recognizer` file (``model.pt``) whose weights start the run (fine-tuning), or None
         for the seeded random initialisation; its network must have this run's width, inputs
         and classes.
+    loss
+        ``"squared"`` (Eq 6.6, the seed's) or ``"cross_entropy"`` (−Σ_k P_k log P̃_k per pixel
+        in place of Eq 6.6's squared error; its gradient does not vanish when the softmax is
+        spread over many classes, as for atom counting), see `loss_function`.
     """
 
     preset: str = "graphene"
@@ -113,9 +123,11 @@ class TrainConfig:
     start_ranges: dict[str, Any] | None = None
     easy_fraction: float = 0.0
     init_weights: str | None = None
+    loss: str = "squared"
 
     def __post_init__(self):
         check_choice("preset", self.preset, PRESETS)
+        check_choice("loss", self.loss, LOSSES)
         for name in (
             "iterations",
             "batch_size",
@@ -141,6 +153,12 @@ class TrainConfig:
         check_nonnegative("weight_decay", self.weight_decay)
         check_positive("truth_width", self.truth_width)
         check_positive("lcn_sigma", self.lcn_sigma)
+        series = PRESET_FOCAL_SERIES.get(self.preset)
+        if series is not None and self.num_images != series.num_images:
+            raise ValueError(
+                f"num_images must be {series.num_images} for preset {self.preset!r} (a focal "
+                f"series of seed Eq 6.19, `--images {series.num_images}`), got {self.num_images}"
+            )
         check_positive_int("curriculum_iterations", self.curriculum_iterations, minimum=0)
         check_range("easy_fraction", self.easy_fraction, 0.0, 1.0)
         if self.init_weights is not None and not Path(self.init_weights).is_file():
@@ -169,6 +187,14 @@ class TrainConfig:
         except TypeError as error:
             raise ValueError(f"start_ranges: {error}") from error
 
+    def focal_series(self):
+        """The preset's `FocalSeries` with ``focal_step``, or None (then ``num_images`` and
+        ``focal_step`` describe the series)."""
+        from dataclasses import replace
+
+        series = PRESET_FOCAL_SERIES.get(self.preset)
+        return None if series is None else replace(series, step=self.focal_step)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON / checkpoint friendly)."""
         return asdict(self)
@@ -184,8 +210,11 @@ class TrainResult:
     out: Path
 
 
-def loss_function(output, truth, parameters, weight_decay: float):
+def loss_function(output, truth, parameters, weight_decay: float, kind: str = "squared"):
     """Eq 6.6: Σ_k (P̃ − P)² averaged over pixels and batch, plus ½λΣW²; returns (total, data).
+
+    With ``kind="cross_entropy"`` the data term is −Σ_k P_k log P̃_k (P̃ clamped at 1e-7)
+    averaged over pixels and batch, the weight decay unchanged.
 
     Examples
     --------
@@ -194,10 +223,18 @@ def loss_function(output, truth, parameters, weight_decay: float):
     >>> total, data = loss_function(torch.ones(1, 2, 4, 4), torch.zeros(1, 2, 4, 4), weights, 0.1)
     >>> float(data), float(total)  # 2 classes × 1², plus 0.05 × (4 + 4)
     (2.0, 2.4000000953674316)
+    >>> half = torch.full((1, 2, 4, 4), 0.5)
+    >>> round(float(loss_function(half, half, [], 0.0, "cross_entropy")[1]), 4)  # ln 2
+    0.6931
     """
     import torch
 
-    data = ((output - truth) ** 2).sum(dim=1).mean()
+    if kind == "cross_entropy":
+        data = -(truth * torch.log(output.clamp_min(1e-7))).sum(dim=1).mean()
+    elif kind == "squared":
+        data = ((output - truth) ** 2).sum(dim=1).mean()
+    else:
+        raise ValueError(f"kind must be one of {LOSSES}, got {kind!r}")
     # Eq 6.6: ½ λ Σ_i W_i²
     penalty = 0.5 * weight_decay * sum(torch.sum(p**2) for p in parameters)
     return data + penalty, data
@@ -211,8 +248,14 @@ def _save_atomic(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def save_loss_curve(losses: list[float], path: str | os.PathLike, window: int = 50) -> Path:
-    """PNG of the per-step data loss and its running mean over ``window`` steps.
+def save_loss_curve(
+    losses: list[float],
+    path: str | os.PathLike,
+    window: int = 50,
+    label: str = "squared error (Eq 6.6, without decay)",
+) -> Path:
+    """PNG of the per-step data loss and its running mean over ``window`` steps (y axis
+    ``label``).
 
     Examples
     --------
@@ -232,7 +275,7 @@ def save_loss_curve(losses: list[float], path: str | os.PathLike, window: int = 
         running = np.convolve(losses, np.ones(window) / window, mode="valid")
         ax.plot(steps[window - 1 :], running, "k-", label=f"running mean ({window})")
     ax.set_xlabel("iteration")
-    ax.set_ylabel("squared error (Eq 6.6, without decay)")
+    ax.set_ylabel(label)
     ax.set_yscale("log")
     ax.legend()
     tmp = path.with_name(f".{path.stem}.tmp.png")
@@ -253,7 +296,6 @@ def _load_checkpoint(path: Path) -> dict:
 def _initial_weights(config: TrainConfig, dataset):
     """The network of ``config.init_weights``, read and checked against this run's network
     (width, inputs, classes) before any data is simulated or any output written."""
-    from atomscope.learning.data import STRUCTURE_PRESETS
     from atomscope.learning.infer import Recognizer
 
     model = Recognizer.load(config.init_weights).model
@@ -375,8 +417,16 @@ def train(
         else None,
         config.curriculum_iterations * (config.batch_size // config.crops_per_image),
         config.easy_fraction,
+        focal_series=config.focal_series(),
     )
     per_step = config.batch_size // config.crops_per_image
+    # what `Recognizer.predict` needs to know: the atoms of each class, the focal series
+    inference_metadata: dict[str, Any] = {}
+    atoms_per_class = STRUCTURE_PRESETS.get(config.preset, {}).get("atoms_per_class")
+    if atoms_per_class is not None and len(atoms_per_class) == len(data.class_names):
+        inference_metadata["atoms_per_class"] = list(atoms_per_class)
+    if images.num_images > 1:
+        inference_metadata["focal_series"] = images.focal_series.to_dict()
     torch.manual_seed(config.seed)
     model = FusionNet(config.num_images, len(data.class_names), config.width)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
@@ -406,10 +456,10 @@ def train(
             data.class_names,
             ranges.sampling,
             config.lcn_sigma,
-            {"training": config.to_dict(), "iterations": iteration},
+            {"training": config.to_dict(), "iterations": iteration, **inference_metadata},
         )
         recognizer.save(out / MODEL)
-        save_loss_curve(losses, out / "loss.png")
+        save_loss_curve(losses, out / "loss.png", label=f"{config.loss} loss (without decay)")
         write_summary(
             out / "summary.json",
             "train",
@@ -433,7 +483,9 @@ def train(
         batch = [images.sample(iteration * per_step + b) for b in range(per_step)]
         x = torch.from_numpy(np.concatenate([image for image, _ in batch]))
         y = torch.from_numpy(np.concatenate([truth for _, truth in batch]))
-        loss, data_loss = loss_function(model(x), y, model.parameters(), config.weight_decay)
+        loss, data_loss = loss_function(
+            model(x), y, model.parameters(), config.weight_decay, config.loss
+        )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
