@@ -28,7 +28,9 @@ from pathlib import Path
 import numpy as np
 from contention import run
 
+from atomscope.analysis.counting import CountingLibrary, voronoi_signals
 from atomscope.learning import (
+    FocalSeries,
     Recognizer,
     counting_evaluation_microscope,
     evaluate_counting,
@@ -38,6 +40,7 @@ from atomscope.plot import save_figure
 
 OUT = Path("out/benchmarks")
 HELD_OUT = 12345  # never used to train (seed 0) or to check the model in the tests (2024)
+CALIBRATION = 777  # the baseline's simulated calibration particles
 TARGETS = {1e4: 0.10, 1e6: 0.05}  # issue #18: off by one or worse, at most
 
 
@@ -115,6 +118,15 @@ def main():
                 f"target at {dose:.0e}: off by ≥ 1 {worse:.3f} (≤ {limit}), off by ≥ 2 "
                 f"{two:.3f} (< 0.01): {'met' if worse <= limit and two < 0.01 else 'NOT met'}"
             )
+    calibration = generate("gold-counting", args.structures, rng=CALIBRATION,
+                           structure_options={"tilt": 0.0})  # fmt: skip
+    print(
+        f"\nbaseline (analysis.counting: Voronoi cross-sections of the three images at the TRUE "
+        f"column positions, a Gaussian mixture calibrated on {args.structures} other simulated "
+        f"particles, seed {CALIBRATION}) — total dose | {HEADER}"
+    )
+    for dose in args.doses:
+        print(row(f"{dose:8.0e}", baseline(recognizer, calibration, on_axis, dose)))
     for dose in args.tilt_doses:
         print(f"\ntotal dose {dose:.0e} e⁻/Å² — tilt [°] | {HEADER}")
         for tilt in args.tilts:
@@ -123,6 +135,36 @@ def main():
             )
             print(row(f"{tilt:4.1f}", result))
     print(f"\nerror maps: {plot_maps(recognizer, on_axis, args.doses)}")
+
+
+def column_signals(data, index, microscope, rng):
+    """Voronoi cross-sections [contrast · Å²] of every true column in the focal series of
+    structure ``index`` (each image minus its median, the vacuum level)."""
+    images = FocalSeries().images(data.wave(index), microscope, rng)
+    stack = np.stack([image.array for image in images])
+    stack = stack - np.median(stack, axis=(1, 2), keepdims=True)
+    return voronoi_signals(stack, data.positions[index], images[0].sampling, max_radius=1.2)
+
+
+def baseline(recognizer, calibration, data, dose):
+    """The non-learning baseline scored like the network (given the true column positions)."""
+    from atomscope.learning.validate import CountingEvaluation
+
+    microscope = counting_evaluation_microscope(dose)
+    atoms = recognizer.atoms_per_class
+    rng = np.random.default_rng(0)
+    features = [column_signals(calibration, i, microscope, rng) for i in range(len(calibration))]
+    library = CountingLibrary.from_samples(
+        np.concatenate(features), np.concatenate([atoms[c] for c in calibration.classes])
+    )
+    errors, truths = [], []
+    for index in range(len(data)):
+        truth = atoms[data.classes[index]]
+        predicted = library.predict(column_signals(data, index, microscope, rng)).counts
+        errors.append(predicted - truth)
+        truths.append(truth)
+    truths = np.concatenate(truths)
+    return CountingEvaluation(np.concatenate(errors), truths, 0, np.zeros(len(truths), int))
 
 
 def plot_maps(recognizer, data, doses):
