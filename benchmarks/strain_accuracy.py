@@ -111,10 +111,81 @@ def quick() -> None:
                   + f"; c/√D fit c = {fit.c:.3g}, R² = {fit.r_squared:.3f}")  # fmt: skip
 
 
+def findings(directory: str) -> None:
+    """The chapter's findings from a finished (or partly finished) experiment directory."""
+    from atomscope.experiments.store import ResultStore
+
+    table = ResultStore(directory).read()
+    images = ~np.isnan(table["defocus_A"])
+    clean = images & (table["k"] == -1) & (table["dose"] == np.nanmin(table["dose"]))
+    sizes = np.unique(table["size_nm"])
+    print(f"{directory}: {len(table['k'])} rows")
+    print(
+        "noise-free planar error RMS [%] vs Δf (tilt 0) — Figs 4.6–4.7; surface error {111}/{100}"
+    )
+    for size in sizes:
+        cells = []
+        for defocus in np.unique(table["defocus_A"][images]):
+            rows = clean & (table["size_nm"] == size) & (table["defocus_A"] == defocus)
+            rows &= table["tilt_mrad"] == 0
+            surface = [
+                np.nanmean(table["error_surface"][rows & (table["facet"] == f)]) * 100
+                for f in ("{111}", "{100}")
+            ]
+            cells.append(f"{defocus / 10:g} nm {rms(table['error_planar'][rows]) * 100:.2f} "
+                         f"({surface[0]:+.1f}/{surface[1]:+.1f})")  # fmt: skip
+        print(f"  {size:g} nm: " + ", ".join(cells))
+    defoci = np.unique(table["defocus_A"][images])
+    reference = defoci[np.argmin(np.abs(defoci - 85))]
+    print(f"noise-free planar error RMS [%] vs tilt at Δf {reference / 10:g} nm — Fig 4.8")
+    for size in sizes:
+        for axis in np.unique(table["tilt_axis"]):
+            cells = []
+            for tilt in np.unique(table["tilt_mrad"]):
+                rows = clean & (table["size_nm"] == size) & (table["defocus_A"] == reference)
+                rows &= (table["tilt_mrad"] == tilt) & ((table["tilt_axis"] == axis) | (tilt == 0))
+                if rows.any():
+                    cells.append(
+                        f"{np.degrees(tilt * 1e-3):.0f}° {rms(table['error_planar'][rows]) * 100:.2f}"
+                    )
+            print(f"  {size:g} nm about {axis}: " + ", ".join(cells))
+    maes = mae_table(table)
+    doses = np.unique(table["dose"][images])
+    print(f"MAE = c/√D over {doses.min():g}–{doses.max():g} e⁻/Å² at Δf {reference / 10:g} nm, "
+          "tilt 0 — Eq 4.7, Fig 4.11")  # fmt: skip
+    sampling = np.unique(table["sampling_A"][images])[0]
+    for size in sizes:
+        points = np.unique(table["point"][clean & (table["size_nm"] == size)])
+        r2 = []
+        for point in points:
+            values = np.array([maes[(size, "omega1", 0.0, reference, sampling, d, point)][0]
+                               for d in doses])  # fmt: skip
+            if np.all(np.isfinite(values)):
+                r2.append(fit_inverse_sqrt_dose(doses, values).r_squared)
+        r2 = np.array(r2)
+        print(f"  {size:g} nm: R² over {len(r2)} columns: median {np.median(r2):.3f}, "
+              f"{np.mean(r2 >= 0.95) * 100:.0f} % ≥ 0.95")  # fmt: skip
+    print("median MAE over columns [%] vs Δf per dose (tilt 0) — Fig 4.12")
+    for size in sizes:
+        for dose in doses:
+            cells = []
+            for defocus in defoci:
+                values = [v for key, (v, _) in maes.items() if key[0] == size and key[2] == 0
+                          and key[3] == defocus and key[5] == dose]  # fmt: skip
+                cells.append(f"{defocus / 10:g}: {np.nanmedian(values) * 100:.2f}")
+            print(f"  {size:g} nm, {dose:g} e⁻/Å²: " + ", ".join(cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", type=float, default=4.0, help="particle diameter [nm]")
+    parser.add_argument(
+        "--results", default=None, help="only summarise a finished experiment directory"
+    )
     args = parser.parse_args()
+    if args.results is not None:
+        findings(args.results)
+        return
     exit_wave(args.size)
     column_model()
     quick()
