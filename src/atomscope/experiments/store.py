@@ -164,13 +164,18 @@ class ResultStore:
             path = self.directory / "results.csv"
             claim_outputs(self.directory, COMMAND, ["results.csv"])
         path = Path(path)
-        table = self.read()
+        done = self.finished()
         with atomic_output(path) as tmp, open(tmp, "w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow([name for name, _ in COLUMNS])
-            columns = [table[name] for name, _ in COLUMNS]
-            for row in zip(*columns, strict=True):
-                writer.writerow([_cell(value) for value in row])
+            # point by point: the whole table of a large experiment does not fit in memory
+            for point in self.spec.points():
+                if point.key not in done:
+                    continue
+                table = self.read([point.key])
+                columns = [table[name] for name, _ in COLUMNS]
+                for row in zip(*columns, strict=True):
+                    writer.writerow([_cell(value) for value in row])
         if path.parent == self.directory:
             record_outputs(self.directory, COMMAND, [path.name])
         return path
