@@ -5,8 +5,9 @@ exit-wave rows (defocus NaN) — and returns a matplotlib ``Figure``;
 `write_figures` draws every figure the table has data for into a directory:
 
 - ``strain_histograms.png`` — distribution of the true planar strain per size (Fig 4.2c);
-- ``error_maps.png`` — planar-strain error at every column, noise-free, one panel for the exit
-  wave and one per defocus (and tilt) (Figs 4.3b, 4.6, 4.8);
+- ``error_maps.png`` — planar-strain error at every column, noise-free, untilted: per size one
+  panel for the exit wave and one per defocus (Figs 4.3b, 4.6);
+- ``tilt_error_maps.png`` — the same for the largest particle per tilt at Δf ≈ 8.5 nm (Fig 4.8);
 - ``surface_vs_defocus.png`` — surface-relaxation error per facet type vs defocus, mean and
   standard deviation across the facet's columns, per size (Fig 4.7);
 - ``surface_vs_tilt.png`` — the same vs tilt about Ω1 and Ω2 (Fig 4.9);
@@ -28,6 +29,7 @@ FIGURE_NAMES = (
     "error_maps.png",
     "surface_vs_defocus.png",
     "surface_vs_tilt.png",
+    "tilt_error_maps.png",
     "mae_vs_dose.png",
     "mae_vs_defocus.png",
 )
@@ -76,23 +78,12 @@ def _images(table: Table) -> Table:
     return {name: values[keep] for name, values in table.items()}
 
 
-def error_maps(table: Table) -> Figure:
-    """Noise-free planar-strain error at each column, one panel per (size, tilt, defocus), the
-    exit wave first (Figs 4.3b, 4.6, 4.8)."""
-    images = _select(
-        table, k=-1, dose=_first(table, "dose"), sampling_A=_first(_images(table), "sampling_A")
-    )
-    rows = images | _exit_wave(table)
-    keys = sorted({
-        (s, a, t, -np.inf if np.isnan(d) else d)
-        for s, a, t, d in zip(
-            table["size_nm"][rows], table["tilt_axis"][rows], table["tilt_mrad"][rows],
-            table["defocus_A"][rows], strict=True,
-        )
-    })  # fmt: skip
-    columns = min(len(keys), 4)
+def _error_panels(table: Table, rows: np.ndarray, keys: list[tuple]) -> Figure:
+    """One scatter panel of the planar-strain error per (size, axis, tilt, defocus) of ``keys``
+    (defocus −inf: the exit wave), in rows of at most 7 panels, one shared colour scale."""
+    columns = min(len(keys), 7)
     lines = -(-len(keys) // columns)
-    fig = Figure(figsize=(3.2 * columns + 0.8, 3.2 * lines))
+    fig = Figure(figsize=(2.6 * columns + 0.8, 2.6 * lines))
     errors = np.abs(table["error_planar"][rows])
     errors = errors[np.isfinite(errors)]
     # the colour range follows the bulk of the errors (a few failed columns saturate)
@@ -110,19 +101,57 @@ def error_maps(table: Table) -> Figure:
             cmap="RdBu_r",
             vmin=-limit,
             vmax=limit,
-            s=18,
+            s=10,
         )
         missing = panel & np.isnan(table["error_planar"])
         if missing.any():  # columns with no maximum or no strain
-            ax.plot(table["x_A"][missing], table["y_A"][missing], "x", color="0.5", ms=4)
+            ax.plot(table["x_A"][missing], table["y_A"][missing], "x", color="0.5", ms=3)
         ax.set_aspect("equal")
         lens = "exit wave" if exit_wave else f"Δf {defocus / 10:g} nm"
-        ax.set_title(f"{size:g} nm, {lens}, {axis} {tilt:g} mrad", fontsize=8)
+        tilted = f", {axis} {np.degrees(tilt * 1e-3):.1f}°" if tilt else ""
+        ax.set_title(f"{size:g} nm, {lens}{tilted}", fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
     if image is not None:
         fig.colorbar(image, ax=fig.axes, label="planar-strain error [%]", shrink=0.8)
     return fig
+
+
+def _clean_rows(table: Table) -> np.ndarray:
+    # the noise-free images at the first dose and sampling, and the exit waves
+    images = _select(
+        table, k=-1, dose=_first(table, "dose"), sampling_A=_first(_images(table), "sampling_A")
+    )
+    return images | _exit_wave(table)
+
+
+def error_maps(table: Table) -> Figure:
+    """Noise-free planar-strain error at each column of the untilted particles: per size the
+    exit wave, then each defocus (Figs 4.3b, 4.6)."""
+    rows = _clean_rows(table) & (table["tilt_mrad"] == 0)
+    keys = sorted({
+        (s, a, 0.0, -np.inf if np.isnan(d) else d)
+        for s, a, d in zip(
+            table["size_nm"][rows], table["tilt_axis"][rows], table["defocus_A"][rows],
+            strict=True,
+        )
+    })  # fmt: skip
+    return _error_panels(table, rows, keys)
+
+
+def tilt_error_maps(table: Table) -> Figure:
+    """Noise-free planar-strain error of the largest particle at the defocus nearest the seed's
+    Δf = 8.5 nm, per tilt about Ω1 and Ω2 (Fig 4.8)."""
+    images = _images(table)
+    size = np.max(images["size_nm"])
+    defoci = np.unique(images["defocus_A"])
+    defocus = defoci[np.argmin(np.abs(defoci - 85.0))]
+    rows = _clean_rows(table) & (table["size_nm"] == size) & (table["defocus_A"] == defocus)
+    keys = sorted({
+        (size, a, t, defocus)
+        for a, t in zip(table["tilt_axis"][rows], table["tilt_mrad"][rows], strict=True)
+    }, key=lambda key: (key[2] != 0, key[1], key[2]))  # fmt: skip
+    return _error_panels(table, rows, keys)
 
 
 def _facet_statistics(table: Table, rows: np.ndarray, axis_name: str, facet: str):
@@ -314,6 +343,7 @@ def write_figures(table: Table, out: str | Path) -> dict[str, object]:
     figures["mae_vs_dose.png"] = dose_figure
     if np.any(table["tilt_mrad"] != 0):
         figures["surface_vs_tilt.png"] = surface_vs_tilt(table)
+        figures["tilt_error_maps.png"] = tilt_error_maps(table)
     for name, fig in figures.items():
         save_figure(fig, out / name)
     record_outputs(out, FIGURES_COMMAND, figures)
