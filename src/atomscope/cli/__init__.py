@@ -21,7 +21,7 @@ import threading
 import warnings
 
 from atomscope import __version__
-from atomscope.cli.common import ArgumentParser
+from atomscope.cli.common import ArgumentParser, check_scheduler_options
 
 #: command -> (module of atomscope.cli that configures it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -112,6 +112,7 @@ def _show_warning(command: str, message, category, filename, lineno, file=None, 
 
 def _run(args) -> int:
     try:
+        check_scheduler_options(args)
         if getattr(args, "out", None) is not None:
             from atomscope.outputs import check_output_directory
 

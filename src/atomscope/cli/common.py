@@ -172,13 +172,15 @@ def merge_aberrations(args: argparse.Namespace) -> dict[str, float]:
     return {symbol: value for symbol, (_, value) in given.items()}
 
 
-def add_scheduler_options(parser: argparse.ArgumentParser) -> None:
-    """``--scheduler`` / ``--workers``: run independent tasks on Dask distributed."""
+def add_scheduler_options(
+    parser: argparse.ArgumentParser, tasks: str = "frozen-phonon configurations"
+) -> None:
+    """``--scheduler`` / ``--workers``: run independent ``tasks`` on Dask distributed."""
     parser.add_argument(
         "--scheduler",
         default=None,
         metavar="tcp://HOST:PORT",
-        help="run frozen-phonon configurations on a running Dask scheduler",
+        help=f"run {tasks} on a running Dask scheduler",
     )
     parser.add_argument(
         "--workers",
@@ -188,16 +190,24 @@ def add_scheduler_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def check_scheduler_options(args: argparse.Namespace) -> None:
+    """Refuse ``--scheduler`` with ``--workers``, or ``--workers`` < 1, before any command runs."""
+    scheduler, workers = getattr(args, "scheduler", None), getattr(args, "workers", None)
+    if scheduler is not None and workers is not None:
+        raise ValueError("give either --scheduler or --workers, not both")
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be ≥ 1, got {workers}")
+
+
 @contextlib.contextmanager
 def scheduler_client(args: argparse.Namespace):
-    """The Dask client the options ask for (``None`` for a plain local run), closed on exit."""
+    """The Dask client the options ask for (``None`` for a plain local run), closed on exit;
+    the options were checked by `check_scheduler_options`."""
     if args.scheduler is None and args.workers is None:
         yield None
         return
     from atomscope.parallel import client
 
-    if args.scheduler is not None and args.workers is not None:
-        raise ValueError("give either --scheduler or --workers, not both")
     workers = 2 if args.workers is None else args.workers
     with client(address=args.scheduler, workers=workers) as dask_client:
         yield dask_client

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from atomscope.cli.common import add_scheduler_options, scheduler_client
+
 
 def _run(args: argparse.Namespace) -> int:
     from atomscope.experiments.run import run_experiment
@@ -15,27 +17,18 @@ def _run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     spec = ExperimentSpec.read(args.spec)
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be ≥ 1, got {args.workers}")
     ResultStore(args.out, spec)  # refuses a directory holding another spec before any work
     claim_outputs(args.out, COMMAND, ["summary.json"])
-    client = None
-    if args.scheduler is not None or args.workers is not None:
-        from atomscope.parallel import client as dask_client
-
-        client = dask_client(args.scheduler, workers=args.workers or 2)
-    try:
-        store = run_experiment(spec, args.out, client=client)
-    except KeyboardInterrupt:
-        done = len(ResultStore(args.out).finished())
-        print(
-            f"atomscope experiment: interrupted; {done} finished points are kept in "
-            f"{args.out}/ — run the same command again to resume",
-        )
-        return 130
-    finally:
-        if client is not None:
-            client.close()
+    with scheduler_client(args) as client:
+        try:
+            store = run_experiment(spec, args.out, client=client)
+        except KeyboardInterrupt:
+            done = len(ResultStore(args.out).finished())
+            print(
+                f"atomscope experiment: interrupted; {done} finished points are kept in "
+                f"{args.out}/ — run the same command again to resume",
+            )
+            return 130
     total = len(spec.points())
     write_summary(
         store.directory / "summary.json",
@@ -89,13 +82,7 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
         "--out", "-o", required=True, metavar="DIR",
         help="experiment directory; a resumed run must name the same spec",
     )  # fmt: skip
-    where = run.add_mutually_exclusive_group()
-    where.add_argument(
-        "--workers", type=int, default=None, help="run on a local Dask cluster of N workers"
-    )
-    where.add_argument(
-        "--scheduler", default=None, metavar="ADDR", help="run on a Dask scheduler (tcp://…)"
-    )
+    add_scheduler_options(run, "the experiment's points")
     run.set_defaults(func=_run)
     status = actions.add_parser("status", help="which points of an experiment are finished")
     status.add_argument("directory", metavar="DIR")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from atomscope.cli.common import add_scheduler_options, scheduler_client
+
 
 def _run(args: argparse.Namespace) -> int:
     from atomscope.fitting.run import check_fit_directory, run_fit
@@ -14,31 +16,23 @@ def _run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     spec = FitSpec.read(args.spec)  # every check, before any work
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be ≥ 1, got {args.workers}")
     check_fit_directory(spec, args.out)  # refuses another fit's directory; writes nothing
-    client = None
-    if args.scheduler is not None or args.workers is not None:
-        from atomscope.parallel import client as dask_client
-
-        client = dask_client(args.scheduler, workers=args.workers or 2)
-    try:
-        result = run_fit(spec, args.out, client=client, progress=args.progress)
-    except KeyboardInterrupt:
-        logged = sum(
-            sum(
-                r.get("kind") == "evaluation" for r in read_log(log_path(f"{args.out}/searches", k))
+    with scheduler_client(args) as client:
+        try:
+            result = run_fit(spec, args.out, client=client, progress=args.progress)
+        except KeyboardInterrupt:
+            logged = sum(
+                sum(
+                    r.get("kind") == "evaluation"
+                    for r in read_log(log_path(f"{args.out}/searches", k))
+                )
+                for k in range(spec.settings.searches)
             )
-            for k in range(spec.settings.searches)
-        )
-        print(
-            f"atomscope fit: interrupted; {logged} logged evaluations are kept in "
-            f"{args.out}/searches — run the same command again to resume"
-        )
-        return 130
-    finally:
-        if client is not None:
-            client.close()
+            print(
+                f"atomscope fit: interrupted; {logged} logged evaluations are kept in "
+                f"{args.out}/searches — run the same command again to resume"
+            )
+            return 130
     evaluations = result["evaluations"]
     seconds = time.perf_counter() - started
     write_summary(
@@ -90,13 +84,7 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
         "--out", "-o", required=True, metavar="DIR",
         help="fit directory; a resumed run must name the same spec",
     )  # fmt: skip
-    where = run.add_mutually_exclusive_group()
-    where.add_argument(
-        "--workers", type=int, default=None, help="run the searches on a local Dask cluster"
-    )
-    where.add_argument(
-        "--scheduler", default=None, metavar="ADDR", help="run on a Dask scheduler (tcp://…)"
-    )
+    add_scheduler_options(run, "the searches")
     run.add_argument("--progress", action="store_true", help="show a progress bar")
     run.set_defaults(func=_run)
     report = actions.add_parser("report", help="table and figures of a fit directory")
