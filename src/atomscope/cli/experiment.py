@@ -17,8 +17,8 @@ def _run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     spec = ExperimentSpec.read(args.spec)
-    ResultStore(args.out, spec)  # refuses a directory holding another spec before any work
-    claim_outputs(args.out, COMMAND, ["summary.json"])
+    claim_outputs(args.out, COMMAND, ["summary.json"])  # writes nothing; run_experiment
+    # then checks memory and the directory (another spec) before it writes anything
     with scheduler_client(args) as client:
         try:
             store = run_experiment(spec, args.out, client=client)

@@ -73,8 +73,11 @@ def _exit_wave(table: Table) -> np.ndarray:
 
 
 def _images(table: Table) -> Table:
-    """The rows measured from images (the exit-wave rows left out)."""
+    """The rows measured from images (the exit-wave rows left out); ``table`` itself if it has
+    none (no copy of a large table)."""
     keep = ~_exit_wave(table)
+    if keep.all():
+        return table
     return {name: values[keep] for name, values in table.items()}
 
 
@@ -326,12 +329,12 @@ def write_figures(table: Table, out: str | Path) -> dict[str, object]:
 
     if len(table["k"]) == 0:
         raise ValueError("the experiment has no finished point yet; nothing to draw")
+    if _exit_wave(table).all():
+        raise ValueError("the experiment has only exit-wave points finished; nothing to draw")
     out = check_output_directory(out, "out", create=True)
     claim_outputs(out, FIGURES_COMMAND, FIGURE_NAMES)  # the user's own files stay untouched
-    exit_wave = _exit_wave(table)
-    if exit_wave.all():
-        raise ValueError("the experiment has only exit-wave points finished; nothing to draw")
-    maps = error_maps(table)
+    maps = error_maps(table)  # the exit waves too
+    table = _images(table)  # once; every figure below uses the image rows only
     maes = mae_table(table)
     figures = {
         "strain_histograms.png": strain_histograms(table),

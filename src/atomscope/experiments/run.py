@@ -24,7 +24,6 @@ near it gets NaN errors.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -335,20 +334,6 @@ def _models(spec: ExperimentSpec, directory: Path, sizes) -> dict[float, list[At
     return models
 
 
-def _view_then_points(spec, snapshots, view_key, points) -> Iterator[tuple[Point, dict]]:
-    view = make_view(spec, snapshots, view_key[1], view_key[2])
-    for point in points:
-        yield point, measure_point(spec, view, point)
-
-
-def _view_task(spec_dict: dict, snapshots: list[Atoms], axis: str, tilt: float) -> View:
-    return make_view(ExperimentSpec.from_dict(spec_dict), snapshots, axis, tilt)
-
-
-def _point_task(spec_dict: dict, view: View, point: Point) -> dict[str, np.ndarray]:
-    return measure_point(ExperimentSpec.from_dict(spec_dict), view, point)
-
-
 #: Largest extent of a Wulff particle over the diameter of the sphere of equal volume (a
 #: cuboctahedron's vertex-to-vertex width is 1.15× it; tilts add little).
 PARTICLE_EXTENT = 1.2
@@ -450,22 +435,19 @@ def run_experiment(
     bar = tqdm(total=len(todo), desc="experiment points", unit="point", disable=not progress)
     with bar:
         if client is None:
-            for view_key, points in groups.items():
-                for point, table in _view_then_points(spec, models[view_key[0]], view_key, points):
-                    store.write(point.key, table)
+            for (size, axis, tilt), points in groups.items():
+                view = make_view(spec, models[size], axis, tilt)
+                for point in points:
+                    store.write(point.key, measure_point(spec, view, point))
                     bar.update()
         else:
             from distributed import as_completed
 
-            spec_dict = spec.to_dict()
             futures = {}
-            for view_key, points in groups.items():
-                view = client.submit(
-                    _view_task, spec_dict, models[view_key[0]], view_key[1], view_key[2],
-                    pure=False,
-                )  # fmt: skip
+            for (size, axis, tilt), points in groups.items():
+                view = client.submit(make_view, spec, models[size], axis, tilt, pure=False)
                 for point in points:
-                    futures[client.submit(_point_task, spec_dict, view, point, pure=False)] = point
+                    futures[client.submit(measure_point, spec, view, point, pure=False)] = point
             for future in as_completed(list(futures), loop=client.loop):
                 store.write(futures[future].key, future.result())
                 future.release()

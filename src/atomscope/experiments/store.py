@@ -144,6 +144,10 @@ class ResultStore:
         if keys is not None:
             wanted = set(keys)
             order = [key for key in order if key in wanted]
+        return self._columns(order)
+
+    def _columns(self, order: list[str]) -> dict[str, np.ndarray]:
+        # the rows of the finished points ``order``, in that order
         parts = {name: [] for name, _ in COLUMNS}
         if order:
             root = self._group("r")
@@ -172,7 +176,7 @@ class ResultStore:
             for point in self.spec.points():
                 if point.key not in done:
                     continue
-                table = self.read([point.key])
+                table = self._columns([point.key])
                 columns = [table[name] for name, _ in COLUMNS]
                 for row in zip(*columns, strict=True):
                     writer.writerow([_cell(value) for value in row])
