@@ -239,3 +239,21 @@ def test_the_users_files_are_never_replaced(tmp_path, capsys):
     # a rerun of figures replaces its own outputs
     written = write_figures(store.read(), tmp_path / "ours")
     assert write_figures(store.read(), tmp_path / "ours")["figures"] == written["figures"]
+
+
+@pytest.mark.parametrize(
+    "options, env, match",
+    [
+        (["--workers", "1", "--scheduler", "tcp://127.0.0.1:1"], {}, "not both"),
+        (["--workers", "0"], {}, "--workers"),
+        ([], {"ATOMSCOPE_MEMORY_LIMIT": "200M"}, "needs about"),
+    ],
+)
+def test_cli_refusals_write_nothing(tmp_path, capsys, monkeypatch, options, env, match):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    spec = write_spec(tmp_path / "spec.toml", "[sweep]\ndefocus_A = [85]\n")
+    out = tmp_path / "exp"
+    assert main(["experiment", "run", str(spec), "--out", str(out), *options]) == 2
+    assert match in capsys.readouterr().err
+    assert not out.exists()
