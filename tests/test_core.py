@@ -98,6 +98,69 @@ def test_irfft2_inverts_numpy_rfft2(monkeypatch, name, shape):
         fft.irfft2(half, (shape[0], shape[1] + 2))
 
 
+@pytest.mark.parametrize("name", ["fftw", "scipy"])
+@settings(max_examples=15, deadline=None)
+@given(
+    st.integers(4, 40),
+    st.integers(2, 33),
+    st.floats(0.1, 1.0),
+    st.sampled_from([(), (3,)]),
+    st.integers(0, 2**31),
+)
+def test_band_transforms_equal_full_transforms_on_the_band(name, nx, ny, cutoff, batch, seed):
+    # the pruned transforms of the multislice loop: the forward one must equal the full FFT on
+    # the aperture's rows (zero elsewhere); the inverse of a band-limited spectrum the full one
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ATOMSCOPE_FFT", name)
+        grid = Grid(gpts=(nx, ny), sampling=0.1)
+        aperture = grid.antialias_aperture(cutoff)
+        band = fft.band_of(aperture)
+        rows = np.abs(grid.frequencies()[0]) <= cutoff * grid.nyquist[0] + 1e-9
+        assert np.array_equal(aperture.any(axis=1), rows & aperture.any(axis=1))
+        rng = np.random.default_rng(seed)
+        data = rng.standard_normal((*batch, nx, ny)) + 1j * rng.standard_normal((*batch, nx, ny))
+        array = fft.empty(data.shape)
+        array[...] = data
+        fft.fft2_band_inplace(array, band)
+        kept = np.zeros(nx, dtype=bool)
+        kept[: band[0]] = kept[band[1] :] = True
+        full = np.fft.fft2(data)
+        scale = np.abs(full).max()
+        np.testing.assert_allclose(array[..., kept, :], full[..., kept, :], atol=1e-5 * scale)
+        assert not array[..., ~kept, :].any()
+        spectrum = full * aperture
+        array[...] = spectrum
+        array[..., ~kept, :] = 12345  # rows outside the band are not read
+        fft.ifft2_band_inplace(array, band)
+        np.testing.assert_allclose(array, np.fft.ifft2(spectrum), atol=1e-5 * scale / (nx * ny))
+        array[...] = spectrum
+        fft.ifft2_band_inplace(array, band, normalize=False)
+        np.testing.assert_allclose(array, np.fft.ifft2(spectrum) * nx * ny, atol=1e-5 * scale)
+
+
+def test_band_of_reads_the_rows_of_an_aperture():
+    aperture = np.zeros((10, 4))
+    assert fft.band_of(aperture) == (0, 10)
+    aperture[[0, 1, 2, 9]] = 1
+    assert fft.band_of(aperture) == (3, 9)
+    aperture[5] = 1
+    with pytest.raises(ValueError, match="aperture"):
+        fft.band_of(aperture)
+
+
+def test_a_simulation_with_the_default_fft_backend_does_not_import_pyfftw():
+    # importing pyFFTW (core.fft holds it as a lazy module) imports dask.array: 0.4 s that
+    # every first simulation used to pay for aligned buffers pocketfft does not need
+    code = (
+        "import sys; from ase.build import bulk; import atomscope as ats\n"
+        "p = ats.Potential(bulk('Si', cubic=True), sampling=0.2)\n"
+        "ats.PlaneWave(energy=200e3).multislice(p)\n"
+        "assert 'dask.array' not in sys.modules, 'pyFFTW was imported'\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ATOMSCOPE_FFT"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
 def test_fftw_wisdom_is_saved_and_survives_a_corrupt_cache(tmp_path):
     script = (
         "import numpy as np; from atomscope.core import fft; "

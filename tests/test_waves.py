@@ -95,11 +95,11 @@ def test_multislice_step_equals_explicit_formula():
     np.testing.assert_allclose(actual, expected, atol=1e-4 * np.abs(expected).max())
 
 
-@settings(max_examples=10, deadline=None)
-@given(st.lists(st.booleans(), min_size=1, max_size=6), st.integers(0, 2**31))
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=14), st.integers(0, 2**31))
 def test_vacuum_slices_skipped_in_fourier_space_equal_full_steps(vacuum, seed):
-    # run_multislice keeps the wave in Fourier space across vacuum slices; the result must equal
-    # one full step (t = 1 for vacuum) per slice.
+    # run_multislice keeps the wave in Fourier space across vacuum slices (a repeated run as one
+    # product of propagators); the result must equal one full step (t = 1) per slice.
     rng = np.random.default_rng(seed)
     arrays = [np.zeros((24, 20)) if empty else rng.random((24, 20)) * 30 for empty in vacuum]
     given_potential = GivenSlices(arrays, sampling=0.1, thickness=0.7)
@@ -109,6 +109,49 @@ def test_vacuum_slices_skipped_in_fourier_space_equal_full_steps(vacuum, seed):
         stepper.step(expected, stepper.transmission(array).copy(), stepper.propagator(0.7))
     exit_wave = PlaneWave(200e3).multislice(given_potential)
     np.testing.assert_allclose(exit_wave.array, expected, atol=2e-5)
+
+
+def test_a_repeated_vacuum_run_is_one_product_equal_to_its_propagators_one_by_one():
+    grid = Grid(gpts=(24, 30), sampling=0.1)
+    stepper = MultisliceStepper(grid, 300e3, tilt=(3.0, -2.0))
+    rng = np.random.default_rng(4)
+    spectrum = (rng.standard_normal((24, 30)) + 1j * rng.standard_normal((24, 30))).astype(
+        np.complex64
+    )
+    run = (0.5, 0.5, 0.25)
+    for normalized in (False, True, False, True):
+        expected = spectrum * stepper.propagator(run[0], normalized)
+        for thickness in run[1:]:
+            expected *= stepper.propagator(thickness, normalized=False)
+        actual = spectrum.copy()
+        stepper.propagate_vacuum(actual, run, normalized)
+        np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.floats(1e-3, 5e3), st.floats(-100, 100), st.floats(-100, 100))
+def test_fresnel_propagator_is_the_direct_formula(thickness, tilt_x, tilt_y):
+    # the outer product of the x and y factors against exp(−iπλΔz k² − 2πiΔz k·tan θ) evaluated
+    # on the whole grid (seed Eq 2.8, Kirkland 2010 Eq 6.99)
+    from atomscope.waves.multislice import fresnel_propagator
+
+    grid = Grid(gpts=(20, 18), sampling=0.2)
+    kx, ky = grid.frequencies()
+    wavelength = energy2wavelength(200e3)
+    phase = -np.pi * wavelength * thickness * grid.frequency_squared() - 2 * np.pi * thickness * (
+        kx[:, None] * np.tan(tilt_x * 1e-3) + ky[None, :] * np.tan(tilt_y * 1e-3)
+    )
+    actual = fresnel_propagator(grid, 200e3, thickness, (tilt_x, tilt_y))
+    assert actual.dtype == np.complex64
+    np.testing.assert_allclose(actual, np.exp(1j * phase), atol=2e-6)
+
+
+def test_waves_made_from_waves_own_their_arrays():
+    wave = PlaneWave(200e3).build(Grid(gpts=16, sampling=0.2))
+    propagated = wave.propagate(10.0)
+    propagated.array[...] = 0
+    assert np.abs(wave.array).min() > 0.99
+    assert not np.shares_memory(wave.array, wave.propagate(0.0).array)
 
 
 def test_multislice_holds_a_fixed_number_of_slices_whatever_the_thickness():

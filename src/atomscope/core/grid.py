@@ -144,5 +144,7 @@ class Grid:
         k = np.sqrt(self.frequency_squared())
         if width <= 0:
             return (k < k_cut).astype(np.float32)
-        edge = 0.5 * (1 + np.cos(np.pi * (k - k_cut + width) / width))
-        return np.where(k > k_cut - width, np.where(k > k_cut, 0.0, edge), 1.0).astype(np.float32)
+        aperture = (k <= k_cut - width).astype(np.float32)
+        edge = (k > k_cut - width) & (k <= k_cut)  # the raised cosine only on its thin ring
+        aperture[edge] = 0.5 * (1 + np.cos(np.pi * (k[edge] - k_cut + width) / width))
+        return aperture

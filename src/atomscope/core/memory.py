@@ -262,7 +262,8 @@ _MULTISLICE_BYTES_PER_PIXEL = (
     + 20  # stepper: band-limit aperture and transmission function (complex64), phase (float32)
     + 16  # propagators of the slice thickness, normalised and bare (complex64)
     + 12  # slice generation: |k| (float64, half spectrum), spectrum (complex64, half), the slice
-    + 24  # transients: a new propagator's float64 k² and phase with its complex64 product
+    + 16  # products of repeated vacuum-slice runs (waves.multislice.MAX_VACUUM_RUNS = 2)
+    + 8  # transient: a new propagator before its band limit (complex64; its 1D factors are tiny)
 )
 
 

@@ -184,9 +184,11 @@ class CTF:
         """
         if not isinstance(grid, Grid):
             raise TypeError(f"grid must be an atomscope Grid, got {type(grid).__name__}")
-        kx, ky = np.meshgrid(*grid.frequencies(), indexing="ij")
-        support = self.wavelength * np.hypot(kx, ky) <= (self.semiangle_cutoff + taper / 2) * 1e-3
-        return kx[support], ky[support], support
+        kx, ky = grid.frequencies()
+        k_max = (self.semiangle_cutoff + taper / 2) * 1e-3 / self.wavelength  # α = λk
+        support = np.add.outer(kx**2, ky**2) <= k_max**2
+        rows, columns = np.nonzero(support)
+        return kx[rows], ky[columns], support
 
     def evaluate(self, grid: Grid) -> np.ndarray:
         """Quasi-coherent wave transfer A · exp(−iχ) · Es · Et on ``grid``, complex64, FFT order.

@@ -292,6 +292,7 @@ class Potential:
             for z in np.unique(numbers)
         }
         spectrum = np.empty(k.shape, dtype=np.complex64)
+        term = np.empty(k.shape, dtype=np.complex64)
         for index in range(first, last):
             in_slice = indices == index
             if not in_slice.any():
@@ -302,7 +303,8 @@ class Potential:
             for z, form_factor in form_factors.items():
                 selected = positions[in_slice & (numbers == z)]
                 if len(selected):
-                    spectrum += form_factor * structure_factor(kx, ky, selected[:, :2])
+                    np.multiply(form_factor, structure_factor(kx, ky, selected[:, :2]), out=term)
+                    spectrum += term
             array = irfft2(spectrum, self._grid.gpts)
             yield PotentialSlice(array, self._slice_thickness(index), index)
 
@@ -345,12 +347,26 @@ def structure_factor(kx: np.ndarray, ky: np.ndarray, positions: np.ndarray) -> n
     >>> np.round(s.real.ravel(), 6).tolist()
     [1.0, -1.0]
     """
-    phase_x = np.exp(-2j * np.pi * np.outer(kx, positions[:, 0])).astype(np.complex64)
-    phase_y = np.exp(-2j * np.pi * np.outer(ky, positions[:, 1])).astype(np.complex64)
+    phase_x = _unit_phasors(kx, positions[:, 0])
+    phase_y = _unit_phasors(ky, positions[:, 1])
     # One BLAS thread: multithreaded OpenBLAS keeps spinning after the call and halves the speed
     # of the FFTW threads that run next.
     with _blas_controller().limit(limits=1, user_api="blas"):
         return phase_x @ phase_y.T
+
+
+def _unit_phasors(k: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """exp(−2πi k x) for every pair (k, x) [1/Å, Å], complex64 (len(k), len(x)).
+
+    k·x is reduced to [−½, ½] cycles in float64 before the float32 cosine and sine, so the
+    phase keeps float64 accuracy for any position and frequency."""
+    cycles = np.multiply.outer(k, x)
+    cycles -= np.rint(cycles)
+    angle = (-2 * np.pi * cycles).astype(np.float32)
+    out = np.empty(angle.shape, dtype=np.complex64)
+    np.cos(angle, out=out.real)
+    np.sin(angle, out=out.imag)
+    return out
 
 
 @functools.cache

@@ -2,9 +2,12 @@
 
 Nothing is allocated inside the loop: the transmission function, the wave and the cached
 propagators live in FFT-aligned complex64 buffers, and the 1/N of the inverse FFT is folded into
-the propagator and the band-limiting aperture. A vacuum slice (V = 0, so t = 1) is exactly a
+the propagator and the band-limiting aperture. Every spectrum the loop makes is band-limited to
+the antialias aperture, so its transforms are pruned to the aperture's rows
+(`atomscope.core.fft.fft2_band_inplace`): 5/6 of a full transform each. A vacuum slice (V = 0, so t = 1) is exactly a
 multiplication by its propagator in Fourier space, so runs of vacuum slices cost no FFT: the wave
-stays in Fourier space until the next slice with atoms.
+stays in Fourier space until the next slice with atoms, and a run that repeats costs one
+multiplication by the product of its propagators.
 """
 
 from __future__ import annotations
@@ -13,13 +16,16 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from atomscope.core.energy import energy2sigma, energy2wavelength
-from atomscope.core.fft import empty, fft2_inplace, ifft2_inplace
+from atomscope.core.fft import band_of, empty, fft2_band_inplace, ifft2_band_inplace
 from atomscope.core.grid import Grid
 from atomscope.core.memory import check_memory, estimate
 from atomscope.core.validate import check_pair, check_range
 
 MAX_TILT = 100.0
 """Largest specimen tilt per axis [mrad] for the tilted propagator (a small-angle model)."""
+
+MAX_VACUUM_RUNS = 2
+"""Products of vacuum-slice propagators a stepper keeps (one complex64 grid each)."""
 
 
 def check_tilt(tilt) -> tuple[float, float]:
@@ -46,20 +52,18 @@ def fresnel_propagator(
 
     A specimen ``tilt`` (θx, θy) [mrad] adds the shift of the wave by Δz·tan θ per slice:
     P · exp(−2πiΔz(kx tan θx + ky tan θy)) (Kirkland 2010, Eq 6.99, in our FFT sign convention).
+    Both phases are sums of an x and a y part, so P is the outer product of two 1D factors,
+    each evaluated in float64 (the phase reaches thousands of rad for long distances).
     """
     wavelength = energy2wavelength(energy)
-    # the phase stays float64: it reaches thousands of rad for long propagation distances
-    phase = -np.pi * wavelength * thickness * grid.frequency_squared()
-    if tilt[0] or tilt[1]:
-        kx, ky = grid.frequencies()
-        # Kirkland Eq 6.99: the slice's content moves by Δz·tan θ
-        phase -= (
-            2
-            * np.pi
-            * thickness
-            * (kx[:, None] * np.tan(tilt[0] * 1e-3) + ky[None, :] * np.tan(tilt[1] * 1e-3))
+    factors = []
+    for k, angle in zip(grid.frequencies(), tilt, strict=True):
+        # seed Eq 2.8 and Kirkland Eq 6.99: the slice's content moves by Δz·tan θ
+        phase = -np.pi * wavelength * thickness * k**2 - 2 * np.pi * thickness * k * np.tan(
+            angle * 1e-3
         )
-    return exp_i(phase)
+        factors.append(np.exp(1j * phase).astype(np.complex64))
+    return np.multiply.outer(*factors)
 
 
 class MultisliceStepper:
@@ -89,10 +93,12 @@ class MultisliceStepper:
         self.tilt = (float(tilt[0]), float(tilt[1]))
         self.sigma = np.float32(energy2sigma(energy))
         self._size = grid.gpts[0] * grid.gpts[1]
-        self._aperture = (grid.antialias_aperture(antialias_cutoff) / self._size).astype(
-            np.complex64
-        )
+        aperture = grid.antialias_aperture(antialias_cutoff)
+        self._band = band_of(aperture)
+        self._aperture = (aperture / self._size).astype(np.complex64)
         self._propagators: dict[tuple[float, bool], np.ndarray] = {}
+        self._vacuum_runs: dict[tuple[tuple[float, ...], bool], np.ndarray] = {}
+        self._seen_runs: set[tuple[tuple[float, ...], bool]] = set()
         self._transmission = empty(grid.gpts)
         self._phase = np.empty(grid.gpts, dtype=np.float32)
 
@@ -110,27 +116,59 @@ class MultisliceStepper:
             ) * (self._aperture * np.complex64(scale))
         return self._propagators[key]
 
+    def propagate_vacuum(
+        self, wave: np.ndarray, thicknesses: tuple[float, ...], normalized: bool
+    ) -> None:
+        """Apply the propagators of consecutive vacuum slices of ``thicknesses`` [Å] to a
+        ``wave`` in Fourier space, in place; ``normalized`` as in `propagator`, for the first.
+
+        A run seen before is one multiplication by the product of its propagators (at most
+        `MAX_VACUUM_RUNS` products are kept), equal to applying them one by one, aperture
+        included each time.
+        """
+        key = (tuple(round(float(t), 9) for t in thicknesses), normalized)
+        product = self._vacuum_runs.get(key)
+        if product is None and key in self._seen_runs and len(self._vacuum_runs) < MAX_VACUUM_RUNS:
+            product = self.propagator(thicknesses[0], normalized).copy()
+            for thickness in thicknesses[1:]:
+                product *= self.propagator(thickness, normalized=False)
+            self._vacuum_runs[key] = product
+        self._seen_runs.add(key)
+        if product is not None:
+            wave *= product
+            return
+        for index, thickness in enumerate(thicknesses):
+            wave *= self.propagator(thickness, normalized=normalized and index == 0)
+
     def transmission(self, potential_slice: np.ndarray) -> np.ndarray:
         """t = exp(iσV) (seed Eq 2.7) band-limited to the antialias aperture, in a reused buffer."""
         np.multiply(potential_slice, self.sigma, out=self._phase)
         t = exp_i(self._phase, out=self._transmission)
-        fft2_inplace(t)
+        self.to_fourier(t)
         t *= self._aperture
-        return ifft2_inplace(t, normalize=False)
+        return self.to_real(t)
 
-    @staticmethod
+    def to_fourier(self, array: np.ndarray) -> np.ndarray:
+        """Forward FFT in place, kept on the antialias aperture's rows (unnormalised)."""
+        return fft2_band_inplace(array, self._band)
+
+    def to_real(self, array: np.ndarray) -> np.ndarray:
+        """Inverse FFT in place of a spectrum band-limited to the antialias aperture (no 1/N:
+        it is folded into the aperture and the propagators)."""
+        return ifft2_band_inplace(array, self._band, normalize=False)
+
     def transmit_and_propagate(
-        wave: np.ndarray, transmission: np.ndarray, propagator: np.ndarray
+        self, wave: np.ndarray, transmission: np.ndarray, propagator: np.ndarray
     ) -> None:
         """In place ψ ← P · F[t · ψ]: one slice, leaving the wave in Fourier space."""
         wave *= transmission
-        fft2_inplace(wave)
+        self.to_fourier(wave)
         wave *= propagator
 
     def step(self, wave: np.ndarray, transmission: np.ndarray, propagator: np.ndarray) -> None:
         """One slice in place: ψ ← F⁻¹{P · F[t · ψ]} (seed Eq 2.9)."""
         self.transmit_and_propagate(wave, transmission, propagator)
-        ifft2_inplace(wave, normalize=False)
+        self.to_real(wave)
 
 
 def multislice_memory(potential) -> int:
@@ -193,27 +231,35 @@ def run_multislice(
     stepper = MultisliceStepper(potential.grid, energy, tilt=tilt)
     slices = potential.generate_slices()
     in_fourier_space = False
+    vacuum: list[float] = []  # thicknesses of the vacuum slices not yet applied
+
+    def apply_vacuum() -> None:
+        nonlocal in_fourier_space
+        if vacuum:
+            if not in_fourier_space:
+                stepper.to_fourier(wave)
+            stepper.propagate_vacuum(wave, tuple(vacuum), normalized=not in_fourier_space)
+            in_fourier_space = True
+            vacuum.clear()
+
     for potential_slice in tqdm(
         slices, total=potential.num_slices, desc="multislice", unit="slice", disable=not progress
     ):
         if projection is not None:
             projection += potential_slice.array
         if not potential_slice.array.any():
-            if in_fourier_space:
-                wave *= stepper.propagator(potential_slice.thickness, normalized=False)
-            else:
-                fft2_inplace(wave)
-                wave *= stepper.propagator(potential_slice.thickness)
-                in_fourier_space = True
+            vacuum.append(potential_slice.thickness)
             continue
+        apply_vacuum()
         if in_fourier_space:
-            ifft2_inplace(wave, normalize=False)
+            stepper.to_real(wave)
         stepper.transmit_and_propagate(
             wave,
             stepper.transmission(potential_slice.array),
             stepper.propagator(potential_slice.thickness),
         )
         in_fourier_space = True
+    apply_vacuum()
     if in_fourier_space:
-        ifft2_inplace(wave, normalize=False)
+        stepper.to_real(wave)
     return wave

@@ -115,7 +115,15 @@ class Waves:
         return self.grid.extent
 
     def _new(self, array: np.ndarray, weights=None, **metadata) -> Waves:
-        return Waves(array, self._sampling, self._energy, weights, {**self.metadata, **metadata})
+        """A `Waves` on this grid that takes ``array`` over: a fresh FFT-aligned complex64 array
+        made by this class from validated waves (no copy, no second check of its values)."""
+        waves = object.__new__(Waves)
+        waves._array = array
+        waves._sampling = self._sampling
+        waves._energy = self._energy
+        waves._weights = None if weights is None else np.asarray(weights, dtype=np.float64)
+        waves.metadata = {**self.metadata, **metadata}
+        return waves
 
     def intensity(self) -> Images:
         """|ψ|² as `Images` (weighted incoherent sum over the leading axis if ``weights``).
@@ -123,7 +131,7 @@ class Waves:
         After `apply_ctf` with a lens that has ``deflection``, the intensity is blurred by the
         deflection envelope Ed (seed Eq 2.19), which acts on the image, not on the wave.
         """
-        intensity = np.abs(self._array) ** 2
+        intensity = np.square(self._array.real) + np.square(self._array.imag)
         if self._weights is not None:
             intensity = np.tensordot(self._weights, intensity, axes=(0, 0))
         images = Images(intensity, self._sampling, dict(self.metadata))
