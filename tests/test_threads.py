@@ -19,6 +19,7 @@ def fresh(monkeypatch):
     """The policy undecided and without ATOMSCOPE_THREADS, restored afterwards."""
     monkeypatch.delenv("ATOMSCOPE_THREADS", raising=False)
     monkeypatch.setattr(threads, "_chosen", None)
+    monkeypatch.setattr(threads, "_explicit", False)
     return threads
 
 
@@ -26,8 +27,57 @@ def fresh(monkeypatch):
 def test_default_leaves_the_cores_other_processes_use(fresh, monkeypatch, others):
     monkeypatch.setattr(fresh, "available_cores", lambda: 2)
     monkeypatch.setattr(fresh, "_procs_running", lambda: 1 + others)  # this process + others
+    monkeypatch.setattr(fresh, "_own_running", lambda: 1)
     assert fresh.busy_cores() == others
     assert fresh.threads() == max(1, 2 - others)
+
+
+def test_the_default_is_decided_again_when_old_but_a_given_count_stands(fresh, monkeypatch):
+    # a long-lived process (notebook, Dask worker) must follow the load: busy at first, quiet
+    # later; a count from --threads / set_threads is never replaced
+    clock = [100.0]
+    monkeypatch.setattr(fresh.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(fresh, "available_cores", lambda: 2)
+    running = [2]
+    monkeypatch.setattr(fresh, "_procs_running", lambda: running[0])
+    monkeypatch.setattr(fresh, "_own_running", lambda: 1)
+    assert fresh.threads() == 1
+    running[0] = 1
+    clock[0] += fresh.REDECIDE_AFTER / 2
+    assert fresh.threads() == 1  # still the recent decision
+    clock[0] += fresh.REDECIDE_AFTER
+    assert fresh.threads() == 2
+    fresh.set_threads(1)
+    clock[0] += 10 * fresh.REDECIDE_AFTER
+    assert fresh.threads() == 1
+    fresh.set_threads(None)
+    assert fresh.threads() == 2
+
+
+def test_this_process_own_running_threads_are_not_counted_as_busy(fresh, monkeypatch):
+    import threading
+
+    import scipy.fft
+
+    # a worker that keeps running without the GIL (as FFT or PyTorch workers finishing a call)
+    stop = threading.Event()
+    data = np.ones((512, 512), dtype=np.complex64)
+
+    def work():
+        while not stop.is_set():
+            scipy.fft.fft2(data, workers=1)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    try:
+        seen = max(fresh._own_running() for _ in range(200))
+    finally:
+        stop.set()
+        worker.join()
+    assert seen >= 2
+    monkeypatch.setattr(fresh, "_procs_running", lambda: 3)
+    monkeypatch.setattr(fresh, "_own_running", lambda: 2)
+    assert fresh.busy_cores() == 1
 
 
 def test_a_busy_process_is_seen_in_the_run_queue(fresh):

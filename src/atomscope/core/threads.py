@@ -2,12 +2,14 @@
 
 The default (`threads`) is the number of cores this process may run on
 (``os.sched_getaffinity``) minus the cores other processes keep busy when it is decided: the
-machine's run queue (``procs_running`` in ``/proc/stat``, every runnable task, this one
-included) sampled a few times over 10 ms. On this 2-core machine that is 2 threads when it is
+machine's run queue (``procs_running`` in ``/proc/stat``, every runnable task) less this
+process's own runnable threads, sampled a few times over 10 ms. On this 2-core machine that is 2 threads when it is
 quiet and 1 next to one busy process, where two threads measured 3–4× slower than one (the
 other process and our second thread take turns on one core). ``ATOMSCOPE_THREADS`` or a
 command's ``--threads`` override it; more than the cores available is clamped with a warning.
-The count is decided once per process, at the first job that asks, or again by `set_threads`.
+The count is decided at the first call that asks and again when that decision is more than
+`REDECIDE_AFTER` seconds old, so a long-lived process (a notebook, a Dask worker) follows the
+machine's load; a count given to `set_threads` (``--threads``) stands until ``set_threads(None)``.
 
 Idle OpenMP workers (PyTorch, numba's parallel loops) spin-wait by default and so burn a core
 another process needs: importing atomscope sets ``OMP_WAIT_POLICY=PASSIVE`` unless it is set.
@@ -26,6 +28,11 @@ _ENVIRONMENT = "ATOMSCOPE_THREADS"
 _SAMPLES = 5
 _INTERVAL = 0.002  # [s] between run-queue samples
 _chosen: int | None = None
+_decided_at = 0.0  # time.monotonic() of the last decision [s]
+_explicit = False  # _chosen came from set_threads(count)
+
+REDECIDE_AFTER = 5.0
+"""Age [s] after which the default thread count is decided again (sampling costs ~10 ms)."""
 
 
 def available_cores() -> int:
@@ -53,15 +60,35 @@ def _procs_running() -> int | None:
     return None
 
 
+def _own_running() -> int:
+    """Runnable threads of this process (state R in /proc/self/task; at least the caller).
+
+    A decision made again during a job must not count this process's own FFT or PyTorch
+    workers, which may still be finishing, as another process's load."""
+    running = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 1
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/stat") as stat:
+                # the state follows the command name, which is in parentheses and may hold spaces
+                running += stat.read().rpartition(")")[2].split()[0] == "R"
+        except (OSError, IndexError):
+            continue
+    return max(1, running)
+
+
 def busy_cores() -> int:
-    """Cores other processes keep busy now: runnable tasks besides this one (median of a few
-    samples of the run queue; 0 where the kernel does not report it)."""
+    """Cores other processes keep busy now: runnable tasks that are not this process's threads
+    (median of a few samples of the run queue; 0 where the kernel does not report it)."""
     samples = []
     for _ in range(_SAMPLES):
         running = _procs_running()
         if running is None:
             return 0
-        samples.append(running - 1)  # this thread is runnable while it reads
+        samples.append(running - _own_running())
         time.sleep(_INTERVAL)
     return max(0, sorted(samples)[len(samples) // 2])
 
@@ -101,24 +128,27 @@ def default_threads() -> int:
 
 
 def threads() -> int:
-    """Threads per process for FFTs, PyTorch, numba and BLAS (decided on first use).
+    """Threads per process for FFTs, PyTorch, numba and BLAS (decided on first use and again
+    when the decision is older than `REDECIDE_AFTER`, unless `set_threads` was given a count).
 
     Examples
     --------
     >>> 1 <= threads() <= available_cores()
     True
     """
-    global _chosen
-    if _chosen is None:
-        _chosen = default_threads()
+    global _chosen, _decided_at
+    now = time.monotonic()
+    if _chosen is None or (not _explicit and now - _decided_at > REDECIDE_AFTER):
+        _chosen, _decided_at = default_threads(), now
     return _chosen
 
 
 def set_threads(count: int | None) -> int:
     """Use ``count`` threads from now on (None: decide again by the default rule), in every
     library already loaded; returns the count in use."""
-    global _chosen
+    global _chosen, _decided_at, _explicit
     _chosen = default_threads() if count is None else check_threads(count)
+    _decided_at, _explicit = time.monotonic(), count is not None
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(_chosen)
     if "numba" in sys.modules:
@@ -130,14 +160,15 @@ def set_threads(count: int | None) -> int:
 def using(count: int) -> Iterator[int]:
     """Use ``count`` threads inside the ``with`` block (`set_threads`), the previous choice
     after it."""
-    global _chosen
-    previous = _chosen
+    global _chosen, _explicit
+    previous, was_explicit = _chosen, _explicit
     try:
         yield set_threads(count)
     finally:
         _chosen = previous
         if previous is not None:
             set_threads(previous)
+        _explicit = was_explicit
 
 
 def limit_numba() -> None:
