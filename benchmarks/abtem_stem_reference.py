@@ -7,7 +7,8 @@ cbed:  abTEM 1.0.11's exit wave and diffraction pattern (antialias cutoff) of on
 haadf: abTEM's annular-detector image of a grid scan from ``repeats`` (default 2) runs, the
        times (cold: the first in the process; warm: the best of the others) with the potential
        built inside the run, and its slices.
-JSON_SETTINGS may hold "synchronous": true to run abTEM's dask graph one task at a time.
+JSON_SETTINGS may hold "synchronous": true to run abTEM's dask graph one task at a time and
+"fftw_threads": N to give each FFT N threads (abTEM's default: 1).
 """
 
 import json
@@ -20,7 +21,10 @@ import dask
 import numpy as np
 
 mode, structure, out, settings = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
-abtem.config.set({"device": "cpu", "fftw.threads": 2, "diagnostics.progress_bar": False})
+config = {"device": "cpu", "diagnostics.progress_bar": False}
+if "fftw_threads" in settings:
+    config["fftw.threads"] = settings["fftw_threads"]
+abtem.config.set(config)  # otherwise abTEM's defaults: one FFTW thread per dask task
 if settings.get("synchronous"):
     # one dask task at a time: abTEM's threaded scan has come out wrong under load (a 43 % and a
     # 57 % different image from the same input), so reference values for fidelity use this

@@ -29,6 +29,15 @@ def busy_processes(count: int) -> Iterator[None]:
             loop.wait()
 
 
+_blocks_run = 0
+
+
+def fresh_process() -> bool:
+    """True in the first block only: later blocks run in the same, warmed-up process, so a
+    "cold" time measured there is not one."""
+    return _blocks_run == 0
+
+
 def run(main: Callable[[], None]) -> None:
     """Run ``main`` quiet; with ``--busy N`` (N > 0) on the command line, run it again next to N
     busy processes, each block headed by its count. Other arguments stay in ``sys.argv``."""
@@ -41,7 +50,9 @@ def run(main: Callable[[], None]) -> None:
     if known.busy == 0:
         main()
         return
+    global _blocks_run
     for count in (0, known.busy):
         print(f"=== {count} busy process(es) ===", flush=True)
         with busy_processes(count):
             main()
+        _blocks_run += 1

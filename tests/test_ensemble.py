@@ -31,6 +31,36 @@ def test_streamed_average_equals_the_stacked_ensemble(potential, ctf):
     np.testing.assert_allclose(average.exit_wave.array, stacked.array.mean(axis=0), atol=2e-6)
 
 
+def test_configurations_in_parallel_lanes_equal_one_at_a_time_bit_for_bit(potential, ctf):
+    from atomscope.core.threads import using
+    from atomscope.waves.ensemble import configuration_lanes
+
+    with using(1):
+        assert configuration_lanes(potential) == 1
+        single = frozen_phonon_average(PlaneWave(300e3), potential, ctf)
+        stacked_single = PlaneWave(300e3).multislice(potential).array
+    with using(2):
+        assert configuration_lanes(potential) == 2
+        lanes = frozen_phonon_average(PlaneWave(300e3), potential, ctf)
+        stacked_lanes = PlaneWave(300e3).multislice(potential).array
+    np.testing.assert_array_equal(lanes.image.array, single.image.array)
+    np.testing.assert_array_equal(lanes.exit_wave.array, single.exit_wave.array)
+    np.testing.assert_array_equal(stacked_lanes, stacked_single)
+
+
+def test_lanes_are_limited_by_the_tasks_and_the_memory(monkeypatch):
+    from atomscope.core.threads import using
+    from atomscope.parallel import local_lanes
+
+    monkeypatch.setenv("ATOMSCOPE_MEMORY_LIMIT", "1GB")
+    with using(2):
+        assert local_lanes(5) == 2
+        assert local_lanes(1) == 1
+        assert local_lanes(5, lane_bytes=300 * 2**20) == 2
+        assert local_lanes(5, lane_bytes=600 * 2**20) == 1  # two would not fit in 90 % of 1 GB
+        assert local_lanes(5, lane_bytes=300 * 2**20, held_bytes=500 * 2**20) == 1
+
+
 def test_thermal_motion_scatters_diffusely(potential):
     average = frozen_phonon_average(PlaneWave(300e3), potential)
     diffuse = average.diffuse_intensity.array
@@ -61,6 +91,51 @@ def test_local_workers_share_the_cores_unless_told():
         assert set(dask_client.run(_worker_fft_threads).values()) == {expected}
     with client(workers=2, fft_threads=1) as dask_client:
         assert set(dask_client.run(_worker_fft_threads).values()) == {1}
+
+
+def test_ordered_map_in_lanes_keeps_order_bounds_the_work_in_flight_and_copies_per_thread():
+    import threading
+    import time
+
+    from atomscope.core.threads import threads
+
+    lock = threading.Lock()
+    state = {"running": 0, "most": 0, "callers": set(), "fft_threads": set()}
+
+    class Task:
+        def __init__(self):
+            self.owner = None
+
+        def __call__(self, item):
+            with lock:
+                state["running"] += 1
+                state["most"] = max(state["most"], state["running"])
+                state["fft_threads"].add(threads())
+            if self.owner is None:
+                self.owner = threading.get_ident()
+            assert self.owner == threading.get_ident(), "a copy was shared between threads"
+            time.sleep(0.01 * (item % 3))  # finish out of order
+            with lock:
+                state["running"] -= 1
+                state["callers"].add(threading.get_ident())
+            return -item
+
+    assert list(ordered_map(Task(), range(12), lanes=2)) == [-i for i in range(12)]
+    assert state["most"] <= 2 and len(state["callers"]) == 2
+    assert state["fft_threads"] == {max(1, threads() // 2)}
+
+
+def test_ordered_map_in_lanes_raises_the_first_error_in_order():
+    def task(item):
+        if item == 3:
+            raise ValueError("item 3")
+        return item
+
+    results = []
+    with pytest.raises(ValueError, match="item 3"):
+        for result in ordered_map(task, range(8), lanes=2):
+            results.append(result)
+    assert results == [0, 1, 2]
 
 
 def test_ordered_map_keeps_order_on_the_cluster():

@@ -436,6 +436,41 @@ def test_scan_on_a_dask_cluster_is_bit_identical_to_the_local_scan():
         np.testing.assert_array_equal(theirs.array, ours.array)
 
 
+def test_parallel_lanes_give_the_single_lane_scan_bit_for_bit():
+    # batches in two threads with one FFT thread each against one lane with every thread
+    from atomscope.core.threads import using
+    from atomscope.thermal import EinsteinPhonons
+
+    potential = Potential(
+        EinsteinPhonons(silicon(), sigmas=0.1, num_configs=2, rng=5), gpts=64, slice_thickness=2.0
+    )
+    probe = Probe(200e3, 20)
+    detectors = [AnnularDetector(30, 45), SegmentedDetector(0, 20, 1, 4), PixelatedDetector(40)]
+    scan = GridScan(gpts=(3, 5))
+    assert probe.plan_batches(potential, 15, detectors, batch_size=4, lanes=2).lanes == 2
+    assert probe.plan_batches(potential, 15, detectors, batch_size=15, lanes=2).lanes == 1
+    with using(1):
+        single = probe.scan(potential, detectors, scan, batch_size=4)
+    with using(2):
+        lanes = probe.scan(potential, detectors, scan, batch_size=4)
+    for ours, theirs in zip(single, lanes, strict=True):
+        assert ours.array.max() > 0
+        np.testing.assert_array_equal(theirs.array, ours.array)
+
+
+def test_the_memory_plan_counts_every_lane():
+    potential = Potential(silicon(), gpts=64, slice_thickness=2.0)
+    probe, detectors = Probe(200e3, 20), [AnnularDetector(30, 45)]
+    one, two, three = (
+        probe.plan_batches(potential, 100, detectors, batch_size=10, lanes=lanes).nbytes
+        for lanes in (1, 2, 3)
+    )
+    per_batch = two - one
+    assert three - two == per_batch > 10 * 2 * 8 * 64 * 64  # waves and FFT scratch at least
+    balanced = probe.plan_batches(potential, 100, detectors, lanes=2)
+    assert balanced.lanes == 2 and (-(-100 // balanced.batch_size)) % 2 == 0
+
+
 def test_frozen_phonon_cbed_on_dask_equals_the_local_run():
     from ase.build import bulk
 

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from atomscope.core.validate import check_positive, check_positive_int
 
-__all__ = ["client", "ordered_map"]
+__all__ = ["client", "local_lanes", "ordered_map"]
 
 
 def client(
@@ -82,30 +82,66 @@ def client(
         ) from None
 
 
+def local_lanes(tasks: int, lane_bytes: int = 0, held_bytes: int = 0) -> int:
+    """How many of ``tasks`` independent tasks to run at once in this process (`ordered_map`'s
+    ``lanes``): one per thread of `atomscope.core.threads.threads`, at most ``tasks``, and no
+    more than fit in 90 % of the `atomscope.core.memory.memory_budget` when each lane holds
+    ``lane_bytes`` on top of ``held_bytes`` [B].
+
+    Examples
+    --------
+    >>> local_lanes(1)
+    1
+    >>> local_lanes(8, lane_bytes=2**60)
+    1
+    """
+    from atomscope.core.memory import memory_budget
+    from atomscope.core.threads import threads
+
+    lanes = max(1, min(threads(), check_positive_int("tasks", tasks)))
+    room = 0.9 * memory_budget() - held_bytes
+    while lanes > 1 and lanes * lane_bytes > room:
+        lanes -= 1
+    return lanes
+
+
 def ordered_map(
     function: Callable[[Any], Any],
     items: Iterable[Any],
     client=None,
     progress: bool = False,
     desc: str = "tasks",
+    lanes: int = 1,
 ) -> Iterator[Any]:
     """``function(item)`` for every item, yielded in item order, computed on ``client`` if given.
 
-    Without a client the items run one after another in this process. With one, all tasks are
-    submitted at once and each result is fetched (then released) in order, so memory on this
-    side holds one result at a time.
+    Without a client the items run in this process: one after another, or with ``lanes`` > 1
+    in that many threads at once, each with its own copy of ``function`` (``copy.copy``: a
+    callable that keeps buffers between items gets one per thread) and its share of the
+    threads (`atomscope.core.threads.in_this_thread`). Worker threads release the GIL in FFTs
+    and NumPy, and unlike one call with every thread they need no synchronisation per
+    transform. At most ``lanes`` items are in flight, so memory holds ``lanes`` results. With a
+    client, all tasks are submitted at once and each result is fetched (then released) in
+    order, so memory on this side holds one result at a time.
 
     Examples
     --------
     >>> list(ordered_map(abs, [-1, 2, -3]))
     [1, 2, 3]
+    >>> list(ordered_map(abs, [-1, 2, -3], lanes=2))
+    [1, 2, 3]
     """
     items = list(items)
+    lanes = check_positive_int("lanes", lanes)
     bar = tqdm(total=len(items), desc=desc, unit="task", disable=not progress)
     with bar:
         if client is None:
-            for item in items:
-                yield function(item)
+            if lanes == 1:
+                results = (function(item) for item in items)
+            else:
+                results = _in_lanes(function, items, lanes)
+            for result in results:
+                yield result
                 bar.update()
             return
         futures = client.map(function, items, pure=False)
@@ -117,3 +153,37 @@ def ordered_map(
                 bar.update()
         finally:
             client.cancel(futures)
+
+
+def _in_lanes(function: Callable[[Any], Any], items: list, lanes: int) -> Iterator[Any]:
+    """The results of ``function`` over ``items`` in order, from ``lanes`` threads."""
+    import copy
+    import threading
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+    from itertools import islice
+
+    from atomscope.core.threads import in_this_thread, threads
+
+    each = max(1, threads() // lanes)
+    local = threading.local()
+
+    def run(item):
+        if not hasattr(local, "function"):
+            local.function = copy.copy(function)
+        with in_this_thread(each):
+            return local.function(item)
+
+    remaining = iter(items)
+    with ThreadPoolExecutor(lanes, thread_name_prefix="atomscope-lane") as pool:
+        pending = deque(pool.submit(run, item) for item in islice(remaining, lanes))
+        try:
+            while pending:
+                result = pending.popleft().result()
+                for item in remaining:
+                    pending.append(pool.submit(run, item))
+                    break
+                yield result
+        finally:
+            for future in pending:
+                future.cancel()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ _INTERVAL = 0.002  # [s] between run-queue samples
 _chosen: int | None = None
 _decided_at = 0.0  # time.monotonic() of the last decision [s]
 _explicit = False  # _chosen came from set_threads(count)
+_this_thread = threading.local()  # .count: the count of `in_this_thread`, for one thread
 
 REDECIDE_AFTER = 5.0
 """Age [s] after which the default thread count is decided again (sampling costs ~10 ms)."""
@@ -129,7 +131,8 @@ def default_threads() -> int:
 
 def threads() -> int:
     """Threads per process for FFTs, PyTorch, numba and BLAS (decided on first use and again
-    when the decision is older than `REDECIDE_AFTER`, unless `set_threads` was given a count).
+    when the decision is older than `REDECIDE_AFTER`, unless `set_threads` was given a count);
+    inside `in_this_thread`, that block's count for the calling thread.
 
     Examples
     --------
@@ -137,6 +140,9 @@ def threads() -> int:
     True
     """
     global _chosen, _decided_at
+    local = getattr(_this_thread, "count", None)
+    if local is not None:
+        return local
     now = time.monotonic()
     if _chosen is None or (not _explicit and now - _decided_at > REDECIDE_AFTER):
         _chosen, _decided_at = default_threads(), now
@@ -169,6 +175,25 @@ def using(count: int) -> Iterator[int]:
         if previous is not None:
             set_threads(previous)
         _explicit = was_explicit
+
+
+@contextlib.contextmanager
+def in_this_thread(count: int) -> Iterator[int]:
+    """Give the FFTs called from this thread ``count`` threads inside the ``with`` block (other
+    threads keep theirs): for work split over parallel lanes, each lane with its share.
+
+    Examples
+    --------
+    >>> with in_this_thread(1):
+    ...     threads()
+    1
+    """
+    previous = getattr(_this_thread, "count", None)
+    _this_thread.count = check_threads(count, "threads per lane")
+    try:
+        yield _this_thread.count
+    finally:
+        _this_thread.count = previous
 
 
 def limit_numba() -> None:

@@ -221,6 +221,7 @@ def memory_estimate(potential: Potential, camera: Camera | None = None) -> int:
     True
     """
     from atomscope.core.memory import estimate
+    from atomscope.waves.ensemble import configuration_lanes
     from atomscope.waves.multislice import multislice_memory
 
     gpts = potential.gpts
@@ -228,8 +229,9 @@ def memory_estimate(potential: Potential, camera: Camera | None = None) -> int:
     camera_gpts = _camera_gpts(potential, camera)
     camera_pixels = camera_gpts[0] * camera_gpts[1]
     sums = _SUMS * pixels if potential.num_configs > 1 else 0
+    lanes = configuration_lanes(potential)  # configurations in flight at once
     # (the lens stage, ctf.image of one exit wave, holds less than the multislice before it)
-    stages = [multislice_memory(potential) + _PROJECTION * pixels + sums]
+    stages = [lanes * (multislice_memory(potential) + _PROJECTION * pixels) + sums]
     held = estimate("fft_plans", gpts=gpts) + _AVERAGES * pixels
     if camera is not None:
         stages.append(held + _RESAMPLE * pixels + _CAMERA * camera_pixels)

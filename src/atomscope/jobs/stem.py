@@ -198,7 +198,9 @@ def run_stem(
     check_inside(scan.positions, potential.extent)
     num_positions = int(np.prod(scan.shape))
     if prism is None:
-        batch_size, nbytes, _ = probe.plan_batches(potential, num_positions, detectors, batch_size)
+        batch_size, nbytes, _, _ = probe.plan_batches(
+            potential, num_positions, detectors, batch_size
+        )
         method = f"batches of {batch_size}"
     else:
         prism_scan = PRISM(probe, prism)

@@ -2,8 +2,9 @@
 
 The frozen-phonon image is the incoherent average over atomic configurations (seed §2.3.2):
 each configuration is propagated on its own, its image formed with the lens (quasi-coherent CTF,
-per configuration), and only running sums are kept. Configurations are independent tasks, so a
-Dask client (`atomscope.parallel.client`) can run them in parallel with identical results.
+per configuration), and only running sums are kept. Configurations are independent tasks: they run in parallel lanes (threads) in this process, or
+as tasks on a Dask client (`atomscope.parallel.client`), with results identical to one at a
+time.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import numpy as np
 
 from atomscope.core.fft import export_wisdom, import_wisdom, prepare_plans
 from atomscope.images import Images
-from atomscope.parallel import ordered_map
+from atomscope.parallel import local_lanes, ordered_map
 from atomscope.waves.waves import Waves
+
+_RESULTS = 8 + 4 + 4 + 8  # [B/px] one configuration's exit wave, intensity, image, projection
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,16 @@ def _one_configuration(task) -> tuple[np.ndarray, ...]:
     exit_wave = plane_wave.multislice(configuration, slice_progress, projection)
     image = None if ctf is None else ctf.image(exit_wave).array
     return exit_wave.array, exit_wave.intensity().array, image, projection
+
+
+def configuration_lanes(potential) -> int:
+    """Frozen-phonon configurations of ``potential`` run at once in this process
+    (`atomscope.parallel.local_lanes`): each lane holds one multislice and its results (the
+    exit wave, its intensity, image and projection); bit-identical to one at a time."""
+    from atomscope.waves.multislice import multislice_memory
+
+    pixels = potential.gpts[0] * potential.gpts[1]
+    return local_lanes(potential.num_configs, multislice_memory(potential) + _RESULTS * pixels)
 
 
 def frozen_phonon_average(
@@ -110,7 +123,12 @@ def frozen_phonon_average(
     )
     wave_sum = intensity_sum = image_sum = projection_sum = None
     for wave, intensity, image, projection in ordered_map(
-        _one_configuration, tasks, client, progress and not slice_progress, "frozen phonons"
+        _one_configuration,
+        tasks,
+        client,
+        progress and not slice_progress,
+        "frozen phonons",
+        lanes=1 if client is not None else configuration_lanes(potential),
     ):
         if wave_sum is None:
             wave_sum, intensity_sum = wave.astype(np.complex128), intensity.astype(np.float64)

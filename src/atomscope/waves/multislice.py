@@ -200,12 +200,13 @@ def multislice_memory(potential) -> int:
     return nbytes
 
 
-def check_multislice_memory(potential, waves: int = 1) -> None:
-    """Refuse (``ValueError``) a multislice of ``waves`` waves through ``potential`` that cannot
-    fit (`multislice_memory` plus the waves themselves), before anything is allocated."""
+def check_multislice_memory(potential, waves: int = 1, lanes: int = 1) -> None:
+    """Refuse (``ValueError``) a multislice of ``waves`` waves through ``potential``, ``lanes``
+    of them at once, that cannot fit (`multislice_memory` per lane plus the waves themselves),
+    before anything is allocated."""
     nx, ny = potential.gpts
     check_memory(
-        multislice_memory(potential) + estimate("waves", gpts=potential.gpts, count=waves),
+        lanes * multislice_memory(potential) + estimate("waves", gpts=potential.gpts, count=waves),
         f"a multislice{f' of {waves} frozen-phonon configurations' if waves > 1 else ''} on "
         f"the {nx}×{ny} grid of sampling {potential.sampling[0]:.3g} Å",
         "use a coarser sampling or a smaller cell",

@@ -53,9 +53,12 @@ class PlaneWave:
         ``projection`` (nx, ny), if given, accumulates the projected potential [V·Å] on the way.
         A grid that cannot fit in memory is refused before the wave is made.
         """
+        from atomscope.waves.ensemble import configuration_lanes
         from atomscope.waves.multislice import check_multislice_memory
 
-        check_multislice_memory(potential, getattr(potential, "num_configs", 1))
+        num_configs = getattr(potential, "num_configs", 1)
+        lanes = configuration_lanes(potential) if num_configs > 1 else 1
+        check_multislice_memory(potential, num_configs, lanes)
         wave = self.build(potential.grid)
         wave.metadata.update(
             potential=potential.parametrization,

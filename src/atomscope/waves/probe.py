@@ -15,6 +15,7 @@ import numpy as np
 from atomscope.core.fft import empty, fft2_inplace, ifft2_inplace, import_wisdom, plan_and_export
 from atomscope.core.grid import Grid
 from atomscope.core.memory import check_memory, estimate, memory_budget
+from atomscope.core.threads import threads
 from atomscope.core.validate import check_finite_array, check_positive, check_positive_int
 from atomscope.optics.aberrations import Aberrations
 from atomscope.optics.ctf import CTF
@@ -254,8 +255,9 @@ class Probe:
         """STEM: run the probe at every scan position and record each detector.
 
         Positions are processed in batches (one multislice run of a (batch, nx, ny) stack);
-        each batch goes through every detector and is then dropped, so memory holds one batch
-        plus the detector outputs. A frozen-phonon potential averages the detector signals
+        each batch goes through every detector and is then dropped, so memory holds the
+        batches in flight plus the detector outputs. Locally, batches run in parallel lanes,
+        one thread each (`plan_batches`); the result is the same bit for bit. A frozen-phonon potential averages the detector signals
         over its configurations with equal weights (the incoherent frozen-phonon average).
 
         Parameters
@@ -313,8 +315,12 @@ class Probe:
                 "WavesDetector cannot average the exit waves of frozen-phonon configurations; "
                 "use a potential with one configuration"
             )
-        batch_size, nbytes, cache_slices = self.plan_batches(
-            potential, len(positions), detectors, batch_size
+        batch_size, nbytes, cache_slices, lanes = self.plan_batches(
+            potential,
+            len(positions),
+            detectors,
+            batch_size,
+            lanes=1 if client is not None else None,
         )
         check_memory(
             nbytes,
@@ -333,7 +339,7 @@ class Probe:
         batches = [positions[i : i + batch_size] for i in range(0, len(positions), batch_size)]
         bar = tqdm(total=len(positions), desc="scan", unit="position", disable=not progress)
         start = 0
-        for signals in ordered_map(runner, batches, client):
+        for signals in ordered_map(runner, batches, client, lanes=lanes):
             for output, signal in zip(outputs, signals, strict=True):
                 write_positions(output, scan.shape, start, signal)
             start += len(signals[0])
@@ -350,16 +356,24 @@ class Probe:
         ]
 
     def plan_batches(
-        self, potential, num_positions: int, detectors: Any, batch_size: int | None = None
+        self,
+        potential,
+        num_positions: int,
+        detectors: Any,
+        batch_size: int | None = None,
+        lanes: int | None = None,
     ) -> BatchPlan:
         """How a scan of ``num_positions`` over ``potential`` is batched, and its memory.
 
-        The batch size is ``batch_size`` or balanced batches of at most 128 MiB of waves, fewer
-        positions when the detector outputs plus one batch would exceed half the available
-        memory (`atomscope.core.memory`). The slices of every configuration are kept between
-        batches when there are several batches and they take at most a quarter of the memory.
-        The estimate counts the detector outputs kept in memory, the kept slices and, per
-        position, the wave, its intensity, an FFT scratch and the signals.
+        Batches run ``lanes`` at a time, each in its own thread with its share of the FFT
+        threads (default: `atomscope.core.threads.threads`, one lane per thread; fewer when
+        there are fewer batches). The batch size is ``batch_size`` or balanced batches, a
+        multiple of ``lanes`` of them, of at most 128 MiB of waves in all lanes together, fewer
+        positions when the detector outputs plus the batches in flight would exceed half the
+        available memory (`atomscope.core.memory`). The slices of every configuration are kept
+        between batches when there are several batches and they take at most a quarter of the
+        memory. The estimate counts the detector outputs kept in memory, the kept slices and,
+        per position in flight, the wave, its intensity, an FFT scratch and the signals.
 
         Examples
         --------
@@ -367,8 +381,9 @@ class Probe:
         >>> from atomscope.potentials.projected import Potential
         >>> from atomscope.waves.detectors import AnnularDetector
         >>> vacuum = Potential(Atoms(cell=[12.8, 12.8, 2]), gpts=256, slice_thickness=1)
-        >>> Probe(200e3, 20).plan_batches(vacuum, 1000, [AnnularDetector(70, 150)]).batch_size
-        250
+        >>> plan = Probe(200e3, 20).plan_batches(vacuum, 1000, [AnnularDetector(70, 150)], lanes=2)
+        >>> plan.batch_size, plan.lanes
+        (125, 2)
         """
         detectors = as_detectors(detectors)
         num_positions = check_positive_int("num_positions", num_positions)
@@ -382,12 +397,15 @@ class Probe:
             signal = detector.allocate((1,), grid, self.energy).nbytes if in_memory else 0
             outputs += signal * num_positions
             per_position += 2 * signal
+        lanes = threads() if lanes is None else check_positive_int("lanes", lanes)
+        lanes = min(lanes, num_positions)
         if batch_size is None:
             room = 0.5 * memory_budget() - outputs
-            cap = max(1, min(BATCH_BYTES // wave_bytes, int(room // per_position)))
-            batches = -(-num_positions // cap)
+            cap = max(1, min(BATCH_BYTES // wave_bytes, int(room // per_position)) // lanes)
+            batches = lanes * -(-num_positions // (cap * lanes))
             batch_size = -(-num_positions // batches)
         batch_size = min(check_positive_int("batch_size", batch_size), num_positions)
+        lanes = min(lanes, -(-num_positions // batch_size))
         slices = estimate(
             "potential_slices",
             gpts=grid.gpts,
@@ -395,8 +413,8 @@ class Probe:
             num_configs=getattr(potential, "num_configs", 1),
         )
         cache = num_positions > batch_size and slices <= 0.25 * memory_budget()
-        nbytes = outputs + batch_size * per_position + (slices if cache else 0)
-        return BatchPlan(batch_size, int(nbytes), cache)
+        nbytes = outputs + lanes * batch_size * per_position + (slices if cache else 0)
+        return BatchPlan(batch_size, int(nbytes), cache, lanes)
 
 
 class _ScanBatch:
@@ -454,12 +472,14 @@ class _ScanBatch:
 
 
 class BatchPlan(NamedTuple):
-    """``batch_size`` positions per batch, ``nbytes`` estimated peak memory [bytes], and
-    whether the potential slices are kept between batches (``cache_slices``)."""
+    """``batch_size`` positions per batch, ``nbytes`` estimated peak memory [bytes], whether
+    the potential slices are kept between batches (``cache_slices``) and how many batches run
+    at once (``lanes``, one thread each)."""
 
     batch_size: int
     nbytes: int
     cache_slices: bool
+    lanes: int
 
 
 class _StoredSlices:

@@ -235,8 +235,16 @@ class Waves:
             (self._array, configuration, self._energy, tilt, wisdom)
             for configuration in potential.configurations
         )
+        if client is None:
+            from atomscope.waves.ensemble import configuration_lanes
+
+            lanes = configuration_lanes(potential)
+        else:
+            lanes = 1
         for index, exit_wave in enumerate(
-            ordered_map(_configuration_exit_wave, tasks, client, progress, "frozen phonons")
+            ordered_map(
+                _configuration_exit_wave, tasks, client, progress, "frozen phonons", lanes=lanes
+            )
         ):
             array[index] = exit_wave
         return self._new(
