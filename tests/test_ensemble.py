@@ -52,12 +52,14 @@ def test_lanes_are_limited_by_the_tasks_and_the_memory(monkeypatch):
     from atomscope.core.threads import using
     from atomscope.parallel import local_lanes
 
-    monkeypatch.setenv("ATOMSCOPE_MEMORY_LIMIT", "1GB")
+    import atomscope.core.memory
+
+    monkeypatch.setattr(atomscope.core.memory, "memory_budget", lambda: 2**30)
     with using(2):
         assert local_lanes(5) == 2
         assert local_lanes(1) == 1
         assert local_lanes(5, lane_bytes=300 * 2**20) == 2
-        assert local_lanes(5, lane_bytes=600 * 2**20) == 1  # two would not fit in 90 % of 1 GB
+        assert local_lanes(5, lane_bytes=600 * 2**20) == 1  # two would not fit in 90 % of 1 GiB
         assert local_lanes(5, lane_bytes=300 * 2**20, held_bytes=500 * 2**20) == 1
 
 

@@ -2,9 +2,11 @@
 multislice (seed §2.2 and its appendix paper on PAW potentials; Susi et al., Ultramicroscopy
 197 (2019) 16).
 
-The specimen's charge is the nuclei minus the all-electron density n(r) that GPAW reconstructs
-from its PAW calculation (pseudo-density + PAW corrections + frozen core, on a grid refined by
-``grid_refinement``). Each nucleus Z is split into a Gaussian of width σ (smooth, carried on the
+The specimen's charge is the nuclei minus the all-electron density n(r) of the PAW calculation
+(pseudo-density + PAW corrections + frozen core). Its Fourier coefficients are computed directly
+(`atomscope.potentials.paw_density`: spherical Bessel transforms of the PAW corrections, no
+real-space reconstruction) on the frequencies of GPAW's grid refined by ``grid_refinement``;
+``density="gpaw"`` takes GPAW's own real-space reconstruction on that grid instead. Each nucleus Z is split into a Gaussian of width σ (smooth, carried on the
 DFT grid with the electrons) and the remainder "point − Gaussian", whose potential
 Z e/(4πε₀) erfc(r/(√2 σ))/r is short-ranged and is added analytically in Fourier space on the
 simulation grid, so nothing diverges and nothing is lost at high frequency:
@@ -38,6 +40,7 @@ from atomscope.core.fft import irfft2
 from atomscope.core.grid import Grid
 from atomscope.core.validate import check_positive
 from atomscope.detection.resample import resize_spectrum
+from atomscope.potentials.paw_density import all_electron_spectrum
 from atomscope.potentials.projected import Potential, PotentialSlice, structure_factor
 from atomscope.potentials.slicing import slice_index, slice_limits
 
@@ -54,6 +57,9 @@ __all__ = [
 E_OVER_EPSILON0 = constants.e / constants.epsilon_0 * 1e10
 #: grid refinements GPAW's ``get_all_electron_density`` supports
 GRID_REFINEMENTS = (1, 2, 4)
+#: where the all-electron density comes from: our Fourier-space PAW reconstruction, or GPAW's
+#: real-space one (``get_all_electron_density``, for cross-checks and legacy calculators)
+DENSITIES = ("paw", "gpaw")
 #: default Gaussian nuclear width in units of the refined grid spacing: its spectrum is
 #: e^{−2π²σ²k²} ≈ 1.5e-5 at the grid's Nyquist frequency, so the grid carries it whole
 WIDTH_PER_SPACING = 1.5
@@ -63,10 +69,14 @@ def _frequencies(shape: Sequence[int], spacing: Sequence[float]) -> list[np.ndar
     return [np.fft.fftfreq(n, d) for n, d in zip(shape, spacing, strict=True)]
 
 
-def electrostatic_spectrum(density: np.ndarray, atoms: Atoms, nuclear_width: float) -> np.ndarray:
+def electrostatic_spectrum(
+    density: np.ndarray, atoms: Atoms, nuclear_width: float, *, fourier: bool = False
+) -> np.ndarray:
     """Fourier coefficients V_G [V] of the smooth potential: electrons ``density`` [e/Å³] on
     the periodic grid of ``atoms``' orthorhombic cell plus Gaussian nuclei of width
-    ``nuclear_width`` [Å]; V_0 = 0.
+    ``nuclear_width`` [Å]; V_0 = 0. With ``fourier=True``, ``density`` holds the electrons'
+    Fourier-series coefficients n_G [e/Å³] instead (numpy FFT order, as
+    ``np.fft.fftn(values) / values.size``; `all_electron_spectrum`).
 
     Examples
     --------
@@ -81,7 +91,8 @@ def electrostatic_spectrum(density: np.ndarray, atoms: Atoms, nuclear_width: flo
     spacing = lengths / np.array(density.shape)
     kx, ky, kz = _frequencies(density.shape, spacing)
     k2 = kx[:, None, None] ** 2 + ky[None, :, None] ** 2 + kz[None, None, :] ** 2
-    charge = -np.fft.fftn(density) / density.size  # electrons, Fourier-series coefficients
+    # electrons, Fourier-series coefficients
+    charge = -density if fourier else -np.fft.fftn(density) / density.size
     gaussian = np.exp(-2 * np.pi**2 * nuclear_width**2 * k2) / np.prod(lengths)
     for number, (x, y, z) in zip(atoms.numbers, atoms.positions, strict=True):
         phase = (
@@ -211,7 +222,8 @@ class DFTPotential(Potential):
     slice_thickness
         Target slice thickness [Å].
     grid_refinement
-        Refinement of GPAW's density grid for the all-electron density: 1, 2 (default) or 4.
+        The all-electron density is kept up to the frequencies of GPAW's density grid refined
+        by 1, 2 (default) or 4 (the 3D grid the Poisson equation is solved on).
     nuclear_width
         σ of the Gaussian that carries each nucleus on the DFT grid [Å] (default 1.5 × the
         refined grid spacing); the rest of the nucleus is added analytically.
@@ -220,6 +232,11 @@ class DFTPotential(Potential):
         be cropped); by default it is cropped, as the multislice band-limits anyway.
     progress
         Progress bar over the configurations.
+    density
+        ``"paw"`` (default): the all-electron density's Fourier coefficients computed from the
+        PAW data (`all_electron_spectrum`; exact at every frequency, no real-space sampling);
+        ``"gpaw"``: GPAW's ``get_all_electron_density`` on the refined grid, FFT'd (0.5 s for a
+        graphene cell; for cross-checks and calculators of the legacy GPAW code).
 
     Examples
     --------
@@ -243,6 +260,7 @@ class DFTPotential(Potential):
         nuclear_width: float | None = None,
         exact: bool = False,
         progress: bool = False,
+        density: str = "paw",
     ):
         single = not isinstance(calculators, (list, tuple))
         items = [calculators] if single else list(calculators)
@@ -254,6 +272,8 @@ class DFTPotential(Potential):
                 f"grid_refinement must be one of {GRID_REFINEMENTS} (GPAW's all-electron "
                 f"density), got {grid_refinement!r}"
             )
+        if density not in DENSITIES:
+            raise ValueError(f"density must be one of {DENSITIES}, got {density!r}")
         if nuclear_width is not None:
             nuclear_width = check_positive("nuclear_width", nuclear_width)
         if (sampling is None) == (gpts is None):
@@ -271,35 +291,44 @@ class DFTPotential(Potential):
         limits = slice_limits(float(lengths[2]), slice_thickness)
         parts = []
         for calculator in tqdm(calculators, desc="DFT potential", disable=not progress):
-            density = calculator.get_all_electron_density(gridrefinement=grid_refinement)
-            spacing = float(np.max(lengths / np.array(density.shape)))
+            shape = tuple(grid_refinement * int(n) for n in calculator.get_number_of_grid_points())
+            spacing = float(np.max(lengths / np.array(shape)))
             width = WIDTH_PER_SPACING * spacing if nuclear_width is None else nuclear_width
             if width < spacing:
                 raise ValueError(
                     f"nuclear_width={width:g} Å is below the refined DFT grid spacing "
                     f"{spacing:.3g} Å: the grid cannot carry the Gaussian; use ≥ {spacing:.3g}"
                 )
-            dft_spacing = lengths[:2] / np.array(density.shape[:2])
+            dft_spacing = lengths[:2] / np.array(shape[:2])
             if exact and np.any(np.array(grid.sampling) > dft_spacing * (1 + 1e-9)):
                 raise ValueError(
                     f"exact=True: the simulation pixels {grid.sampling} Å are coarser than the "
                     f"refined DFT grid's {tuple(np.round(dft_spacing, 4))} Å, so its spectrum "
                     f"would be cropped; use sampling ≤ {dft_spacing.min():.4g} Å"
                 )
-            spectrum = electrostatic_spectrum(density, calculator.get_atoms(), width)
-            kz = np.fft.fftfreq(density.shape[2], lengths[2] / density.shape[2])
+            if density == "paw":
+                electrons = all_electron_spectrum(calculator, shape)
+                spectrum = electrostatic_spectrum(
+                    electrons, calculator.get_atoms(), width, fourier=True
+                )
+            else:
+                values = calculator.get_all_electron_density(gridrefinement=grid_refinement)
+                spectrum = electrostatic_spectrum(values, calculator.get_atoms(), width)
+            kz = np.fft.fftfreq(shape[2], lengths[2] / shape[2])
             smooth = np.einsum("xyz,zs->sxy", spectrum, _slice_weights(kz, limits))
             parts.append(
                 _Part(
                     smooth.astype(np.complex64),
                     width,
-                    density.shape,
+                    shape,
                     *_low_orders(spectrum, lengths),
                 )
             )
-        self._initialise(configurations, grid, limits, parts, grid_refinement, slice_thickness)
+        self._initialise(
+            configurations, grid, limits, parts, grid_refinement, slice_thickness, density
+        )
 
-    def _initialise(self, configurations, grid, limits, parts, grid_refinement, thickness):
+    def _initialise(self, configurations, grid, limits, parts, grid_refinement, thickness, density):
         self._configurations = configurations
         self._atoms = configurations[0]
         self._grid = grid
@@ -307,12 +336,14 @@ class DFTPotential(Potential):
         self._projection = "infinite"
         self._parts = parts
         self._grid_refinement = grid_refinement
+        self._density = density
         self._settings = {"gpts": grid.gpts, "slice_thickness": thickness}
 
     @property
     def parametrization(self) -> str:
         """Where the potential comes from: GPAW's all-electron density and its refinement."""
-        return f"gpaw all-electron (grid_refinement {self._grid_refinement})"
+        source = "" if self._density == "paw" else ", GPAW's real-space density"
+        return f"gpaw all-electron (grid_refinement {self._grid_refinement}{source})"
 
     @property
     def nuclear_width(self) -> float:
@@ -339,6 +370,7 @@ class DFTPotential(Potential):
                 [part],
                 self._grid_refinement,
                 self._settings["slice_thickness"],
+                self._density,
             )
             out.append(single)
         return tuple(out)
