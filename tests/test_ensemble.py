@@ -49,10 +49,9 @@ def test_configurations_in_parallel_lanes_equal_one_at_a_time_bit_for_bit(potent
 
 
 def test_lanes_are_limited_by_the_tasks_and_the_memory(monkeypatch):
+    import atomscope.core.memory
     from atomscope.core.threads import using
     from atomscope.parallel import local_lanes
-
-    import atomscope.core.memory
 
     monkeypatch.setattr(atomscope.core.memory, "memory_budget", lambda: 2**30)
     with using(2):

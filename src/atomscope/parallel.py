@@ -84,9 +84,10 @@ def client(
 
 def local_lanes(tasks: int, lane_bytes: int = 0, held_bytes: int = 0) -> int:
     """How many of ``tasks`` independent tasks to run at once in this process (`ordered_map`'s
-    ``lanes``): one per thread of `atomscope.core.threads.threads`, at most ``tasks``, and no
-    more than fit in 90 % of the `atomscope.core.memory.memory_budget` when each lane holds
-    ``lane_bytes`` on top of ``held_bytes`` [B].
+    ``lanes``): `atomscope.core.threads.lane_count` (the user's thread count, else every
+    core), at most ``tasks``, and no more than fit in 90 % of the
+    `atomscope.core.memory.memory_budget` when each lane holds ``lane_bytes`` on top of
+    ``held_bytes`` [B].
 
     Examples
     --------
@@ -96,9 +97,9 @@ def local_lanes(tasks: int, lane_bytes: int = 0, held_bytes: int = 0) -> int:
     1
     """
     from atomscope.core.memory import memory_budget
-    from atomscope.core.threads import threads
+    from atomscope.core.threads import lane_count
 
-    lanes = max(1, min(threads(), check_positive_int("tasks", tasks)))
+    lanes = max(1, min(lane_count(), check_positive_int("tasks", tasks)))
     room = 0.9 * memory_budget() - held_bytes
     while lanes > 1 and lanes * lane_bytes > room:
         lanes -= 1

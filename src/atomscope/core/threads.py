@@ -177,6 +177,27 @@ def using(count: int) -> Iterator[int]:
         _explicit = was_explicit
 
 
+def lane_count() -> int:
+    """Independent lanes (threads that do not wait for each other, e.g. scan batches or
+    frozen-phonon configurations) this process may run at once: the count the user gave
+    (``ATOMSCOPE_THREADS``, `set_threads`) or else every available core.
+
+    Unlike one FFT split over threads, lanes have no barrier to stall at, so a core another
+    process keeps busy is shared fairly rather than lost: next to one busy process on 2
+    cores, a HAADF scan took 1.96 s in two lanes and 2.50 s in one
+    (``benchmarks/thread_policy.py``).
+
+    Examples
+    --------
+    >>> 1 <= lane_count() <= available_cores()
+    True
+    """
+    if _explicit:
+        return threads()
+    configured = _from_environment()
+    return configured if configured is not None else available_cores()
+
+
 @contextlib.contextmanager
 def in_this_thread(count: int) -> Iterator[int]:
     """Give the FFTs called from this thread ``count`` threads inside the ``with`` block (other

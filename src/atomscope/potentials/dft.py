@@ -6,8 +6,9 @@ The specimen's charge is the nuclei minus the all-electron density n(r) of the P
 (pseudo-density + PAW corrections + frozen core). Its Fourier coefficients are computed directly
 (`atomscope.potentials.paw_density`: spherical Bessel transforms of the PAW corrections, no
 real-space reconstruction) on the frequencies of GPAW's grid refined by ``grid_refinement``;
-``density="gpaw"`` takes GPAW's own real-space reconstruction on that grid instead. Each nucleus Z is split into a Gaussian of width σ (smooth, carried on the
-DFT grid with the electrons) and the remainder "point − Gaussian", whose potential
+``density="gpaw"`` takes GPAW's own real-space reconstruction on that grid instead. Each
+nucleus Z is split into a Gaussian of width σ (smooth, carried on the DFT grid with the
+electrons) and the remainder "point − Gaussian", whose potential
 Z e/(4πε₀) erfc(r/(√2 σ))/r is short-ranged and is added analytically in Fourier space on the
 simulation grid, so nothing diverges and nothing is lost at high frequency:
 

@@ -29,6 +29,7 @@ the sharp core, no renormalisation, and any frequency can be asked for.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,18 +56,26 @@ NEGLIGIBLE = 1e-10
 
 @dataclass(frozen=True)
 class _Species:
-    """The radial transforms of one PAW setup: pair (j1 ≤ j2) and core terms.
+    """The radial PAW corrections of one setup, on its radial grid up to where they vanish.
 
-    ``pairs[l]`` lists the pairs q whose product can hold angular momentum l and
-    ``transforms[l]`` their transforms 4π ∫ [φ_j1 φ_j2 − φ̃_j1 φ̃_j2] j_l(2πgr) r² dr on the
-    table (shape (n_table, len(pairs[l])), electrons per unit D); ``core`` is
-    4π ∫ [n_c − ñ_c] j_0(2πgr) r² dr on the table.
+    ``pairs[l]`` lists the partial-wave pairs (j1 ≤ j2) whose product can hold angular
+    momentum l, ``integrands[l]`` their φ_j1 φ_j2 − φ̃_j1 φ̃_j2 times the quadrature weights
+    4π r² dr (shape (len(pairs[l]), n_r)) and ``core`` the same for n_c − ñ_c; ``r`` [Å].
     """
 
     l_j: tuple[int, ...]
     pairs: dict[int, list[tuple[int, int]]]
-    transforms: dict[int, np.ndarray]
+    integrands: dict[int, np.ndarray]
     core: np.ndarray
+    r: np.ndarray
+
+    def transforms(self, g: np.ndarray) -> tuple[dict[int, np.ndarray], np.ndarray]:
+        """4π ∫ f(r) j_l(2πgr) r² dr of every pair (per l, shape (len(g), len(pairs[l])))
+        and of the core difference (l = 0, shape (len(g),)) at ``g`` [1/Å]."""
+        x = 2 * np.pi * np.outer(g, self.r)
+        # the radial part of the plane-wave expansion e^{−ik·r} = 4π Σ_L (−i)^l j_l(kr) Y_L Y_L
+        pairs = {ell: spherical_jn(ell, x) @ f.T for ell, f in self.integrands.items()}
+        return pairs, np.sinc(2 * np.outer(g, self.r)) @ self.core  # j_0(x) = sin x / x
 
 
 def _require_new_gpaw(calculator: Any) -> Any:
@@ -120,17 +129,14 @@ def _full_spectrum(half: np.ndarray, n_last: int) -> np.ndarray:
     return full
 
 
-def _species(setup: Any, g_table: np.ndarray) -> _Species:
-    """Radial transforms of ``setup``'s partial-wave products and core difference on
-    ``g_table`` [1/Å] (radial data in Bohr, as GPAW stores them)."""
+def _species(setup: Any) -> _Species:
+    """The radial PAW corrections of a GPAW ``setup`` (stored in Bohr)."""
     data = setup.data
     rgd = data.rgd
     l_j = tuple(int(ell) for ell in setup.l_j)
-    # the augmentation region, where φ ≠ φ̃ and n_c ≠ ñ_c (GPAW cuts its splines there too)
+    # GPAW keeps partial waves and cores to 2 max(r_cut); φ = φ̃ and n_c = ñ_c beyond r_cut
     end = rgd.ceil(2 * max(setup.rcut_j))
-    r = rgd.r_g[:end]
-    weight = 4 * np.pi * r**2 * rgd.dr_g[:end]  # 4π r² dr, GPAW's radial quadrature
-    x = 2 * np.pi * np.outer(g_table, r * Bohr)  # 2π |G| r with |G| in 1/Å, r in Å
+    weight = 4 * np.pi * rgd.r_g[:end] ** 2 * rgd.dr_g[:end]  # GPAW's radial quadrature
     phi = np.asarray(data.phi_jg)[:, :end]
     phit = np.asarray(data.phit_jg)[:, :end]
     pairs: dict[int, list[tuple[int, int]]] = {}
@@ -139,20 +145,29 @@ def _species(setup: Any, g_table: np.ndarray) -> _Species:
             l2 = l_j[j2]
             for ell in range(abs(l1 - l2), l1 + l2 + 1, 2):  # Gaunt: triangle and parity rules
                 pairs.setdefault(ell, []).append((j1, j2))
-    transforms = {}
-    for ell, selected in pairs.items():
+    integrands = {
         # Δn_q(r) = φ_j1 φ_j2 − φ̃_j1 φ̃_j2 (Blöchl 1994, Eq. 8)
-        products = np.array([phi[a] * phi[b] - phit[a] * phit[b] for a, b in selected])
-        # 4π ∫ f(r) j_l(2πgr) r² dr, the radial part of the plane-wave expansion
-        transforms[ell] = spherical_jn(ell, x) @ (products * weight).T
-    core_difference = np.asarray(data.nc_g)[:end] - np.asarray(data.nct_g)[:end]
-    core = np.sinc(2 * np.outer(g_table, r * Bohr)) @ (core_difference * weight)  # j_0(x)
-    return _Species(l_j, pairs, transforms, core)
+        ell: np.array([phi[a] * phi[b] - phit[a] * phit[b] for a, b in selected]) * weight
+        for ell, selected in sorted(pairs.items())
+    }
+    core = (np.asarray(data.nc_g)[:end] - np.asarray(data.nct_g)[:end]) * weight
+    # keep the radial points up to the last one where any correction is non-zero
+    nonzero = core != 0
+    for integrand in integrands.values():
+        nonzero |= np.any(integrand != 0, axis=0)
+    last = int(np.flatnonzero(nonzero).max(initial=0)) + 1
+    return _Species(
+        l_j,
+        pairs,
+        {ell: integrand[:, :last] for ell, integrand in integrands.items()},
+        core[:last],
+        rgd.r_g[:last] * Bohr,
+    )
 
 
 def _angular_coefficients(species: _Species, density_matrix: np.ndarray) -> dict[int, np.ndarray]:
     """C_{L,q} = Σ_{m1 m2} D_{i1 i2} G_{L1 L2}^{L} (×2 for j1 ≠ j2, D symmetric): the weight of
-    pair q in Δn_L(r) = Σ_q C_{L,q} Δn_q(r), per ell as arrays (2l + 1, len(pairs[ell]))."""
+    pair q in Δn_L(r) = Σ_q C_{L,q} Δn_q(r), per l as arrays (2l + 1, len(pairs[l]))."""
     from gpaw.sphere.gaunt import gaunt
 
     l_j = species.l_j
@@ -172,6 +187,33 @@ def _angular_coefficients(species: _Species, density_matrix: np.ndarray) -> dict
             block[:, q] = np.einsum("mn,mnL->L", d, gaunt_block) * (1 if j1 == j2 else 2)
         out[ell] = block
     return out
+
+
+def _degree(L: int) -> int:
+    """l of the combined harmonic index L = l² + m (0 ≤ m ≤ 2l)."""
+    return math.isqrt(L)
+
+
+def _radial_table(
+    species: _Species,
+    pair_transforms: dict[int, np.ndarray],
+    core_transform: np.ndarray,
+    density_matrix: np.ndarray,
+) -> tuple[np.ndarray, list[int]]:
+    """One atom's F_L(g) = 4π ∫ Δn_L(r) j_l(2πgr) r² dr on the table, times (−i)^l up to a
+    factor −i for odd l, for the harmonics L it holds (columns, and the list of L)."""
+    columns, harmonic_index = [], []
+    for ell, block in _angular_coefficients(species, density_matrix).items():
+        values = pair_transforms[ell] @ block.T  # (n_table, 2l + 1)
+        if ell == 0:
+            values = values + core_transform[:, None]  # n_c(r) = nc_g(r) Y_00: L = 0
+        sign = (-1) ** (ell // 2)  # (−i)^l = sign for even l, −i·sign for odd l
+        columns.extend(sign * values.T)
+        harmonic_index.extend(range(ell**2, (ell + 1) ** 2))
+    table = np.array(columns).T
+    spherical = np.abs(table[:, 0]).max()
+    keep = [c for c in range(table.shape[1]) if np.abs(table[:, c]).max() > NEGLIGIBLE * spherical]
+    return table[:, keep], [harmonic_index[c] for c in keep]
 
 
 def all_electron_spectrum(calculator: Any, shape: Sequence[int]) -> np.ndarray:
@@ -222,52 +264,35 @@ def all_electron_spectrum(calculator: Any, shape: Sequence[int]) -> np.ndarray:
     scale = np.divide(1.0, g, out=np.zeros_like(g), where=g > 0)
     unit = gx.ravel() * scale, gy.ravel() * scale, gz.ravel() * scale
     setups = densities.setups
-    extent = max(setup.data.rgd.r_g[setup.data.rgd.ceil(2 * max(setup.rcut_j))] for setup in setups)
-    step = 1 / (TABLE_DENSITY * extent * Bohr)  # [1/Å]
+    species = {id(setup): _species(setup) for setup in setups}
+    # one |G| table for all species, fine enough for the most extended correction
+    step = 1 / (TABLE_DENSITY * max(radial.r[-1] for radial in species.values()))  # [1/Å]
     g_table = np.arange(int(g.max() / step) + 3) * step
+    transforms = {key: radial.transforms(g_table) for key, radial in species.items()}
     fine = np.arange((len(g_table) - 1) * REFINE + 1) * (step / REFINE)
     position = g / (step / REFINE)
     index = position.astype(np.intp)
     fraction = position - index
     harmonics: dict[int, np.ndarray] = {}
-    species: dict[int, _Species] = {}
     # e^{−2πi G·R_a} = e^{−2πi m·s_a}: separable in the integer orders m
     scaled = atoms.get_scaled_positions(wrap=False)
     orders = [np.fft.fftfreq(n, 1 / n) for n in shape[:2]] + [np.arange(shape[2] // 2 + 1)]
     corrections = np.zeros(g.size, dtype=complex)
     for a, setup in enumerate(setups):
-        key = id(setup)
-        if key not in species:
-            species[key] = _species(setup, g_table)
-        radial = species[key]
+        radial = species[id(setup)]
         d_sii = matrices[a].real
-        weights = _angular_coefficients(radial, d_sii[:spins].sum(axis=0))
-        # F_L(g) = 4π ∫ Δn_L(r) j_l(2πgr) r² dr on the table, every l, m with its (−i)^l
-        columns, harmonic_index, parity = [], [], []
-        for ell, block in weights.items():
-            values = radial.transforms[ell] @ block.T  # (n_table, 2l + 1)
-            if ell == 0:
-                values = values + radial.core[:, None]  # n_c(r) = nc_g(r) Y_00: an L = 0 term
-            sign = (-1) ** (ell // 2)  # (−i)^l = sign for even l, −i·sign for odd l
-            for m in range(2 * ell + 1):
-                columns.append(sign * values[:, m])
-                harmonic_index.append(ell**2 + m)
-                parity.append(ell % 2)
-        table = np.array(columns).T
-        spherical = np.abs(table[:, 0]).max()
-        keep = [
-            c for c in range(table.shape[1]) if np.abs(table[:, c]).max() > NEGLIGIBLE * spherical
-        ]
+        table, harmonic_index = _radial_table(
+            radial, *transforms[id(setup)], d_sii[:spins].sum(axis=0)
+        )
         # cubic spline onto the fine table, then linear interpolation at every |G|
-        table = np.ascontiguousarray(CubicSpline(g_table, table[:, keep], axis=0)(fine).T)
+        table = np.ascontiguousarray(CubicSpline(g_table, table, axis=0)(fine).T)
         slope = np.diff(table, axis=1, append=table[:, -1:])
         values = np.zeros(g.size), np.zeros(g.size)  # real (even l), −imaginary (odd l)
-        for row, c in enumerate(keep):
-            L = harmonic_index[c]
+        for row, L in enumerate(harmonic_index):
             if L not in harmonics:
                 harmonics[L] = Y(L, *unit)
             radial_values = table[row][index] + fraction * slope[row][index]
-            values[parity[c]] += harmonics[L] * radial_values
+            values[_degree(L) % 2] += harmonics[L] * radial_values
         phase = np.exp(-2j * np.pi * orders[0] * scaled[a, 0])[:, None, None] * (
             np.exp(-2j * np.pi * orders[1] * scaled[a, 1])[None, :, None]
             * np.exp(-2j * np.pi * orders[2] * scaled[a, 2])[None, None, :]

@@ -15,7 +15,7 @@ import numpy as np
 from atomscope.core.fft import empty, fft2_inplace, ifft2_inplace, import_wisdom, plan_and_export
 from atomscope.core.grid import Grid
 from atomscope.core.memory import check_memory, estimate, memory_budget
-from atomscope.core.threads import threads
+from atomscope.core.threads import lane_count
 from atomscope.core.validate import check_finite_array, check_positive, check_positive_int
 from atomscope.optics.aberrations import Aberrations
 from atomscope.optics.ctf import CTF
@@ -366,8 +366,8 @@ class Probe:
         """How a scan of ``num_positions`` over ``potential`` is batched, and its memory.
 
         Batches run ``lanes`` at a time, each in its own thread with its share of the FFT
-        threads (default: `atomscope.core.threads.threads`, one lane per thread; fewer when
-        there are fewer batches). The batch size is ``batch_size`` or balanced batches, a
+        threads (default: `atomscope.core.threads.lane_count`; fewer when there are fewer
+        batches). The batch size is ``batch_size`` or balanced batches, a
         multiple of ``lanes`` of them, of at most 128 MiB of waves in all lanes together, fewer
         positions when the detector outputs plus the batches in flight would exceed half the
         available memory (`atomscope.core.memory`). The slices of every configuration are kept
@@ -397,7 +397,7 @@ class Probe:
             signal = detector.allocate((1,), grid, self.energy).nbytes if in_memory else 0
             outputs += signal * num_positions
             per_position += 2 * signal
-        lanes = threads() if lanes is None else check_positive_int("lanes", lanes)
+        lanes = lane_count() if lanes is None else check_positive_int("lanes", lanes)
         lanes = min(lanes, num_positions)
         if batch_size is None:
             room = 0.5 * memory_budget() - outputs
