@@ -154,6 +154,23 @@ def test_waves_made_from_waves_own_their_arrays():
     assert not np.shares_memory(wave.array, wave.propagate(0.0).array)
 
 
+@pytest.mark.parametrize("vacuum_last", [False, True])
+def test_multislice_can_end_in_the_diffraction_plane(vacuum_last):
+    from atomscope.waves.multislice import run_multislice
+
+    rng = np.random.default_rng(3)
+    arrays = [rng.random((24, 20)) * 30, np.zeros((24, 20)), rng.random((24, 20)) * 30]
+    if vacuum_last:
+        arrays.append(np.zeros((24, 20)))
+    given_potential = GivenSlices(arrays, sampling=0.1, thickness=0.7)
+    real = np.ones((2, 24, 20), dtype=np.complex64)
+    run_multislice(real, given_potential, 200e3)
+    spectrum = np.ones((2, 24, 20), dtype=np.complex64)
+    run_multislice(spectrum, given_potential, 200e3, fourier_space=True)
+    expected = np.fft.fft2(real) / real[0].size
+    np.testing.assert_allclose(spectrum, expected, atol=2e-6 * np.abs(expected).max())
+
+
 def test_multislice_holds_a_fixed_number_of_slices_whatever_the_thickness():
     import weakref
 

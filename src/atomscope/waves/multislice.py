@@ -220,8 +220,12 @@ def run_multislice(
     progress: bool = False,
     projection: np.ndarray | None = None,
     tilt: tuple[float, float] = (0.0, 0.0),
+    fourier_space: bool = False,
 ) -> np.ndarray:
     """Propagate ``wave`` (complex64, aligned, [..., nx, ny]) through ``potential`` in place.
+
+    With ``fourier_space`` the wave is left as its normalised spectrum F[ψ]/N (N pixels; the
+    loop's last inverse transform skipped), for a caller that wants the diffraction plane.
 
     The wave is propagated after every slice, including the last (as abTEM does). Vacuum slices
     are applied in Fourier space without transforms (exact, see the module docstring). If
@@ -261,6 +265,9 @@ def run_multislice(
         )
         in_fourier_space = True
     apply_vacuum()
-    if in_fourier_space:
+    if fourier_space and not in_fourier_space:
+        stepper.to_fourier(wave)
+        wave /= np.float32(wave.shape[-2] * wave.shape[-1])
+    elif in_fourier_space and not fourier_space:
         stepper.to_real(wave)
     return wave

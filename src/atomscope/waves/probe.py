@@ -459,13 +459,18 @@ class _ScanBatch:
         sums = [0.0] * len(self.detectors)
         for configuration in self.configurations:
             self.probe.build_array(grid, padded, buffer)
-            run_multislice(buffer, configuration, energy)
-            waves = buffer.copy() if keep_waves else None
-            fft2_inplace(buffer)
+            # the detectors read the diffraction plane: end there unless the waves are kept
+            run_multislice(buffer, configuration, energy, fourier_space=not keep_waves)
+            waves = None
+            scale = size  # |F[ψ]/N|² · N
+            if keep_waves:
+                waves = buffer.copy()
+                fft2_inplace(buffer)
+                scale = 1 / size  # |F[ψ]|² / N
             intensity = np.abs(buffer)
             # Parseval: |F[ψ]|²/N sums to Σ|ψ|² = 1 for a probe
             np.square(intensity, out=intensity)
-            intensity *= np.float32(1 / size)
+            intensity *= np.float32(scale)
             for index, reduce in enumerate(reducers):
                 sums[index] = sums[index] + weight * reduce(waves, intensity)[: len(batch)]
         return sums
