@@ -191,7 +191,13 @@ def test_cli_run_status_figures(tmp_path, capsys):
     assert main(["experiment", "figures", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "R² =" in printed
-    for name in ("error_maps.png", "surface_vs_defocus.png", "mae_vs_dose.png"):
+    for name in (
+        "error_maps.png",
+        "surface_vs_defocus.png",
+        "mae_vs_dose.png",
+        "independent_columns.png",  # Figs 4.4-4.5 from the run's own particle and microscope
+        "radius_of_influence.png",
+    ):
         assert (out / "figures" / name).stat().st_size > 1000
 
 

@@ -56,13 +56,24 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _smallest_model(store):
+    """The first snapshot of the smallest particle the run simulated (DIR/models), or None."""
+    from ase.io import read
+
+    for size in sorted(store.spec.particles.sizes_nm):
+        path = store.directory / "models" / f"size={size:g}.traj"
+        if path.is_file():
+            return read(path, index=0)
+    return None
+
+
 def _figures(args: argparse.Namespace) -> int:
     from atomscope.experiments.figures import write_figures
     from atomscope.experiments.store import ResultStore
 
     store = ResultStore(args.directory)
     out = args.out if args.out is not None else store.directory / "figures"
-    written = write_figures(store.read(), out)
+    written = write_figures(store.read(), out, store.spec, _smallest_model(store))
     for name, (c, r_squared) in written["dose_fits"].items():
         print(f"MAE = c/√D at the {name} column: c = {c:.3g}, R² = {r_squared:.3f}")
     print(f"{len(written['figures'])} figures in {out}/")

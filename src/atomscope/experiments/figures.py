@@ -14,6 +14,13 @@ exit-wave rows (defocus NaN) — and returns a matplotlib ``Figure``;
 - ``mae_vs_dose.png`` — MAE of the planar strain over the noise realisations (Eq 4.6) vs dose
   with the fitted c/√D (Eq 4.7) for three columns: centre, a facet, a corner (Fig 4.11b);
 - ``mae_vs_defocus.png`` — the centre column's MAE vs defocus per dose (Fig 4.12).
+
+Two figures need the spec's microscope and a particle, not the table (`column_model_figures`):
+
+- ``independent_columns.png`` — the exit wave and the image of the particle as simulated and
+  as ψ0 plus the sum of each column's own scattered wave (Eqs 4.4–4.5, Fig 4.4);
+- ``radius_of_influence.png`` — one column's image profile per defocus and its radius of
+  influence vs defocus for three Cs (Fig 4.5).
 """
 
 from __future__ import annotations
@@ -21,7 +28,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from ase import Atoms
 from matplotlib.figure import Figure
+
+from atomscope.experiments.spec import ExperimentSpec
 
 Table = dict[str, np.ndarray]
 FIGURE_NAMES = (
@@ -32,6 +42,8 @@ FIGURE_NAMES = (
     "tilt_error_maps.png",
     "mae_vs_dose.png",
     "mae_vs_defocus.png",
+    "independent_columns.png",
+    "radius_of_influence.png",
 )
 #: The name under which the figures are recorded as written (`atomscope.outputs` manifests).
 FIGURES_COMMAND = "experiment-figures"
@@ -321,9 +333,129 @@ def mae_vs_defocus(table: Table, maes: dict | None = None) -> Figure:
     return fig
 
 
-def write_figures(table: Table, out: str | Path) -> dict[str, object]:
-    """Draw every figure the table has data for into ``out``; returns the names written and the
-    Eq 4.7 fits {column: (c, R²)}."""
+def _nearest_defocus(spec: ExperimentSpec, target: float = 85.0) -> float:
+    """The spec's thesis defocus closest to ``target`` [Å] (the chapter's optimum, 8.5 nm)."""
+    defoci = np.asarray(spec.sweep.defocus_A, dtype=float)
+    return float(defoci[np.argmin(np.abs(defoci - target))])
+
+
+def independent_columns(spec: ExperimentSpec, particle: Atoms) -> Figure:
+    """Fig 4.4: ``particle`` at the zone axis simulated whole and as the independent-column sum
+    ψ0 + Σ_i ψ_s,i (Eq 4.5): exit-wave phase and the image at the spec's defocus nearest
+    8.5 nm, each with the difference and its relative size."""
+    from atomscope.experiments.column_model import independent_column_wave
+    from atomscope.experiments.run import COLUMN_TOLERANCE, spec_lens, zone_axis_model
+    from atomscope.images import pixel_extent
+    from atomscope.potentials.projected import Potential
+    from atomscope.structures.columns import projected_columns
+    from atomscope.waves.plane import PlaneWave
+
+    m = spec.microscope
+    atoms = zone_axis_model(spec, particle)
+    columns = projected_columns(atoms, tolerance=COLUMN_TOLERANCE)  # as the experiment's truth
+    alone = len(atoms) - sum(len(members) for members in columns.members)
+    settings = {"sampling": m.simulation_sampling_A, "slice_thickness": m.slice_thickness_A}
+    full = PlaneWave(m.energy_eV).multislice(Potential(atoms, **settings))
+    summed = independent_column_wave(atoms, columns, energy=m.energy_eV, **settings)
+    defocus = _nearest_defocus(spec)
+    lens = spec_lens(spec, defocus)
+    phase = np.angle(full.array)
+    rows = {
+        # the model's phase unwrapped about the full one: phase + arg(ψ_model / ψ_full)
+        "exit-wave phase [rad]": (phase, phase + np.angle(summed.array * np.conj(full.array))),
+        f"image, Δf = {defocus / 10:g} nm": (lens.image(full).array, lens.image(summed).array),
+    }
+    fig = Figure(figsize=(11, 7))
+    axes = fig.subplots(2, 3)
+    extent = pixel_extent(full.array.shape, full.sampling[0])
+    for row, (name, (whole, model)) in zip(axes, rows.items(), strict=True):
+        background = np.median(whole)
+        relative = np.linalg.norm(model - whole) / np.linalg.norm(whole - background)
+        low, high = np.percentile(np.concatenate([whole, model]), [0.5, 99.5])
+        for ax, values, title, limits in (
+            (row[0], whole, f"{name}: multislice", (low, high)),
+            (row[1], model, "independent columns (Eq 4.5)", (low, high)),
+            (row[2], model - whole, f"difference: {relative:.1%} of the contrast", None),
+        ):
+            shown = ax.imshow(
+                values.T,
+                origin="lower",
+                extent=extent,
+                cmap="gray" if limits else "RdBu_r",
+                vmin=limits[0] if limits else None,
+                vmax=limits[1] if limits else None,
+            )
+            fig.colorbar(shown, ax=ax, shrink=0.8)
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("x [Å]")
+    outside = f"; {alone} atom(s) in no column, left out of the sum" if alone else ""
+    fig.suptitle(
+        f"{len(atoms)}-atom particle along [110], {len(columns.members)} columns, "
+        f"{m.energy_eV / 1e3:g} kV{outside} (Fig 4.4)"
+    )
+    fig.tight_layout()
+    return fig
+
+
+def column_influence(spec: ExperimentSpec, height: int) -> Figure:
+    """Fig 4.5: (a) the radial image profile of one column of ``height`` atoms at the spec's
+    defoci; (b) its radius of influence (1 % of the maximum) vs defocus for Cs × ½, 1, 2."""
+    from atomscope.experiments.column_model import column_intensity_profile, radius_of_influence
+
+    m = spec.microscope
+    lens = {"focal_spread": m.focal_spread_A, "semiangle_cutoff": m.aperture_mrad}
+    defoci = np.asarray(spec.sweep.defocus_A, dtype=float)
+    fig = Figure(figsize=(10, 4))
+    profile_ax, radius_ax = fig.subplots(1, 2)
+    # thesis Δf = C10; atomscope's defocus = −C10
+    radii, profiles = column_intensity_profile(height, m.energy_eV, m.Cs_A, -defoci, **lens)
+    for defocus, profile in zip(defoci, np.atleast_2d(profiles), strict=True):
+        profile_ax.semilogy(radii, profile, label=f"Δf {defocus / 10:g} nm")
+    profile_ax.axhline(0.01, color="gray", lw=0.8, ls="--")
+    profile_ax.set_xlim(0, 6)
+    profile_ax.set_ylim(1e-4, 1.5)
+    profile_ax.set_xlabel("distance from the column [Å]")
+    profile_ax.set_ylabel("intensity / maximum")
+    profile_ax.set_title(f"(a) one column of {height} atoms", fontsize=10)
+    profile_ax.legend(fontsize=8)
+    sweep = np.linspace(0.0, max(150.0, float(np.max(np.abs(defoci)))), 11)
+    for factor in (0.5, 1.0, 2.0):
+        cs = factor * m.Cs_A
+        radius = radius_of_influence(height, m.energy_eV, cs, -sweep, **lens)
+        radius_ax.plot(sweep / 10, radius, "o-", ms=3, label=f"Cs {cs / 1e4:g} µm")
+    radius_ax.set_xlabel("Δf [nm]")
+    radius_ax.set_ylabel("radius of influence [Å]")
+    radius_ax.set_title("(b) where the column's image falls to 1 %", fontsize=10)
+    radius_ax.legend(fontsize=8)
+    fig.suptitle(f"{m.energy_eV / 1e3:g} kV, Δ {m.focal_spread_A / 10:g} nm, "
+                 f"{m.aperture_mrad:g} mrad (Fig 4.5)")  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
+def column_model_figures(spec: ExperimentSpec, particle: Atoms) -> dict[str, Figure]:
+    """Figs 4.4–4.5 for the spec's microscope: `independent_columns` of ``particle`` and
+    `column_influence` of a column as high as the particle's median column."""
+    from atomscope.experiments.run import zone_axis_model
+    from atomscope.structures.columns import projected_columns
+
+    columns = projected_columns(zone_axis_model(spec, particle))
+    height = int(np.median([len(members) for members in columns.members]))
+    return {
+        "independent_columns.png": independent_columns(spec, particle),
+        "radius_of_influence.png": column_influence(spec, height),
+    }
+
+
+def write_figures(
+    table: Table,
+    out: str | Path,
+    spec: ExperimentSpec | None = None,
+    particle: Atoms | None = None,
+) -> dict[str, object]:
+    """Draw every figure the table has data for into ``out``, and with a ``spec`` and a
+    ``particle`` the column-model figures (`column_model_figures`); returns the names written
+    and the Eq 4.7 fits {column: (c, R²)}."""
     from atomscope.outputs import check_output_directory, claim_outputs, record_outputs
     from atomscope.plot import save_figure
 
@@ -347,6 +479,8 @@ def write_figures(table: Table, out: str | Path) -> dict[str, object]:
     if np.any(table["tilt_mrad"] != 0):
         figures["surface_vs_tilt.png"] = surface_vs_tilt(table)
         figures["tilt_error_maps.png"] = tilt_error_maps(table)
+    if spec is not None and particle is not None:
+        figures.update(column_model_figures(spec, particle))
     for name, fig in figures.items():
         save_figure(fig, out / name)
     record_outputs(out, FIGURES_COMMAND, figures)

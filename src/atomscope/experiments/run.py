@@ -255,6 +255,34 @@ def exit_wave_errors(view: View) -> tuple[np.ndarray, np.ndarray]:
     return measured_errors(view, Images(scattered, view.sampling), window=EXIT_WAVE_WINDOW)
 
 
+def spec_lens(spec: ExperimentSpec, defocus_A: float):
+    """The spec's objective lens (`CTF`) at the thesis defocus ``defocus_A`` = Δf = C10 [Å]
+    (§4.2.2: Cs, the focal spread as the quasi-coherent envelope, a hard aperture)."""
+    from atomscope.optics.ctf import CTF
+
+    m = spec.microscope
+    return CTF(
+        energy=m.energy_eV,
+        Cs=m.Cs_A,
+        defocus=-defocus_A,  # thesis Δf = C10; atomscope's defocus = −C10
+        focal_spread=m.focal_spread_A,
+        semiangle_cutoff=m.aperture_mrad,
+    )
+
+
+def zone_axis_model(spec: ExperimentSpec, atoms: Atoms) -> Atoms:
+    """``atoms`` turned to the zone axis, untilted, in a cell with the spec's vacuum on every
+    side (as `make_view` places a particle)."""
+    from atomscope.structures.facets import crystal_rotation
+
+    turned = _rotate(atoms, crystal_rotation(ZONE_AXIS, in_plane_angle()), np.zeros(3))
+    low = turned.positions.min(axis=0) - spec.microscope.vacuum_A
+    turned.positions -= low
+    turned.cell = turned.positions.max(axis=0) + spec.microscope.vacuum_A
+    turned.pbc = False
+    return turned
+
+
 def measure_point(spec: ExperimentSpec, view: View, point: Point) -> dict[str, np.ndarray]:
     """The results rows of one point: every sampling, dose and noise realisation (k = −1 clean);
     for the exit-wave point one set of rows (k = −1, dose NaN, the simulation's sampling)."""
@@ -262,7 +290,6 @@ def measure_point(spec: ExperimentSpec, view: View, point: Point) -> dict[str, n
     from atomscope.detection.mtf import MTF
     from atomscope.experiments.measures import surface_relaxation
     from atomscope.images import Images
-    from atomscope.optics.ctf import CTF
     from atomscope.waves.waves import Waves
 
     m, s = spec.microscope, spec.sweep
@@ -294,13 +321,7 @@ def measure_point(spec: ExperimentSpec, view: View, point: Point) -> dict[str, n
     if point.is_exit_wave:  # §4.3: the exit wave, no lens, no camera, no noise
         add(view.sampling[0], np.nan, -1, *exit_wave_errors(view))
         return {name: np.concatenate(values) for name, values in parts.items()}
-    ctf = CTF(
-        energy=m.energy_eV,
-        Cs=m.Cs_A,
-        defocus=-point.defocus_A,  # thesis Δf = C10; atomscope's defocus = −C10
-        focal_spread=m.focal_spread_A,
-        semiangle_cutoff=m.aperture_mrad,
-    )
+    ctf = spec_lens(spec, point.defocus_A)
     images = ctf.image(Waves(view.waves, view.sampling, m.energy_eV)).array
     image = Images(images.mean(axis=0), view.sampling)  # frozen-phonon average
     mtf = MTF("rational", *m.mtf)
