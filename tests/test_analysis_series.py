@@ -61,6 +61,21 @@ def test_drift_of_a_random_walk_is_followed():
     assert np.sqrt(np.mean((measured - walk) ** 2)) < 0.05
 
 
+def test_steps_of_up_to_1_5_angstrom_on_a_crystalline_island_are_followed():
+    # 1.5 Å per axis is beyond half the 2.04 Å column period: the correlation repeats with the
+    # lattice, and only the island's outline (finite in x and y) tells the true step
+    rng = np.random.default_rng(7)
+    scene = hopping_edge(frames=40, size=8, step=0.0, island=True, rng=rng)
+    walk = np.cumsum(rng.uniform(-1.5, 1.5, (40, 2)), axis=0)
+    walk -= walk[0]
+    frames = simulate_series(
+        scene.trajectory, LENS, dose_rate=1e4, exposure=1.0, drift=walk, camera_sampling=0.1, rng=4
+    )
+    measured = measure_drift(frames.array, frames.sampling, max_step=2.4)
+    assert np.abs(walk).max() > 3  # a walk that leaves the first column's cell
+    assert np.sqrt(np.mean((measured - walk) ** 2)) < 0.05  # Å RMS
+
+
 def test_hopping_occupancy_has_the_stationary_statistics():
     occupancy = hopping_occupancy(200_000, [0.1, 0.3], [0.3, 0.05], rng=0)
     np.testing.assert_allclose(occupancy.mean(0), [0.25, 0.3 / 0.35], atol=0.01)
