@@ -418,16 +418,21 @@ def test_frozen_phonon_cbed_is_the_average_of_the_configuration_patterns():
     np.testing.assert_allclose(ensemble.array, np.mean(separate, axis=0), atol=1e-7)
 
 
-def test_scan_on_a_dask_cluster_is_bit_identical_to_the_local_scan():
-    from atomscope.parallel import client
+def thermal_scan():
+    """A frozen-phonon Si scan with every kind of detector, in four batches of 4 positions."""
     from atomscope.thermal import EinsteinPhonons
 
     potential = Potential(
         EinsteinPhonons(silicon(), sigmas=0.1, num_configs=2, rng=5), gpts=64, slice_thickness=2.0
     )
-    probe = Probe(200e3, 20)
     detectors = [AnnularDetector(30, 45), SegmentedDetector(0, 20, 1, 4), PixelatedDetector(40)]
-    scan = GridScan(gpts=(3, 5))
+    return potential, Probe(200e3, 20), detectors, GridScan(gpts=(3, 5))
+
+
+def test_scan_on_a_dask_cluster_is_bit_identical_to_the_local_scan():
+    from atomscope.parallel import client
+
+    potential, probe, detectors, scan = thermal_scan()
     local = probe.scan(potential, detectors, scan, batch_size=4)
     with client(workers=2) as dask_client:
         distributed = probe.scan(potential, detectors, scan, batch_size=4, client=dask_client)
@@ -439,14 +444,8 @@ def test_scan_on_a_dask_cluster_is_bit_identical_to_the_local_scan():
 def test_parallel_lanes_give_the_single_lane_scan_bit_for_bit():
     # batches in two threads with one FFT thread each against one lane with every thread
     from atomscope.core.threads import using
-    from atomscope.thermal import EinsteinPhonons
 
-    potential = Potential(
-        EinsteinPhonons(silicon(), sigmas=0.1, num_configs=2, rng=5), gpts=64, slice_thickness=2.0
-    )
-    probe = Probe(200e3, 20)
-    detectors = [AnnularDetector(30, 45), SegmentedDetector(0, 20, 1, 4), PixelatedDetector(40)]
-    scan = GridScan(gpts=(3, 5))
+    potential, probe, detectors, scan = thermal_scan()
     assert probe.plan_batches(potential, 15, detectors, batch_size=4, lanes=2).lanes == 2
     assert probe.plan_batches(potential, 15, detectors, batch_size=15, lanes=2).lanes == 1
     with using(1):
