@@ -114,7 +114,7 @@ def main() -> None:
     fig, axes = plt.subplots(3, 3, figsize=(12, 11))
     for row, (name, (atoms, kpts)) in enumerate(specimens().items()):
         calculator, scf = converge(atoms, kpts)
-        shape = tuple(2 * n for n in calculator.get_number_of_grid_points())
+        shape = tuple(2 * int(n) for n in calculator.get_number_of_grid_points())
         _, gpaw_density = best_of(calculator.get_all_electron_density, gridrefinement=2)
         options = {"sampling": 0.05, "slice_thickness": 1.0}
         _, gpaw_build = best_of(built, DFTPotential, calculator, density="gpaw", **options)
@@ -126,7 +126,7 @@ def main() -> None:
             f"{dft_seconds * 1e3:.0f} ms = {dft_seconds / iam_seconds:.1f}× one IAM Potential "
             f"({iam_seconds * 1e3:.1f} ms), of which the all-electron spectrum (ours) "
             f"{spectrum_seconds * 1e3:.0f} ms; through GPAW's real-space density "
-            f"{gpaw_build * 1e3:.0f} ms ({gpaw_density * 1e3:.0f} ms of it GPAW's density)"
+            f"{gpaw_build * 1e3:.0f} ms (GPAW's density alone {gpaw_density * 1e3:.0f} ms)"
         )
         if name == "hBN":
             a = 2.504

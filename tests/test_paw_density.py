@@ -56,31 +56,53 @@ def carbon_monoxide():
 
 @pytest.fixture(scope="module")
 def neon():
-    """An isolated Ne atom (PBE, 500 eV) in a 7 Å box."""
-    atoms = Atoms("Ne", positions=[(3.5, 3.5, 3.5)], cell=(7, 7, 7), pbc=True)
+    """An isolated Ne atom (PBE, 500 eV) in a 7 Å box, off any symmetric point (so the phases
+    e^{−2πi G·R} are complex)."""
+    atoms = Atoms("Ne", positions=[(3.3, 3.6, 3.45)], cell=(7, 7, 7), pbc=True)
     atoms.calc = gpaw.GPAW(mode=gpaw.PW(500), xc="PBE", txt=None)
     atoms.get_potential_energy()
     return atoms.calc
 
 
-@pytest.mark.parametrize("name", ["boron_nitride", "carbon_monoxide"])
-def test_low_orders_agree_with_the_transform_of_gpaw_real_space_density(name, request):
-    # GPAW's own reconstruction samples the PAW corrections on a 4× refined grid; its low
-    # orders are converged, its high ones aliased (the sharp core folds back)
-    calculator = request.getfixturevalue(name)
+def low_order_difference(calculator, refinement, spectrum=all_electron_spectrum):
+    """max |n_G − n_G(GPAW)| Ω [electrons per cell] over |G| < 3 1/Å, against the FFT of
+    GPAW's real-space all-electron density on its grid refined ``refinement`` times."""
     atoms = calculator.get_atoms()
-    values = calculator.get_all_electron_density(gridrefinement=4)
+    values = calculator.get_all_electron_density(gridrefinement=refinement)
     reference = np.fft.fftn(values) / values.size
-    ours = all_electron_spectrum(calculator, values.shape)
     band = frequencies(atoms, values.shape) < 3.0
-    volume = atoms.get_volume()
-    error = np.abs(ours[band] - reference[band]).max() * volume  # electrons per cell
-    assert error < TOLERANCE
-    # the aspherical and odd-l parts matter: they are many times the tolerance
-    assert np.abs(reference[band].imag).max() * volume > 20 * TOLERANCE
+    ours = spectrum(calculator, values.shape)
+    return np.abs(ours[band] - reference[band]).max() * atoms.get_volume()
 
 
-TOLERANCE = 2e-3  # electrons per cell, measured: see the report of issue #17
+#: GPAW's 4× refined real-space density still misses ~0.003 (hBN) to ~0.01 (CO) electrons per
+#: cell at |G| < 3 1/Å: it samples the sharp 1s core and AE partial waves on a ~0.05 Å grid and
+#: puts the charge this loses on the nearest grid point; 2× refined it misses 0.12 and 0.26
+TOLERANCE = 0.015
+
+
+@pytest.mark.parametrize("name", ["boron_nitride", "carbon_monoxide"])
+def test_gpaw_real_space_density_converges_to_ours_at_low_orders(name, request):
+    calculator = request.getfixturevalue(name)
+    refined = low_order_difference(calculator, 4)
+    assert refined < TOLERANCE
+    # GPAW's sampling error, not ours: it falls > 10× when GPAW's grid is refined 2× more
+    assert low_order_difference(calculator, 2) > 10 * refined
+
+
+def test_the_aspherical_paw_corrections_are_needed_to_agree(carbon_monoxide, monkeypatch):
+    # the test above can fail: CO's dipolar and quadrupolar PAW corrections are 0.03 electrons
+    # per cell, and without them (spherical atoms) GPAW's density is missed by twice TOLERANCE
+    from atomscope.potentials import paw_density
+
+    complete = paw_density._radial_table
+
+    def spherical(*args):
+        table, harmonics = complete(*args)
+        return table[:, :1], harmonics[:1]
+
+    monkeypatch.setattr(paw_density, "_radial_table", spherical)
+    assert low_order_difference(carbon_monoxide, 4) > 2 * TOLERANCE
 
 
 @pytest.mark.parametrize("name", ["boron_nitride", "carbon_monoxide", "neon"])
@@ -117,12 +139,14 @@ def test_isolated_neon_is_the_form_factor_of_the_all_electron_atom(neon):
     # the atom's phase e^{−2πi G·R} removed: a spherical density has a real transform
     ours = spectrum[tuple((orders % shape).T)] * np.exp(2j * np.pi * vectors @ atoms.positions[0])
     expected = np.sinc(2 * np.outer(magnitude, r)) @ (density * weight)
-    assert magnitude.max() > 10  # far above GPAW's grid (its pseudo-density ends at ~4 1/Å)
-    assert np.abs(ours.imag).max() < 1e-6
-    np.testing.assert_allclose(ours.real, expected, rtol=0, atol=ATOM_TOLERANCE)
-
-
-ATOM_TOLERANCE = 2e-3  # electrons, measured
+    assert magnitude.max() > 10  # far above GPAW's grid (its pseudo-density ends at 4.9 1/Å)
+    # (a wrong phase would leave imaginary parts ~1; the grid's egg-box effect leaves 1e-5)
+    assert np.abs(ours.imag).max() < 1e-4
+    # measured: 1.2e-3 electrons where the valence lives (plane-wave cutoff, the box), 7e-5
+    # above 4 1/Å, where only the core and the PAW corrections remain
+    valence = magnitude < 4
+    np.testing.assert_allclose(ours.real[valence], expected[valence], rtol=0, atol=2e-3)
+    np.testing.assert_allclose(ours.real[~valence], expected[~valence], rtol=0, atol=2e-4)
 
 
 def test_potential_from_either_density_agrees(neon):

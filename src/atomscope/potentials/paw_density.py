@@ -2,7 +2,7 @@
 in Fourier space instead of being reconstructed on a refined real-space grid.
 
 PAW writes the all-electron density as the smooth pseudo-density plus one localized correction
-per atom (Blöchl, PRB 50, 17953 (1994), Eq. 8; the all-electron density of Susi et al.,
+per atom (Blöchl, PRB 50, 17953 (1994); the all-electron density of Susi et al.,
 Ultramicroscopy 197 (2019) 16):
 
     n(r) = ñ(r) + Σ_a Δn_a(r − R_a),
@@ -37,21 +37,22 @@ from typing import Any
 import numpy as np
 from ase.units import Bohr
 from scipy.interpolate import CubicSpline
-from scipy.special import spherical_jn
 
 from atomscope.detection.resample import resize_spectrum
 
 __all__ = ["all_electron_spectrum"]
 
-#: radial transforms are tabulated every 1/(TABLE_DENSITY · r_max) [1/Å] (r_max: the
-#: augmentation region) and cubic-spline interpolated; error ~ (2π/TABLE_DENSITY)⁴/384 ≲ 2e-6
+#: radial transforms are computed every 1/(TABLE_DENSITY r_max) [1/Å] (r_max: where the
+#: atom's PAW corrections end) and cubic-spline interpolated REFINE× finer, then linearly onto
+#: the 3D frequencies (bounds (2π/TABLE_DENSITY)⁴/384 and (2π/(TABLE_DENSITY·REFINE))²/8 of
+#: the largest coefficient; measured on graphene: ≤ 1.5e-6 electrons per cell from a table
+#: 4× denser and 16× more refined, the rounding of the single-precision 3D sums)
 TABLE_DENSITY = 40
-#: the cubic table is refined by this factor for the linear interpolation onto the 3D grid
-#: (error ~ (2π/(TABLE_DENSITY·REFINE))²/8 ≲ 1e-5 of the largest coefficient)
 REFINE = 16
-#: an atom's angular component whose transform stays below this fraction of its spherical one
-#: is zero by site symmetry (left at rounding level) and skipped
-NEGLIGIBLE = 1e-10
+#: an atom's angular component (l > 0) whose transform stays below this [electrons] is skipped:
+#: zero by site symmetry, or k-point and SCF noise (GPAW converges the density to 1e-4
+#: electrons per valence electron), at the tables' own accuracy
+NEGLIGIBLE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -72,10 +73,62 @@ class _Species:
     def transforms(self, g: np.ndarray) -> tuple[dict[int, np.ndarray], np.ndarray]:
         """4π ∫ f(r) j_l(2πgr) r² dr of every pair (per l, shape (len(g), len(pairs[l])))
         and of the core difference (l = 0, shape (len(g),)) at ``g`` [1/Å]."""
-        x = 2 * np.pi * np.outer(g, self.r)
         # the radial part of the plane-wave expansion e^{−ik·r} = 4π Σ_L (−i)^l j_l(kr) Y_L Y_L
-        pairs = {ell: spherical_jn(ell, x) @ f.T for ell, f in self.integrands.items()}
-        return pairs, np.sinc(2 * np.outer(g, self.r)) @ self.core  # j_0(x) = sin x / x
+        bessel = _spherical_bessel(max(self.integrands), 2 * np.pi * np.outer(g, self.r))
+        pairs = {ell: bessel[ell] @ f.T for ell, f in self.integrands.items()}
+        return pairs, bessel[0] @ self.core
+
+    def tabulate(self, g_max: float) -> tuple[float, dict[int, np.ndarray], np.ndarray]:
+        """`transforms` on a uniform table from 0 past ``g_max`` [1/Å]: computed every
+        1/(TABLE_DENSITY r_max), cubic-spline interpolated REFINE× finer; returns the fine
+        spacing [1/Å] and the fine tables."""
+        step = 1 / (TABLE_DENSITY * self.r[-1])
+        coarse = np.arange(int(g_max / step) + 3) * step
+        pairs, core = self.transforms(coarse)
+        stacked = np.column_stack([core, *pairs.values()])
+        fine = np.linspace(0, coarse[-1], (len(coarse) - 1) * REFINE + 1)
+        stacked = CubicSpline(coarse, stacked, axis=0)(fine)
+        ends = np.cumsum([1, *(len(self.pairs[ell]) for ell in pairs)])
+        columns = dict(zip(pairs, np.split(stacked, ends[:-1], axis=1)[1:], strict=True))
+        return step / REFINE, columns, stacked[:, 0]
+
+
+def _spherical_bessel(lmax: int, x: np.ndarray) -> np.ndarray:
+    """j_0(x) … j_lmax(x) for x ≥ 0, shape (lmax + 1, *x.shape).
+
+    For x ≥ 1 the upward recurrence j_{l+1} = (2l + 1) j_l / x − j_{l−1} from
+    j_0 = sin x / x, j_1 = sin x / x² − cos x / x (Abramowitz & Stegun 10.1.11, 10.1.19; its
+    rounding error grows by at most (2l − 1)!! ≈ 1e4 for l ≤ 6, i.e. stays ~1e-12); below, the
+    power series j_l(x) = x^l Σ_k (−x²/2)^k / (k! (2l + 2k + 1)!!) (A&S 10.1.2), whose terms
+    fall by ≥ 6× each for x < 1 (20 terms: converged to rounding).
+
+    Examples
+    --------
+    >>> from scipy.special import spherical_jn
+    >>> x = np.array([0.0, 0.5, 3.0, 40.0])
+    >>> bool(np.allclose(_spherical_bessel(3, x), [spherical_jn(l, x) for l in range(4)]))
+    True
+    """
+    x = np.asarray(x, dtype=float)
+    out = np.empty((lmax + 1, *x.shape))
+    large = x >= 1
+    z = x[large]
+    sine, cosine = np.sin(z), np.cos(z)
+    previous, current = sine / z, sine / z**2 - cosine / z
+    out[0][large] = previous
+    for ell in range(1, lmax + 1):
+        out[ell][large] = current
+        previous, current = current, (2 * ell + 1) / z * current - previous
+    z = x[~large]
+    step = -(z**2) / 2
+    for ell in range(lmax + 1):
+        term = z**ell / math.prod(range(1, 2 * ell + 2, 2))  # x^l / (2l + 1)!!
+        total = term.copy()
+        for k in range(1, 20):
+            term = term * step / (k * (2 * ell + 2 * k + 1))
+            total += term
+        out[ell][~large] = total
+    return out
 
 
 def _require_new_gpaw(calculator: Any) -> Any:
@@ -85,7 +138,7 @@ def _require_new_gpaw(calculator: Any) -> Any:
     if not hasattr(dft, "densities"):
         raise ValueError(
             f"{type(calculator).__name__} is not a converged GPAW calculator of the new code "
-            "(gpaw.new, the default since GPAW 24): its PAW data cannot be read; use "
+            "(gpaw.new, GPAW's default): its PAW data cannot be read; use "
             'DFTPotential(..., density="gpaw") for GPAW\'s own real-space density'
         )
     return dft.densities()
@@ -146,7 +199,7 @@ def _species(setup: Any) -> _Species:
             for ell in range(abs(l1 - l2), l1 + l2 + 1, 2):  # Gaunt: triangle and parity rules
                 pairs.setdefault(ell, []).append((j1, j2))
     integrands = {
-        # Δn_q(r) = φ_j1 φ_j2 − φ̃_j1 φ̃_j2 (Blöchl 1994, Eq. 8)
+        # Δn_q(r) = φ_j1 φ_j2 − φ̃_j1 φ̃_j2, the one-centre density of a pair (Blöchl 1994)
         ell: np.array([phi[a] * phi[b] - phit[a] * phit[b] for a, b in selected]) * weight
         for ell, selected in sorted(pairs.items())
     }
@@ -189,6 +242,23 @@ def _angular_coefficients(species: _Species, density_matrix: np.ndarray) -> dict
     return out
 
 
+def _harmonics(indices: Sequence[int], unit: Sequence[np.ndarray]) -> dict[int, np.ndarray]:
+    """GPAW's real spherical harmonics Y_L at the unit vectors ``unit`` (x, y, z arrays), as the
+    polynomials GPAW tabulates (``YL``: coefficient, powers), each monomial computed once."""
+    from gpaw.sphere.spherical_harmonics import YL
+
+    monomials: dict[tuple[int, int, int], np.ndarray] = {(0, 0, 0): np.ones_like(unit[0])}
+
+    def monomial(powers: tuple[int, int, int]) -> np.ndarray:
+        if powers not in monomials:
+            axis = next(v for v in range(3) if powers[v])
+            lower = tuple(p - (v == axis) for v, p in enumerate(powers))
+            monomials[powers] = monomial(lower) * unit[axis]
+        return monomials[powers]
+
+    return {L: sum(c * monomial(tuple(p)) for c, p in YL[L]) for L in indices}
+
+
 def _degree(L: int) -> int:
     """l of the combined harmonic index L = l² + m (0 ≤ m ≤ 2l)."""
     return math.isqrt(L)
@@ -211,8 +281,7 @@ def _radial_table(
         columns.extend(sign * values.T)
         harmonic_index.extend(range(ell**2, (ell + 1) ** 2))
     table = np.array(columns).T
-    spherical = np.abs(table[:, 0]).max()
-    keep = [c for c in range(table.shape[1]) if np.abs(table[:, c]).max() > NEGLIGIBLE * spherical]
+    keep = [0, *np.flatnonzero(np.abs(table[:, 1:]).max(axis=0) > NEGLIGIBLE) + 1]
     return table[:, keep], [harmonic_index[c] for c in keep]
 
 
@@ -246,8 +315,6 @@ def all_electron_spectrum(calculator: Any, shape: Sequence[int]) -> np.ndarray:
     >>> round(float(spectrum[0, 0, 0].real * 4**3), 8)
     2.0
     """
-    from gpaw.sphere.spherical_harmonics import Y
-
     shape = tuple(int(n) for n in shape)
     densities = _require_new_gpaw(calculator)
     atoms = calculator.get_atoms()
@@ -262,41 +329,48 @@ def all_electron_spectrum(calculator: Any, shape: Sequence[int]) -> np.ndarray:
     g = np.sqrt(gx**2 + gy**2 + gz**2).ravel()
     # Ĝ for the harmonics (Y_L(0) = 0 for l > 0; the l = 0 term carries G = 0)
     scale = np.divide(1.0, g, out=np.zeros_like(g), where=g > 0)
-    unit = gx.ravel() * scale, gy.ravel() * scale, gz.ravel() * scale
+    unit = [(component.ravel() * scale).astype(np.float32) for component in (gx, gy, gz)]
     setups = densities.setups
     species = {id(setup): _species(setup) for setup in setups}
-    # one |G| table for all species, fine enough for the most extended correction
-    step = 1 / (TABLE_DENSITY * max(radial.r[-1] for radial in species.values()))  # [1/Å]
-    g_table = np.arange(int(g.max() / step) + 3) * step
-    transforms = {key: radial.transforms(g_table) for key, radial in species.items()}
-    fine = np.arange((len(g_table) - 1) * REFINE + 1) * (step / REFINE)
-    position = g / (step / REFINE)
-    index = position.astype(np.intp)
-    fraction = position - index
-    harmonics: dict[int, np.ndarray] = {}
+    # per species, a |G| table fine for its augmentation sphere and where every |G| of the grid
+    # falls on it (linear interpolation)
+    tables = {}
+    for key, radial in species.items():
+        step, pairs, core = radial.tabulate(float(g.max()))
+        position = g / step
+        index = position.astype(np.intp)
+        tables[key] = pairs, core, index, (position - index).astype(np.float32)
+    radial_tables = []
+    electrons = 0.0  # Σ_a ∫ Δn_a d³r = Σ_a F_a,00(0) Y_00, kept in double precision for n_0
+    for a, setup in enumerate(setups):
+        table, harmonic_index = _radial_table(
+            species[id(setup)], *tables[id(setup)][:2], matrices[a].real[:spins].sum(axis=0)
+        )
+        electrons += table[0, 0] / np.sqrt(4 * np.pi)
+        radial_tables.append((table.T.astype(np.float32), harmonic_index))
+    needed = sorted({L for _, harmonic_index in radial_tables for L in harmonic_index})
+    harmonics = _harmonics(needed, unit)
     # e^{−2πi G·R_a} = e^{−2πi m·s_a}: separable in the integer orders m
     scaled = atoms.get_scaled_positions(wrap=False)
     orders = [np.fft.fftfreq(n, 1 / n) for n in shape[:2]] + [np.arange(shape[2] // 2 + 1)]
-    corrections = np.zeros(g.size, dtype=complex)
-    for a, setup in enumerate(setups):
-        radial = species[id(setup)]
-        d_sii = matrices[a].real
-        table, harmonic_index = _radial_table(
-            radial, *transforms[id(setup)], d_sii[:spins].sum(axis=0)
+    # the 3D work in single precision: its rounding (1e-7) is far below the tables' accuracy
+    corrections = np.zeros(g.size, dtype=np.complex64)
+    for a, (setup, (table, harmonic_index)) in enumerate(zip(setups, radial_tables, strict=True)):
+        index, fraction = tables[id(setup)][2:]
+        # linear interpolation of every harmonic's radial function at every |G|
+        radial_values = np.take(table, index, axis=1)
+        radial_values += fraction * np.take(
+            np.diff(table, axis=1, append=table[:, -1:]), index, axis=1
         )
-        # cubic spline onto the fine table, then linear interpolation at every |G|
-        table = np.ascontiguousarray(CubicSpline(g_table, table, axis=0)(fine).T)
-        slope = np.diff(table, axis=1, append=table[:, -1:])
-        values = np.zeros(g.size), np.zeros(g.size)  # real (even l), −imaginary (odd l)
+        values = [np.zeros(g.size, np.float32), np.zeros(g.size, np.float32)]  # even, odd l
         for row, L in enumerate(harmonic_index):
-            if L not in harmonics:
-                harmonics[L] = Y(L, *unit)
-            radial_values = table[row][index] + fraction * slope[row][index]
-            values[_degree(L) % 2] += harmonics[L] * radial_values
+            values[_degree(L) % 2] += harmonics[L] * radial_values[row]
         phase = np.exp(-2j * np.pi * orders[0] * scaled[a, 0])[:, None, None] * (
             np.exp(-2j * np.pi * orders[1] * scaled[a, 1])[None, :, None]
             * np.exp(-2j * np.pi * orders[2] * scaled[a, 2])[None, None, :]
         )
-        corrections += phase.ravel() * (values[0] - 1j * values[1])
+        corrections += phase.astype(np.complex64).ravel() * (values[0] - 1j * values[1])
+    pseudo_mean = spectrum[0, 0, 0]
     spectrum += corrections.reshape(spectrum.shape) / volume
+    spectrum[0, 0, 0] = pseudo_mean + electrons / volume  # the electron count, unrounded
     return _full_spectrum(spectrum, shape[2])
