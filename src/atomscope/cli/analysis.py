@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from atomscope.cli.common import add_out_option, read_structure
+from atomscope.cli.common import add_out_option, add_sampling_option, read_structure
 
 BUILTIN_TEMPLATES = ("square", "hexagonal", "fcc110", "honeycomb")
 
@@ -175,12 +175,7 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
         help="column positions instead of the peak search: a CSV with x, y columns [pixels] "
         "(recognize's atoms CSV, strain's points.csv) or recognize's .npz",
     )
-    parser.add_argument(
-        "--sampling",
-        type=float,
-        default=None,
-        help="pixel size [Å]; overrides the file's calibration (default: from the file)",
-    )
+    add_sampling_option(parser)
     parser.add_argument(
         "--min-distance",
         type=int,

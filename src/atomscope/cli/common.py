@@ -52,6 +52,16 @@ def add_out_option(parser: argparse.ArgumentParser, command: str) -> None:
     )
 
 
+def add_sampling_option(parser: argparse.ArgumentParser) -> None:
+    """``--sampling`` [Å] of a command that reads images: overrides the file's calibration."""
+    parser.add_argument(
+        "--sampling",
+        type=float,
+        default=None,
+        help="pixel size [Å]; overrides the file's calibration (default: from the file)",
+    )
+
+
 def read_structure(path: str, all_frames: bool = False, option: str = "STRUCTURE"):
     """Read any structure file ASE reads; a ``ValueError`` names ``option`` and the file if it
     does not parse or if a frame has a NaN/inf position or cell (`check_atoms`).

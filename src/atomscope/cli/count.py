@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from atomscope.cli.common import add_out_option, inputs_name, read_stack
+from atomscope.cli.common import add_out_option, add_sampling_option, inputs_name, read_stack
 
 
 def _count(args: argparse.Namespace) -> None:
@@ -29,12 +29,7 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     )
     add_out_option(parser, "count")
     parser.add_argument("--model", default="gold-counting", help="counting model name or .pt file")
-    parser.add_argument(
-        "--sampling",
-        type=float,
-        default=None,
-        help="pixel size [Å]; overrides the file's calibration (default: from the file)",
-    )
+    add_sampling_option(parser)
     parser.add_argument(
         "--threshold", type=float, default=None, help="t of Eq 6.16 (default: the model's)"
     )

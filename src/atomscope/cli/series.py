@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from atomscope.cli.common import add_out_option, inputs_name, read_stack
+from atomscope.cli.common import add_out_option, add_sampling_option, inputs_name, read_stack
 
 
 def _series(args: argparse.Namespace) -> None:
@@ -39,12 +39,7 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
         "folder of frames (natural order) or several frame files",
     )
     add_out_option(parser, "series")
-    parser.add_argument(
-        "--sampling",
-        type=float,
-        default=None,
-        help="pixel size [Å]; overrides the file's calibration (default: from the file)",
-    )
+    add_sampling_option(parser)
     parser.add_argument(
         "--spacing", type=float, default=2.0, help="nearest distance between two sites [Å]"
     )
