@@ -339,20 +339,18 @@ def _nearest_defocus(spec: ExperimentSpec, target: float = 85.0) -> float:
     return float(defoci[np.argmin(np.abs(defoci - target))])
 
 
-def independent_columns(spec: ExperimentSpec, particle: Atoms) -> Figure:
-    """Fig 4.4: ``particle`` at the zone axis simulated whole and as the independent-column sum
-    ψ0 + Σ_i ψ_s,i (Eq 4.5): exit-wave phase and the image at the spec's defocus nearest
-    8.5 nm, each with the difference and its relative size."""
+def independent_columns(spec: ExperimentSpec, atoms: Atoms, columns) -> Figure:
+    """Fig 4.4: ``atoms`` (at the zone axis, `run.zone_axis_model`) simulated whole and as the
+    independent-column sum ψ0 + Σ_i ψ_s,i (Eq 4.5) over its ``columns``: exit-wave phase and
+    the image at the spec's defocus nearest 8.5 nm, each with the difference and its relative
+    size."""
     from atomscope.experiments.column_model import independent_column_wave
-    from atomscope.experiments.run import COLUMN_TOLERANCE, spec_lens, zone_axis_model
+    from atomscope.experiments.run import spec_lens
     from atomscope.images import pixel_extent
     from atomscope.potentials.projected import Potential
-    from atomscope.structures.columns import projected_columns
     from atomscope.waves.plane import PlaneWave
 
     m = spec.microscope
-    atoms = zone_axis_model(spec, particle)
-    columns = projected_columns(atoms, tolerance=COLUMN_TOLERANCE)  # as the experiment's truth
     alone = len(atoms) - sum(len(members) for members in columns.members)
     settings = {"sampling": m.simulation_sampling_A, "slice_thickness": m.slice_thickness_A}
     full = PlaneWave(m.energy_eV).multislice(Potential(atoms, **settings))
@@ -434,15 +432,17 @@ def column_influence(spec: ExperimentSpec, height: int) -> Figure:
 
 
 def column_model_figures(spec: ExperimentSpec, particle: Atoms) -> dict[str, Figure]:
-    """Figs 4.4–4.5 for the spec's microscope: `independent_columns` of ``particle`` and
-    `column_influence` of a column as high as the particle's median column."""
-    from atomscope.experiments.run import zone_axis_model
+    """Figs 4.4–4.5 for the spec's microscope: `independent_columns` of ``particle`` at the
+    zone axis and `column_influence` of a column as high as its median column (its columns
+    found once, as the experiment's truth finds them)."""
+    from atomscope.experiments.run import COLUMN_TOLERANCE, zone_axis_model
     from atomscope.structures.columns import projected_columns
 
-    columns = projected_columns(zone_axis_model(spec, particle))
+    atoms = zone_axis_model(spec, particle)
+    columns = projected_columns(atoms, tolerance=COLUMN_TOLERANCE)
     height = int(np.median([len(members) for members in columns.members]))
     return {
-        "independent_columns.png": independent_columns(spec, particle),
+        "independent_columns.png": independent_columns(spec, atoms, columns),
         "radius_of_influence.png": column_influence(spec, height),
     }
 
