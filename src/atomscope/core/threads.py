@@ -3,8 +3,8 @@
 The default (`threads`) is the number of cores this process may run on
 (``os.sched_getaffinity``) minus the cores other processes keep busy when it is decided: the
 machine's run queue (``procs_running`` in ``/proc/stat``, every runnable task) less this
-process's own runnable threads, sampled a few times over 10 ms. On this 2-core machine that is 2 threads when it is
-quiet and 1 next to one busy process, where two threads measured 3–4× slower than one (the
+process's own runnable threads, sampled a few times over 10 ms. On this 2-core machine that is
+2 threads when it is quiet and 1 next to one busy process, where two threads measured 3–4× slower than one (the
 other process and our second thread take turns on one core). ``ATOMSCOPE_THREADS`` or a
 command's ``--threads`` override it; more than the cores available is clamped with a warning.
 The count is decided at the first call that asks and again when that decision is more than

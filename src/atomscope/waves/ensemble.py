@@ -2,9 +2,9 @@
 
 The frozen-phonon image is the incoherent average over atomic configurations (seed §2.3.2):
 each configuration is propagated on its own, its image formed with the lens (quasi-coherent CTF,
-per configuration), and only running sums are kept. Configurations are independent tasks: they run in parallel lanes (threads) in this process, or
-as tasks on a Dask client (`atomscope.parallel.client`), with results identical to one at a
-time.
+per configuration), and only running sums are kept. Configurations are independent tasks: they
+run in parallel lanes (threads) in this process, or as tasks on a Dask client
+(`atomscope.parallel.client`), with results identical to one at a time.
 """
 
 from __future__ import annotations

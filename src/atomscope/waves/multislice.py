@@ -4,8 +4,8 @@ Nothing is allocated inside the loop: the transmission function, the wave and th
 propagators live in FFT-aligned complex64 buffers, and the 1/N of the inverse FFT is folded into
 the propagator and the band-limiting aperture. Every spectrum the loop makes is band-limited to
 the antialias aperture, so its transforms are pruned to the aperture's rows
-(`atomscope.core.fft.fft2_band_inplace`): 5/6 of a full transform each. A vacuum slice (V = 0, so t = 1) is exactly a
-multiplication by its propagator in Fourier space, so runs of vacuum slices cost no FFT: the wave
+(`atomscope.core.fft.fft2_band_inplace`): 5/6 of a full transform each. A vacuum slice
+(V = 0, so t = 1) is exactly a multiplication by its propagator in Fourier space, so runs of vacuum slices cost no FFT: the wave
 stays in Fourier space until the next slice with atoms, and a run that repeats costs one
 multiplication by the product of its propagators.
 """

@@ -257,8 +257,9 @@ class Probe:
         Positions are processed in batches (one multislice run of a (batch, nx, ny) stack);
         each batch goes through every detector and is then dropped, so memory holds the
         batches in flight plus the detector outputs. Locally, batches run in parallel lanes,
-        one thread each (`plan_batches`); the result is the same bit for bit. A frozen-phonon potential averages the detector signals
-        over its configurations with equal weights (the incoherent frozen-phonon average).
+        one thread each (`plan_batches`); the result is the same bit for bit. A frozen-phonon
+        potential averages the detector signals over its configurations with equal weights (the
+        incoherent frozen-phonon average).
 
         Parameters
         ----------
