@@ -199,6 +199,13 @@ def test_cli_run_status_figures(tmp_path, capsys):
         "radius_of_influence.png",
     ):
         assert (out / "figures" / name).stat().st_size > 1000
+    # a damaged particle model: one line naming it, exit 2, no figure rewritten
+    model = next((out / "models").iterdir())
+    model.write_bytes(model.read_bytes()[:300])
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "figures").iterdir()}
+    assert main(["experiment", "figures", str(out)]) == 2
+    assert model.name in capsys.readouterr().err
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "figures").iterdir()} == before
 
 
 def test_cli_bad_spec_writes_nothing(tmp_path, capsys):

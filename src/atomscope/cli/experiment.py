@@ -63,7 +63,13 @@ def _smallest_model(store):
     for size in sorted(store.spec.particles.sizes_nm):
         path = store.directory / "models" / f"size={size:g}.traj"
         if path.is_file():
-            return read(path, index=0)
+            try:
+                return read(path, index=0)
+            except Exception as error:  # ASE raises many kinds for a damaged trajectory
+                raise ValueError(
+                    f"the run's particle model {str(path)!r} cannot be read ({error}); delete "
+                    "it and run the experiment again to recreate it"
+                ) from None
     return None
 
 
