@@ -228,6 +228,46 @@ def test_a_failed_evaluation_is_logged_and_scored_never_fatal(tmp_path):
     assert evaluations[0]["properties"] == {"x2": 4.0}
 
 
+class RosenbrockResiduals:
+    """Rosenbrock's function as least-squares residuals (10 (y − x²), 1 − x): minimum 0 at
+    (1, 1) in a curved valley; a few points (x > 1.8) fail like a LAMMPS error."""
+
+    def __call__(self, values):
+        x, y = values
+        if x > 1.8:
+            raise RuntimeError("LAMMPS: lost atoms")
+        r = (10.0 * (y - x * x), 1.0 - x)
+        return Evaluation(r[0] ** 2 + r[1] ** 2, {"x": x}, None, r)
+
+
+def test_least_squares_local_steps_find_the_valley_s_minimum_and_resume(tmp_path):
+    space = SearchSpace(("x", "y"), (-1.2, 1.0), (-2.0, -2.0), (2.0, 3.0))
+    settings = SearchSettings(searches=1, steps=2, jump=0.3, local="least-squares",
+                              least_squares_evaluations=80, seed=2)  # fmt: skip
+    result = run_search(RosenbrockResiduals(), space, settings, 0, tmp_path / "a")
+    assert result.best_parameters["x"] == pytest.approx(1.0, abs=1e-4)
+    assert result.best_parameters["y"] == pytest.approx(1.0, abs=1e-4)
+    records = read_log(log_path(tmp_path / "a", 0))
+    evaluations = [r for r in records if r["kind"] == "evaluation"]
+    assert len(evaluations) <= 3 * 80  # the budget holds per local minimisation
+    good = [r for r in evaluations if r["failure"] is None]
+    assert all(len(r["residuals"]) == 2 for r in good)
+    assert all(sum(v * v for v in r["residuals"]) == pytest.approx(r["error"]) for r in good)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(Interrupting(RosenbrockResiduals(), 30), space, settings, 0, tmp_path / "b")
+    counting = Counting(RosenbrockResiduals())
+    resumed = run_search(counting, space, settings, 0, tmp_path / "b")
+    assert resumed.best_parameters == result.best_parameters
+    assert counting.calls == result.evaluations - 30
+
+
+def test_least_squares_needs_residuals_from_the_objective(tmp_path):
+    space = SearchSpace(("x",), (2.0,), (-6.0,), (6.0,))
+    settings = SearchSettings(searches=1, steps=1, local="least-squares")
+    with pytest.raises(ValueError, match=r"needs an objective that returns Evaluation\.residuals"):
+        run_search(Rugged(), space, settings, 0, tmp_path)
+
+
 def test_a_log_of_another_search_is_refused(tmp_path):
     space = SearchSpace(("x",), (2.0,), (-6.0,), (6.0,))
     run_search(Rugged(), space, SearchSettings(searches=1, steps=1), 0, tmp_path)
@@ -241,6 +281,9 @@ def test_a_log_of_another_search_is_refused(tmp_path):
         (lambda: SearchSettings(jump=0.0), "jump must be > 0"),
         (lambda: SearchSettings(temperature=-0.014), "temperature must be > 0"),
         (lambda: SearchSettings(searches=0), "searches"),
+        (lambda: SearchSettings(local="newton"), "local must be one of 'nelder-mead'"),
+        (lambda: SearchSettings(difference_step=0.0), "difference_step must be > 0"),
+        (lambda: SearchSettings(least_squares_evaluations=1), "least_squares_evaluations"),
         (lambda: SearchSpace(("a",), (5.0,), (0.0,), (1.0,)), "start value of a = 5"),
         (lambda: SearchSpace(("a",), (0.5,), (1.0,), (0.0,)), "lower < upper"),
         (lambda: acceptance_probability(float("nan"), 1.0, 0.014), "finite"),

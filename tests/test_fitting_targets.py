@@ -15,6 +15,7 @@ from atomscope.fitting.targets import (
     PropertyTarget,
     error_function,
     load_targets,
+    residuals,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,6 +157,33 @@ def test_the_error_is_always_finite_and_non_negative(values):
     targets = load_targets("au")[:3]
     error = error_function(dict(zip([t.name for t in targets], values, strict=True)), targets)
     assert math.isfinite(error) and 0 <= error <= FAILURE_SCORE * sum(t.weight for t in targets)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.none()),
+        min_size=3,
+        max_size=3,
+    ),
+    weights=st.lists(st.floats(0.0, 4.0), min_size=3, max_size=3),
+)
+def test_residuals_square_and_sum_to_the_error(values, weights):
+    targets = [
+        PropertyTarget(t.name, t.value, t.delta, weight=w)
+        for t, w in zip(load_targets("au")[:3], weights, strict=True)
+    ]
+    values = dict(zip([t.name for t in targets], values, strict=True))
+    r = residuals(values, targets)
+    assert len(r) == sum(t.weight > 0 for t in targets)
+    assert float(r @ r) == pytest.approx(error_function(values, targets), rel=1e-12, abs=1e-300)
+
+
+def test_residuals_carry_the_sign_of_the_deviation():
+    targets = [PropertyTarget("lattice_constant", 4.06, 0.02), PropertyTarget("C44", 45.4, 4.5,
+               weight=4.0)]  # fmt: skip
+    r = residuals({"lattice_constant": 4.10, "C44": 40.0}, targets)
+    assert r.tolist() == pytest.approx([2.0, 2.0 * (40.0 - 45.4) / 4.5], rel=1e-12)
 
 
 def _table(tmp_path, body):

@@ -46,7 +46,7 @@ from atomscope.fitting import comb3_file
 from atomscope.fitting.parameters import Parameter, with_values
 from atomscope.fitting.properties import DEFAULT_MIN_IMAGE, PROPERTY_NAMES, evaluate
 from atomscope.fitting.search import Evaluation
-from atomscope.fitting.targets import PropertyTarget, error_function
+from atomscope.fitting.targets import PropertyTarget, error_function, residuals
 
 __all__ = [
     "CHARGE_MODES",
@@ -313,7 +313,7 @@ class PropertyObjective:
         return evaluate(calc, self.element, names, timings=timings, **self.settings.kwargs())
 
     def __call__(self, values: np.ndarray) -> Evaluation:
-        """Eq 5.14 for ``values``; failed properties score
+        """Eq 5.14 for ``values`` (and its residuals); failed properties score
         `atomscope.fitting.targets.FAILURE_SCORE` each."""
         values = self.properties(values)
         error = error_function(values, self.targets)
@@ -321,4 +321,4 @@ class PropertyObjective:
             name: value if isinstance(value, float) else f"{type(value).__name__}: {value}"
             for name, value in values.items()
         }
-        return Evaluation(error, shown)
+        return Evaluation(error, shown, None, tuple(residuals(values, self.targets)))

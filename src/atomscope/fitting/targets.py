@@ -28,12 +28,15 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
 __all__ = [
     "FAILURE_SCORE",
     "KNOWN_PROPERTIES",
     "PropertyTarget",
     "error_function",
     "load_targets",
+    "residuals",
     "shipped_tables",
 ]
 
@@ -320,6 +323,50 @@ def error_function(
     >>> error_function({"lattice_constant": RuntimeError("LAMMPS failed"), "C44": 45.0}, targets)
     1000000.0
     """
+    total = 0.0
+    for target, term, _ in _scored_terms(values, targets, failure_score):
+        total += target.weight * term  # Eq 5.14
+    return total
+
+
+def residuals(
+    values: Mapping[str, object],
+    targets: Iterable[PropertyTarget],
+    failure_score: float = FAILURE_SCORE,
+) -> np.ndarray:
+    """The terms of Eq 5.14 as residuals rₙ = √wₙ (pₙ − p̃ₙ)/δpₙ, so that Σ rₙ² is
+    `error_function` (to rounding), for least-squares minimisers.
+
+    Same rules as `error_function`: a failed property gives √(wₙ ``failure_score``), every |rₙ|
+    is capped at that; one residual per row with weight > 0, in table order.
+
+    Parameters
+    ----------
+    values, targets, failure_score
+        As in `error_function`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Dimensionless residuals.
+
+    Examples
+    --------
+    >>> targets = [PropertyTarget("lattice_constant", 4.0, 0.25),
+    ...            PropertyTarget("C44", 45.0, 5.0)]
+    >>> residuals({"lattice_constant": 4.5, "C44": 40.0}, targets).tolist()
+    [2.0, -1.0]
+    """
+    return np.array(
+        [
+            sign * math.sqrt(target.weight * term)
+            for target, term, sign in _scored_terms(values, targets, failure_score)
+        ]
+    )
+
+
+def _scored_terms(values, targets, failure_score):
+    """(target, capped ((pₙ − p̃ₙ)/δpₙ)², sign of pₙ − p̃ₙ) of each weighted row, checked."""
     if isinstance(failure_score, bool) or not isinstance(failure_score, (int, float)):
         raise ValueError(f"failure_score must be a number > 0, got {failure_score!r}")
     if not math.isfinite(failure_score) or failure_score <= 0:
@@ -334,13 +381,14 @@ def error_function(
     missing = [target.name for target in weighted if target.name not in values]
     if missing:
         raise ValueError(f"values has no entry for the weighted properties {missing}")
-    total = 0.0
+    terms = []
     for target in weighted:
         value = _as_float(values[target.name])
         if value is None:
-            term = failure_score
-        else:
-            scaled = abs(value - target.value) / target.delta  # may overflow to inf: capped
-            term = min(scaled * scaled, failure_score)
-        total += target.weight * term  # Eq 5.14
-    return total
+            terms.append((target, failure_score, 1.0))
+            continue
+        scaled = abs(value - target.value) / target.delta  # may overflow to inf: capped
+        terms.append(
+            (target, min(scaled * scaled, failure_score), math.copysign(1.0, value - target.value))
+        )
+    return terms
