@@ -186,3 +186,38 @@ def test_another_fit_into_the_same_directory_is_refused(fitted, tmp_path, capsys
     assert "holds another fit" in capsys.readouterr().err
     assert main(["fit", "report", str(tmp_path)]) == 2
     assert "not a fit directory" in capsys.readouterr().err
+
+
+def test_fit_export_writes_one_ffield_and_its_card_that_lammps_runs(fitted, tmp_path, capsys):
+    _, out = fitted
+    target = tmp_path / "ffield.comb3.Mine"
+    assert main(["fit", "export", str(out), "--out", str(target)]) == 0
+    assert "entries of Au" in capsys.readouterr().out
+    assert comb3_file.read(target) == comb3_file.read(out / "ffield.comb3.Au")
+    card = (tmp_path / "ffield.comb3.Mine.md").read_text()
+    result = json.loads((out / "result.json").read_text())
+    assert "## au-smoke: Au stage 1" in card
+    assert f"Best error (Eq 5.14): {result['best_error']:.6g}" in card
+    assert "| lattice_constant | Å | 4.06 | 0.02 | 1 |" in card
+    assert f"{sum(s['evaluations'] for s in result['searches'])} evaluations (0 failed)" in card
+    gold = bulk("Au", "fcc", a=result["properties"]["lattice_constant"], cubic=True)
+    gold.calc = comb3_calculator(["Au"], ffield=target)
+    energy = gold.get_potential_energy() / len(gold)
+    assert -energy == pytest.approx(result["properties"]["cohesive_energy"], rel=1e-6)
+    before = target.read_bytes()
+    assert main(["fit", "export", str(out), "--out", str(target)]) == 2  # never replaced silently
+    assert "exists; pass overwrite=True (--overwrite)" in capsys.readouterr().err
+    assert target.read_bytes() == before
+
+
+def test_fit_export_refuses_unfinished_and_duplicate_fits_before_writing(fitted, tmp_path, capsys):
+    _, out = fitted
+    target = tmp_path / "ffield.comb3.X"
+    assert main(["fit", "export", str(out), str(out), "--out", str(target)]) == 2
+    assert "several fits of one element: ['Au', 'Au']" in capsys.readouterr().err
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "spec.json").write_text((out / "spec.json").read_text())
+    assert main(["fit", "export", str(unfinished), "--out", str(target)]) == 2
+    assert "no result.json" in capsys.readouterr().err
+    assert not target.exists() and not (tmp_path / "ffield.comb3.X.md").exists()

@@ -1,4 +1,4 @@
-"""``atomscope fit run|report``: options → `atomscope.fitting` (seed chapter 5)."""
+"""``atomscope fit run|report|export``: options → `atomscope.fitting` (seed chapter 5)."""
 
 from __future__ import annotations
 
@@ -70,12 +70,23 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from atomscope.fitting.export import export_fits
+
+    exported = export_fits(args.directories, args.file, overwrite=args.overwrite)
+    errors = ", ".join(f"{k} {v:.4g}" for k, v in exported["best_errors"].items())
+    print(f"{exported['entries']} entries of {', '.join(exported['elements'])} (best errors "
+          f"{errors}) → {exported['files'][0]}; card {exported['files'][1]}")  # fmt: skip
+    return 0
+
+
 def configure(command: str, parser: argparse.ArgumentParser) -> None:
     """Add the actions of ``atomscope fit`` to its ``parser``."""
     parser.description = (
         "Fit a COMB3 potential to material properties (seed chapter 5): random walks of "
         "Nelder–Mead minimisations with Metropolis acceptance (Eqs 5.14, 5.15), resumable; "
-        "report the fitted properties against the targets."
+        "report the fitted properties against the targets; export finished fits as one "
+        "ffield.comb3 file with its card."
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     run = actions.add_parser("run", help="run (or resume) the searches of a fit spec")
@@ -90,3 +101,13 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     report = actions.add_parser("report", help="table and figures of a fit directory")
     report.add_argument("directory", metavar="DIR")
     report.set_defaults(func=_report)
+    export = actions.add_parser(
+        "export", help="the best entries of finished fits as one ffield.comb3 file and its card"
+    )
+    export.add_argument("directories", nargs="+", metavar="DIR", help="finished fit directories")
+    export.add_argument(
+        "--out", "-o", required=True, metavar="FILE", dest="file",
+        help="ffield.comb3 file to write (its card: FILE.md)",
+    )  # fmt: skip
+    export.add_argument("--overwrite", action="store_true", help="replace FILE and FILE.md")
+    export.set_defaults(func=_export)

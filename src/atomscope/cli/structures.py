@@ -105,7 +105,7 @@ def _add_calculator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--calculator",
         default="emt",
-        help="emt (asap3) | ase_emt | comb3 (LAMMPS, oxides)",
+        help="emt (asap3) | ase_emt | comb3 (LAMMPS, oxides) | comb3-AuPt (LAMMPS, fitted Au or Pt)",
     )
     parser.add_argument("--pair-style", help="use LAMMPS with this pair style, e.g. eam")
     parser.add_argument("--pair-coeff", action="append", default=[], help="LAMMPS pair_coeff")

@@ -117,6 +117,37 @@ def _format(value: Any) -> str:
     return str(value)
 
 
+def _read_fit(directory: Path) -> tuple[dict, list[list[dict]], dict]:
+    """The spec, the search logs and the result (or the best evaluation so far) of a fit."""
+    spec_path = directory / "spec.json"
+    if not spec_path.is_file():
+        raise ValueError(f"{directory} is not a fit directory (no spec.json)")
+    spec = json.loads(spec_path.read_text())
+    logs = _logs(directory, spec["search"]["searches"])
+    result_path = directory / "result.json"
+    result = json.loads(result_path.read_text()) if result_path.is_file() else _best_from_logs(logs)
+    if result is None:
+        raise ValueError(f"{directory}: no evaluation logged yet; nothing to report")
+    return spec, logs, result
+
+
+def _markdown(spec: dict, result: dict, header: list[str], rows: list[list], finished: bool) -> str:
+    lines = [
+        f"# {spec['name']}: {spec['element']} stage {spec['stage']}"
+        + ("" if finished else " (unfinished: best evaluation so far)"),
+        "",
+        f"Best error (Eq 5.14): {result['best_error']:.6g}",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    lines += ["| " + " | ".join(_format(v) for v in row) + " |" for row in rows]
+    lines += ["", "Fitted parameters (start → best):", ""]
+    for name, value in result["best_parameters"].items():
+        lines.append(f"- {name}: {spec['start_values'][name]:.6g} → {value:.6g}")
+    return "\n".join(lines) + "\n"
+
+
 def error_vs_step_figure(logs: list[list[dict]]) -> Figure:
     """Error of each step's local minimum (● accepted, × rejected) and of the current accepted
     set (line) vs the random-walk step, one colour per search.
@@ -230,34 +261,13 @@ def write_report(directory: str | os.PathLike) -> dict[str, Any]:
     from atomscope.plot import save_figure
 
     directory = Path(directory)
-    spec_path = directory / "spec.json"
-    if not spec_path.is_file():
-        raise ValueError(f"{directory} is not a fit directory (no spec.json)")
-    spec = json.loads(spec_path.read_text())
-    logs = _logs(directory, spec["search"]["searches"])
-    result_path = directory / "result.json"
-    finished = result_path.is_file()
-    result = json.loads(result_path.read_text()) if finished else _best_from_logs(logs)
-    if result is None:
-        raise ValueError(f"{directory}: no evaluation logged yet; nothing to report")
+    spec, logs, result = _read_fit(directory)
+    finished = (directory / "result.json").is_file()
     out = directory / "report"
     out.mkdir(exist_ok=True)
     emt = _emt(spec["element"], spec["properties"], out / "emt.json")
     header, rows = _table_rows(spec, result["properties"], emt)
-    lines = [
-        f"# {spec['name']}: {spec['element']} stage {spec['stage']}"
-        + ("" if finished else " (unfinished: best evaluation so far)"),
-        "",
-        f"Best error (Eq 5.14): {result['best_error']:.6g}",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-    ]
-    lines += ["| " + " | ".join(_format(v) for v in row) + " |" for row in rows]
-    lines += ["", "Fitted parameters (start → best):", ""]
-    for name, value in result["best_parameters"].items():
-        lines.append(f"- {name}: {spec['start_values'][name]:.6g} → {value:.6g}")
-    text = "\n".join(lines) + "\n"
+    text = _markdown(spec, result, header, rows, finished)
     with atomic_output(out / "table.md") as tmp:
         tmp.write_text(text, encoding="utf-8")
     buffer = io.StringIO()

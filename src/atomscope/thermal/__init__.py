@@ -7,7 +7,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submod_attrs={
         "debye": ["debye_sigma", "sigma_from_debye_waller"],
         "einstein": ["EinsteinPhonons"],
-        "lammps": ["comb3_calculator", "lammps_calculator"],
+        "lammps": ["SHIPPED_COMB3", "comb3_calculator", "lammps_calculator"],
         "md": ["MDPhonons", "make_calculator", "relax"],
         "snapshots": ["FrozenPhonons"],
     },

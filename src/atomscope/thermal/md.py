@@ -19,6 +19,7 @@ from atomscope.core.validate import (
     check_positive,
     check_positive_int,
 )
+from atomscope.thermal.lammps import SHIPPED_COMB3
 from atomscope.thermal.snapshots import FrozenPhonons
 
 # Elements of the default EMT parameter sets (Jacobsen, Stoltze & Nørskov, Surf. Sci. 366, 394
@@ -35,7 +36,8 @@ def make_calculator(calculator: str | BaseCalculator, atoms: Atoms) -> BaseCalcu
 
     ``"emt"`` is asap3's EMT (fast C++; Al, Ni, Cu, Pd, Ag, Pt, Au), ``"ase_emt"`` ASE's
     pure-Python EMT, ``"comb3"`` LAMMPS with COMB3 (`comb3_calculator`: C, Cu, H, N, O, Ti,
-    Zn, Zr, variable charges, for oxide supports); any other ASE calculator (e.g. `lammps_calculator`) is used as given,
+    Zn, Zr, variable charges, for oxide supports), ``"comb3-AuPt"`` COMB3 with atomscope's
+    fitted Au and Pt entries (`SHIPPED_COMB3`, one of the two elements at a time); any other ASE calculator (e.g. `lammps_calculator`) is used as given,
     after checking that a LAMMPS calculator has a type for every element of ``atoms``.
 
     Examples
@@ -54,14 +56,16 @@ def make_calculator(calculator: str | BaseCalculator, atoms: Atoms) -> BaseCalcu
                     f"{unknown}; list every element in its symbols"
                 )
         return calculator
-    if calculator == "comb3":
+    comb3_names = {"comb3": "ffield.comb3"} | {f"comb3-{name}": name for name in SHIPPED_COMB3}
+    if isinstance(calculator, str) and calculator in comb3_names:
         from atomscope.thermal.lammps import comb3_calculator
 
-        return comb3_calculator(sorted(set(atoms.get_chemical_symbols())))
+        symbols = sorted(set(atoms.get_chemical_symbols()))
+        return comb3_calculator(symbols, ffield=comb3_names[calculator])
     if not isinstance(calculator, str) or calculator not in EMT_ELEMENTS:
         raise ValueError(
-            f"calculator must be 'emt' (asap3), 'ase_emt', 'comb3' (LAMMPS) or an ASE "
-            f"calculator object, got {calculator!r}"
+            f"calculator must be 'emt' (asap3), 'ase_emt', one of {sorted(comb3_names)} (LAMMPS) "
+            f"or an ASE calculator object, got {calculator!r}"
         )
     unknown = sorted(set(atoms.get_chemical_symbols()) - set(EMT_ELEMENTS[calculator]))
     if unknown:
@@ -145,8 +149,8 @@ def relax(
     atoms
         Structure to relax; not changed.
     calculator
-        ``"emt"`` (asap3, default), ``"ase_emt"``, ``"comb3"`` (LAMMPS), or any ASE calculator
-        object, e.g. from `lammps_calculator`.
+        ``"emt"`` (asap3, default), ``"ase_emt"``, ``"comb3"`` or ``"comb3-AuPt"`` (LAMMPS), or
+        any ASE calculator object, e.g. from `lammps_calculator`.
     fmax
         Force convergence threshold [eV/Å].
     steps
@@ -209,7 +213,7 @@ class MDPhonons(FrozenPhonons):
     atoms
         Starting structure (ideally relaxed with the same calculator); not changed.
     calculator
-        ``"emt"`` (asap3), ``"ase_emt"``, ``"comb3"`` (LAMMPS) or any ASE calculator object.
+        ``"emt"`` (asap3), ``"ase_emt"``, ``"comb3"``, ``"comb3-AuPt"`` (LAMMPS) or any ASE calculator object.
     temperature
         Heat-bath temperature [K], ≥ 0.
     timestep
