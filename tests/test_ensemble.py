@@ -144,6 +144,15 @@ def test_ordered_map_keeps_order_on_the_cluster():
         assert list(ordered_map(np.negative, range(10), dask_client)) == [-i for i in range(10)]
 
 
+def test_two_local_clusters_at_once_warn_of_no_port(recwarn):
+    # a second job on the machine (e.g. two `atomscope fit run --workers 2`) printed Dask's
+    # "Port 8787 is already in use" as an atomscope warning: the HTTP port is now chosen freely
+    with client(workers=1) as first, client(workers=1) as second:
+        assert list(ordered_map(np.negative, range(3), first)) == [0, -1, -2]
+        assert list(ordered_map(np.negative, range(3), second)) == [0, -1, -2]
+    assert not [w for w in recwarn if "already in use" in str(w.message)]
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -68,7 +68,7 @@ def client(
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: no warning when another cluster runs
             env={"ATOMSCOPE_THREADS": str(fft_threads)},
         )
         return Client(cluster, set_as_default=False)
