@@ -144,6 +144,8 @@ def _start_file(directory, bigA=None, edit=None):
         ("jump", "search.jump must be > 0"),
         ("stage", "stage 2 cannot be fitted yet"),
         ("min_image", "properties.min_image must be > the short-range cutoff"),
+        ("weight row", "weights.vacancy_energy: the targets table has no row 'vacancy_energy'"),
+        ("weight value", r"weights.C44 must be a number >= 0, got -1"),
     ],
 )
 def test_bad_specs_exit_2_naming_the_problem_and_write_nothing(tmp_path, capsys, case, message):
@@ -168,6 +170,10 @@ def test_bad_specs_exit_2_naming_the_problem_and_write_nothing(tmp_path, capsys,
         start = 'stage = 2\n[start]\nfrom_element = "Cu"'
     elif case == "min_image":
         extra = "[properties]\nmin_image = 3.4"
+    elif case == "weight row":
+        start = "[weights]\nvacancy_energy = 1.0\n" + start
+    elif case == "weight value":
+        start = "[weights]\nC44 = -1\n" + start
     spec = _write(tmp_path, start=start, extra=extra, targets=targets)
     out = tmp_path / "out"
     assert main(["fit", "run", str(spec), "--out", str(out)]) == 2
@@ -221,3 +227,14 @@ def test_fit_export_refuses_unfinished_and_duplicate_fits_before_writing(fitted,
     assert main(["fit", "export", str(unfinished), "--out", str(target)]) == 2
     assert "no result.json" in capsys.readouterr().err
     assert not target.exists() and not (tmp_path / "ffield.comb3.X.md").exists()
+
+
+def test_spec_weights_override_the_table_s_weights(tmp_path):
+    from atomscope.fitting.spec import FitSpec
+
+    spec = FitSpec.read(_write(tmp_path, start='[weights]\nC44 = 2.5\nlattice_constant = 0\n'
+                                                '[start]\nfrom_element = "Cu"'))  # fmt: skip
+    weights = {t.name: t.weight for t in spec.targets}
+    assert weights == {"lattice_constant": 0.0, "cohesive_energy": 1.0, "C44": 2.5}
+    assert spec.objective().names == ["cohesive_energy", "C44"]
+    assert spec.fingerprint != FitSpec.read(_write(tmp_path)).fingerprint

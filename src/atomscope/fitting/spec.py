@@ -5,6 +5,7 @@
     name = "au-stage1"
     element = "Au"
     targets = "au"            # a shipped table ("au": seed Table 5.1, "pt": 5.2) or a TOML path
+    # weights = { surface_relaxation_111 = 1.0 }   # override rows' weights (Eq 5.14's w)
     stage = 1                 # 1 pure metal (the only stage `run_fit` runs so far)
     # parameters = ["bigA", "lambda"]   # a subset of the stage's parameters (default: all)
 
@@ -38,8 +39,10 @@ it, before any work starts. The surface-energy default (5, 7, 9) layers differs 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -70,11 +73,33 @@ FIT_STAGES = (1,)
 CUTOFF_MARGIN = 1.1
 DEFAULT_SURFACE_LAYERS = (5, 7, 9)
 
-_TOP_KEYS = ("name", "element", "targets", "stage", "parameters", "partners", "start", "search",
-             "properties")  # fmt: skip
+_TOP_KEYS = ("name", "element", "targets", "weights", "stage", "parameters", "partners", "start",
+             "search", "properties")  # fmt: skip
 _START_KEYS = ("from_element", "ffield")
 _PROPERTY_KEYS = ("charges", "min_image", "surface_layers", "relaxation_layers", "fmax",
                   "vacancy_size")  # fmt: skip
+
+
+def _weighted(targets: list[PropertyTarget], weights: Any) -> tuple[PropertyTarget, ...]:
+    """``targets`` with the weights of the spec's ``[weights]`` table (name → weight >= 0)."""
+    if not isinstance(weights, dict):
+        raise ValueError(f"weights must be a table {{property: weight}}, got {weights!r}")
+    rows = {target.name: target for target in targets}
+    for name, weight in weights.items():
+        if name not in rows:
+            raise ValueError(
+                f"weights.{name}: the targets table has no row {name!r}; it has {', '.join(rows)}"
+            )
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
+            raise ValueError(f"weights.{name} must be a number >= 0, got {weight!r}")
+        if not math.isfinite(weight):
+            raise ValueError(f"weights.{name} must be finite, got {weight!r}")
+    return tuple(
+        dataclasses.replace(target, weight=float(weights[target.name]))
+        if target.name in weights
+        else target
+        for target in targets
+    )
 
 
 def _refuse_unknown(prefix: str, table: Any, known) -> dict:
@@ -166,7 +191,7 @@ class FitSpec:
             raise ValueError(f"targets must be a table name or path, got {targets_source!r}")
         if targets_source.lower() not in shipped_tables():
             targets_source = str(base / targets_source)
-        targets = tuple(load_targets(targets_source))
+        targets = _weighted(load_targets(targets_source), data.get("weights", {}))
 
         start = _refuse_unknown("start.", data.get("start", {"from_element": "Cu"}), _START_KEYS)
         if len(start) != 1:
