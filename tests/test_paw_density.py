@@ -1,6 +1,7 @@
 """The all-electron density's Fourier coefficients from PAW data (issue #17, speed)."""
 
 import io
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,11 +18,17 @@ except ImportError as error:  # the dft extra is part of `make test`: never skip
     ) from error
 from ase.units import Bohr
 
+from atomscope.detection.resample import resize_spectrum
+from atomscope.potentials import paw_density
 from atomscope.potentials.dft import DFTPotential
 from atomscope.potentials.paw_density import (
+    _cached_species,
+    _cached_tables,
     _full_spectrum,
     _pseudo_half_spectrum,
+    _resized,
     all_electron_spectrum,
+    clear_cache,
 )
 
 
@@ -195,3 +202,64 @@ def test_full_spectrum_restores_the_negative_frequencies(shape, seed):
     np.testing.assert_allclose(
         _full_spectrum(np.fft.rfftn(values), shape[2]), np.fft.fftn(values), atol=1e-12
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    old=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+    new=st.tuples(st.integers(1, 12), st.integers(1, 12)),
+    seed=st.integers(0, 99),
+)
+def test_resized_crops_and_pads_as_resize_spectrum(old, new, seed):
+    rng = np.random.default_rng(seed)
+    values = rng.random(old) + 1j * rng.random(old)
+    expected = resize_spectrum(resize_spectrum(values, 0, new[0]), 1, new[1])
+    np.testing.assert_allclose(_resized(values, new, half=False), expected, rtol=0, atol=1e-15)
+    half = _resized(values, new, half=True)
+    np.testing.assert_allclose(half, expected[:, : new[1] // 2 + 1], rtol=0, atol=1e-15)
+
+
+def test_a_second_spectrum_from_the_cache_equals_the_first_bit_for_bit(boron_nitride):
+    shape = tuple(2 * n for n in boron_nitride.get_number_of_grid_points())
+    clear_cache()
+    first = all_electron_spectrum(boron_nitride, shape)
+    assert len(paw_density._SPECIES) == 2 and len(paw_density._TABLES) == 2  # B and N
+    np.testing.assert_array_equal(all_electron_spectrum(boron_nitride, shape), first)
+    assert len(paw_density._SPECIES) == 2 and len(paw_density._TABLES) == 2  # hits, no more
+
+
+def test_a_cache_hit_cannot_return_another_setups_tables(boron_nitride):
+    setup = boron_nitride.dft.densities().setups[0]
+    key, species = _cached_species(setup)
+    tables = _cached_tables(key, species, 10.0)
+    # the same symbol and dataset fingerprint, all partial waves 1 % larger
+    data = SimpleNamespace(**vars(setup.data))
+    data.phi_jg = [1.01 * np.asarray(phi) for phi in setup.data.phi_jg]
+    data.phit_jg = [1.01 * np.asarray(phi) for phi in setup.data.phit_jg]
+    impostor = SimpleNamespace(symbol=setup.symbol, l_j=setup.l_j, rcut_j=setup.rcut_j, data=data)
+    impostor_key, impostor_species = _cached_species(impostor)
+    assert impostor_key == key and impostor_species is not species
+    np.testing.assert_allclose(impostor_species.integrands[0], 1.0201 * species.integrands[0])
+    impostor_tables = _cached_tables(impostor_key, impostor_species, 10.0)
+    np.testing.assert_allclose(impostor_tables[1][0], 1.0201 * tables[1][0])
+    # and the genuine setup again gets its own corrections, equal to the first ones
+    _, again = _cached_species(setup)
+    np.testing.assert_array_equal(again.integrands[0], species.integrands[0])
+    np.testing.assert_array_equal(_cached_tables(key, again, 10.0)[1][0], tables[1][0])
+
+
+def test_mirror_pairs_of_frequencies_equal_each_frequency_alone(carbon_monoxide, monkeypatch):
+    # CO's orthorhombic cell: G and G with x (or y) negated share |G| and Y_L up to a sign,
+    # and are computed together; each frequency on its own (any cell's path) gives the same
+    shape = tuple(2 * n for n in carbon_monoxide.get_number_of_grid_points())
+    paired = all_electron_spectrum(carbon_monoxide, shape)
+    original, asked = paw_density._line_classes, []
+
+    def alone(n, mirrored):
+        asked.append(mirrored)
+        return original(n, False)
+
+    monkeypatch.setattr(paw_density, "_line_classes", alone)
+    single = all_electron_spectrum(carbon_monoxide, shape)
+    assert asked == [True, True]
+    np.testing.assert_allclose(paired, single, rtol=0, atol=1e-12 * np.abs(single).max())

@@ -16,7 +16,8 @@ simulation grid, so nothing diverges and nothing is lost at high frequency:
   Fourier space, V_G = (e/ε₀) ρ_G / (4π² G²) (frequencies without 2π), V_0 = 0 (the cell
   average is zero: a constant is a global phase). Slice j is the exact z-integral of the
   Fourier series, P_j(G⊥) = Σ_Gz V(G⊥, Gz) ∫_{z_j}^{z_j+1} e^{2πi Gz z} dz (not a Riemann sum),
-  moved onto the simulation grid by cropping or zero-padding the lateral spectrum.
+  moved onto the simulation grid by cropping or zero-padding the lateral spectrum. The 3D work
+  runs on the rfft half of the frequencies (Gz ≥ 0): V is real, V_{−G} = V_G*.
 * remainder: its projection has the 2D transform (e/ε₀) Z (1 − e^{−2π²σ²k²}) / (4π²k²) (the
   projection theorem), placed whole in the slice holding the nucleus, like the IAM's
   ``"infinite"`` projection (its range, a few σ ≈ 0.3 Å, is far below a slice).
@@ -28,7 +29,7 @@ the IAM cores moved).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,8 +41,11 @@ from tqdm.auto import tqdm
 from atomscope.core.fft import irfft2
 from atomscope.core.grid import Grid
 from atomscope.core.validate import check_positive
-from atomscope.detection.resample import resize_spectrum
-from atomscope.potentials.paw_density import all_electron_spectrum
+from atomscope.potentials.paw_density import (
+    _full_spectrum,
+    _resized,
+    all_electron_half_spectrum,
+)
 from atomscope.potentials.projected import Potential, PotentialSlice, structure_factor
 from atomscope.potentials.slicing import slice_index, slice_limits
 
@@ -49,6 +53,7 @@ __all__ = [
     "E_OVER_EPSILON0",
     "DFTPotential",
     "IAMDifference",
+    "electrostatic_half_spectrum",
     "electrostatic_spectrum",
     "iam_difference",
     "nuclear_remainder",
@@ -66,8 +71,46 @@ DENSITIES = ("paw", "gpaw")
 WIDTH_PER_SPACING = 1.5
 
 
-def _frequencies(shape: Sequence[int], spacing: Sequence[float]) -> list[np.ndarray]:
-    return [np.fft.fftfreq(n, d) for n, d in zip(shape, spacing, strict=True)]
+def electrostatic_half_spectrum(
+    electrons: np.ndarray, atoms: Atoms, nuclear_width: float, n_z: int
+) -> np.ndarray:
+    """`electrostatic_spectrum` on the rfft half grid: V_G [V] for m_z ≥ 0 (numpy ``rfftn``
+    layout; the last bin of an even ``n_z``, the Nyquist frequency, taken at −n_z/(2c) as
+    ``fftfreq`` does), from the electrons' coefficients n_G [e/Å³] there
+    (``np.fft.rfftn(values) / values.size``; `all_electron_half_spectrum`); ``n_z`` grid
+    points along c. The Gaussian nuclei are summed as Σ_a Z_a g_x g_y g_z with one factor per
+    axis (a matrix product), Poisson's equation applied as one real factor per frequency.
+
+    Examples
+    --------
+    >>> from ase import Atoms
+    >>> atoms = Atoms("H", positions=[(2, 2, 2)], cell=(4, 4, 4), pbc=True)
+    >>> flat = np.zeros((16, 16, 9), dtype=complex)
+    >>> flat[0, 0, 0] = 1 / 64  # one electron spread evenly
+    >>> spectrum = electrostatic_half_spectrum(flat, atoms, 0.4, 16)
+    >>> spectrum.shape, complex(spectrum[0, 0, 0])
+    ((16, 16, 9), 0j)
+    """
+    lengths = np.diag(atoms.cell.array)
+    shape = (*electrons.shape[:2], n_z)
+    kx, ky, kz = (np.fft.fftfreq(n, d / n) for n, d in zip(shape, lengths, strict=True))
+    kz = kz[: electrons.shape[2]]
+    # Gaussian nuclei Σ_a Z_a e^{−2π²σ²k²} e^{−2πi k·R_a} / Ω, separable along x, y and z
+    factors = [
+        np.exp(-2 * np.pi**2 * nuclear_width**2 * k**2) * np.exp(-2j * np.pi * np.outer(x, k))
+        for k, x in zip((kx, ky, kz), atoms.positions.T, strict=True)
+    ]
+    lateral = (atoms.numbers / np.prod(lengths))[:, None, None] * (
+        factors[0][:, :, None] * factors[1][:, None, :]
+    )
+    charge = (lateral.reshape(len(atoms), -1).T @ factors[2]).reshape(electrons.shape)
+    charge -= electrons
+    k2 = (kx[:, None] ** 2 + ky[None, :] ** 2)[:, :, None] + kz**2
+    k2[0, 0, 0] = np.inf  # V_0 = 0
+    # Poisson in Fourier space: V_G = (e/ε₀) ρ_G / (4π² G²)
+    np.divide(E_OVER_EPSILON0 / (4 * np.pi**2), k2, out=k2)
+    charge *= k2
+    return charge
 
 
 def electrostatic_spectrum(
@@ -77,7 +120,10 @@ def electrostatic_spectrum(
     the periodic grid of ``atoms``' orthorhombic cell plus Gaussian nuclei of width
     ``nuclear_width`` [Å]; V_0 = 0. With ``fourier=True``, ``density`` holds the electrons'
     Fourier-series coefficients n_G [e/Å³] instead (numpy FFT order, as
-    ``np.fft.fftn(values) / values.size``; `all_electron_spectrum`).
+    ``np.fft.fftn(values) / values.size``; `all_electron_spectrum`). Computed on the rfft half
+    (`electrostatic_half_spectrum`); the bins m_z < 0 are V_{−G}* (so along an even grid's
+    lateral Nyquist order ±n/2, where the nuclei are e^{−2π²σ²k²} ≈ 1e-5 of their charge in a
+    `DFTPotential`, they are taken at +n/2 there).
 
     Examples
     --------
@@ -88,25 +134,13 @@ def electrostatic_spectrum(
     >>> spectrum.shape, complex(spectrum[0, 0, 0])
     ((16, 16, 16), 0j)
     """
-    lengths = np.diag(atoms.cell.array)
-    spacing = lengths / np.array(density.shape)
-    kx, ky, kz = _frequencies(density.shape, spacing)
-    k2 = kx[:, None, None] ** 2 + ky[None, :, None] ** 2 + kz[None, None, :] ** 2
-    # electrons, Fourier-series coefficients
-    charge = -density if fourier else -np.fft.fftn(density) / density.size
-    gaussian = np.exp(-2 * np.pi**2 * nuclear_width**2 * k2) / np.prod(lengths)
-    for number, (x, y, z) in zip(atoms.numbers, atoms.positions, strict=True):
-        phase = (
-            np.exp(-2j * np.pi * kx * x)[:, None, None]
-            * np.exp(-2j * np.pi * ky * y)[None, :, None]
-            * np.exp(-2j * np.pi * kz * z)[None, None, :]
-        )
-        charge += number * gaussian * phase
-    k2[0, 0, 0] = 1.0
-    # Poisson in Fourier space: V_G = (e/ε₀) ρ_G / (4π² G²)
-    spectrum = E_OVER_EPSILON0 * charge / (4 * np.pi**2 * k2)
-    spectrum[0, 0, 0] = 0.0
-    return spectrum
+    n_z = density.shape[2]
+    if fourier:
+        half = density[:, :, : n_z // 2 + 1]
+    else:
+        half = np.fft.rfftn(density) / density.size
+    # the density is real: V_{−G} = V_G* restores the other half
+    return _full_spectrum(electrostatic_half_spectrum(half, atoms, nuclear_width, n_z), n_z)
 
 
 def nuclear_remainder(k: np.ndarray, number: int, nuclear_width: float) -> np.ndarray:
@@ -130,6 +164,9 @@ def nuclear_remainder(k: np.ndarray, number: int, nuclear_width: float) -> np.nd
 
 #: the 3D smooth spectrum is kept up to this frequency [1/Å] for `structure_factors`
 LOW_ORDER_LIMIT = 4.0
+#: `DFTPotential.generate_slices` moves this many bytes of slice spectra at once onto the
+#: simulation grid (one call instead of one per slice; the slices are yielded one at a time)
+CHUNK_BYTES = 2**22
 
 
 @dataclass(frozen=True)
@@ -144,14 +181,27 @@ class _Part:
     orders: tuple[int, int, int]
 
 
-def _low_orders(spectrum: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, tuple]:
-    """The block of V_G with integer frequency indices |m_i| ≤ n_i (FFT order, size 2n_i + 1)."""
+def _mirrored(values: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """``values`` at the negated FFT-order indices (−m mod n) along ``axes``, a new array."""
+    flipped = np.flip(values, axis=axes)
+    return np.roll(flipped, 1, axis=axes)
+
+
+def _low_orders(spectrum: np.ndarray, n_z: int, lengths: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """The block of V_G with integer frequency indices |m_i| ≤ n_i (FFT order, size 2n_i + 1),
+    from its rfft half ``spectrum`` (``n_z`` points along c; V_{−G} = V_G*)."""
     orders = tuple(
         min(int(LOW_ORDER_LIMIT * length), (size - 1) // 2)
-        for length, size in zip(lengths, spectrum.shape, strict=True)
+        for length, size in zip(lengths, (*spectrum.shape[:2], n_z), strict=True)
     )
-    indices = [np.r_[0 : n + 1, -n:0] for n in orders]
-    return spectrum[np.ix_(*indices)].astype(np.complex64), orders
+    n_x, n_y, n_half = orders
+    block = spectrum[:, :, : n_half + 1]
+    block = np.concatenate([block[: n_x + 1], block[block.shape[0] - n_x :]])
+    block = np.concatenate([block[:, : n_y + 1], block[:, block.shape[1] - n_y :]], axis=1)
+    out = np.empty((2 * n_x + 1, 2 * n_y + 1, 2 * n_half + 1), dtype=np.complex64)
+    out[:, :, : n_half + 1] = block
+    np.conjugate(_mirrored(block[:, :, :0:-1], (0, 1)), out=out[:, :, n_half + 1 :])
+    return out, orders
 
 
 def _slice_weights(kz: np.ndarray, limits: np.ndarray) -> np.ndarray:
@@ -161,6 +211,21 @@ def _slice_weights(kz: np.ndarray, limits: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         weights = (np.exp(2j * np.pi * kz * z1) - np.exp(2j * np.pi * kz * z0)) / (2j * np.pi * kz)
     return np.where(kz == 0, z1 - z0, weights)
+
+
+def _slice_spectra(spectrum: np.ndarray, n_z: int, length: float, limits: np.ndarray) -> np.ndarray:
+    """P_j(G⊥) = Σ_Gz V(G⊥, Gz) ∫_{z_j}^{z_j+1} e^{2πi Gz z} dz [V·Å] of every slice j, shape
+    (num_slices, nx, ny) complex64, from the rfft half ``spectrum`` of V (``n_z`` points
+    along c of ``length`` [Å]): the bins ±m_z (0 < m_z < n_z/2) summed as
+    A_j(G⊥) + A_j(−G⊥)*, A_j = Σ_{m_z > 0} V w_j, since V_{−G} = V_G* and w_j(−Gz) = w_j(Gz)*."""
+    kz = np.fft.fftfreq(n_z, length / n_z)[: spectrum.shape[2]]
+    weights = _slice_weights(kz, limits)
+    paired = np.zeros_like(weights)
+    paired[1 : (n_z + 1) // 2] = weights[1 : (n_z + 1) // 2]
+    both = np.concatenate([weights, paired], axis=1).T @ spectrum.reshape(-1, spectrum.shape[2]).T
+    both = both.reshape(2, -1, *spectrum.shape[:2])
+    smooth = np.empty(both.shape[1:], dtype=np.complex64)
+    return np.add(both[0], np.conjugate(_mirrored(both[1], (1, 2))), out=smooth)
 
 
 def _load(calculator: Any, name: str):
@@ -307,22 +372,19 @@ class DFTPotential(Potential):
                     f"refined DFT grid's {tuple(np.round(dft_spacing, 4))} Å, so its spectrum "
                     f"would be cropped; use sampling ≤ {dft_spacing.min():.4g} Å"
                 )
+            atoms = calculator.get_atoms()
             if density == "paw":
-                electrons = all_electron_spectrum(calculator, shape)
-                spectrum = electrostatic_spectrum(
-                    electrons, calculator.get_atoms(), width, fourier=True
-                )
+                electrons = all_electron_half_spectrum(calculator, shape)
             else:
                 values = calculator.get_all_electron_density(gridrefinement=grid_refinement)
-                spectrum = electrostatic_spectrum(values, calculator.get_atoms(), width)
-            kz = np.fft.fftfreq(shape[2], lengths[2] / shape[2])
-            smooth = np.einsum("xyz,zs->sxy", spectrum, _slice_weights(kz, limits))
+                electrons = np.fft.rfftn(values) / values.size
+            spectrum = electrostatic_half_spectrum(electrons, atoms, width, shape[2])
             parts.append(
                 _Part(
-                    smooth.astype(np.complex64),
+                    _slice_spectra(spectrum, shape[2], lengths[2], limits),
                     width,
                     shape,
-                    *_low_orders(spectrum, lengths),
+                    *_low_orders(spectrum, shape[2], lengths),
                 )
             )
         self._initialise(
@@ -390,20 +452,27 @@ class DFTPotential(Potential):
         kx = self._grid.frequencies()[0]
         ky = np.fft.rfftfreq(ny, self._grid.sampling[1])
         k = np.sqrt(kx[:, None] ** 2 + ky[None, :] ** 2)
-        area = self._grid.extent[0] * self._grid.extent[1]
+        # Fourier-series coefficients [V·Å] times nx ny, the normalisation irfft2 divides by
+        scale = nx * ny / (self._grid.extent[0] * self._grid.extent[1])
         numbers, positions = self._atoms.numbers, self._atoms.positions
         indices = slice_index(positions[:, 2], self._limits)
-        remainders = {int(z): nuclear_remainder(k, int(z), width) / area for z in set(numbers)}
-        for index in range(first, last):
-            # Fourier-series coefficients [V·Å] on the simulation grid (rfft half)
-            coefficients = resize_spectrum(resize_spectrum(smooth[index], 0, nx), 1, ny)
-            spectrum = coefficients[:, : ny // 2 + 1].astype(np.complex128)
-            for z, remainder in remainders.items():
-                selected = positions[(indices == index) & (numbers == z)]
-                if len(selected):
-                    spectrum += remainder * structure_factor(kx, ky, selected[:, :2])
-            array = irfft2((spectrum * (nx * ny)).astype(np.complex64), (nx, ny))
-            yield PotentialSlice(array, self._slice_thickness(index), index)
+        remainders = {
+            int(z): (nuclear_remainder(k, int(z), width) * scale).astype(np.float32)
+            for z in set(numbers)
+        }
+        chunk = max(1, CHUNK_BYTES // (8 * nx * (ny // 2 + 1)))
+        for start in range(first, last, chunk):
+            stop = min(start + chunk, last)
+            # the smooth parts moved onto the simulation grid (rfft half), cropped or zero-padded
+            spectra = _resized(smooth[start:stop], (stop - start, nx, ny), half=True)
+            spectra *= nx * ny
+            for index, spectrum in zip(range(start, stop), spectra, strict=True):
+                for z, remainder in remainders.items():
+                    selected = positions[(indices == index) & (numbers == z)]
+                    if len(selected):
+                        spectrum += remainder * structure_factor(kx, ky, selected[:, :2])
+                array = irfft2(spectrum, (nx, ny))
+                yield PotentialSlice(array, self._slice_thickness(index), index)
 
 
 @dataclass(frozen=True)
