@@ -100,3 +100,37 @@ def test_gold_finds_columns_of_held_out_particles():
     )
     assert results["all"].truth > 50
     assert results["all"].recall[0] >= 0.9 and results["all"].precision[0] >= 0.9
+
+
+def test_confidence_separates_a_recognised_image_from_a_lens_outside_the_model_s_range(graphene):
+    # issue #21 item 5: the atoms stay put in the mirror images only where the model works
+    import warnings
+
+    from atomscope.detection.camera import Camera
+    from atomscope.learning.metrics import precision_recall, within
+    from atomscope.learning.randomize import Microscope, draw, image_from_exit_wave
+
+    held_out = generate("polycrystalline", 1, rng=12345)
+    truth = held_out.positions[0]
+    lenses = np.random.default_rng(0)
+    for _ in range(2):
+        draw(rng=lenses)
+    far = draw(rng=lenses)  # a Table 6.1 lens the model does not handle (recall 0.04)
+    far = Microscope(far.ctf, Camera(far.camera.sampling, 1e4, far.camera.mtf))
+    outcomes = []
+    for microscope in (evaluation_microscope(1e4), far):
+        image = image_from_exit_wave(held_out.wave(0), microscope, rng=1)
+        extent = np.array(image.shape) * image.sampling[0]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            found = graphene.predict(image.array, image.sampling[0], confidence=True)
+        plain = graphene.predict(image.array, image.sampling[0])
+        np.testing.assert_array_equal(found.positions, plain.positions)  # same atoms
+        assert plain.confidence is None
+        inside = within(found.positions, extent, 2.0)
+        recall = precision_recall(found.positions[inside], truth[within(truth, extent, 2.0)]).recall
+        outcomes.append((recall, found.confidence, [str(w.message) for w in caught]))
+    (good_recall, good, good_warnings), (bad_recall, bad, bad_warnings) = outcomes
+    assert good_recall > 0.9 and bad_recall < 0.2
+    assert good >= 0.9 and not [w for w in good_warnings if "confidence" in w]
+    assert bad < 0.6 and any("recognition confidence" in w for w in bad_warnings)

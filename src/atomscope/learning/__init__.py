@@ -16,6 +16,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "generate",
             "truth_maps",
         ],
+        "confidence": ["mirror_agreement"],
         "infer": ["Recognition", "Recognizer"],
         "metrics": [
             "count_error_fractions",

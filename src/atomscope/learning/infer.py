@@ -125,6 +125,10 @@ class Recognition:
     counts
         (n,) atoms in each column for a counting model (the atoms of the most probable
         class; ``probabilities`` are the per-column class probabilities), else None.
+    confidence
+        With ``predict(..., confidence=True)``: agreement of the atoms with those found in the
+        image's mirror images, 0–1 (`atomscope.learning.confidence.mirror_agreement`), else
+        None.
     """
 
     positions: np.ndarray
@@ -136,6 +140,7 @@ class Recognition:
     class_names: tuple[str, ...]
     metadata: dict[str, Any] = field(default_factory=dict)
     counts: np.ndarray | None = None
+    confidence: float | None = None
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -630,6 +635,7 @@ class Recognizer:
         overlap: int = 32,
         batch: int = 1,
         progress: bool = False,
+        confidence: bool = False,
     ) -> Recognition:
         """Find the atoms in ``image``.
 
@@ -650,6 +656,11 @@ class Recognizer:
             Background level ε of the segmentation.
         tile, overlap, batch, progress
             Tiled inference, see `probability_maps`.
+        confidence
+            Also find the atoms in the image's three mirror images (4× the work) and give
+            their agreement as ``Recognition.confidence``; warn when it is below
+            `atomscope.learning.confidence.CONFIDENCE_WARNING` (the image is probably outside
+            the model's validated range).
 
         Returns
         -------
@@ -679,6 +690,11 @@ class Recognizer:
         positions, probabilities, scores = segment(maps, sampling, epsilon)
         keep = scores >= threshold  # Eq 6.16
         atoms = self.atoms_per_class
+        agreement = None
+        if confidence:
+            agreement = self._mirror_agreement(
+                normalised, positions[keep], sampling, threshold, epsilon, tile, overlap, batch
+            )
         return Recognition(
             positions[keep],
             probabilities[keep],
@@ -689,4 +705,23 @@ class Recognizer:
             self.class_names,
             {"threshold": threshold, "epsilon": epsilon},
             None if atoms is None else atoms[probabilities[keep].argmax(axis=1)],
+            agreement,
         )
+
+    def _mirror_agreement(self, normalised, positions, sampling, threshold, epsilon, *tiling):
+        """`mirror_agreement` of ``positions`` with this model's atoms in the mirror images."""
+        from atomscope.learning.confidence import CONFIDENCE_WARNING, mirror_agreement
+
+        def find(stack: np.ndarray) -> np.ndarray:
+            found, _, scores = segment(self.probability_maps(stack, *tiling), sampling, epsilon)
+            return found[scores >= threshold]  # Eq 6.16
+
+        agreement = mirror_agreement(find, normalised, positions, sampling)
+        if agreement < CONFIDENCE_WARNING:
+            warnings.warn(
+                f"recognition confidence {agreement:.2f} < {CONFIDENCE_WARNING}: the atoms move "
+                f"when the image is mirrored, so the image is probably outside the range this "
+                f"model was validated for (its model card lists the range)",
+                stacklevel=3,
+            )
+        return agreement
