@@ -270,3 +270,21 @@ def test_cli_refusals_write_nothing(tmp_path, capsys, monkeypatch, options, env,
     assert main(["experiment", "run", str(spec), "--out", str(out), *options]) == 2
     assert match in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_particles_relaxed_with_the_fitted_comb3_gold():
+    # issue #19: the seed relaxed its particles with COMB (§4.2.1); the fitted Au entries of
+    # issue #20 do it here (LAMMPS), then MD snapshots with the same potential
+    from atomscope.experiments.run import particle_snapshots
+
+    spec = ExperimentSpec.from_dict(
+        {"particles": {"sizes_nm": [1.6], "relaxation": "comb3-AuPt", "snapshots": 1,
+                       "equilibration_steps": 20, "temperature_K": 300.0}}
+    )  # fmt: skip
+    (snapshot,) = particle_snapshots(spec, 1.6)
+    ideal = particle_snapshots(ExperimentSpec.from_dict(
+        {"particles": {"sizes_nm": [1.6], "relaxation": "none"}}), 1.6)[0]  # fmt: skip
+    assert len(snapshot) == len(ideal)
+    moved = np.linalg.norm(snapshot.positions - snapshot.positions.mean(0) - (
+        ideal.positions - ideal.positions.mean(0)), axis=1)  # fmt: skip
+    assert 0.01 < np.median(moved) < 0.5  # relaxed and thermally displaced, still the particle

@@ -215,3 +215,47 @@ def test_missing_lammps_runtime_gives_one_sentence(breakage, monkeypatch, tmp_pa
 def test_bad_input_is_refused(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# --- the shipped fitted Au and Pt entries (issue #20) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("element", "a", "cohesive"),
+    [("Au", (4.06, 0.02), (3.81, 0.05)), ("Pt", (3.91, 0.02), (5.84, 0.05))],
+)
+def test_shipped_aupt_entries_reproduce_the_fitted_lattice_and_cohesive_energy(
+    element, a, cohesive
+):
+    from atomscope.fitting import properties
+
+    # seed Tables 5.1/5.2 targets and their δp; the fit reports them within δp — recomputed here
+    # with charge equilibration on (the fit ran with zero charges)
+    calc = comb3_calculator([element], ffield="AuPt")
+    lattice = properties.lattice_constant(calc, element, min_image=6.0)
+    assert abs(lattice - a[0]) < a[1]
+    energy = properties.cohesive_energy(comb3_calculator([element], ffield="AuPt"), element,
+                                        a=lattice)  # fmt: skip
+    assert abs(energy - cohesive[0]) < cohesive[1]
+
+
+def test_shipped_aupt_has_its_card_and_refuses_a_mixture_naming_the_missing_entries():
+    from atomscope.thermal.lammps import _comb3_path
+
+    path = _comb3_path("AuPt")
+    assert path.name == "ffield.comb3.AuPt" and comb3_elements("AuPt") == ("Au", "Pt")
+    card = path.with_name(path.name + ".md").read_text()
+    assert "## au-stage1: Au stage 1" in card and "## pt-stage1: Pt stage 1" in card
+    with pytest.raises(ValueError, match="has no entries for Au Au Pt"):
+        comb3_calculator(["Au", "Pt"], ffield="AuPt")
+
+
+def test_relax_with_the_shipped_gold_potential_lowers_the_energy():
+    cluster = wulff_particle("Au", [(1, 0, 0), (1, 1, 1)], [1.0, 0.9], size=8.0)
+    cluster.center(vacuum=8.0)
+    cluster.calc = comb3_calculator(["Au"], ffield="AuPt")
+    before = cluster.get_potential_energy()
+    relaxed = relax(cluster, "comb3-AuPt", fmax=0.05)
+    relaxed.calc = comb3_calculator(["Au"], ffield="AuPt")
+    assert relaxed.get_potential_energy() < before - 0.01
+    assert np.linalg.norm(relaxed.get_forces(), axis=1).max() <= 0.05 + 1e-6

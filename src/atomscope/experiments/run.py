@@ -78,8 +78,9 @@ def particle_snapshots(spec: ExperimentSpec, size_nm: float) -> list[Atoms]:
     """The frozen-phonon snapshots of one particle in its crystal frame (no cell).
 
     ``"none"``: the ideal Wulff particle, one snapshot. ``"emt"``: relaxed (FIRE, asap3 EMT),
-    then `MDPhonons` at the spec's temperature; the MD seed is fixed by the spec's seed and the
-    size, so every run (and every worker) gets the same snapshots.
+    then `MDPhonons` at the spec's temperature; ``"comb3-AuPt"``: the same with LAMMPS COMB3 and
+    the fitted Au entries. The MD seed is fixed by the spec's seed and the size, so every run
+    (and every worker) gets the same snapshots.
     """
     from atomscope.structures.nanoparticles import wulff_particle
     from atomscope.thermal.md import MDPhonons, relax
@@ -90,10 +91,10 @@ def particle_snapshots(spec: ExperimentSpec, size_nm: float) -> list[Atoms]:
     )
     if p.relaxation == "none":
         return [atoms]
-    relaxed = relax(atoms, "emt")
+    relaxed = relax(atoms, p.relaxation)
     phonons = MDPhonons(
         relaxed,
-        "emt",
+        p.relaxation,
         temperature=p.temperature_K,
         equilibration=p.equilibration_steps,
         num_configs=p.snapshots,

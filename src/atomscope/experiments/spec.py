@@ -35,7 +35,7 @@ from atomscope.core.validate import (
 MAX_TILT = 100.0
 #: Tilt axes (Fig 4.1): Ω1 along the in-plane [001], Ω2 along the in-plane [1-10] of a ⟨110⟩ view.
 TILT_AXES = ("omega1", "omega2")
-RELAXATIONS = ("none", "emt")
+RELAXATIONS = ("none", "emt", "comb3-AuPt")
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,9 @@ class Particles:
         Relative surface energies of the {100} and {111} facet families (Wulff construction).
     relaxation
         ``"none"``: the ideal particle, one snapshot, no thermal motion; ``"emt"``: relaxed with
-        asap3's EMT, then Langevin MD at ``temperature_K`` (frozen-phonon snapshots, §4.2.1).
+        asap3's EMT, then Langevin MD at ``temperature_K`` (frozen-phonon snapshots, §4.2.1);
+        ``"comb3-AuPt"``: the same with LAMMPS COMB3 and atomscope's fitted Au or Pt entries (the
+        seed's choice of potential, §4.2.1; `atomscope.thermal.SHIPPED_COMB3`).
     temperature_K
         MD temperature [K].
     snapshots
