@@ -18,6 +18,10 @@ from atomscope.fitting.targets import (
     residuals,
 )
 
+#: three property values, any float (NaN, ±inf) or a missing one
+PROPERTY_VALUES = st.lists(
+    st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.none()), min_size=3, max_size=3
+)
 ROOT = Path(__file__).resolve().parents[1]
 STARRED = {
     "lattice_constant",
@@ -146,13 +150,7 @@ def test_a_failed_evaluation_scores_a_large_finite_value(failure):
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    values=st.lists(
-        st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.none()),
-        min_size=3,
-        max_size=3,
-    )
-)
+@given(values=PROPERTY_VALUES)
 def test_the_error_is_always_finite_and_non_negative(values):
     targets = load_targets("au")[:3]
     error = error_function(dict(zip([t.name for t in targets], values, strict=True)), targets)
@@ -161,11 +159,7 @@ def test_the_error_is_always_finite_and_non_negative(values):
 
 @settings(max_examples=200, deadline=None)
 @given(
-    values=st.lists(
-        st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.none()),
-        min_size=3,
-        max_size=3,
-    ),
+    values=PROPERTY_VALUES,
     weights=st.lists(st.floats(0.0, 4.0), min_size=3, max_size=3),
 )
 def test_residuals_square_and_sum_to_the_error(values, weights):
