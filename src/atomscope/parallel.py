@@ -54,7 +54,7 @@ def client(
     """
     timeout = check_positive("timeout", timeout)
     try:
-        from distributed import Client, LocalCluster
+        from distributed import Client
     except ImportError as error:
         raise ValueError("scale-out needs Dask: pip install 'atomscope[parallel]'") from error
     if address is None:
@@ -64,14 +64,15 @@ def client(
 
             fft_threads = max(1, available_cores() // workers)
         fft_threads = check_positive_int("fft_threads", fft_threads)
-        cluster = LocalCluster(
+        # the Client starts the LocalCluster itself, so closing it stops the workers too
+        return Client(
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
             dashboard_address=":0",  # a free port: no warning when another cluster runs
             env={"ATOMSCOPE_THREADS": str(fft_threads)},
+            set_as_default=False,
         )
-        return Client(cluster, set_as_default=False)
     if not isinstance(address, str) or "://" not in address:
         raise ValueError(f"address must look like tcp://host:port, got {address!r}")
     try:
