@@ -322,11 +322,8 @@ def comb3_calculator(
         )
     if not default:
         wanted = sorted(set(symbols))
-        missing = [
-            " ".join(t)
-            for t in itertools.product(wanted, repeat=3)
-            if t not in _triplets_in(_comb3_path(ffield))
-        ]
+        present = _triplets_in(_comb3_path(ffield))  # read the file once
+        missing = [" ".join(t) for t in itertools.product(wanted, repeat=3) if t not in present]
         if missing:
             raise ValueError(
                 f"ffield {str(ffield)!r} has no entries for {', '.join(missing[:4])}"
