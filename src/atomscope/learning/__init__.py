@@ -18,6 +18,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         ],
         "confidence": ["mirror_agreement"],
         "infer": ["Recognition", "Recognizer"],
+        "lens_oracle": ["linear_transfer", "oracle_peaks", "wiener_deconvolve"],
+        "lens_validation": ["ImageScore", "random_lens_scores", "summarise"],
         "metrics": [
             "count_error_fractions",
             "count_errors",
