@@ -79,3 +79,33 @@ def test_bad_model_names(tmp_path):
         _run("recognize", str(image), "--model", str(tmp_path / "missing.pt"))
     with pytest.raises(ValueError, match="crop"):
         _run("train", "--iterations", "1", "--out", str(tmp_path / "x"), "--crop", "30")
+
+
+def test_train_with_a_ranges_file_and_a_validated_curriculum(tmp_path):
+    ranges = tmp_path / "ranges.toml"
+    ranges.write_text("dose = [3e3, 3e4]\n")
+    out = tmp_path / "run"
+    _run(
+        *("train", "--iterations", "2", "--out", str(out), "--structures", "1", "--width", "2"),
+        *("--crop", "32", "--batch-size", "2", "--crops-per-image", "2", "--augment"),
+        *("--ranges", str(ranges), "--curriculum-levels", "2", "--validate-every", "1"),
+        *("--curriculum-threshold", "0", "--nice", "0"),
+    )
+    training = Recognizer.load(out / "model.pt").metadata["training"]
+    assert {k: tuple(v) for k, v in training["ranges"].items()} == {"dose": (3e3, 3e4)}
+    assert training["augment"] and training["curriculum_levels"] == 2
+    for name in ("curriculum.json", "curriculum.png", "best.pt", "validation"):
+        assert (out / name).exists(), name
+
+
+def test_train_refuses_bad_ranges_files_and_priorities_before_writing(tmp_path):
+    bad = tmp_path / "bad.toml"
+    for text, message in (("dose = [1e4, 1e3]", "low 10000 > high 1000"), ("foo = [0, 1]", "foo")):
+        bad.write_text(text)
+        with pytest.raises(ValueError, match=message):
+            _run("train", "--out", str(tmp_path / "x"), "--ranges", str(bad), "--nice", "0")
+    with pytest.raises(ValueError, match="--nice"):
+        _run("train", "--out", str(tmp_path / "x"), "--nice", "25")
+    with pytest.raises(ValueError, match="validate_every"):
+        _run("train", "--out", str(tmp_path / "x"), "--curriculum-levels", "2", "--nice", "0")
+    assert not (tmp_path / "x").exists()

@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import argparse
 
-from atomscope.cli.common import add_out_option
+from atomscope.cli.common import add_out_option, add_scheduler_options, scheduler_client
+
+#: scheduling priority (nice value) of a training run unless --nice says otherwise
+TRAIN_NICE = 10
 
 
 def _train(args) -> None:
+    import os
+
+    from atomscope.learning.randomize import read_ranges
     from atomscope.learning.train import TrainConfig, train
 
+    if not 0 <= args.nice <= 19:
+        raise ValueError(f"--nice must be in 0…19, got {args.nice}")
+    ranges = read_ranges(args.ranges) if args.ranges else {}
+    start_ranges = read_ranges(args.start_ranges) if args.start_ranges else None
     config = TrainConfig(
         preset=args.preset,
         iterations=args.iterations,
@@ -29,8 +39,16 @@ def _train(args) -> None:
         truth_width=args.truth_width,
         easy_fraction=args.easy_fraction,
         init_weights=args.init_weights,
+        ranges=ranges,
+        start_ranges=start_ranges,
+        augment=args.augment,
+        curriculum_levels=args.curriculum_levels,
+        curriculum_threshold=args.curriculum_threshold,
+        validate_every=args.validate_every,
     )
-    result = train(config, args.out)
+    os.nice(args.nice)  # a long job that shares the machine: lower priority (never higher)
+    with scheduler_client(args) as client:
+        result = train(config, args.out, client=client)
     print(
         f"{config.preset}: {len(result.losses)} iterations, last-50 mean loss "
         f"{sum(result.losses[-50:]) / len(result.losses[-50:]):.4f}, "
@@ -103,6 +121,49 @@ def _configure_train(train: argparse.ArgumentParser) -> None:
         default=d.truth_width,
         help="σ of the truth Gaussians [Å] (Eqs 6.7–6.8)",
     )
+    train.add_argument(
+        "--ranges",
+        metavar="FILE",
+        help="TOML/JSON overrides of the preset's microscope ranges, e.g. dose = [3e3, 3e4]",
+    )
+    train.add_argument(
+        "--start-ranges",
+        metavar="FILE",
+        help="TOML/JSON ranges a curriculum or mixture starts from (default: the preset's easy "
+        "ranges: high dose, negative-Cs lens)",
+    )
+    train.add_argument(
+        "--augment",
+        action="store_true",
+        help="exact augmentation: sub-pixel shifts of the exit wave, rotations/flips of crops",
+    )
+    train.add_argument(
+        "--validate-every",
+        type=int,
+        default=d.validate_every,
+        help="steps between validations on held-out structures through random microscopes "
+        "(curriculum.json/png, best.pt) (0: never)",
+    )
+    train.add_argument(
+        "--curriculum-levels",
+        type=int,
+        default=d.curriculum_levels,
+        help="widen the ranges from the start ranges to the full ones in this many levels, "
+        "each when the validation F1 passes --curriculum-threshold (needs --validate-every)",
+    )
+    train.add_argument(
+        "--curriculum-threshold",
+        type=float,
+        default=d.curriculum_threshold,
+        help="validation F1 on the current ranges that widens them",
+    )
+    train.add_argument(
+        "--nice",
+        type=int,
+        default=TRAIN_NICE,
+        help="scheduling priority increment (0…19): training yields the cores to other work",
+    )
+    add_scheduler_options(train, "the training set's exit-wave simulations")
     train.add_argument("--threads", type=int, default=d.threads, help="torch threads")
     train.add_argument(
         "--init-weights",

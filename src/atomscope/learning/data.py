@@ -537,6 +537,24 @@ def _periodic_images(positions: np.ndarray, extent: tuple[float, float]) -> np.n
     return (positions[None] + shifts[:, None]).reshape(-1, 2) - np.array(extent)
 
 
+def _shifted(wave, positions: np.ndarray, shift: np.ndarray):
+    """The periodic exit wave and its atoms moved by ``shift`` [Å] (exact: a phase ramp)."""
+    from scipy.ndimage import fourier_shift
+
+    from atomscope.waves.waves import Waves
+
+    spectrum = fourier_shift(np.fft.fft2(wave.array), shift / np.array(wave.sampling))
+    moved = Waves(np.fft.ifft2(spectrum).astype(np.complex64), wave.sampling, wave.energy)
+    extent = np.array(wave.extent)
+    return moved, (positions + shift) % extent
+
+
+def _dihedral(array: np.ndarray, symmetry: int) -> np.ndarray:
+    """``array`` [..., x, y] rotated by symmetry % 4 quarter turns, then transposed if ≥ 4."""
+    turned = np.rot90(array, symmetry % 4, axes=(-2, -1))
+    return np.ascontiguousarray(np.swapaxes(turned, -2, -1) if symmetry >= 4 else turned)
+
+
 class TrainingImages:
     """Torch-style dataset: item i is a freshly simulated (image, truth) pair.
 
@@ -578,6 +596,16 @@ class TrainingImages:
     easy_fraction
         Mixture instead: this fraction of the items (chosen by a generator of their own, so
         the other draws do not change) draws from ``start_ranges``.
+    augment
+        Exact augmentation: the exit wave shifted by a random sub-pixel amount (a Fourier phase
+        ramp, the truth moved with it; uniform within one camera pixel) and each crop put through
+        one of the eight rotations/flips of the square (image and truth alike).
+
+    Attributes
+    ----------
+    fraction
+        None, or the curriculum position in [0, 1] set by the trainer (`learning.curriculum`):
+        items not taken by the mixture then draw from ``blend(start_ranges, ranges, fraction)``.
 
     Examples
     --------
@@ -603,6 +631,7 @@ class TrainingImages:
         curriculum: int = 0,
         easy_fraction: float = 0.0,
         focal_series=None,
+        augment: bool = False,
     ):
         from atomscope.learning.randomize import FocalSeries, MicroscopeRanges
 
@@ -655,6 +684,10 @@ class TrainingImages:
         self.easy_fraction = check_range("easy_fraction", easy_fraction, 0.0, 1.0)
         if (self.curriculum or self.easy_fraction) and start_ranges is None:
             raise ValueError("start_ranges is required with curriculum or easy_fraction")
+        if not isinstance(augment, bool):
+            raise TypeError(f"augment must be a bool, got {type(augment).__name__}")
+        self.augment = augment
+        self.fraction: float | None = None
 
     def ranges_at(self, index: int):
         """The microscope ranges item ``index`` draws from (see ``curriculum``)."""
@@ -664,6 +697,8 @@ class TrainingImages:
             self.easy_fraction
         ):
             return self.start_ranges
+        if self.fraction is not None:
+            return blend(self.start_ranges, self.ranges, self.fraction)
         if index >= self.curriculum:
             return self.ranges
         return blend(self.start_ranges, self.ranges, index / self.curriculum)
@@ -679,14 +714,17 @@ class TrainingImages:
         rng = np.random.default_rng([self.seed, index])
         structure = int(rng.integers(len(self.dataset)))
         microscope = draw(self.ranges_at(index), rng)
+        wave, positions = self.dataset.wave(structure), self.dataset.positions[structure]
+        if self.augment:
+            wave, positions = _shifted(wave, positions, rng.uniform(0, microscope.camera.sampling))
         # one image, or a focal series (seed Eq 6.19)
-        series = self.focal_series.images(self.dataset.wave(structure), microscope, rng)
+        series = self.focal_series.images(wave, microscope, rng)
         image = series[0]
         sampling = image.sampling[0]
         normalised = local_contrast_normalization(
             np.stack([frame.array for frame in series]), self.lcn_sigma, sampling
         )
-        positions = _periodic_images(self.dataset.positions[structure], self.dataset.extent)
+        positions = _periodic_images(positions, self.dataset.extent)
         classes = np.tile(self.dataset.classes[structure], 9)
         windows, truths = [], []
         for offset in rng.integers(0, np.array(image.shape) - self.crop + 1, (self.crops, 2)):
@@ -710,6 +748,10 @@ class TrainingImages:
                     self.width,
                 )
             )
+        if self.augment:  # one of the eight symmetries of the square per crop, on both alike
+            for j, symmetry in enumerate(rng.integers(0, 8, len(windows))):
+                windows[j] = _dihedral(windows[j], int(symmetry))
+                truths[j] = _dihedral(truths[j], int(symmetry))
         return np.stack(windows), np.stack(truths)
 
     def __getitem__(self, index: int):

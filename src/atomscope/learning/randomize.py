@@ -122,6 +122,51 @@ class MicroscopeRanges:
 
 #: Seed Table 6.1, 80 kV graphene microscope (deflection read as 0–0.25 Å).
 GRAPHENE_80KV = MicroscopeRanges()
+
+
+def read_ranges(path) -> dict[str, tuple[float, float]]:
+    """Overrides of `MicroscopeRanges` from a TOML or JSON file, e.g. ``dose = [3e3, 3e4]``.
+
+    Every key must be a range of `MicroscopeRanges` (``energy`` is the preset's) and every value
+    a pair low ≤ high; anything else is a `ValueError` naming the file and the key.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "ranges.toml"
+    >>> _ = path.write_text("dose = [3e3, 3e4]\\nC10 = [-100, 100]")
+    >>> read_ranges(path)
+    {'dose': (3000.0, 30000.0), 'C10': (-100.0, 100.0)}
+    """
+    import json
+    import tomllib
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"ranges file {str(path)!r} could not be read: {error}") from error
+    if not isinstance(data, dict):
+        raise ValueError(f"ranges file {str(path)!r} must hold a table of ranges")
+    names = [f.name for f in fields(MicroscopeRanges) if f.name != "energy"]
+    ranges = {}
+    for key, value in data.items():
+        if key not in names:
+            raise ValueError(
+                f"ranges file {str(path)!r}: unknown parameter {key!r}; allowed: {', '.join(names)}"
+            )
+        if np.ndim(value) != 1 or len(value) != 2:
+            raise ValueError(f"ranges file {str(path)!r}: {key} must be [low, high], got {value!r}")
+        low, high = (check_real(f"{key} (in {path})", v) for v in value)
+        if low > high:
+            raise ValueError(f"ranges file {str(path)!r}: {key} has low {low:g} > high {high:g}")
+        ranges[key] = (low, high)
+    MicroscopeRanges(**ranges)  # the remaining checks (positive doses, MTF limits)
+    return ranges
+
+
 #: Gold particles at 300 kV: Table 6.1's lens and camera ranges at 300 kV and a 0.1 Å camera
 #: pixel (±10 %); the seed gives no separate table for its gold training.
 GOLD_300KV = MicroscopeRanges(energy=300e3, sampling=(0.09, 0.11))

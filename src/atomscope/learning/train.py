@@ -28,6 +28,7 @@ from atomscope.core.validate import (
     check_range,
     check_real,
 )
+from atomscope.learning.curriculum import VALIDATION_SEED
 from atomscope.learning.data import FOCAL_STEP, STRUCTURE_PRESETS, TRUTH_WIDTH
 from atomscope.learning.randomize import PRESET_EASY_RANGES, PRESET_FOCAL_SERIES, PRESETS
 from atomscope.outputs import atomic_output, claim_outputs, record_outputs
@@ -35,11 +36,15 @@ from atomscope.summary import write_summary
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
+BEST = "best.pt"
 DATASET = "exit_waves"
+VALIDATION = "validation"
 #: data terms of the training loss (`loss_function`)
 LOSSES = ("squared", "cross_entropy")
 #: the files `train` writes and rewrites in its output directory
 OUTPUTS = ("config.json", CHECKPOINT, MODEL, "loss.png", "summary.json")
+#: the files a run with validation (``validate_every``) adds
+VALIDATION_OUTPUTS = (BEST, "curriculum.json", "curriculum.png")
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,21 @@ class TrainConfig:
         ``"squared"`` (Eq 6.6, the seed's) or ``"cross_entropy"`` (−Σ_k P_k log P̃_k per pixel
         in place of Eq 6.6's squared error; its gradient does not vanish when the softmax is
         spread over many classes, as for atom counting), see `loss_function`.
+    augment
+        Exact augmentation of every item: a sub-pixel shift of the exit wave and one of the
+        eight rotations/flips per crop (`TrainingImages`).
+    curriculum_levels
+        Levels of the validation-driven curriculum (`learning.curriculum`): the ranges start at
+        ``start_ranges`` and widen by 1/levels of the way to the full ranges each time the
+        validation F1 on the current ranges reaches ``curriculum_threshold`` (0: none).
+    curriculum_threshold
+        Validation F1 (median over the validation images, all atoms, t = 0.5) to widen.
+    validate_every
+        Steps between validations on held-out structures through random microscopes of the
+        current and of the full ranges (0: never; required by ``curriculum_levels``); the
+        network with the best full-range F1 is written to ``best.pt``.
+    validation_structures, validation_microscopes
+        Held-out structures, and microscopes per structure, of each validation.
     """
 
     preset: str = "graphene"
@@ -124,6 +144,12 @@ class TrainConfig:
     easy_fraction: float = 0.0
     init_weights: str | None = None
     loss: str = "squared"
+    augment: bool = False
+    curriculum_levels: int = 0
+    curriculum_threshold: float = 0.8
+    validate_every: int = 0
+    validation_structures: int = 2
+    validation_microscopes: int = 3
 
     def __post_init__(self):
         check_choice("preset", self.preset, PRESETS)
@@ -160,11 +186,37 @@ class TrainConfig:
                 f"series of seed Eq 6.19, `--images {series.num_images}`), got {self.num_images}"
             )
         check_positive_int("curriculum_iterations", self.curriculum_iterations, minimum=0)
+        self._check_validation()
         check_range("easy_fraction", self.easy_fraction, 0.0, 1.0)
         if self.init_weights is not None and not Path(self.init_weights).is_file():
             raise ValueError(f"init_weights {self.init_weights!r} is not a file")
         self.microscope_ranges()  # validates the overrides
         self.start_microscope_ranges()
+
+    def _check_validation(self) -> None:
+        from atomscope.learning.curriculum import VALIDATION_STRUCTURES
+
+        if not isinstance(self.augment, bool):
+            raise ValueError(f"augment must be true or false, got {self.augment!r}")
+        check_positive_int("curriculum_levels", self.curriculum_levels, minimum=0)
+        check_range("curriculum_threshold", self.curriculum_threshold, 0.0, 1.0)
+        check_positive_int("validate_every", self.validate_every, minimum=0)
+        check_positive_int("validation_structures", self.validation_structures)
+        check_positive_int("validation_microscopes", self.validation_microscopes)
+        if self.curriculum_levels and self.curriculum_iterations:
+            raise ValueError(
+                "curriculum_levels (validation-driven) and curriculum_iterations (step-driven) "
+                "exclude each other; give one"
+            )
+        if self.curriculum_levels and not self.validate_every:
+            raise ValueError("curriculum_levels needs validate_every > 0 (its validations decide)")
+        if self.validate_every and (
+            self.preset not in VALIDATION_STRUCTURES or self.num_images != 1
+        ):
+            raise ValueError(
+                f"validate_every is for single-image presets ({', '.join(VALIDATION_STRUCTURES)}),"
+                f" not preset {self.preset!r} with {self.num_images} image(s)"
+            )
 
     def microscope_ranges(self):
         """The preset's `MicroscopeRanges` with ``ranges`` applied."""
@@ -313,7 +365,7 @@ def _initial_weights(config: TrainConfig, dataset):
     return model
 
 
-def _dataset(config: TrainConfig, out: Path, dataset):
+def _dataset(config: TrainConfig, out: Path, dataset, client=None):
     from atomscope.learning.data import ExitWaveDataset, generate
 
     if dataset is not None:
@@ -321,7 +373,9 @@ def _dataset(config: TrainConfig, out: Path, dataset):
     path = out / DATASET
     if path.exists():
         return ExitWaveDataset.open(path)
-    dataset = generate(config.preset, config.num_structures, config.seed, path, progress=True)
+    dataset = generate(
+        config.preset, config.num_structures, config.seed, path, progress=True, client=client
+    )
     record_outputs(out, "train", [DATASET])
     return dataset
 
@@ -331,6 +385,7 @@ def train(
     out: str | os.PathLike,
     dataset=None,
     progress: bool = True,
+    client=None,
 ) -> TrainResult:
     """Train (or resume) a `FusionNet` on simulated images; checkpoints in ``out``.
 
@@ -342,11 +397,16 @@ def train(
     out
         Output directory: ``exit_waves/`` (simulated once, unless ``dataset`` is given),
         ``checkpoint.pt`` (every ``checkpoint_every`` steps and at the end), ``model.pt``
-        (a `Recognizer` file of the latest weights), ``loss.png`` and ``config.json``.
+        (a `Recognizer` file of the latest weights), ``loss.png`` and ``config.json``; with
+        ``validate_every``: ``validation/`` (held-out structures), ``curriculum.json`` and
+        ``curriculum.png`` (every validation and the curriculum level), ``best.pt`` (the
+        weights with the best full-range validation F1).
     dataset
         An `ExitWaveDataset` to train on instead of ``out/exit_waves``.
     progress
         tqdm bar with the running loss.
+    client
+        A Dask ``distributed.Client`` that simulates the exit waves (`generate`), or None.
 
     Returns
     -------
@@ -374,7 +434,7 @@ def train(
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     out = Path(out)
     # a training directory is train's own: nothing in it that train did not write is replaced
-    claim_outputs(out, "train", [*OUTPUTS, DATASET])
+    claim_outputs(out, "train", [*OUTPUTS, DATASET, VALIDATION, *VALIDATION_OUTPUTS])
     checkpoint_path = out / CHECKPOINT
     state = _load_checkpoint(checkpoint_path) if checkpoint_path.exists() else None
     if state is not None:
@@ -401,7 +461,7 @@ def train(
     torch.set_num_threads(config.threads)
     torch.use_deterministic_algorithms(True)
     ranges = config.microscope_ranges()
-    data = _dataset(config, out, dataset)
+    data = _dataset(config, out, dataset, client)
     images = TrainingImages(
         data,
         ranges,
@@ -413,11 +473,12 @@ def train(
         config.num_images,
         config.focal_step,
         config.start_microscope_ranges()
-        if config.curriculum_iterations or config.easy_fraction
+        if config.curriculum_iterations or config.easy_fraction or config.curriculum_levels
         else None,
         config.curriculum_iterations * (config.batch_size // config.crops_per_image),
         config.easy_fraction,
         focal_series=config.focal_series(),
+        augment=config.augment,
     )
     per_step = config.batch_size // config.crops_per_image
     # what `Recognizer.predict` needs to know: the atoms of each class, the focal series
@@ -439,6 +500,60 @@ def train(
         start = int(state["iteration"])
     elif initial is not None:
         model.load_state_dict(initial.state_dict())
+    validation = None
+    if config.validate_every:
+        from atomscope.learning.curriculum import CurriculumLog, validation_dataset
+
+        validation = validation_dataset(
+            config.preset, config.validation_structures, out / VALIDATION
+        )
+        record_outputs(out, "train", [VALIDATION])
+        log = (
+            CurriculumLog.from_dict(state["curriculum"])
+            if state is not None and "curriculum" in state
+            else CurriculumLog(config.curriculum_levels, config.curriculum_threshold)
+        )
+        if config.curriculum_levels:
+            images.fraction = log.fraction
+
+    def recognizer_of(iteration: int):
+        return Recognizer(  # a copy: the recognizer puts its model in eval mode
+            copy.deepcopy(model),
+            data.class_names,
+            ranges.sampling,
+            config.lcn_sigma,
+            {"training": config.to_dict(), "iterations": iteration, **inference_metadata},
+        )
+
+    def validate(iteration: int) -> None:
+        from atomscope.learning.curriculum import median_f1, plot_curriculum
+        from atomscope.learning.lens_validation import random_lens_scores
+        from atomscope.learning.randomize import blend
+
+        recognizer = recognizer_of(iteration)
+        current = blend(config.start_microscope_ranges(), ranges, log.fraction)
+        scores = {
+            name: median_f1(
+                random_lens_scores(
+                    recognizer,
+                    validation,
+                    level_ranges,
+                    config.validation_microscopes,
+                    rng=np.random.default_rng([VALIDATION_SEED, stream]),
+                    threshold=0.5,
+                    oracle=False,
+                )
+            )
+            for name, level_ranges, stream in (("level", current, 1), ("full", ranges, 2))
+        }
+        torch.set_num_threads(config.threads)  # predict applies atomscope's thread policy
+        if log.record(iteration, scores["level"][0], scores["full"]):
+            recognizer.save(out / BEST)
+        if config.curriculum_levels:
+            images.fraction = log.fraction
+        log.write(out / "curriculum.json")
+        plot_curriculum(log, out / "curriculum.png")
+        record_outputs(out, "train", VALIDATION_OUTPUTS)
 
     def save(iteration: int) -> None:
         _save_atomic(
@@ -448,17 +563,11 @@ def train(
                 "iteration": iteration,
                 "losses": losses,
                 "config": config.to_dict(),
+                **({"curriculum": log.to_dict()} if validation is not None else {}),
             },
             checkpoint_path,
         )
-        recognizer = Recognizer(  # a copy: the recognizer puts its model in eval mode
-            copy.deepcopy(model),
-            data.class_names,
-            ranges.sampling,
-            config.lcn_sigma,
-            {"training": config.to_dict(), "iterations": iteration, **inference_metadata},
-        )
-        recognizer.save(out / MODEL)
+        recognizer_of(iteration).save(out / MODEL)
         save_loss_curve(losses, out / "loss.png", label=f"{config.loss} loss (without decay)")
         write_summary(
             out / "summary.json",
@@ -466,7 +575,15 @@ def train(
             config.to_dict(),
             [*OUTPUTS, DATASET],
             job_started,
-            {"iteration": iteration, "mean_loss_last_50": float(np.mean(losses[-50:] or [np.nan]))},
+            {
+                "iteration": iteration,
+                "mean_loss_last_50": float(np.mean(losses[-50:] or [np.nan])),
+                **(
+                    {"curriculum_level": log.level, "best_full_f1": log.best_f1}
+                    if validation is not None
+                    else {}
+                ),
+            },
         )
         record_outputs(out, "train", OUTPUTS)
 
@@ -491,6 +608,8 @@ def train(
         optimizer.step()
         losses.append(data_loss.item())
         bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        if validation is not None and (iteration + 1) % config.validate_every == 0:
+            validate(iteration + 1)
         if (iteration + 1) % config.checkpoint_every == 0 or iteration + 1 == config.iterations:
             save(iteration + 1)
     elapsed = time.perf_counter() - began

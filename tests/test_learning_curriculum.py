@@ -1,0 +1,147 @@
+"""Validation-driven curriculum, exact augmentation and range files (issue #21 items 1, 2, 4)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from atomscope.learning.curriculum import CurriculumLog
+from atomscope.learning.data import TrainingImages, _dihedral, _shifted, generate
+from atomscope.learning.randomize import EASY_RANGES, GRAPHENE_80KV, read_ranges
+from atomscope.learning.train import TrainConfig, train
+from atomscope.waves.waves import Waves
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TINY = dict(batch_size=2, crops_per_image=2, crop=48, width=2, checkpoint_every=3)
+VALIDATED = dict(validate_every=2, validation_structures=1, validation_microscopes=1)
+
+
+@pytest.fixture(scope="module")
+def waves():
+    return generate("graphene", 2, rng=0, extent=20.0)
+
+
+def run(path, waves, iterations, **settings):
+    config = TrainConfig(iterations=iterations, **TINY, **VALIDATED, **settings)
+    return train(config, path, waves, progress=False)
+
+
+def test_curriculum_widens_when_validation_passes_and_not_otherwise(waves, tmp_path):
+    run(tmp_path / "pass", waves, 6, curriculum_levels=2, curriculum_threshold=0.0)
+    log = json.loads((tmp_path / "pass" / "curriculum.json").read_text())
+    assert [h["level"] for h in log["history"]] == [0, 1, 2]
+    assert [h["fraction"] for h in log["history"]] == [0.0, 0.5, 1.0]
+    assert log["level"] == 2
+    run(tmp_path / "never", waves, 4, curriculum_levels=2, curriculum_threshold=1.0)
+    log = json.loads((tmp_path / "never" / "curriculum.json").read_text())
+    assert log["level"] == 0 and len(log["history"]) == 2
+    assert (tmp_path / "never" / "curriculum.png").stat().st_size > 0
+    assert (tmp_path / "never" / "best.pt").is_file()
+
+
+def test_curriculum_run_resumes_identically(waves, tmp_path):
+    settings = dict(curriculum_levels=3, curriculum_threshold=0.0, augment=True)
+    straight = run(tmp_path / "a", waves, 6, **settings)
+    run(tmp_path / "b", waves, 3, **settings)
+    resumed = run(tmp_path / "b", waves, 6, **settings)
+    assert resumed.losses == straight.losses
+    for (name, a), (_, b) in zip(
+        straight.model.state_dict().items(), resumed.model.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    logs = [json.loads((tmp_path / d / "curriculum.json").read_text()) for d in "ab"]
+    assert logs[0] == logs[1]
+
+
+def test_items_draw_from_the_curriculum_position(waves):
+    images = TrainingImages(waves, GRAPHENE_80KV, 48, 0, start_ranges=_easy())
+    images.fraction = 0.0
+    assert images.ranges_at(5).C10 == EASY_RANGES["C10"]
+    images.fraction = 1.0
+    assert images.ranges_at(5) == GRAPHENE_80KV
+
+
+def _easy():
+    from dataclasses import replace
+
+    return replace(GRAPHENE_80KV, **EASY_RANGES)
+
+
+def test_augmented_crops_keep_the_truth_on_the_atoms(waves):
+    # bright-atom lens at high dose: the image correlates with its atom map, crop by crop, after
+    # the sub-pixel shift and the rotations/flips (a misaligned truth would not)
+    from dataclasses import replace
+
+    lens = replace(_easy(), dose=(1e6, 1e6), C10=(85.0, 85.0))
+    plain = TrainingImages(waves, lens, 48, seed=3, crops=4)
+    augmented = TrainingImages(waves, lens, 48, seed=3, crops=4, augment=True)
+    for images in (plain, augmented):
+        for index in range(3):
+            image, truth = images.sample(index)
+            for crop, atoms in zip(image[:, 0], truth[:, 1], strict=True):
+                assert np.corrcoef(crop.ravel(), atoms.ravel())[0, 1] > 0.3
+    a, b = plain.sample(0)[1], augmented.sample(0)[1]
+    assert not np.allclose(a, b)
+
+
+@settings(max_examples=20, deadline=None)
+@given(symmetry=st.integers(0, 7), seed=st.integers(0, 2**16))
+def test_dihedral_symmetries_are_exact_and_invertible(symmetry, seed):
+    array = np.random.default_rng(seed).normal(size=(2, 6, 6))
+    moved = _dihedral(array, symmetry)
+    assert sorted(moved.ravel()) == sorted(array.ravel())  # a permutation of the pixels
+    inverse = {1: 3, 3: 1}.get(symmetry, symmetry)  # rotations by ±90° undo each other
+    assert np.array_equal(_dihedral(moved, inverse), array)
+
+
+@settings(max_examples=20, deadline=None)
+@given(dx=st.floats(-1.0, 1.0), dy=st.floats(-1.0, 1.0))
+def test_subpixel_shift_is_unitary_and_moves_the_atoms(dx, dy):
+    x, y = np.mgrid[0:64, 0:64] * 0.1
+    wave = Waves(np.exp(1j * np.exp(-((x - 3.2) ** 2 + (y - 3.2) ** 2) / 0.1)), 0.1, 80e3)
+    moved, positions = _shifted(wave, np.array([[3.2, 3.2]]), np.array([dx, dy]))
+    assert np.linalg.norm(moved.array) == pytest.approx(np.linalg.norm(wave.array), rel=1e-5)
+    phase = np.angle(moved.array)
+    centre = np.array([(phase * x).sum(), (phase * y).sum()]) / phase.sum()
+    assert np.allclose(centre, positions[0], atol=0.01)
+    back, start = _shifted(moved, positions, -np.array([dx, dy]))
+    assert np.allclose(back.array, wave.array, atol=1e-5) and np.allclose(start, [[3.2, 3.2]])
+
+
+def test_curriculum_log_round_trips():
+    log = CurriculumLog(levels=4, threshold=0.7)
+    log.record(10, 0.9, (0.5, 0.6, 0.4))
+    assert CurriculumLog.from_dict(json.loads(json.dumps(log.to_dict()))) == log
+
+
+def test_bad_curriculum_settings_are_refused_before_work():
+    with pytest.raises(ValueError, match="validate_every"):
+        TrainConfig(curriculum_levels=3)
+    with pytest.raises(ValueError, match="exclude each other"):
+        TrainConfig(curriculum_levels=3, validate_every=10, curriculum_iterations=100)
+    with pytest.raises(ValueError, match="curriculum_threshold"):
+        TrainConfig(curriculum_levels=3, validate_every=10, curriculum_threshold=1.5)
+    with pytest.raises(ValueError, match="validate_every"):
+        TrainConfig(preset="gold-counting", num_images=3, validate_every=10)
+
+
+def test_range_files_are_checked_and_name_the_problem(tmp_path):
+    good = tmp_path / "ranges.json"
+    good.write_text(json.dumps({"dose": [3e3, 3e4], "Cs": [-2e5, 2e5]}))
+    assert read_ranges(good) == {"dose": (3e3, 3e4), "Cs": (-2e5, 2e5)}
+    cases = {
+        "C10 = [100, -100]": "low 100 > high -100",
+        "focus = [0, 1]": "unknown parameter 'focus'",
+        "dose = [0, 1e4]": "dose must be > 0",
+        "C10 = 5": "C10 must be",
+        "C10 = [": "could not be read",
+    }
+    for text, message in cases.items():
+        path = tmp_path / "bad.toml"
+        path.write_text(text)
+        with pytest.raises(ValueError, match=message):
+            read_ranges(path)
