@@ -145,3 +145,18 @@ def test_range_files_are_checked_and_name_the_problem(tmp_path):
         path.write_text(text)
         with pytest.raises(ValueError, match=message):
             read_ranges(path)
+
+
+def test_data_workers_give_the_same_training(waves, tmp_path):
+    settings = dict(curriculum_levels=2, curriculum_threshold=0.0, augment=True)
+    config = TrainConfig(iterations=5, **TINY, **VALIDATED, **settings)
+    here = train(config, tmp_path / "here", waves, progress=False)
+    ahead = train(config, tmp_path / "ahead", waves, progress=False, data_workers=1)
+    assert here.losses == ahead.losses
+    for (name, a), (_, b) in zip(
+        here.model.state_dict().items(), ahead.model.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    with pytest.raises(ValueError, match="data_workers"):
+        train(config, tmp_path / "bad", waves, progress=False, data_workers=-1)
+    assert not (tmp_path / "bad").exists()

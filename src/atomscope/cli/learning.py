@@ -48,7 +48,7 @@ def _train(args) -> None:
     )
     os.nice(args.nice)  # a long job that shares the machine: lower priority (never higher)
     with scheduler_client(args) as client:
-        result = train(config, args.out, client=client)
+        result = train(config, args.out, client=client, data_workers=args.data_workers)
     print(
         f"{config.preset}: {len(result.losses)} iterations, last-50 mean loss "
         f"{sum(result.losses[-50:]) / len(result.losses[-50:]):.4f}, "
@@ -162,6 +162,12 @@ def _configure_train(train: argparse.ArgumentParser) -> None:
         type=int,
         default=TRAIN_NICE,
         help="scheduling priority increment (0…19): training yields the cores to other work",
+    )
+    train.add_argument(
+        "--data-workers",
+        type=int,
+        default=0,
+        help="processes that image training items ahead of the network (same result; 0: none)",
     )
     add_scheduler_options(train, "the training set's exit-wave simulations")
     train.add_argument("--threads", type=int, default=d.threads, help="torch threads")

@@ -17,6 +17,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "truth_maps",
         ],
         "confidence": ["mirror_agreement"],
+        "curriculum": ["CurriculumLog", "median_f1", "plot_curriculum", "validation_dataset"],
         "infer": ["Recognition", "Recognizer"],
         "lens_oracle": ["linear_transfer", "oracle_peaks", "wiener_deconvolve"],
         "lens_validation": ["ImageScore", "random_lens_scores", "summarise"],
@@ -35,6 +36,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "GRAPHENE_80KV",
             "MicroscopeRanges",
             "draw",
+            "read_ranges",
         ],
         "train": ["TrainConfig", "train"],
         "validate": [

@@ -380,12 +380,60 @@ def _dataset(config: TrainConfig, out: Path, dataset, client=None):
     return dataset
 
 
+class _StepItems:
+    """Map-style dataset of whole steps: item j is step ``first + j``'s batch (x, y)."""
+
+    def __init__(self, images, per_step: int, first: int, last: int):
+        self.images, self.per_step, self.first, self.last = images, per_step, first, last
+
+    def __len__(self) -> int:
+        return self.last - self.first
+
+    def __getitem__(self, j: int):
+        import torch
+
+        step = self.first + j
+        batch = [self.images.sample(step * self.per_step + b) for b in range(self.per_step)]
+        return (
+            torch.from_numpy(np.concatenate([image for image, _ in batch])),
+            torch.from_numpy(np.concatenate([truth for _, truth in batch])),
+        )
+
+
+def _one_thread(_worker: int) -> None:
+    from atomscope.core.threads import set_threads
+
+    set_threads(1)  # numpy's FFTs and torch in a data worker: one core each
+
+
+def _segment_end(config: TrainConfig, iteration: int) -> int:
+    """The step after the next validation (or the run's end)."""
+    if not config.validate_every:
+        return config.iterations
+    following = (iteration // config.validate_every + 1) * config.validate_every
+    return min(config.iterations, following)
+
+
+def _batches(images, per_step: int, first: int, last: int, workers: int):
+    """Iterator over the batches of steps first … last − 1, in order."""
+    steps = _StepItems(images, per_step, first, last)
+    if not workers:
+        return (steps[j] for j in range(len(steps)))
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(
+        steps, batch_size=None, num_workers=workers, worker_init_fn=_one_thread, prefetch_factor=2
+    )
+    return iter(loader)
+
+
 def train(
     config: TrainConfig,
     out: str | os.PathLike,
     dataset=None,
     progress: bool = True,
     client=None,
+    data_workers: int = 0,
 ) -> TrainResult:
     """Train (or resume) a `FusionNet` on simulated images; checkpoints in ``out``.
 
@@ -407,6 +455,9 @@ def train(
         tqdm bar with the running loss.
     client
         A Dask ``distributed.Client`` that simulates the exit waves (`generate`), or None.
+    data_workers
+        Processes that image the training items ahead of the network (one thread each; 0:
+        in this process). Items depend only on their index, so the result is the same.
 
     Returns
     -------
@@ -432,6 +483,7 @@ def train(
     job_started = time.perf_counter()
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    data_workers = check_positive_int("data_workers", data_workers, minimum=0)
     out = Path(out)
     # a training directory is train's own: nothing in it that train did not write is replaced
     claim_outputs(out, "train", [*OUTPUTS, DATASET, VALIDATION, *VALIDATION_OUTPUTS])
@@ -596,10 +648,13 @@ def train(
         desc=f"train {config.preset}",
         disable=not progress,
     )
+    stream = None
     for iteration in bar:
-        batch = [images.sample(iteration * per_step + b) for b in range(per_step)]
-        x = torch.from_numpy(np.concatenate([image for image, _ in batch]))
-        y = torch.from_numpy(np.concatenate([truth for _, truth in batch]))
+        if stream is None:  # a validation may have moved the curriculum: items start anew
+            stream = _batches(
+                images, per_step, iteration, _segment_end(config, iteration), data_workers
+            )
+        x, y = next(stream)
         loss, data_loss = loss_function(
             model(x), y, model.parameters(), config.weight_decay, config.loss
         )
@@ -610,6 +665,7 @@ def train(
         bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         if validation is not None and (iteration + 1) % config.validate_every == 0:
             validate(iteration + 1)
+            stream = None
         if (iteration + 1) % config.checkpoint_every == 0 or iteration + 1 == config.iterations:
             save(iteration + 1)
     elapsed = time.perf_counter() - began
