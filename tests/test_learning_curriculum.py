@@ -114,7 +114,7 @@ def test_subpixel_shift_is_unitary_and_moves_the_atoms(dx, dy):
 
 def test_curriculum_log_round_trips():
     log = CurriculumLog(levels=4, threshold=0.7)
-    log.record(10, 0.9, (0.5, 0.6, 0.4))
+    log.record(10, 0.9, (0.5, 0.6, 0.4, 0.3))
     assert CurriculumLog.from_dict(json.loads(json.dumps(log.to_dict()))) == log
 
 

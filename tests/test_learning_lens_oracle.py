@@ -134,3 +134,17 @@ def test_summary_counts_images_where_both_precision_and_recall_reach_the_level()
     summary = summarise(scores)
     assert summary["images_at_level"] == 1 and summary["oracle_images_at_level"] == 1
     assert summary["median_precision"] == 0.95 and summary["median_ideal_recall"] == 0.92
+
+
+def test_a_threshold_sweep_equals_recognising_at_each_threshold():
+    from atomscope.learning.lens_validation import random_lens_sweep
+
+    data = generate("polycrystalline", 1, rng=8, extent=30.0)
+    recognizer = Recognizer.pretrained("graphene")
+    ranges = replace(GRAPHENE_80KV, dose=(1e4, 1e4))
+    sweep = random_lens_sweep(recognizer, data, ranges, [0.3, 0.5], microscopes=2, rng=6)
+    for t in (0.3, 0.5):
+        alone = random_lens_scores(recognizer, data, ranges, 2, rng=6, threshold=t)
+        assert [s.to_dict() for s in alone] == [s.to_dict() for s in sweep[t]]
+    with pytest.raises(ValueError, match="thresholds"):
+        random_lens_sweep(recognizer, data, ranges, [1.5])

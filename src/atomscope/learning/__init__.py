@@ -17,10 +17,16 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "truth_maps",
         ],
         "confidence": ["mirror_agreement"],
-        "curriculum": ["CurriculumLog", "median_f1", "plot_curriculum", "validation_dataset"],
+        "curriculum": [
+            "CurriculumLog",
+            "best_threshold",
+            "median_f1",
+            "plot_curriculum",
+            "validation_dataset",
+        ],
         "infer": ["Recognition", "Recognizer"],
         "lens_oracle": ["linear_transfer", "oracle_peaks", "wiener_deconvolve"],
-        "lens_validation": ["ImageScore", "random_lens_scores", "summarise"],
+        "lens_validation": ["ImageScore", "random_lens_scores", "random_lens_sweep", "summarise"],
         "metrics": [
             "count_error_fractions",
             "count_errors",

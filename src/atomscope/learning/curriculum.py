@@ -20,11 +20,20 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CurriculumLog", "median_f1", "plot_curriculum", "validation_dataset"]
+__all__ = [
+    "CurriculumLog",
+    "best_threshold",
+    "median_f1",
+    "plot_curriculum",
+    "validation_dataset",
+]
 
 #: seed of the held-out validation structures (training structures are drawn from the run's seed
 #: with ``generate``'s per-structure children; this seed is used by nothing else)
 VALIDATION_SEED = 31337
+#: thresholds t (Eq 6.16) a validation tries; it keeps the one with the best median F1 (a
+#: network's peak probabilities rise during training, so a fixed t would misjudge early weights)
+VALIDATION_THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6)
 #: structures validated on per preset (graphene: the polycrystalline held-out kind)
 VALIDATION_STRUCTURES = {"graphene": "polycrystalline", "gold": "gold"}
 
@@ -68,6 +77,20 @@ def median_f1(scores) -> tuple[float, float, float]:
     return float(np.median(f1)), float(np.median(precision)), float(np.median(recall))
 
 
+def best_threshold(sweep) -> tuple[float, float, float, float]:
+    """The threshold of a `random_lens_sweep` with the highest median F1: (F1, P, R, t).
+
+    Examples
+    --------
+    >>> from atomscope.learning.lens_validation import ImageScore
+    >>> sweep = {0.3: [ImageScore(0, {}, 0.6, 0.9, 0.9, 0, 0)],
+    ...          0.5: [ImageScore(0, {}, 0.9, 0.8, 0.8, 0, 0)]}
+    >>> [round(v, 3) for v in best_threshold(sweep)]
+    [0.847, 0.9, 0.8, 0.5]
+    """
+    return max((*median_f1(scores), t) for t, scores in sweep.items())
+
+
 @dataclass
 class CurriculumLog:
     """State of a curriculum: the level and every validation so far (checkpointed).
@@ -85,7 +108,8 @@ class CurriculumLog:
         Best full-range validation F1 so far (−1 before the first).
     history
         One dict per validation: ``iteration``, ``level`` (before the decision), ``fraction``,
-        ``level_f1``, ``full_f1``, ``full_precision``, ``full_recall``.
+        ``level_f1``, ``full_f1``, ``full_precision``, ``full_recall``, ``full_threshold`` (the
+        F1s at the best of `VALIDATION_THRESHOLDS`).
     """
 
     levels: int
@@ -99,16 +123,18 @@ class CurriculumLog:
         """Position between the easy (0) and the full ranges (1)."""
         return self.level / self.levels if self.levels else 1.0
 
-    def record(self, iteration: int, level_f1: float, full: tuple[float, float, float]) -> bool:
+    def record(
+        self, iteration: int, level_f1: float, full: tuple[float, float, float, float]
+    ) -> bool:
         """Log one validation, move up a level when ``level_f1`` ≥ the threshold; True when the
-        full-range F1 is the best so far.
+        full-range F1 is the best so far. ``full``: (F1, precision, recall, threshold t).
 
         Examples
         --------
         >>> log = CurriculumLog(levels=2, threshold=0.8)
-        >>> log.record(100, 0.85, (0.3, 0.5, 0.2)), log.level, log.fraction
+        >>> log.record(100, 0.85, (0.3, 0.5, 0.2, 0.4)), log.level, log.fraction
         (True, 1, 0.5)
-        >>> log.record(200, 0.7, (0.2, 0.4, 0.1)), log.level
+        >>> log.record(200, 0.7, (0.2, 0.4, 0.1, 0.4)), log.level
         (False, 1)
         """
         self.history.append(
@@ -120,6 +146,7 @@ class CurriculumLog:
                 "full_f1": float(full[0]),
                 "full_precision": float(full[1]),
                 "full_recall": float(full[2]),
+                "full_threshold": float(full[3]),
             }
         )
         if self.level < self.levels and level_f1 >= self.threshold:
@@ -152,7 +179,7 @@ def plot_curriculum(log: CurriculumLog, path: str | os.PathLike) -> Path:
     --------
     >>> import tempfile, pathlib
     >>> log = CurriculumLog(levels=2, threshold=0.8)
-    >>> _ = log.record(100, 0.9, (0.3, 0.5, 0.2))
+    >>> _ = log.record(100, 0.9, (0.3, 0.5, 0.2, 0.4))
     >>> plot_curriculum(log, pathlib.Path(tempfile.mkdtemp()) / "c.png").stat().st_size > 0
     True
     """

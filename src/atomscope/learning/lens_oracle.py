@@ -98,7 +98,9 @@ def wiener_deconvolve(image, transfer: np.ndarray, regularization: float = 0.05)
     array = check_finite_array("image", image, ndim=2)
     transfer = np.asarray(transfer)
     if transfer.shape != array.shape:
-        raise ValueError(f"transfer must have the image's shape {array.shape}, got {transfer.shape}")
+        raise ValueError(
+            f"transfer must have the image's shape {array.shape}, got {transfer.shape}"
+        )
     alpha = check_nonnegative("regularization", regularization)
     power = np.abs(transfer) ** 2
     # Wiener filter with a white signal and white noise: H* / (|H|² + N/S)

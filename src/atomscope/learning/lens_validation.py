@@ -19,7 +19,7 @@ from atomscope.core.rng import as_generator
 from atomscope.core.validate import check_positive, check_positive_int, check_range
 from atomscope.learning.metrics import ideal_lattice, match, within
 
-__all__ = ["ImageScore", "random_lens_scores", "summarise"]
+__all__ = ["ImageScore", "random_lens_scores", "random_lens_sweep", "summarise"]
 
 #: regularisations α the oracle tries per image (it keeps the best)
 ORACLE_REGULARIZATIONS = (0.01, 0.05, 0.2)
@@ -93,6 +93,95 @@ def _oracle(image, microscope, sampling, truth, ideal, extent, margin, radius, t
     return best
 
 
+def random_lens_sweep(
+    recognizer,
+    dataset,
+    ranges,
+    thresholds,
+    microscopes: int = 4,
+    rng: int | np.random.Generator | None = 0,
+    radius: float = 0.5,
+    margin: float = 2.0,
+    oracle: bool = True,
+    target_precision: float = 0.9,
+) -> dict[float, list[ImageScore]]:
+    """`random_lens_scores` at several thresholds from one recognition per image.
+
+    The segmentation does not depend on t (Eq 6.16 only drops segments whose peak score is
+    below it), so each image is recognised once at t = 0 and its atoms filtered per threshold.
+
+    Returns
+    -------
+    dict
+        threshold → list of `ImageScore` (the same images and oracle for every threshold).
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from atomscope.learning.data import generate
+    >>> from atomscope.learning.infer import Recognizer
+    >>> from atomscope.learning.randomize import GRAPHENE_80KV
+    >>> data = generate("polycrystalline", 1, rng=1, extent=24.0, sampling=0.1)
+    >>> ranges = replace(GRAPHENE_80KV, dose=(1e4, 1e4))
+    >>> sweep = random_lens_sweep(Recognizer.pretrained("graphene"), data, ranges, [0.3, 0.5], 1)
+    >>> sorted(sweep), sweep[0.3][0].recall >= sweep[0.5][0].recall
+    ([0.3, 0.5], True)
+    """
+    from atomscope.learning.infer import Recognizer
+    from atomscope.learning.randomize import MicroscopeRanges, draw, image_from_exit_wave
+
+    if not isinstance(recognizer, Recognizer):
+        raise TypeError(f"recognizer must be a Recognizer, got {type(recognizer).__name__}")
+    if not isinstance(ranges, MicroscopeRanges):
+        raise TypeError(f"ranges must be MicroscopeRanges, got {type(ranges).__name__}")
+    if ranges.energy != dataset.energy:
+        raise ValueError(
+            f"ranges.energy ({ranges.energy} eV) must equal the exit waves' energy "
+            f"({dataset.energy} eV)"
+        )
+    thresholds = [check_range("thresholds", float(t), 0.0, 1.0) for t in np.atleast_1d(thresholds)]
+    if not thresholds:
+        raise ValueError("thresholds must not be empty")
+    microscopes = check_positive_int("microscopes", microscopes)
+    radius = check_positive("radius", radius)
+    margin = check_range("margin", margin, 0.0, np.inf)
+    target = check_range("target_precision", target_precision, 0.0, 1.0)
+    generator = as_generator(rng)
+    graphene = tuple(dataset.class_names) == ("C",)
+    sweep: dict[float, list[ImageScore]] = {t: [] for t in thresholds}
+    for index in range(len(dataset)):
+        for _ in range(microscopes):
+            microscope = draw(ranges, generator)
+            image = image_from_exit_wave(dataset.wave(index), microscope, generator)
+            sampling = image.sampling[0]
+            extent = np.array(image.shape) * sampling
+            truth, ideal = _truth(dataset, index, extent, margin, graphene)
+            found = recognizer.predict(image.array, sampling, threshold=0.0)
+            inside = within(found.positions, extent, margin)
+            best = (
+                _oracle(
+                    image.array, microscope, sampling, truth, ideal, extent, margin, radius, target
+                )
+                if oracle
+                else (np.nan, np.nan)
+            )
+            for t in thresholds:
+                predicted = found.positions[inside & (found.scores >= t)]
+                precision, recall, ideal_recall = _precision_recall(predicted, truth, ideal, radius)
+                sweep[t].append(
+                    ImageScore(
+                        index,
+                        microscope.parameters(),
+                        precision,
+                        recall,
+                        ideal_recall,
+                        float(best[0]),
+                        float(best[1]),
+                    )
+                )
+    return sweep
+
+
 def random_lens_scores(
     recognizer,
     dataset,
@@ -146,52 +235,21 @@ def random_lens_scores(
     >>> len(scores), 0 <= scores[0].precision <= 1
     (2, True)
     """
-    from atomscope.learning.infer import Recognizer
-    from atomscope.learning.randomize import MicroscopeRanges, draw, image_from_exit_wave
-
-    if not isinstance(recognizer, Recognizer):
-        raise TypeError(f"recognizer must be a Recognizer, got {type(recognizer).__name__}")
-    if not isinstance(ranges, MicroscopeRanges):
-        raise TypeError(f"ranges must be MicroscopeRanges, got {type(ranges).__name__}")
-    if ranges.energy != dataset.energy:
-        raise ValueError(
-            f"ranges.energy ({ranges.energy} eV) must equal the exit waves' energy "
-            f"({dataset.energy} eV)"
-        )
-    microscopes = check_positive_int("microscopes", microscopes)
-    radius = check_positive("radius", radius)
-    margin = check_range("margin", margin, 0.0, np.inf)
-    target = check_range("target_precision", target_precision, 0.0, 1.0)
-    generator = as_generator(rng)
-    graphene = tuple(dataset.class_names) == ("C",)
-    scores = []
-    for index in range(len(dataset)):
-        for _ in range(microscopes):
-            microscope = draw(ranges, generator)
-            image = image_from_exit_wave(dataset.wave(index), microscope, generator)
-            sampling = image.sampling[0]
-            extent = np.array(image.shape) * sampling
-            truth, ideal = _truth(dataset, index, extent, margin, graphene)
-            found = recognizer.predict(image.array, sampling, threshold=threshold)
-            predicted = found.positions[within(found.positions, extent, margin)]
-            precision, recall, ideal_recall = _precision_recall(predicted, truth, ideal, radius)
-            best = (
-                _oracle(image.array, microscope, sampling, truth, ideal, extent, margin, radius, target)
-                if oracle
-                else (np.nan, np.nan)
-            )
-            scores.append(
-                ImageScore(
-                    index,
-                    microscope.parameters(),
-                    precision,
-                    recall,
-                    ideal_recall,
-                    float(best[0]),
-                    float(best[1]),
-                )
-            )
-    return scores
+    if threshold is None:
+        threshold = getattr(recognizer, "metadata", {}).get("threshold", 0.5)
+    sweep = random_lens_sweep(
+        recognizer,
+        dataset,
+        ranges,
+        [threshold],
+        microscopes,
+        rng,
+        radius,
+        margin,
+        oracle,
+        target_precision,
+    )
+    return next(iter(sweep.values()))
 
 
 def summarise(scores: list[ImageScore], level: float = 0.9) -> dict[str, float]:
@@ -222,5 +280,7 @@ def summarise(scores: list[ImageScore], level: float = 0.9) -> dict[str, float]:
         "median_ideal_recall": float(np.median(ideal)),
         "images_at_level": int(np.sum((precision >= level) & (ideal >= level))),
         "oracle_median_recall": float(np.median(oracle_recall)),
-        "oracle_images_at_level": int(np.sum((oracle_precision >= level) & (oracle_recall >= level))),
+        "oracle_images_at_level": int(
+            np.sum((oracle_precision >= level) & (oracle_recall >= level))
+        ),
     }

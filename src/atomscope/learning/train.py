@@ -578,21 +578,25 @@ def train(
         )
 
     def validate(iteration: int) -> None:
-        from atomscope.learning.curriculum import median_f1, plot_curriculum
-        from atomscope.learning.lens_validation import random_lens_scores
+        from atomscope.learning.curriculum import (
+            VALIDATION_THRESHOLDS,
+            best_threshold,
+            plot_curriculum,
+        )
+        from atomscope.learning.lens_validation import random_lens_sweep
         from atomscope.learning.randomize import blend
 
         recognizer = recognizer_of(iteration)
         current = blend(config.start_microscope_ranges(), ranges, log.fraction)
         scores = {
-            name: median_f1(
-                random_lens_scores(
+            name: best_threshold(
+                random_lens_sweep(
                     recognizer,
                     validation,
                     level_ranges,
+                    VALIDATION_THRESHOLDS,
                     config.validation_microscopes,
                     rng=np.random.default_rng([VALIDATION_SEED, stream]),
-                    threshold=0.5,
                     oracle=False,
                 )
             )
@@ -600,6 +604,7 @@ def train(
         }
         torch.set_num_threads(config.threads)  # predict applies atomscope's thread policy
         if log.record(iteration, scores["level"][0], scores["full"]):
+            recognizer.metadata["threshold"] = scores["full"][3]
             recognizer.save(out / BEST)
         if config.curriculum_levels:
             images.fraction = log.fraction
