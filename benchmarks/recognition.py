@@ -6,6 +6,7 @@ Usage (MODEL.pt defaults to the shipped model of --preset):
     python benchmarks/recognition.py [MODEL.pt] [--structures 5] [--doses 1e2 1e3 1e4 1e5 1e6]
     python benchmarks/recognition.py MODEL.pt --preset gold
     python benchmarks/recognition.py MODEL.pt --speed-only
+    python benchmarks/recognition.py [MODEL.pt] --defoci -200 -100 0 84 100 200
 
 Held-out polycrystalline graphene (seed 12345, never used in training) is imaged through the
 seed's evaluation microscope (80 kV, Cs −12 µm, C10 +84 Å, focal spread 35 Å, deflection
@@ -14,7 +15,9 @@ the Gaussian-filter + local-maxima baseline, the best recall at precision ≥ 0.
 precision/recall at t = 0.5, plus the ideal-lattice recall. Speed: one 1024² image, batched
 tiles vs a plain one-tile-at-a-time loop, as a ratio measured in this run. ``--preset gold``:
 held-out random Au particles (seed 12345) through `gold_evaluation_microscope` at 0.1 Å/px
-(the ideal-lattice split is graphene's and is not printed).
+(the ideal-lattice split is graphene's and is not printed). ``--defoci C10...`` [Å]: the same at
+1e4 e⁻/Å² with the evaluation microscope refocused to each C10, curves per defocus (seed Fig
+6.19b) in out/benchmarks/recognition_defocus_PRESET.png.
 """
 
 import argparse
@@ -27,7 +30,7 @@ from contention import run
 
 from atomscope.learning.data import generate
 from atomscope.learning.infer import Recognizer
-from atomscope.learning.randomize import image_from_exit_wave
+from atomscope.learning.randomize import image_from_exit_wave, refocus
 from atomscope.learning.validate import (
     evaluate,
     evaluation_microscope,
@@ -86,6 +89,7 @@ def main():
     parser.add_argument("--doses", type=float, nargs="+", default=[1e2, 1e3, 1e4, 1e5, 1e6])
     parser.add_argument("--speed-only", action="store_true")
     parser.add_argument("--preset", choices=["graphene", "gold"], default="graphene")
+    parser.add_argument("--defoci", type=float, nargs="+", help="C10 [Å] at 1e4 e⁻/Å² (Fig 6.19b)")
     args = parser.parse_args()
     if args.model is None:
         recognizer = Recognizer.pretrained(args.preset)
@@ -105,14 +109,19 @@ def main():
     at_model = int(np.flatnonzero(thresholds == model_threshold)[0])
     ideal_column = "" if gold else "ideal-lattice recall at precision ≥ 0.95 (P, t), "
     print(
-        f"dose [e/Å²] | net: {ideal_column}recall at P ≥ 0.95, P/R at the model's "
+        f"    condition | net: {ideal_column}recall at P ≥ 0.95, P/R at the model's "
         f"t = {model_threshold:g} | baseline: recall at P ≥ 0.95, best-F1 P/R"
     )
+    conditions = (
+        {f"C10 {c10:+.0f} Å": refocus(microscope(1e4), c10) for c10 in args.defoci}
+        if args.defoci
+        else {f"{dose:.0e} e⁻/Å²": microscope(dose) for dose in args.doses}
+    )
     curves = {}
-    for dose in args.doses:
-        results = evaluate(recognizer, data, microscope(dose), rng=0, thresholds=thresholds)
+    for label, condition in conditions.items():
+        results = evaluate(recognizer, data, condition, rng=0, thresholds=thresholds)
         net, ideal, base = results["all"], results["ideal"], results["baseline"]
-        curves[dose] = (net, base)
+        curves[label] = (net, base)
         f1 = 2 * base.precision * base.recall / np.maximum(base.precision + base.recall, 1e-9)
         b = int(np.argmax(f1))
         ideal_recall, t = best_recall(ideal, net.precision)
@@ -122,22 +131,24 @@ def main():
             else f"{ideal_recall:.3f} (P {net.precision[t]:.3f}, t {thresholds[t]:.2f}), "
         )
         print(
-            f"{dose:9.0e} | {ideal_text}{best_recall(net)[0]:.3f}, "
+            f"{label:>13} | {ideal_text}{best_recall(net)[0]:.3f}, "
             f"{net.precision[at_model]:.3f}/{net.recall[at_model]:.3f} | "
             f"{best_recall(base)[0]:.3f}, {base.precision[b]:.3f}/{base.recall[b]:.3f}"
         )
-    print(f"precision–recall curves: {plot_curves(curves, args.preset)}")
+    name = f"recognition_defocus_{args.preset}" if args.defoci else f"recognition_{args.preset}"
+    print(f"precision–recall curves: {plot_curves(curves, args.preset, name)}")
 
 
-def plot_curves(curves, preset):
-    """Precision–recall curves over t per dose, network and baseline (as seed Fig 6.17)."""
+def plot_curves(curves, preset, name):
+    """Precision–recall curves over t per condition (dose or defocus), network and baseline (as
+    seed Figs 6.17 and 6.19b), written to out/benchmarks/NAME.png."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(9, 4), layout="constrained")
     axes = fig.subplots(1, 2, sharex=True, sharey=True)
-    for dose, (net, base) in curves.items():
+    for label, (net, base) in curves.items():
         for ax, evaluation in zip(axes, (net, base), strict=True):
-            ax.plot(evaluation.recall, evaluation.precision, ".-", label=f"{dose:.0e} e⁻/Å²")
+            ax.plot(evaluation.recall, evaluation.precision, ".-", label=label)
     for ax, title in zip(
         axes, (f"network ({preset})", "Gaussian filter + local maxima"), strict=True
     ):
@@ -145,7 +156,7 @@ def plot_curves(curves, preset):
     axes[0].set_ylabel("precision")
     axes[0].legend(loc="lower left")
     OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"recognition_{preset}.png"
+    path = OUT / f"{name}.png"
     save_figure(fig, path)
     return path
 
