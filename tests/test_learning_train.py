@@ -129,3 +129,18 @@ def test_init_weights_must_fit_the_network(waves, tmp_path):
     )
     with pytest.raises(ValueError, match=r"init_weights .* another shape"):
         train(wider, tmp_path / "b", waves, progress=False)
+
+
+@pytest.mark.parametrize("kind", ["squared", "cross_entropy"])
+def test_atom_weight_scales_the_atom_classes_only(kind):
+    torch.manual_seed(1)
+    output = torch.softmax(torch.rand(2, 3, 8, 8), dim=1)
+    truth = torch.softmax(torch.rand(2, 3, 8, 8), dim=1)
+    terms = (
+        (output - truth) ** 2 if kind == "squared" else -(truth * torch.log(output.clamp_min(1e-7)))
+    )
+    background, atoms = terms[:, 0].mean(), terms[:, 1:].sum(dim=1).mean()
+    _, data = loss_function(output, truth, [], 0.0, kind, atom_weight=5.0)
+    assert data.item() == pytest.approx(float(background + 5 * atoms), rel=1e-6)
+    with pytest.raises(ValueError, match="atom_weight"):
+        TrainConfig(atom_weight=0)

@@ -42,6 +42,8 @@ def _train(args) -> None:
         ranges=ranges,
         start_ranges=start_ranges,
         augment=args.augment,
+        loss=args.loss,
+        atom_weight=args.atom_weight,
         curriculum_levels=args.curriculum_levels,
         curriculum_threshold=args.curriculum_threshold,
         validate_every=args.validate_every,
@@ -131,6 +133,17 @@ def _configure_train(train: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="TOML/JSON ranges a curriculum or mixture starts from (default: the preset's easy "
         "ranges: high dose, negative-Cs lens)",
+    )
+    train.add_argument(
+        "--loss",
+        default=d.loss,
+        help="squared (seed Eq 6.6) | cross_entropy",
+    )
+    train.add_argument(
+        "--atom-weight",
+        type=float,
+        default=d.atom_weight,
+        help="weight of the atom classes in the loss (background 1)",
     )
     train.add_argument(
         "--augment",

@@ -105,6 +105,8 @@ class TrainConfig:
         ``"squared"`` (Eq 6.6, the seed's) or ``"cross_entropy"`` (−Σ_k P_k log P̃_k per pixel
         in place of Eq 6.6's squared error; its gradient does not vanish when the softmax is
         spread over many classes, as for atom counting), see `loss_function`.
+    atom_weight
+        Weight of the atom classes' terms in the loss (background 1; `loss_function`).
     augment
         Exact augmentation of every item: a sub-pixel shift of the exit wave and one of the
         eight rotations/flips per crop (`TrainingImages`).
@@ -144,6 +146,7 @@ class TrainConfig:
     easy_fraction: float = 0.0
     init_weights: str | None = None
     loss: str = "squared"
+    atom_weight: float = 1.0
     augment: bool = False
     curriculum_levels: int = 0
     curriculum_threshold: float = 0.8
@@ -198,6 +201,7 @@ class TrainConfig:
 
         if not isinstance(self.augment, bool):
             raise ValueError(f"augment must be true or false, got {self.augment!r}")
+        check_positive("atom_weight", self.atom_weight)
         check_positive_int("curriculum_levels", self.curriculum_levels, minimum=0)
         check_range("curriculum_threshold", self.curriculum_threshold, 0.0, 1.0)
         check_positive_int("validate_every", self.validate_every, minimum=0)
@@ -262,11 +266,20 @@ class TrainResult:
     out: Path
 
 
-def loss_function(output, truth, parameters, weight_decay: float, kind: str = "squared"):
+def loss_function(
+    output,
+    truth,
+    parameters,
+    weight_decay: float,
+    kind: str = "squared",
+    atom_weight: float = 1.0,
+):
     """Eq 6.6: Σ_k (P̃ − P)² averaged over pixels and batch, plus ½λΣW²; returns (total, data).
 
     With ``kind="cross_entropy"`` the data term is −Σ_k P_k log P̃_k (P̃ clamped at 1e-7)
-    averaged over pixels and batch, the weight decay unchanged.
+    averaged over pixels and batch, the weight decay unchanged. ``atom_weight`` multiplies the
+    terms of the atom classes k ≥ 1 (background k = 0 keeps 1): atoms cover ~1 % of the pixels,
+    so an uncertain network otherwise gains most by predicting background everywhere.
 
     Examples
     --------
@@ -278,13 +291,18 @@ def loss_function(output, truth, parameters, weight_decay: float, kind: str = "s
     >>> half = torch.full((1, 2, 4, 4), 0.5)
     >>> round(float(loss_function(half, half, [], 0.0, "cross_entropy")[1]), 4)  # ln 2
     0.6931
+    >>> float(loss_function(torch.ones(1, 2, 4, 4), torch.zeros(1, 2, 4, 4), [], 0, atom_weight=3)[1])
+    4.0
     """
     import torch
 
+    weights = torch.ones(output.shape[1], dtype=output.dtype)
+    weights[1:] = atom_weight
+    weights = weights.view(1, -1, 1, 1)
     if kind == "cross_entropy":
-        data = -(truth * torch.log(output.clamp_min(1e-7))).sum(dim=1).mean()
+        data = -(weights * truth * torch.log(output.clamp_min(1e-7))).sum(dim=1).mean()
     elif kind == "squared":
-        data = ((output - truth) ** 2).sum(dim=1).mean()
+        data = (weights * (output - truth) ** 2).sum(dim=1).mean()
     else:
         raise ValueError(f"kind must be one of {LOSSES}, got {kind!r}")
     # Eq 6.6: ½ λ Σ_i W_i²
@@ -661,7 +679,7 @@ def train(
             )
         x, y = next(stream)
         loss, data_loss = loss_function(
-            model(x), y, model.parameters(), config.weight_decay, config.loss
+            model(x), y, model.parameters(), config.weight_decay, config.loss, config.atom_weight
         )
         optimizer.zero_grad()
         loss.backward()
