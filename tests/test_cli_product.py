@@ -175,6 +175,17 @@ def test_recognize_writes_csv_summary_and_shows_progress(tmp_path, capsys):
 
 
 @pytest.mark.usefixtures("one_torch_thread")
+def test_recognize_reports_its_confidence_when_asked(tmp_path, capsys):
+    path = _graphene_image(tmp_path)
+    out = tmp_path / "found"
+    assert main(["recognize", str(path), "--confidence", "-o", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["arguments"]["confidence"] is True
+    assert 0.9 <= summary["confidence"] <= 1.0  # the evaluation microscope: in scope
+    assert f"confidence {summary['confidence']:.2f}" in capsys.readouterr().out
+
+
+@pytest.mark.usefixtures("one_torch_thread")
 def test_the_gold_model_on_a_positive_cs_image_warns(tmp_path, capsys):
     from atomscope.io import write_tiff
     from atomscope.learning.data import generate

@@ -63,7 +63,14 @@ def _recognize(args: argparse.Namespace) -> None:
     from atomscope.jobs.recognize import run_recognize
 
     image = read_image(args.image, sampling=args.sampling, frames=args.frame, single_frame=True)
-    run_recognize(image, args.out, args.model, threshold=args.threshold, name=args.image)
+    run_recognize(
+        image,
+        args.out,
+        args.model,
+        threshold=args.threshold,
+        name=args.image,
+        confidence=args.confidence,
+    )
 
 
 def _configure_train(train: argparse.ArgumentParser) -> None:
@@ -205,6 +212,12 @@ def _configure_recognize(recognize: argparse.ArgumentParser) -> None:
         type=float,
         help="t of Eq 6.16: minimum peak class probability (default: the model's validated t, "
         "else 0.5)",
+    )
+    recognize.add_argument(
+        "--confidence",
+        action="store_true",
+        help="also recognise the image's mirror images and report how well the atoms agree "
+        "(4× the work; < 0.9 warns: the image is probably outside the model's validated range)",
     )
     add_out_option(recognize, "recognize")
     recognize.set_defaults(func=_recognize)

@@ -49,6 +49,7 @@ def run_recognize(
     model="graphene",
     threshold: float | None = None,
     name: str = "image",
+    confidence: bool = False,
 ) -> dict:
     """Find the atoms in ``image`` with a trained network and write them into ``out``.
 
@@ -64,6 +65,10 @@ def run_recognize(
         t of Eq 6.16 (default: the model's validated threshold).
     name
         The image's file name: the outputs are named after its stem.
+    confidence
+        Also measure how well the atoms agree with those of the image's mirror images
+        (`Recognizer.predict`'s ``confidence``, 4× the work); in the summary, with a warning
+        when it is low.
 
     Returns
     -------
@@ -98,7 +103,9 @@ def run_recognize(
             "validated for such images",
             stacklevel=2,
         )
-    result = recognizer.predict(image.array, image.sampling[0], threshold=threshold, progress=True)
+    result = recognizer.predict(
+        image.array, image.sampling[0], threshold=threshold, progress=True, confidence=confidence
+    )
     # each image adds its own files; earlier images' results stay
     with staged_outputs(out, "recognize", keep_others=True) as stage:
         _write_csv(stage / outputs[0], result, recognizer.class_names, image.sampling)
@@ -113,7 +120,7 @@ def run_recognize(
         summary = write_summary(
             stage / "summary.json",
             "recognize",
-            {"image": name, "model": str(model), "threshold": threshold},
+            {"image": name, "model": str(model), "threshold": threshold, "confidence": confidence},
             outputs,
             started,
             {
@@ -122,7 +129,9 @@ def run_recognize(
                 "sampling_source": image.sampling_source,
                 "threshold": result.metadata["threshold"],
                 "num_atoms": len(result),
+                **({"confidence": result.confidence} if confidence else {}),
             },
         )
-    print(f"{len(result)} atoms -> {out / outputs[0]} (overlay {out / outputs[2]})")
+    agreement = f", confidence {result.confidence:.2f}" if confidence else ""
+    print(f"{len(result)} atoms{agreement} -> {out / outputs[0]} (overlay {out / outputs[2]})")
     return summary
