@@ -160,3 +160,26 @@ def test_data_workers_give_the_same_training(waves, tmp_path):
     with pytest.raises(ValueError, match="data_workers"):
         train(config, tmp_path / "bad", waves, progress=False, data_workers=-1)
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_model_trained_on_standardised_images_is_applied_so(waves, tmp_path):
+    from atomscope.learning.infer import Recognizer
+    from atomscope.learning.model import FusionNet
+    from atomscope.learning.normalize import normalize_input
+
+    config = TrainConfig(iterations=2, **TINY, normalization="standard")
+    train(config, tmp_path, waves, progress=False)
+    model = Recognizer.load(tmp_path / "model.pt")
+    assert model.normalization == "standard"
+    ramp = np.linspace(0, 20, 120)[:, None]  # a background over 14 Å: LCN removes it locally
+    image = np.random.default_rng(0).normal(size=(120, 120)) + ramp
+    assert not np.allclose(
+        normalize_input(image, "standard", 10.0, 0.12), normalize_input(image, "lcn", 10.0, 0.12)
+    )
+    # the input a standardised model sees: the same maps for an affine change of the image
+    first = model.predict(image, 0.12, threshold=0.0).maps
+    assert np.allclose(first, model.predict(3 * image + 7, 0.12, threshold=0.0).maps, atol=1e-5)
+    with pytest.raises(ValueError, match="normalization"):
+        Recognizer(FusionNet(width=2), ("C",), (0.1, 0.2), 10.0, {"normalization": "global"})
+    with pytest.raises(ValueError, match="normalization"):
+        TrainConfig(normalization="global")

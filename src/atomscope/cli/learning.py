@@ -44,6 +44,7 @@ def _train(args) -> None:
         augment=args.augment,
         loss=args.loss,
         atom_weight=args.atom_weight,
+        normalization=args.normalization,
         curriculum_levels=args.curriculum_levels,
         curriculum_threshold=args.curriculum_threshold,
         validate_every=args.validate_every,
@@ -151,6 +152,11 @@ def _configure_train(train: argparse.ArgumentParser) -> None:
         type=float,
         default=d.atom_weight,
         help="weight of the atom classes in the loss (background 1)",
+    )
+    train.add_argument(
+        "--normalization",
+        default=d.normalization,
+        help="network input: lcn (seed Eqs 6.10-6.11) | standard (per image)",
     )
     train.add_argument(
         "--augment",

@@ -600,6 +600,9 @@ class TrainingImages:
         Exact augmentation: the exit wave shifted by a random sub-pixel amount (a Fourier phase
         ramp, the truth moved with it; uniform within one camera pixel) and each crop put through
         one of the eight rotations/flips of the square (image and truth alike).
+    normalization
+        Network input: ``"lcn"`` (the seed's, Eqs 6.10–6.11) or ``"standard"`` (one mean and
+        standard deviation per image; `normalize.normalize_input`).
 
     Attributes
     ----------
@@ -632,7 +635,9 @@ class TrainingImages:
         easy_fraction: float = 0.0,
         focal_series=None,
         augment: bool = False,
+        normalization: str = "lcn",
     ):
+        from atomscope.learning.normalize import NORMALIZATIONS
         from atomscope.learning.randomize import FocalSeries, MicroscopeRanges
 
         if not isinstance(dataset, ExitWaveDataset):
@@ -687,6 +692,7 @@ class TrainingImages:
         if not isinstance(augment, bool):
             raise TypeError(f"augment must be a bool, got {type(augment).__name__}")
         self.augment = augment
+        self.normalization = check_choice("normalization", normalization, NORMALIZATIONS)
         self.fraction: float | None = None
 
     def ranges_at(self, index: int):
@@ -708,7 +714,7 @@ class TrainingImages:
 
     def sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Item ``index``: images [crops, num_images, c, c], truth [crops, K+1, c, c] (float32)."""
-        from atomscope.learning.normalize import local_contrast_normalization
+        from atomscope.learning.normalize import normalize_input
         from atomscope.learning.randomize import draw
 
         rng = np.random.default_rng([self.seed, index])
@@ -721,8 +727,11 @@ class TrainingImages:
         series = self.focal_series.images(wave, microscope, rng)
         image = series[0]
         sampling = image.sampling[0]
-        normalised = local_contrast_normalization(
-            np.stack([frame.array for frame in series]), self.lcn_sigma, sampling
+        normalised = normalize_input(
+            np.stack([frame.array for frame in series]),
+            self.normalization,
+            self.lcn_sigma,
+            sampling,
         )
         positions = _periodic_images(positions, self.dataset.extent)
         classes = np.tile(self.dataset.classes[structure], 9)

@@ -25,7 +25,7 @@ from atomscope.core.memory import check_memory
 from atomscope.core.threads import limit_torch
 from atomscope.core.threads import threads as default_thread_count
 from atomscope.core.validate import check_positive, check_positive_int, check_range
-from atomscope.learning.normalize import check_image_stack, local_contrast_normalization
+from atomscope.learning.normalize import NORMALIZATIONS, check_image_stack, normalize_input
 
 FORMAT = "atomscope-recognizer/1"
 _CONFIG_KEYS = (
@@ -267,7 +267,9 @@ class Recognizer:
     metadata
         Training record (config, iterations, validation), kept in the saved file. A counting
         model has ``"atoms_per_class"`` (atoms of each class, e.g. 1 … 14), a focal-series
-        model ``"focal_series"`` (the `randomize.FocalSeries` it was trained on, as a dict).
+        model ``"focal_series"`` (the `randomize.FocalSeries` it was trained on, as a dict), a
+        model trained on standardised images ``"normalization": "standard"`` (default
+        ``"lcn"``, `normalize.normalize_input`).
 
     Examples
     --------
@@ -330,6 +332,11 @@ class Recognizer:
                     f"metadata focal_series has {length} images; the model takes "
                     f"{model.in_channels}"
                 )
+        self.normalization = self.metadata.get("normalization", "lcn")
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"metadata normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}"
+            )
         self._folded = self._folded_source = None
 
     @property
@@ -685,7 +692,7 @@ class Recognizer:
         threshold = check_range("threshold", threshold, 0.0, 1.0)
         epsilon = check_range("epsilon", epsilon, 0.0, 1.0, low_open=True)
         array, sampling = self._prepare(image, sampling)
-        normalised = local_contrast_normalization(array, self.lcn_sigma, sampling)
+        normalised = normalize_input(array, self.normalization, self.lcn_sigma, sampling)
         maps = self.probability_maps(normalised, tile, overlap, batch, progress)
         positions, probabilities, scores = segment(maps, sampling, epsilon)
         keep = scores >= threshold  # Eq 6.16

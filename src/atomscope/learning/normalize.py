@@ -1,4 +1,5 @@
-"""Local contrast normalisation of the network input (seed §6.3.3, Eqs 6.10–6.11)."""
+"""Normalisation of the network input: local contrast normalisation (seed §6.3.3, Eqs 6.10–6.11)
+or, for comparison, per-image standardisation (`normalize_input`)."""
 
 from __future__ import annotations
 
@@ -100,3 +101,28 @@ def local_contrast_normalization(images, sigma: float, sampling: float = 1.0) ->
     variance = gaussian_reflect(centred**2, width).mean(axis=0)
     floor = 1e-12 * max(float(variance.max()), 1e-300)
     return (centred / np.sqrt(np.maximum(variance, floor))).astype(np.float32)
+
+
+#: input normalisations: the seed's local contrast normalisation, or one mean and standard
+#: deviation per image stack (atomscope's ablation)
+NORMALIZATIONS = ("lcn", "standard")
+
+
+def normalize_input(images, method: str, sigma: float, sampling: float) -> np.ndarray:
+    """The network input of ``images``: ``"lcn"`` (Eqs 6.10–6.11 with window σ [Å]) or
+    ``"standard"`` ((I − mean)/std over the whole stack; σ unused).
+
+    Examples
+    --------
+    >>> image = 5 + 3 * np.random.default_rng(0).normal(size=(32, 32))
+    >>> out = normalize_input(image, "standard", 10.0, 0.1)
+    >>> out.shape, round(float(out.mean()), 6), round(float(out.std()), 6)
+    ((1, 32, 32), 0.0, 1.0)
+    """
+    if method == "lcn":
+        return local_contrast_normalization(images, sigma, sampling)
+    if method != "standard":
+        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {method!r}")
+    array = check_image_stack("images", images)
+    centred = array - array.mean()
+    return (centred / max(float(centred.std()), 1e-300)).astype(np.float32)

@@ -30,6 +30,7 @@ from atomscope.core.validate import (
 )
 from atomscope.learning.curriculum import VALIDATION_SEED
 from atomscope.learning.data import FOCAL_STEP, STRUCTURE_PRESETS, TRUTH_WIDTH
+from atomscope.learning.normalize import NORMALIZATIONS
 from atomscope.learning.randomize import PRESET_EASY_RANGES, PRESET_FOCAL_SERIES, PRESETS
 from atomscope.outputs import atomic_output, claim_outputs, record_outputs
 from atomscope.summary import write_summary
@@ -105,6 +106,9 @@ class TrainConfig:
         ``"squared"`` (Eq 6.6, the seed's) or ``"cross_entropy"`` (−Σ_k P_k log P̃_k per pixel
         in place of Eq 6.6's squared error; its gradient does not vanish when the softmax is
         spread over many classes, as for atom counting), see `loss_function`.
+    normalization
+        Network input: ``"lcn"`` (seed Eqs 6.10–6.11) or ``"standard"`` (per image); the model
+        file records it and `Recognizer.predict` applies the same.
     atom_weight
         Weight of the atom classes' terms in the loss (background 1; `loss_function`).
     augment
@@ -147,6 +151,7 @@ class TrainConfig:
     init_weights: str | None = None
     loss: str = "squared"
     atom_weight: float = 1.0
+    normalization: str = "lcn"
     augment: bool = False
     curriculum_levels: int = 0
     curriculum_threshold: float = 0.8
@@ -202,6 +207,7 @@ class TrainConfig:
         if not isinstance(self.augment, bool):
             raise ValueError(f"augment must be true or false, got {self.augment!r}")
         check_positive("atom_weight", self.atom_weight)
+        check_choice("normalization", self.normalization, NORMALIZATIONS)
         check_positive_int("curriculum_levels", self.curriculum_levels, minimum=0)
         check_range("curriculum_threshold", self.curriculum_threshold, 0.0, 1.0)
         check_positive_int("validate_every", self.validate_every, minimum=0)
@@ -549,6 +555,7 @@ def train(
         config.easy_fraction,
         focal_series=config.focal_series(),
         augment=config.augment,
+        normalization=config.normalization,
     )
     per_step = config.batch_size // config.crops_per_image
     # what `Recognizer.predict` needs to know: the atoms of each class, the focal series
@@ -558,6 +565,8 @@ def train(
         inference_metadata["atoms_per_class"] = list(atoms_per_class)
     if images.num_images > 1:
         inference_metadata["focal_series"] = images.focal_series.to_dict()
+    if config.normalization != "lcn":
+        inference_metadata["normalization"] = config.normalization
     torch.manual_seed(config.seed)
     model = FusionNet(config.num_images, len(data.class_names), config.width)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
