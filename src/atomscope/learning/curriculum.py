@@ -73,7 +73,8 @@ def median_f1(scores) -> tuple[float, float, float]:
     """
     precision = np.array([s.precision for s in scores])
     recall = np.array([s.recall for s in scores])
-    f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
     return float(np.median(f1)), float(np.median(precision)), float(np.median(recall))
 
 
