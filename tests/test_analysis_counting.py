@@ -71,3 +71,21 @@ def test_bad_input_is_refused():
         voronoi_signals(np.ones((4, 4)), [[0, 0]], 0.1, max_radius=0)
     with pytest.raises(ValueError, match="positions"):
         voronoi_signals(np.ones((4, 4)), [[0, 0, 0]], 0.1, max_radius=1)
+
+
+def test_column_features_are_the_voronoi_signals_per_radius():
+    from atomscope.analysis.counting import column_features, voronoi_signals
+
+    rng = np.random.default_rng(3)
+    stack = rng.random((3, 30, 30))
+    positions = rng.uniform(0.5, 2.5, (6, 2))
+    features = column_features(stack, positions, 0.1, radii=(0.3, 0.7))
+    assert features.shape == (6, 6)
+    for r, radius in enumerate((0.3, 0.7)):
+        assert np.allclose(
+            features[:, 3 * r : 3 * r + 3], voronoi_signals(stack, positions, 0.1, radius)
+        )
+    # a wider radius never collects less of a positive image
+    assert np.all(features[:, 3:] >= features[:, :3])
+    with pytest.raises(ValueError, match="radii"):
+        column_features(stack, positions, 0.1, radii=())
