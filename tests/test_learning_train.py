@@ -1,5 +1,7 @@
 """Training loop (atomscope.learning.train): Eq 6.6, determinism, resumable checkpoints."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -144,3 +146,19 @@ def test_atom_weight_scales_the_atom_classes_only(kind):
     assert data.item() == pytest.approx(float(background + 5 * atoms), rel=1e-6)
     with pytest.raises(ValueError, match="atom_weight"):
         TrainConfig(atom_weight=0)
+
+
+def test_a_checkpoint_that_cannot_be_read_back_never_replaces_the_last_good_one(
+    waves, tmp_path, monkeypatch
+):
+    train(TrainConfig(iterations=2, **TINY), tmp_path, waves, progress=False)
+    good = (tmp_path / "checkpoint.pt").read_bytes()
+
+    def damaged_save(obj, path):  # a write cut short: the file exists but is not a checkpoint
+        Path(path).write_bytes(b"PK\x03\x04 cut short")
+
+    monkeypatch.setattr(torch, "save", damaged_save)
+    with pytest.raises(OSError, match="not replaced"):
+        train(TrainConfig(iterations=4, **TINY), tmp_path, waves, progress=False)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == good
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -317,10 +317,20 @@ def loss_function(
 
 
 def _save_atomic(obj: Any, path: Path) -> None:
+    """Write ``obj`` to a temporary file, read it back, and only then replace ``path``: a
+    checkpoint that cannot be read (full disk, a crash mid-write) never replaces the last good
+    one."""
     import torch
 
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
+    try:
+        torch.save(obj, tmp)
+        torch.load(tmp, weights_only=True)
+    except Exception as error:  # torch raises many types for unwritable or unreadable files
+        tmp.unlink(missing_ok=True)
+        raise OSError(
+            f"checkpoint {str(path)!r} not replaced: writing it failed ({error})"
+        ) from error
     os.replace(tmp, path)
 
 
