@@ -638,17 +638,11 @@ class TrainingImages:
         normalization: str = "lcn",
     ):
         from atomscope.learning.normalize import NORMALIZATIONS
-        from atomscope.learning.randomize import FocalSeries, MicroscopeRanges
+        from atomscope.learning.randomize import FocalSeries, MicroscopeRanges, check_ranges
 
         if not isinstance(dataset, ExitWaveDataset):
             raise TypeError(f"dataset must be an ExitWaveDataset, got {type(dataset).__name__}")
-        if not isinstance(ranges, MicroscopeRanges):
-            raise TypeError(f"ranges must be MicroscopeRanges, got {type(ranges).__name__}")
-        if ranges.energy != dataset.energy:
-            raise ValueError(
-                f"ranges.energy ({ranges.energy} eV) must equal the exit waves' energy "
-                f"({dataset.energy} eV)"
-            )
+        check_ranges(ranges, dataset.energy)
         self.crop = check_positive_int("crop", crop, minimum=8)
         if self.crop % 8:
             raise ValueError(f"crop must be a multiple of 8 (three 2× poolings), got {crop}")

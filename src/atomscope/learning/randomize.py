@@ -124,6 +124,24 @@ class MicroscopeRanges:
 GRAPHENE_80KV = MicroscopeRanges()
 
 
+def check_ranges(ranges, energy: float) -> MicroscopeRanges:
+    """``ranges`` if it is a `MicroscopeRanges` at ``energy`` [eV] (that of the exit waves it
+    will image), else a `TypeError` / `ValueError` naming it.
+
+    Examples
+    --------
+    >>> check_ranges(GRAPHENE_80KV, 80e3).energy
+    80000.0
+    """
+    if not isinstance(ranges, MicroscopeRanges):
+        raise TypeError(f"ranges must be MicroscopeRanges, got {type(ranges).__name__}")
+    if ranges.energy != energy:
+        raise ValueError(
+            f"ranges.energy ({ranges.energy} eV) must equal the exit waves' energy ({energy} eV)"
+        )
+    return ranges
+
+
 def read_ranges(path) -> dict[str, tuple[float, float]]:
     """Overrides of `MicroscopeRanges` from a TOML or JSON file, e.g. ``dose = [3e3, 3e4]``.
 
