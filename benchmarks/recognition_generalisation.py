@@ -102,9 +102,11 @@ def main() -> None:
     print(f"per-image scores: {path}")
     if args.promote and args.model:
         from atomscope.learning.infer import WEIGHTS
-        from atomscope.learning.promote import promote
+        from atomscope.learning.promote import replace_if_better
 
-        promoted, new, old = promote(args.model, WEIGHTS / f"{args.preset}.pt", args.preset)
+        promoted, new, old = replace_if_better(
+            args.model, WEIGHTS / f"{args.preset}.pt", args.preset
+        )
         print(f"candidate: {new.to_dict()}\nshipped:   {old.to_dict()}")
         print("promoted: the shipped model is replaced" if promoted else "not promoted")
 

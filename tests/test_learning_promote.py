@@ -5,7 +5,7 @@ import shutil
 import pytest
 import torch
 
-from atomscope.learning import promote as promotion
+import atomscope.learning.promote as promotion
 from atomscope.learning.infer import WEIGHTS, Recognizer
 from atomscope.learning.model import FusionNet
 
@@ -26,7 +26,9 @@ def test_an_untrained_candidate_does_not_replace_the_shipped_model(tmp_path, shi
     torch.manual_seed(0)
     candidate = Recognizer(FusionNet(width=8), ("C",), (0.108, 0.132), 10.0)
     candidate.save(tmp_path / "candidate.pt")
-    promoted, new, old = promotion.promote(tmp_path / "candidate.pt", shipped, "graphene", **SMALL)
+    promoted, new, old = promotion.replace_if_better(
+        tmp_path / "candidate.pt", shipped, "graphene", **SMALL
+    )
     assert not promoted
     assert old.narrow_precision > 0.9 and min(new.narrow_precision, new.narrow_recall) < 0.5
     assert shipped.read_bytes() == before
@@ -41,7 +43,7 @@ def test_a_better_candidate_replaces_it_in_float16(tmp_path, shipped, monkeypatc
     poor = promotion.ModelScores(0.99, 0.99, {**lens, "images_at_level": 1})
     verdicts = iter([good, poor])
     monkeypatch.setattr(promotion, "score_model", lambda *args, **kwargs: next(verdicts))
-    promoted, _, _ = promotion.promote(tmp_path / "candidate.pt", shipped, "graphene")
+    promoted, _, _ = promotion.replace_if_better(tmp_path / "candidate.pt", shipped, "graphene")
     assert promoted
     replaced = Recognizer.load(shipped)
     assert replaced.metadata["threshold"] == 0.3
@@ -67,5 +69,5 @@ def test_a_candidate_of_other_classes_is_refused(tmp_path, shipped):
     other.save(tmp_path / "other.pt")
     before = shipped.read_bytes()
     with pytest.raises(ValueError, match="not a replacement"):
-        promotion.promote(tmp_path / "other.pt", shipped, "graphene", **SMALL)
+        promotion.replace_if_better(tmp_path / "other.pt", shipped, "graphene", **SMALL)
     assert shipped.read_bytes() == before

@@ -27,7 +27,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "infer": ["Recognition", "Recognizer"],
         "lens_oracle": ["linear_transfer", "oracle_peaks", "wiener_deconvolve"],
         "lens_validation": ["ImageScore", "random_lens_scores", "random_lens_sweep", "summarise"],
-        "promote": ["ModelScores", "beats", "promote", "score_model"],
+        "promote": ["ModelScores", "beats", "replace_if_better", "score_model"],
         "metrics": [
             "count_error_fractions",
             "count_errors",

@@ -5,7 +5,7 @@
 validation (held-out structures through random microscopes of the full preset ranges at one dose,
 `lens_validation`). `beats` decides: better on the random lenses (more images at precision and
 recall ≥ 0.9, or as many and a higher min(median precision, median recall)) while the narrow
-precision and recall drop by at most 0.01. `promote` writes the candidate over the shipped file only then, atomically.
+precision and recall drop by at most 0.01. `replace_if_better` writes the candidate over the shipped file only then, atomically.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ModelScores", "beats", "promote", "score_model"]
+__all__ = ["ModelScores", "beats", "replace_if_better", "score_model"]
 
 #: seeds of the held-out structures: the random-lens set and the cards' narrow set
 RANDOM_LENS_SEED = 2121
@@ -124,7 +124,7 @@ def beats(candidate: ModelScores, reference: ModelScores) -> bool:
     )
 
 
-def promote(
+def replace_if_better(
     candidate: str | os.PathLike,
     shipped: str | os.PathLike,
     preset: str,
