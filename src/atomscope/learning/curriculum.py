@@ -186,7 +186,7 @@ def plot_curriculum(log: CurriculumLog, path: str | os.PathLike) -> Path:
     """
     from matplotlib.figure import Figure
 
-    from atomscope.plot import save_figure
+    from atomscope.outputs import atomic_output
 
     path = Path(path)
     fig = Figure(figsize=(6, 4))
@@ -202,5 +202,6 @@ def plot_curriculum(log: CurriculumLog, path: str | os.PathLike) -> Path:
     ax.set_xlabel("iteration")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
-    save_figure(fig, path)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     return path
