@@ -95,6 +95,16 @@ def test_oracle_finds_the_atoms_where_filtering_the_image_cannot():
     )
     assert oracle > 0.75
     assert max(bright, dark) < 0.3
+    # a transfer computed once for several regularizations gives the same atoms
+    transfer = linear_transfer(lens, image.shape, sampling)
+    for ours, with_transfer in zip(
+        oracle_peaks(image.array, lens, sampling, 0.05),
+        oracle_peaks(image.array, lens, sampling, 0.05, transfer=transfer),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(ours, with_transfer)
+    with pytest.raises(ValueError, match="transfer"):
+        oracle_peaks(image.array, lens, sampling, transfer=transfer[:-1])
 
 
 def test_random_lens_scores_score_each_image_and_reproduce():

@@ -115,6 +115,7 @@ def oracle_peaks(
     regularization: float = 0.05,
     sigma: float = 0.3,
     min_distance: float = 0.4,
+    transfer: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Atoms found by a method that knows the lens: Wiener deconvolution, then maxima.
 
@@ -130,6 +131,9 @@ def oracle_peaks(
         α of `wiener_deconvolve`.
     sigma, min_distance
         Gaussian smoothing σ and the smallest separation of two atoms [Å] (`gaussian_peaks`).
+    transfer
+        ``linear_transfer(microscope, image.shape, sampling)`` when already computed (to try
+        several regularizations on one image); computed here when None.
 
     Returns
     -------
@@ -145,6 +149,7 @@ def oracle_peaks(
     """
     sampling = check_positive("sampling", sampling)
     array = check_finite_array("image", image, ndim=2)
-    transfer = linear_transfer(microscope, array.shape, sampling)
+    if transfer is None:
+        transfer = linear_transfer(microscope, array.shape, sampling)
     restored = wiener_deconvolve(array, transfer, regularization)
     return gaussian_peaks(restored, sampling, sigma, min_distance)

@@ -77,11 +77,12 @@ def _precision_recall(predicted, truth, ideal, radius: float) -> tuple[float, fl
 
 
 def _oracle(image, microscope, sampling, truth, ideal, extent, margin, radius, target):
-    from atomscope.learning.lens_oracle import oracle_peaks
+    from atomscope.learning.lens_oracle import linear_transfer, oracle_peaks
 
     best = (0.0, 0.0)
+    transfer = linear_transfer(microscope, np.shape(image), sampling)
     for alpha in ORACLE_REGULARIZATIONS:
-        peaks, heights = oracle_peaks(image, microscope, sampling, alpha)
+        peaks, heights = oracle_peaks(image, microscope, sampling, alpha, transfer=transfer)
         keep = within(peaks, extent, margin)
         peaks, heights = peaks[keep], heights[keep]
         for t in np.quantile(heights, np.linspace(0, 0.95, 40)) if len(heights) else []:
