@@ -63,13 +63,22 @@ def test_drift_of_a_random_walk_is_followed():
 
 def test_steps_of_up_to_1_5_angstrom_on_a_crystalline_island_are_followed():
     # 1.5 Å per axis is beyond half the 2.04 Å column period: the correlation repeats with the
-    # lattice, and only the island's outline (finite in x and y) tells the true step
+    # lattice, and only the island's outline (finite in x and y) tells the true step. At the
+    # seed's 3.1e2 e⁻/Å² per frame the running average of the first frames is too noisy to
+    # see it: this series had 12 of 40 frames a lattice vector away (0.86 Å RMS) before the
+    # passes against the mean of the other frames
     rng = np.random.default_rng(7)
     scene = hopping_edge(frames=40, size=8, step=0.0, island=True, rng=rng)
     walk = np.cumsum(rng.uniform(-1.5, 1.5, (40, 2)), axis=0)
     walk -= walk[0]
     frames = simulate_series(
-        scene.trajectory, LENS, dose_rate=1e4, exposure=1.0, drift=walk, camera_sampling=0.1, rng=4
+        scene.trajectory,
+        LENS,
+        dose_rate=3.1e2,
+        exposure=1.0,
+        drift=walk,
+        camera_sampling=0.1,
+        rng=4,
     )
     measured = measure_drift(frames.array, frames.sampling, max_step=2.4)
     assert np.abs(walk).max() > 3  # a walk that leaves the first column's cell

@@ -64,6 +64,36 @@ def shift_frames(frames: np.ndarray, shifts: np.ndarray, sampling: tuple[float, 
     return np.stack([_fourier_shift(f, s / pixel) for f, s in zip(frames, shifts, strict=True)])
 
 
+#: Most passes of `measure_drift` against the mean of the other aligned frames, and the largest
+#: change [pixels] at which it stops earlier.
+REFINEMENT_PASSES = 5
+REFINEMENT_TOLERANCE = 0.01
+#: Their search radius in units of ``max_step``: a frame the first pass misplaced by two
+#: steps' worth is still within reach.
+REFINEMENT_REACH = 2.0
+#: Gaussian σ [pixels] smoothing that mean (pixel noise only widens the likelihood's peak).
+REFERENCE_SMOOTHING = 1.0
+
+
+def _refine_drift(frames: np.ndarray, drift: np.ndarray, pixel: np.ndarray, max_step: float):
+    """Each frame's drift correction [Å] against the smoothed mean of the other aligned frames.
+
+    The match maximises Σ frame · log(reference), the Poisson log-likelihood of the frame's
+    counts given the reference as their mean, over shifts within ``max_step``. The frame itself
+    is left out of its reference: its own noise there would hold it where it was.
+    """
+    count = len(frames)
+    total = sum(_fourier_shift(f, -d / pixel) for f, d in zip(frames, drift, strict=True))
+    moved = np.empty_like(drift)
+    for t, (frame, position) in enumerate(zip(frames, drift, strict=True)):
+        others = (total - _fourier_shift(frame, -position / pixel)) / (count - 1)
+        mean = ndimage.gaussian_filter(others, REFERENCE_SMOOTHING, mode="wrap")
+        log_mean = np.log(np.maximum(mean, 1e-6 * max(mean.max(), 1e-12)))
+        reference = _fourier_shift(log_mean, position / pixel)
+        moved[t] = register_shift(reference, frame, max_step / pixel.min()) * pixel
+    return moved - moved[0]
+
+
 def measure_drift(
     frames: Any,
     sampling: float | tuple[float, float],
@@ -73,7 +103,9 @@ def measure_drift(
     """Drift (t, 2) [Å] of a series: frame t shows the scene moved by +drift[t] (drift[0] = 0).
 
     Each frame is registered against the running average of the frames aligned before it,
-    around the previous frame's drift, then once more against the mean of all aligned frames.
+    around the previous frame's drift, then again against the smoothed mean of the other aligned
+    frames (Poisson log-likelihood) until no frame moves by more than 0.01 pixel (at most five
+    passes).
 
     Parameters
     ----------
@@ -83,7 +115,8 @@ def measure_drift(
         Pixel size [Å].
     max_step
         Largest drift between consecutive frames [Å] (> 0): the correlation is searched within
-        it around the previous frame's drift.
+        it around the previous frame's drift, and in the later passes within twice it around the
+        frame's own.
     progress
         Progress bar over the frames.
 
@@ -100,6 +133,8 @@ def measure_drift(
     pixel = np.asarray(check_pair("sampling", sampling))
     max_step = check_positive("max_step", max_step)
     drift = np.zeros((len(frames), 2))
+    if len(frames) == 1:
+        return drift
     total = frames[0].astype(float).copy()
     for t in tqdm(range(1, len(frames)), desc="drift", disable=not progress):
         # the running average, moved to where the previous frame was; search around it
@@ -107,12 +142,13 @@ def measure_drift(
         step = -register_shift(reference, frames[t], max_step / pixel.min()) * pixel
         drift[t] = drift[t - 1] + step
         total += _fourier_shift(frames[t], -drift[t] / pixel)
-    # second pass against the mean of all aligned frames: removes the error the early, noisy
-    # running averages left in every later frame; then frame 0 defines the origin again
-    mean = total / len(frames)
-    for t in range(len(frames)):
-        reference = _fourier_shift(mean, drift[t] / pixel)
-        drift[t] -= register_shift(reference, frames[t], 0.5 * max_step / pixel.min()) * pixel
+    # then passes against the mean of the other aligned frames, searched over twice max_step:
+    # a frame the noisy early running averages locked a column period away is found again
+    for _ in range(REFINEMENT_PASSES):
+        moved = _refine_drift(frames, drift, pixel, REFINEMENT_REACH * max_step)
+        drift -= moved
+        if np.abs(moved).max() < REFINEMENT_TOLERANCE * pixel.min():
+            break
     return drift - drift[0]
 
 
