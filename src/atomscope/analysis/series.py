@@ -86,11 +86,14 @@ def _refine_drift(frames: np.ndarray, drift: np.ndarray, pixel: np.ndarray, max_
     total = sum(_fourier_shift(f, -d / pixel) for f, d in zip(frames, drift, strict=True))
     moved = np.empty_like(drift)
     for t, (frame, position) in enumerate(zip(frames, drift, strict=True)):
-        others = (total - _fourier_shift(frame, -position / pixel)) / (count - 1)
-        mean = ndimage.gaussian_filter(others, REFERENCE_SMOOTHING, mode="wrap")
+        # the aligned frame against the aligned reference: the same correlation as the raw
+        # frame against the reference moved back to it (periodic shifts), one transform fewer
+        aligned = _fourier_shift(frame, -position / pixel)
+        mean = ndimage.gaussian_filter(
+            (total - aligned) / (count - 1), REFERENCE_SMOOTHING, mode="wrap"
+        )
         log_mean = np.log(np.maximum(mean, 1e-6 * max(mean.max(), 1e-12)))
-        reference = _fourier_shift(log_mean, position / pixel)
-        moved[t] = register_shift(reference, frame, max_step / pixel.min()) * pixel
+        moved[t] = register_shift(log_mean, aligned, max_step / pixel.min()) * pixel
     return moved - moved[0]
 
 
