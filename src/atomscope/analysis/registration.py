@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from atomscope.core.validate import check_finite_array, check_positive, check_positive_int
 
-__all__ = ["register_shift"]
+__all__ = ["correlation_peaks", "register_shift"]
 
 
 def _upsampled_correlation(cross_power, centre, upsample, half_width):
@@ -28,10 +29,74 @@ def _upsampled_correlation(cross_power, centre, upsample, half_width):
     return (ex @ cross_power @ ey).real, offsets
 
 
+def correlation_peaks(
+    reference: Any, moving: Any, max_shift: float | None = None, count: int = 1, upsample: int = 50
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``count`` highest local maxima of the cross-correlation within ``max_shift``.
+
+    Parameters
+    ----------
+    reference, moving
+        Real images [x, y] of one shape (their means are removed; periodic boundaries).
+    max_shift
+        Largest shift searched [pixels] (> 0); default half the image.
+    count
+        Most maxima returned (≥ 1), highest first.
+    upsample
+        Sub-pixel precision 1/``upsample`` [pixels].
+
+    Returns
+    -------
+    shifts : numpy.ndarray
+        (k, 2) shifts (dx, dy) [pixels], k ≤ ``count``: ``moving`` shifted by one matches
+        ``reference`` there.
+    values : numpy.ndarray
+        (k,) Σ (moving shifted − its mean) · (reference − its mean) at each shift [image units²]
+        (with ``reference`` a log-likelihood map, differences are log-likelihood ratios).
+
+    Examples
+    --------
+    >>> x, y = np.meshgrid(np.arange(32), np.arange(32), indexing="ij")
+    >>> blob = lambda cx, cy: np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / 8.0)
+    >>> shifts, values = correlation_peaks(blob(8, 8) + 0.5 * blob(20, 8), blob(8, 8), count=2)
+    >>> shifts.round(2).tolist(), bool(values[0] > values[1])
+    ([[0.0, 0.0], [12.0, 0.0]], True)
+    """
+    reference = check_finite_array("reference", reference, ndim=2)
+    moving = check_finite_array("moving", moving, ndim=2)
+    if reference.shape != moving.shape:
+        raise ValueError(
+            f"reference {reference.shape} and moving {moving.shape} must have the same shape"
+        )
+    upsample = check_positive_int("upsample", upsample)
+    count = check_positive_int("count", count)
+    limit = min(reference.shape) / 2
+    max_shift = limit if max_shift is None else min(check_positive("max_shift", max_shift), limit)
+    cross_power = np.fft.fft2(reference - reference.mean()) * np.conj(
+        np.fft.fft2(moving - moving.mean())
+    )
+    correlation = np.fft.ifft2(cross_power).real
+    sx = np.fft.fftfreq(reference.shape[0], 1 / reference.shape[0])
+    sy = np.fft.fftfreq(reference.shape[1], 1 / reference.shape[1])
+    within = np.hypot(sx[:, None], sy[None, :]) <= max_shift
+    searched = np.where(within, correlation, -np.inf)
+    maxima = within & (ndimage.maximum_filter(searched, size=3, mode="wrap") == searched)
+    order = np.argsort(correlation[maxima])[::-1][:count]
+    shifts, values = [], []
+    for i, j in np.argwhere(maxima)[order]:
+        centre = np.array([sx[i], sy[j]])
+        fine, offsets = _upsampled_correlation(cross_power, centre, upsample, half_width=1)
+        a, b = np.unravel_index(np.argmax(fine), fine.shape)
+        shifts.append(centre + np.array([offsets[a], offsets[b]]))
+        values.append(fine[a, b] / correlation.size)  # the matrix DFT lacks ifft2's 1/N
+    return np.array(shifts), np.array(values)
+
+
 def register_shift(
     reference: Any, moving: Any, max_shift: float | None = None, upsample: int = 50
 ) -> np.ndarray:
-    """The shift (x, y) [pixels] that, applied to ``moving``, registers it with ``reference``.
+    """The shift (x, y) [pixels] that, applied to ``moving``, registers it with ``reference``:
+    the highest maximum of `correlation_peaks`.
 
     Parameters
     ----------
@@ -54,24 +119,5 @@ def register_shift(
     >>> register_shift(blob(16, 16), blob(14.5, 17.3)).round(2)
     array([ 1.5, -1.3])
     """
-    reference = check_finite_array("reference", reference, ndim=2)
-    moving = check_finite_array("moving", moving, ndim=2)
-    if reference.shape != moving.shape:
-        raise ValueError(
-            f"reference {reference.shape} and moving {moving.shape} must have the same shape"
-        )
-    upsample = check_positive_int("upsample", upsample)
-    limit = min(reference.shape) / 2
-    max_shift = limit if max_shift is None else min(check_positive("max_shift", max_shift), limit)
-    cross_power = np.fft.fft2(reference - reference.mean()) * np.conj(
-        np.fft.fft2(moving - moving.mean())
-    )
-    correlation = np.fft.ifft2(cross_power).real
-    sx = np.fft.fftfreq(reference.shape[0], 1 / reference.shape[0])
-    sy = np.fft.fftfreq(reference.shape[1], 1 / reference.shape[1])
-    within = np.hypot(sx[:, None], sy[None, :]) <= max_shift
-    peak = np.unravel_index(np.argmax(np.where(within, correlation, -np.inf)), within.shape)
-    centre = np.array([sx[peak[0]], sy[peak[1]]])
-    fine, offsets = _upsampled_correlation(cross_power, centre, upsample, half_width=1)
-    i, j = np.unravel_index(np.argmax(fine), fine.shape)
-    return centre + np.array([offsets[i], offsets[j]])
+    shifts, _ = correlation_peaks(reference, moving, max_shift, count=1, upsample=upsample)
+    return shifts[0]

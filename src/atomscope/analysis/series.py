@@ -26,7 +26,7 @@ from scipy import ndimage
 from tqdm.auto import tqdm
 
 from atomscope.analysis.peaks import find_peaks, refine_peaks
-from atomscope.analysis.registration import register_shift
+from atomscope.analysis.registration import correlation_peaks, register_shift
 from atomscope.core.validate import check_finite_array, check_pair, check_positive
 
 #: Fewest pixels between two sites: closer, neighbouring sites cannot be told apart.
@@ -71,30 +71,59 @@ REFINEMENT_TOLERANCE = 0.01
 #: Their search radius in units of ``max_step``: a frame the first pass misplaced by two
 #: steps' worth is still within reach.
 REFINEMENT_REACH = 2.0
+#: Likelihood maxima per frame a refinement pass chooses from (besides staying).
+REFINEMENT_CANDIDATES = 4
 #: Gaussian σ [pixels] smoothing that mean (pixel noise only widens the likelihood's peak).
 REFERENCE_SMOOTHING = 1.0
 
 
-def _refine_drift(frames: np.ndarray, drift: np.ndarray, pixel: np.ndarray, max_step: float):
-    """Each frame's drift correction [Å] against the smoothed mean of the other aligned frames.
+def _drift_candidates(frames, drift, pixel, reach):
+    """Per frame, where it may be [Å] and the log-likelihood of each place [nats].
 
-    The match maximises Σ frame · log(reference), the Poisson log-likelihood of the frame's
-    counts given the reference as their mean, over shifts within ``max_step``. The frame itself
-    is left out of its reference: its own noise there would hold it where it was.
+    Each aligned frame is matched against the smoothed mean of the *other* aligned frames by
+    Σ frame · log(reference), the Poisson log-likelihood of its counts given the reference as
+    their mean (its own noise would hold it where it was): candidates are the frame's present
+    drift and the `REFINEMENT_CANDIDATES` highest likelihood maxima within ``reach`` [Å].
     """
     count = len(frames)
     total = sum(_fourier_shift(f, -d / pixel) for f, d in zip(frames, drift, strict=True))
-    moved = np.empty_like(drift)
-    for t, (frame, position) in enumerate(zip(frames, drift, strict=True)):
-        # the aligned frame against the aligned reference: the same correlation as the raw
-        # frame against the reference moved back to it (periodic shifts), one transform fewer
+    places, scores = [], []
+    for frame, position in zip(frames, drift, strict=True):
         aligned = _fourier_shift(frame, -position / pixel)
         mean = ndimage.gaussian_filter(
             (total - aligned) / (count - 1), REFERENCE_SMOOTHING, mode="wrap"
         )
         log_mean = np.log(np.maximum(mean, 1e-6 * max(mean.max(), 1e-12)))
-        moved[t] = register_shift(log_mean, aligned, max_step / pixel.min()) * pixel
-    return moved - moved[0]
+        shifts, values = correlation_peaks(
+            log_mean, aligned, reach / pixel.min(), count=REFINEMENT_CANDIDATES
+        )
+        stay = np.sum((aligned - aligned.mean()) * (log_mean - log_mean.mean()))
+        places.append(position - np.vstack([np.zeros(2), shifts * pixel]))
+        scores.append(np.concatenate([[stay], values]))
+    return places, scores
+
+
+def _most_likely_path(places, scores, max_step: float) -> np.ndarray:
+    """The drift path [Å] of highest total log-likelihood whose steps stay within ``max_step``.
+
+    Viterbi over each frame's candidates: choosing frames one by one would let a scene periodic
+    along one direction (a slab's edge) send single frames a lattice period away, where their
+    noise happens to match better; the step bound keeps such a jump from being taken alone.
+    """
+    best = scores[0].astype(float)
+    back = []
+    for previous, here, score in zip(places[:-1], places[1:], scores[1:], strict=True):
+        step = np.linalg.norm(here[:, None] - previous[None], axis=2)
+        total = np.where(step <= max_step, best[None, :], -np.inf)
+        if not np.isfinite(total).any():  # no candidate within reach: restart the path here
+            total = np.broadcast_to(best[None, :], step.shape)
+        back.append(np.argmax(total, axis=1))
+        best = score + total.max(axis=1)
+    choice = [int(np.argmax(best))]
+    for pointers in reversed(back):
+        choice.append(int(pointers[choice[-1]]))
+    choice.reverse()
+    return np.array([place[c] for place, c in zip(places, choice, strict=True)])
 
 
 def measure_drift(
@@ -106,9 +135,10 @@ def measure_drift(
     """Drift (t, 2) [Å] of a series: frame t shows the scene moved by +drift[t] (drift[0] = 0).
 
     Each frame is registered against the running average of the frames aligned before it,
-    around the previous frame's drift, then again against the smoothed mean of the other aligned
-    frames (Poisson log-likelihood) until no frame moves by more than 0.01 pixel (at most five
-    passes).
+    around the previous frame's drift; then, in passes until no frame moves by more than 0.01
+    pixel (at most five), every frame's likelihood maxima against the smoothed mean of the
+    other aligned frames (Poisson log-likelihood) are found within twice ``max_step`` and the
+    path through them of highest total likelihood whose steps stay within ``max_step`` is kept.
 
     Parameters
     ----------
@@ -118,8 +148,8 @@ def measure_drift(
         Pixel size [Å].
     max_step
         Largest drift between consecutive frames [Å] (> 0): the correlation is searched within
-        it around the previous frame's drift, and in the later passes within twice it around the
-        frame's own.
+        it around the previous frame's drift, bounds every step of the refined path, and twice
+        it bounds how far a refinement pass looks.
     progress
         Progress bar over the frames.
 
@@ -146,11 +176,14 @@ def measure_drift(
         drift[t] = drift[t - 1] + step
         total += _fourier_shift(frames[t], -drift[t] / pixel)
     # then passes against the mean of the other aligned frames, searched over twice max_step:
-    # a frame the noisy early running averages locked a column period away is found again
+    # a frame the noisy early running averages locked a column period away is found again;
+    # the first pass's step bound (plus a pixel of sub-pixel slack) holds for the whole path
     for _ in range(REFINEMENT_PASSES):
-        moved = _refine_drift(frames, drift, pixel, REFINEMENT_REACH * max_step)
-        drift -= moved
-        if np.abs(moved).max() < REFINEMENT_TOLERANCE * pixel.min():
+        places, scores = _drift_candidates(frames, drift, pixel, REFINEMENT_REACH * max_step)
+        refined = _most_likely_path(places, scores, max_step + pixel.max())
+        moved = np.abs(refined - drift).max()
+        drift = refined
+        if moved < REFINEMENT_TOLERANCE * pixel.min():
             break
     return drift - drift[0]
 
