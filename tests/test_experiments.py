@@ -195,8 +195,10 @@ def test_cli_run_status_figures(tmp_path, capsys):
         "error_maps.png",
         "surface_vs_defocus.png",
         "mae_vs_dose.png",
+        "mae_maps.png",
         "independent_columns.png",  # Figs 4.4-4.5 from the run's own particle and microscope
         "radius_of_influence.png",
+        "images_vs_dose.png",  # Fig 4.10a
     ):
         assert (out / "figures" / name).stat().st_size > 1000
     # a damaged particle model: one line naming it, exit 2, no figure rewritten

@@ -13,6 +13,8 @@ exit-wave rows (defocus NaN) — and returns a matplotlib ``Figure``;
 - ``surface_vs_tilt.png`` — the same vs tilt about Ω1 and Ω2 (Fig 4.9);
 - ``mae_vs_dose.png`` — MAE of the planar strain over the noise realisations (Eq 4.6) vs dose
   with the fitted c/√D (Eq 4.7) for three columns: centre, a facet, a corner (Fig 4.11b);
+- ``mae_maps.png`` — the MAE at every column per size at the defocus nearest 8.5 nm and the dose
+  nearest 1e3 e⁻/Å², untilted (Fig 4.11a);
 - ``mae_vs_defocus.png`` — the centre column's MAE vs defocus per dose (Fig 4.12).
 
 Two figures need the spec's microscope and a particle, not the table (`column_model_figures`):
@@ -20,7 +22,9 @@ Two figures need the spec's microscope and a particle, not the table (`column_mo
 - ``independent_columns.png`` — the exit wave and the image of the particle as simulated and
   as ψ0 plus the sum of each column's own scattered wave (Eqs 4.4–4.5, Fig 4.4);
 - ``radius_of_influence.png`` — one column's image profile per defocus and its radius of
-  influence vs defocus for three Cs (Fig 4.5).
+  influence vs defocus for three Cs (Fig 4.5);
+- ``images_vs_dose.png`` — the particle's image at the defocus nearest 8.5 nm through the spec's
+  camera at each of its doses and samplings, one noise realisation each (Fig 4.10a).
 """
 
 from __future__ import annotations
@@ -41,9 +45,11 @@ FIGURE_NAMES = (
     "surface_vs_tilt.png",
     "tilt_error_maps.png",
     "mae_vs_dose.png",
+    "mae_maps.png",
     "mae_vs_defocus.png",
     "independent_columns.png",
     "radius_of_influence.png",
+    "images_vs_dose.png",
 )
 #: The name under which the figures are recorded as written (`atomscope.outputs` manifests).
 FIGURES_COMMAND = "experiment-figures"
@@ -310,6 +316,46 @@ def mae_vs_dose(table: Table, maes: dict | None = None) -> tuple[Figure, dict[st
     return fig, fits
 
 
+def mae_maps(table: Table, maes: dict | None = None, dose: float = 1e3) -> Figure:
+    """MAE of the planar strain at every column of each untilted particle at the defocus nearest
+    the seed's Δf = 8.5 nm and the table's dose nearest ``dose`` [e⁻/Å²] (Fig 4.11a)."""
+    table = _images(table)
+    maes = mae_table(table) if maes is None else maes
+    doses = np.unique(table["dose"])
+    dose = doses[np.argmin(np.abs(np.log(doses / dose)))]
+    defoci = np.unique(table["defocus_A"])
+    defocus = defoci[np.argmin(np.abs(defoci - 85.0))]
+    sampling, axis = _first(table, "sampling_A"), _first(table, "tilt_axis")
+    sizes = np.unique(table["size_nm"])
+    fig = Figure(figsize=(3.2 * len(sizes) + 0.8, 3.2))
+    panels = []
+    for size in sizes:
+        rows = _select(
+            table, size_nm=size, tilt_axis=axis, tilt_mrad=0.0, defocus_A=defocus,
+            sampling_A=sampling, dose=dose, k=-1,
+        )  # fmt: skip
+        values = np.array(
+            [
+                maes.get((size, axis, 0.0, defocus, sampling, dose, point), (np.nan, 0))[0]
+                for point in table["point"][rows]
+            ]
+        )
+        panels.append((size, table["x_A"][rows], table["y_A"][rows], values * 100))
+    finite = np.concatenate([v[np.isfinite(v)] for *_, v in panels])
+    limit = float(np.percentile(finite, 95)) if len(finite) else 1.0  # a few failures saturate
+    image = None
+    for index, (size, x, y, values) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), index + 1)
+        image = ax.scatter(x, y, c=values, cmap="viridis", vmin=0, vmax=limit, s=10)
+        ax.set_aspect("equal")
+        ax.set_title(f"{size:g} nm, Δf {defocus / 10:g} nm, {dose:g} e⁻/Å²", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if image is not None:
+        fig.colorbar(image, ax=fig.axes, label="MAE of εp [%]", shrink=0.8)
+    return fig
+
+
 def mae_vs_defocus(table: Table, maes: dict | None = None) -> Figure:
     """MAE of the centre column vs defocus, one curve per dose (Fig 4.12)."""
     table = _images(table)
@@ -431,6 +477,43 @@ def column_influence(spec: ExperimentSpec, height: int) -> Figure:
     return fig
 
 
+def images_vs_dose(spec: ExperimentSpec, atoms: Atoms) -> Figure:
+    """Fig 4.10a: ``atoms`` (at the zone axis) imaged at the spec's defocus nearest 8.5 nm through
+    its camera (MTF, Poisson noise) at each of the spec's samplings (rows) and doses (columns),
+    one noise realisation each, all on the grey levels of the noise-free image."""
+    from atomscope.detection.camera import Camera
+    from atomscope.detection.mtf import MTF
+    from atomscope.experiments.run import spec_lens
+    from atomscope.images import pixel_extent
+    from atomscope.potentials.projected import Potential
+    from atomscope.waves.plane import PlaneWave
+
+    m, sweep = spec.microscope, spec.sweep
+    settings = {"sampling": m.simulation_sampling_A, "slice_thickness": m.slice_thickness_A}
+    wave = PlaneWave(m.energy_eV).multislice(Potential(atoms, **settings))
+    defocus = _nearest_defocus(spec)
+    image = spec_lens(spec, defocus).image(wave)
+    mtf = MTF("rational", *m.mtf)
+    rng = np.random.default_rng(spec.seed)
+    samplings, doses = list(sweep.sampling_A), list(sweep.dose)
+    fig = Figure(figsize=(2.4 * len(doses) + 0.4, 2.5 * len(samplings) + 0.3))
+    axes = np.atleast_2d(fig.subplots(len(samplings), len(doses), squeeze=False))
+    for row, sampling in zip(axes, samplings, strict=True):
+        clean = Camera(sampling, None, mtf).detect(image)
+        low, high = np.percentile(clean.array, [0.5, 99.5])
+        extent = pixel_extent(clean.array.shape, clean.sampling[0])
+        for ax, dose in zip(row, doses, strict=True):
+            counts = Camera(sampling, dose, mtf).detect(image, rng=rng)
+            # counts per pixel back to the noise-free image's scale: N = D δ² I (Eq 2.22)
+            shown = counts.array / (dose * np.prod(counts.sampling))
+            ax.imshow(shown.T, origin="lower", extent=extent, cmap="gray", vmin=low, vmax=high)
+            ax.set_title(f"{dose:g} e⁻/Å², {sampling:g} Å/px", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle(f"Δf {defocus / 10:g} nm (Fig 4.10a)", fontsize=9)
+    return fig
+
+
 def column_model_figures(spec: ExperimentSpec, particle: Atoms) -> dict[str, Figure]:
     """Figs 4.4–4.5 for the spec's microscope: `independent_columns` of ``particle`` at the
     zone axis and `column_influence` of a column as high as its median column (its columns
@@ -444,6 +527,7 @@ def column_model_figures(spec: ExperimentSpec, particle: Atoms) -> dict[str, Fig
     return {
         "independent_columns.png": independent_columns(spec, atoms, columns),
         "radius_of_influence.png": column_influence(spec, height),
+        "images_vs_dose.png": images_vs_dose(spec, atoms),
     }
 
 
@@ -473,6 +557,7 @@ def write_figures(
         "error_maps.png": maps,
         "surface_vs_defocus.png": surface_vs_defocus(table),
         "mae_vs_defocus.png": mae_vs_defocus(table, maes),
+        "mae_maps.png": mae_maps(table, maes),
     }
     dose_figure, fits = mae_vs_dose(table, maes)
     figures["mae_vs_dose.png"] = dose_figure
