@@ -16,12 +16,13 @@ from scipy import ndimage
 
 from atomscope.core.validate import check_finite_array, check_positive, check_positive_int
 
-__all__ = ["correlation_peaks", "register_shift"]
+__all__ = ["correlation_peaks", "cross_power_peaks", "register_shift"]
 
 
 def _upsampled_correlation(cross_power, centre, upsample, half_width):
     """|F⁻¹{cross_power}| on an upsampled grid of ±``half_width`` pixels around ``centre``."""
-    offsets = np.arange(-half_width * upsample, half_width * upsample + 1) / upsample
+    steps = round(half_width * upsample)
+    offsets = np.arange(-steps, steps + 1) / upsample
     kx = np.fft.fftfreq(cross_power.shape[0])
     ky = np.fft.fftfreq(cross_power.shape[1])
     ex = np.exp(2j * np.pi * np.outer(centre[0] + offsets, kx))
@@ -68,16 +69,36 @@ def correlation_peaks(
         raise ValueError(
             f"reference {reference.shape} and moving {moving.shape} must have the same shape"
         )
-    upsample = check_positive_int("upsample", upsample)
-    count = check_positive_int("count", count)
-    limit = min(reference.shape) / 2
-    max_shift = limit if max_shift is None else min(check_positive("max_shift", max_shift), limit)
     cross_power = np.fft.fft2(reference - reference.mean()) * np.conj(
         np.fft.fft2(moving - moving.mean())
     )
+    return cross_power_peaks(cross_power, max_shift, count, upsample)
+
+
+def cross_power_peaks(
+    cross_power: np.ndarray, max_shift: float | None = None, count: int = 1, upsample: int = 50
+) -> tuple[np.ndarray, np.ndarray]:
+    """`correlation_peaks` from the cross-power spectrum F{reference}·conj(F{moving}) [kx, ky]
+    (for callers that hold the spectra already; a zero DC term removes the means).
+
+    Examples
+    --------
+    >>> reference = np.zeros((16, 16)); reference[6, 5] = 1.0
+    >>> moving = np.zeros((16, 16)); moving[4, 4] = 1.0
+    >>> spectrum = np.fft.fft2(reference) * np.conj(np.fft.fft2(moving))
+    >>> cross_power_peaks(spectrum)[0].round(2).tolist()
+    [[2.0, 1.0]]
+    """
+    cross_power = np.asarray(cross_power)
+    if cross_power.ndim != 2:
+        raise ValueError(f"cross_power must be a 2D spectrum, got shape {cross_power.shape}")
+    upsample = check_positive_int("upsample", upsample)
+    count = check_positive_int("count", count)
+    limit = min(cross_power.shape) / 2
+    max_shift = limit if max_shift is None else min(check_positive("max_shift", max_shift), limit)
     correlation = np.fft.ifft2(cross_power).real
-    sx = np.fft.fftfreq(reference.shape[0], 1 / reference.shape[0])
-    sy = np.fft.fftfreq(reference.shape[1], 1 / reference.shape[1])
+    sx = np.fft.fftfreq(cross_power.shape[0], 1 / cross_power.shape[0])
+    sy = np.fft.fftfreq(cross_power.shape[1], 1 / cross_power.shape[1])
     within = np.hypot(sx[:, None], sy[None, :]) <= max_shift
     searched = np.where(within, correlation, -np.inf)
     maxima = within & (ndimage.maximum_filter(searched, size=3, mode="wrap") == searched)
@@ -85,11 +106,26 @@ def correlation_peaks(
     shifts, values = [], []
     for i, j in np.argwhere(maxima)[order]:
         centre = np.array([sx[i], sy[j]])
-        fine, offsets = _upsampled_correlation(cross_power, centre, upsample, half_width=1)
-        a, b = np.unravel_index(np.argmax(fine), fine.shape)
-        shifts.append(centre + np.array([offsets[a], offsets[b]]))
+        # ±1 pixel at 1/COARSE_UPSAMPLE, then ±1/COARSE_UPSAMPLE at 1/upsample: the peak is
+        # smooth (band-limited), and two small grids cost a fifth of one fine grid
+        for factor, half_width in _refinement_grids(upsample):
+            fine, offsets = _upsampled_correlation(cross_power, centre, factor, half_width)
+            a, b = np.unravel_index(np.argmax(fine), fine.shape)
+            centre = centre + np.array([offsets[a], offsets[b]])
+        shifts.append(centre)
         values.append(fine[a, b] / correlation.size)  # the matrix DFT lacks ifft2's 1/N
     return np.array(shifts), np.array(values)
+
+
+#: Sub-pixel step of the first, coarse refinement grid of `cross_power_peaks` (1/pixels).
+COARSE_UPSAMPLE = 10
+
+
+def _refinement_grids(upsample: int) -> list[tuple[int, float]]:
+    """(upsampling, half width [pixels]) of the successive sub-pixel grids."""
+    if upsample <= COARSE_UPSAMPLE:
+        return [(upsample, 1.0)]
+    return [(COARSE_UPSAMPLE, 1.0), (upsample, 1.0 / COARSE_UPSAMPLE)]
 
 
 def register_shift(

@@ -4,9 +4,11 @@
 The pipeline, `analyse_series`:
 
 1. drift — each frame is registered (bounded, sub-pixel cross-correlation,
-   `registration.register_shift`) against the running average of the frames already aligned,
+   `registration.cross_power_peaks`) against the running average of the frames already aligned,
    searched around the previous frame's drift, so a random walk of steps up to ``max_step``
-   is followed and noise cannot jump the match to a lattice period away;
+   is followed and noise cannot jump the match to a lattice period away; then passes choose,
+   per frame, among the likelihood maxima against the mean of the other frames, the most
+   likely path whose steps stay within ``max_step`` (`measure_drift`);
 2. sites — peaks of the drift-corrected mean image: a site occupied in a fraction of the frames
    still shows in the mean of hundreds, where a single low-dose frame shows nothing;
 3. occupancy — each site's signal (Gaussian-weighted intensity around it) over the frames is
@@ -22,11 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.fft
 from scipy import ndimage
 from tqdm.auto import tqdm
 
 from atomscope.analysis.peaks import find_peaks, refine_peaks
-from atomscope.analysis.registration import correlation_peaks, register_shift
+from atomscope.analysis.registration import cross_power_peaks
+from atomscope.core.threads import threads
 from atomscope.core.validate import check_finite_array, check_pair, check_positive
 
 #: Fewest pixels between two sites: closer, neighbouring sites cannot be told apart.
@@ -65,9 +69,9 @@ def shift_frames(frames: np.ndarray, shifts: np.ndarray, sampling: tuple[float, 
 
 
 #: Most passes of `measure_drift` against the mean of the other aligned frames, and the largest
-#: change [pixels] at which it stops earlier.
+#: change [pixels] at which it stops earlier (the sub-pixel search steps by 0.02 pixel).
 REFINEMENT_PASSES = 5
-REFINEMENT_TOLERANCE = 0.01
+REFINEMENT_TOLERANCE = 0.05
 #: Their search radius in units of ``max_step``: a frame the first pass misplaced by two
 #: steps' worth is still within reach.
 REFINEMENT_REACH = 2.0
@@ -83,21 +87,34 @@ def _drift_candidates(frames, drift, pixel, reach):
     Each aligned frame is matched against the smoothed mean of the *other* aligned frames by
     Σ frame · log(reference), the Poisson log-likelihood of its counts given the reference as
     their mean (its own noise would hold it where it was): candidates are the frame's present
-    drift and the `REFINEMENT_CANDIDATES` highest likelihood maxima within ``reach`` [Å].
+    drift and the `REFINEMENT_CANDIDATES` highest likelihood maxima within ``reach`` [Å]. The
+    shifts, the leave-one-out mean and its smoothing are products in Fourier space (single
+    precision): five transforms per frame.
     """
     count = len(frames)
-    total = sum(_fourier_shift(f, -d / pixel) for f, d in zip(frames, drift, strict=True))
+    kx = np.fft.fftfreq(frames.shape[1])[:, None]
+    ky = np.fft.fftfreq(frames.shape[2])[None, :]
+    # a periodic Gaussian of σ = REFERENCE_SMOOTHING pixels: transfer function exp(−2π²σ²k²)
+    smoothing = np.exp(-2 * np.pi**2 * REFERENCE_SMOOTHING**2 * (kx**2 + ky**2)) / (count - 1)
+
+    def aligned_spectrum(frame, position):
+        shift = -position / pixel  # the frame moved back by its drift
+        ramp = np.exp(-2j * np.pi * (kx * shift[0] + ky * shift[1])).astype(np.complex64)
+        return scipy.fft.fft2(frame.astype(np.float32), workers=threads()) * ramp
+
+    total = sum(aligned_spectrum(f, d) for f, d in zip(frames, drift, strict=True))
     places, scores = [], []
     for frame, position in zip(frames, drift, strict=True):
-        aligned = _fourier_shift(frame, -position / pixel)
-        mean = ndimage.gaussian_filter(
-            (total - aligned) / (count - 1), REFERENCE_SMOOTHING, mode="wrap"
+        aligned = aligned_spectrum(frame, position)
+        mean = scipy.fft.ifft2((total - aligned) * smoothing, workers=threads()).real
+        log_mean = np.log(np.maximum(mean, 1e-6 * max(float(mean.max()), 1e-12)))
+        reference = scipy.fft.fft2(log_mean, workers=threads())
+        reference[0, 0] = 0  # means removed: differences of the values are likelihood ratios
+        cross_power = reference * np.conj(aligned)
+        shifts, values = cross_power_peaks(
+            cross_power, reach / pixel.min(), count=REFINEMENT_CANDIDATES
         )
-        log_mean = np.log(np.maximum(mean, 1e-6 * max(mean.max(), 1e-12)))
-        shifts, values = correlation_peaks(
-            log_mean, aligned, reach / pixel.min(), count=REFINEMENT_CANDIDATES
-        )
-        stay = np.sum((aligned - aligned.mean()) * (log_mean - log_mean.mean()))
+        stay = float(cross_power.sum().real) / cross_power.size  # the correlation at shift 0
         places.append(position - np.vstack([np.zeros(2), shifts * pixel]))
         scores.append(np.concatenate([[stay], values]))
     return places, scores
@@ -135,7 +152,7 @@ def measure_drift(
     """Drift (t, 2) [Å] of a series: frame t shows the scene moved by +drift[t] (drift[0] = 0).
 
     Each frame is registered against the running average of the frames aligned before it,
-    around the previous frame's drift; then, in passes until no frame moves by more than 0.01
+    around the previous frame's drift; then, in passes until no frame moves by more than 0.05
     pixel (at most five), every frame's likelihood maxima against the smoothed mean of the
     other aligned frames (Poisson log-likelihood) are found within twice ``max_step`` and the
     path through them of highest total likelihood whose steps stay within ``max_step`` is kept.
@@ -168,13 +185,23 @@ def measure_drift(
     drift = np.zeros((len(frames), 2))
     if len(frames) == 1:
         return drift
-    total = frames[0].astype(float).copy()
+    kx = np.fft.fftfreq(frames.shape[1])[:, None]
+    ky = np.fft.fftfreq(frames.shape[2])[None, :]
+
+    def ramp(shift_pixels):  # Fourier factor moving an image by shift_pixels (x, y)
+        return np.exp(-2j * np.pi * (kx * shift_pixels[0] + ky * shift_pixels[1]))
+
+    # the running total of the aligned frames, kept as its spectrum: each frame costs one
+    # transform and the correlation one more
+    total = scipy.fft.fft2(frames[0], workers=threads())
     for t in tqdm(range(1, len(frames)), desc="drift", disable=not progress):
+        spectrum = scipy.fft.fft2(frames[t], workers=threads())
         # the running average, moved to where the previous frame was; search around it
-        reference = _fourier_shift(total / t, drift[t - 1] / pixel)
-        step = -register_shift(reference, frames[t], max_step / pixel.min()) * pixel
-        drift[t] = drift[t - 1] + step
-        total += _fourier_shift(frames[t], -drift[t] / pixel)
+        cross_power = total * ramp(drift[t - 1] / pixel) * np.conj(spectrum) / t
+        cross_power[0, 0] = 0  # both means removed
+        shifts, _ = cross_power_peaks(cross_power, max_step / pixel.min())
+        drift[t] = drift[t - 1] - shifts[0] * pixel
+        total += spectrum * ramp(-drift[t] / pixel)
     # then passes against the mean of the other aligned frames, searched over twice max_step:
     # a frame the noisy early running averages locked a column period away is found again;
     # the first pass's step bound (plus a pixel of sub-pixel slack) holds for the whole path
