@@ -132,16 +132,7 @@ def register_shift(
     reference: Any, moving: Any, max_shift: float | None = None, upsample: int = 50
 ) -> np.ndarray:
     """The shift (x, y) [pixels] that, applied to ``moving``, registers it with ``reference``:
-    the highest maximum of `correlation_peaks`.
-
-    Parameters
-    ----------
-    reference, moving
-        Real images [x, y] of one shape (their means are removed; periodic boundaries).
-    max_shift
-        Largest shift searched [pixels] (> 0); default half the image.
-    upsample
-        Sub-pixel precision 1/``upsample`` [pixels].
+    the highest maximum of `correlation_peaks` (same parameters, without ``count``).
 
     Returns
     -------

@@ -127,14 +127,24 @@ def _error_panels(table: Table, rows: np.ndarray, keys: list[tuple]) -> Figure:
         missing = panel & np.isnan(table["error_planar"])
         if missing.any():  # columns with no maximum or no strain
             ax.plot(table["x_A"][missing], table["y_A"][missing], "x", color="0.5", ms=3)
-        ax.set_aspect("equal")
         lens = "exit wave" if exit_wave else f"Δf {defocus / 10:g} nm"
         tilted = f", {axis} {np.degrees(tilt * 1e-3):.1f}°" if tilt else ""
-        ax.set_title(f"{size:g} nm, {lens}{tilted}", fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        _column_map_panel(ax, f"{size:g} nm, {lens}{tilted}")
+    return _with_colorbar(fig, image, "planar-strain error [%]")
+
+
+def _column_map_panel(ax, title: str) -> None:
+    """A panel of values at column positions: equal axes, no ticks, a small title."""
+    ax.set_aspect("equal")
+    ax.set_title(title, fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _with_colorbar(fig: Figure, image, label: str) -> Figure:
+    """``fig`` with one colour bar for all its panels (none when nothing was drawn)."""
     if image is not None:
-        fig.colorbar(image, ax=fig.axes, label="planar-strain error [%]", shrink=0.8)
+        fig.colorbar(image, ax=fig.axes, label=label, shrink=0.8)
     return fig
 
 
@@ -347,13 +357,8 @@ def mae_maps(table: Table, maes: dict | None = None, dose: float = 1e3) -> Figur
     for index, (size, x, y, values) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), index + 1)
         image = ax.scatter(x, y, c=values, cmap="viridis", vmin=0, vmax=limit, s=10)
-        ax.set_aspect("equal")
-        ax.set_title(f"{size:g} nm, Δf {defocus / 10:g} nm, {dose:g} e⁻/Å²", fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if image is not None:
-        fig.colorbar(image, ax=fig.axes, label="MAE of εp [%]", shrink=0.8)
-    return fig
+        _column_map_panel(ax, f"{size:g} nm, Δf {defocus / 10:g} nm, {dose:g} e⁻/Å²")
+    return _with_colorbar(fig, image, "MAE of εp [%]")
 
 
 def mae_vs_defocus(table: Table, maes: dict | None = None) -> Figure:
