@@ -200,3 +200,17 @@ def test_spacing_must_fit_the_pixels_and_the_frame(sampling, spacing):
     frames = np.random.default_rng(0).random((3, 32, 32))
     with pytest.raises(ValueError, match="spacing"):
         analyse_series(frames, sampling, spacing=spacing)
+
+
+@pytest.mark.parametrize(
+    ("options", "name"), [({"count": 0}, "count"), ({"upsample": 0}, "upsample"),
+                          ({"max_shift": -1.0}, "max_shift")],
+)  # fmt: skip
+def test_correlation_peaks_refuses_bad_settings(options, name):
+    from atomscope.analysis.registration import correlation_peaks, cross_power_peaks
+
+    image = np.random.default_rng(0).random((16, 16))
+    with pytest.raises(ValueError, match=name):
+        correlation_peaks(image, image, **options)
+    with pytest.raises(ValueError, match=name):
+        cross_power_peaks(np.fft.fft2(image), **options)

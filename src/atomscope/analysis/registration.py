@@ -69,10 +69,20 @@ def correlation_peaks(
         raise ValueError(
             f"reference {reference.shape} and moving {moving.shape} must have the same shape"
         )
+    _search_settings(reference.shape, max_shift, count, upsample)  # bad input before the work
     cross_power = np.fft.fft2(reference - reference.mean()) * np.conj(
         np.fft.fft2(moving - moving.mean())
     )
     return cross_power_peaks(cross_power, max_shift, count, upsample)
+
+
+def _search_settings(shape, max_shift, count, upsample) -> tuple[float, int, int]:
+    """Validated (max_shift [pixels], capped at half the image; count; upsample)."""
+    upsample = check_positive_int("upsample", upsample)
+    count = check_positive_int("count", count)
+    limit = min(shape) / 2
+    max_shift = limit if max_shift is None else min(check_positive("max_shift", max_shift), limit)
+    return max_shift, count, upsample
 
 
 def cross_power_peaks(
@@ -92,10 +102,7 @@ def cross_power_peaks(
     cross_power = np.asarray(cross_power)
     if cross_power.ndim != 2:
         raise ValueError(f"cross_power must be a 2D spectrum, got shape {cross_power.shape}")
-    upsample = check_positive_int("upsample", upsample)
-    count = check_positive_int("count", count)
-    limit = min(cross_power.shape) / 2
-    max_shift = limit if max_shift is None else min(check_positive("max_shift", max_shift), limit)
+    max_shift, count, upsample = _search_settings(cross_power.shape, max_shift, count, upsample)
     correlation = np.fft.ifft2(cross_power).real
     sx = np.fft.fftfreq(cross_power.shape[0], 1 / cross_power.shape[0])
     sy = np.fft.fftfreq(cross_power.shape[1], 1 / cross_power.shape[1])

@@ -46,12 +46,16 @@ __all__ = [
 ]
 
 
+def _shift_ramp(shape: tuple[int, ...], shift_pixels: np.ndarray) -> np.ndarray:
+    """The Fourier factor [kx, ky] that moves an image of ``shape`` by ``shift_pixels`` (x, y)."""
+    kx = np.fft.fftfreq(shape[0])[:, None]
+    ky = np.fft.fftfreq(shape[1])[None, :]
+    return np.exp(-2j * np.pi * (kx * shift_pixels[0] + ky * shift_pixels[1]))
+
+
 def _fourier_shift(frame: np.ndarray, shift_pixels: np.ndarray) -> np.ndarray:
     """``frame`` moved by ``shift_pixels`` (x, y) (periodic, band-limited interpolation)."""
-    kx = np.fft.fftfreq(frame.shape[0])[:, None]
-    ky = np.fft.fftfreq(frame.shape[1])[None, :]
-    ramp = np.exp(-2j * np.pi * (kx * shift_pixels[0] + ky * shift_pixels[1]))
-    return np.fft.ifft2(np.fft.fft2(frame) * ramp).real
+    return np.fft.ifft2(np.fft.fft2(frame) * _shift_ramp(frame.shape, shift_pixels)).real
 
 
 def shift_frames(frames: np.ndarray, shifts: np.ndarray, sampling: tuple[float, float]):
@@ -97,9 +101,8 @@ def _drift_candidates(frames, drift, pixel, reach):
     # a periodic Gaussian of σ = REFERENCE_SMOOTHING pixels: transfer function exp(−2π²σ²k²)
     smoothing = np.exp(-2 * np.pi**2 * REFERENCE_SMOOTHING**2 * (kx**2 + ky**2)) / (count - 1)
 
-    def aligned_spectrum(frame, position):
-        shift = -position / pixel  # the frame moved back by its drift
-        ramp = np.exp(-2j * np.pi * (kx * shift[0] + ky * shift[1])).astype(np.complex64)
+    def aligned_spectrum(frame, position):  # the frame moved back by its drift
+        ramp = _shift_ramp(frame.shape, -position / pixel).astype(np.complex64)
         return scipy.fft.fft2(frame.astype(np.float32), workers=threads()) * ramp
 
     total = sum(aligned_spectrum(f, d) for f, d in zip(frames, drift, strict=True))
@@ -185,23 +188,18 @@ def measure_drift(
     drift = np.zeros((len(frames), 2))
     if len(frames) == 1:
         return drift
-    kx = np.fft.fftfreq(frames.shape[1])[:, None]
-    ky = np.fft.fftfreq(frames.shape[2])[None, :]
-
-    def ramp(shift_pixels):  # Fourier factor moving an image by shift_pixels (x, y)
-        return np.exp(-2j * np.pi * (kx * shift_pixels[0] + ky * shift_pixels[1]))
-
+    shape = frames.shape[1:]
     # the running total of the aligned frames, kept as its spectrum: each frame costs one
     # transform and the correlation one more
     total = scipy.fft.fft2(frames[0], workers=threads())
     for t in tqdm(range(1, len(frames)), desc="drift", disable=not progress):
         spectrum = scipy.fft.fft2(frames[t], workers=threads())
         # the running average, moved to where the previous frame was; search around it
-        cross_power = total * ramp(drift[t - 1] / pixel) * np.conj(spectrum) / t
+        cross_power = total * _shift_ramp(shape, drift[t - 1] / pixel) * np.conj(spectrum) / t
         cross_power[0, 0] = 0  # both means removed
         shifts, _ = cross_power_peaks(cross_power, max_step / pixel.min())
         drift[t] = drift[t - 1] - shifts[0] * pixel
-        total += spectrum * ramp(-drift[t] / pixel)
+        total += spectrum * _shift_ramp(shape, -drift[t] / pixel)
     # then passes against the mean of the other aligned frames, searched over twice max_step:
     # a frame the noisy early running averages locked a column period away is found again;
     # the first pass's step bound (plus a pixel of sub-pixel slack) holds for the whole path
