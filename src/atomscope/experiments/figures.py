@@ -390,22 +390,32 @@ def _nearest_defocus(spec: ExperimentSpec, target: float = 85.0) -> float:
     return float(defoci[np.argmin(np.abs(defoci - target))])
 
 
-def independent_columns(spec: ExperimentSpec, atoms: Atoms, columns) -> Figure:
-    """Fig 4.4: ``atoms`` (at the zone axis, `run.zone_axis_model`) simulated whole and as the
-    independent-column sum ψ0 + Σ_i ψ_s,i (Eq 4.5) over its ``columns``: exit-wave phase and
-    the image at the spec's defocus nearest 8.5 nm, each with the difference and its relative
-    size."""
-    from atomscope.experiments.column_model import independent_column_wave
-    from atomscope.experiments.run import spec_lens
-    from atomscope.images import pixel_extent
+def _settings(spec: ExperimentSpec) -> dict[str, float]:
+    """The spec's simulation grid: sampling and slice thickness [Å]."""
+    m = spec.microscope
+    return {"sampling": m.simulation_sampling_A, "slice_thickness": m.slice_thickness_A}
+
+
+def _particle_exit_wave(spec: ExperimentSpec, atoms: Atoms):
+    """The multislice exit wave of ``atoms`` on the spec's grid at its energy (`Waves`)."""
     from atomscope.potentials.projected import Potential
     from atomscope.waves.plane import PlaneWave
 
+    return PlaneWave(spec.microscope.energy_eV).multislice(Potential(atoms, **_settings(spec)))
+
+
+def independent_columns(spec: ExperimentSpec, atoms: Atoms, columns, full) -> Figure:
+    """Fig 4.4: ``atoms`` (at the zone axis, `run.zone_axis_model`) simulated whole (``full``,
+    its `_particle_exit_wave`) and as the independent-column sum ψ0 + Σ_i ψ_s,i (Eq 4.5) over
+    its ``columns``: exit-wave phase and the image at the spec's defocus nearest 8.5 nm, each
+    with the difference and its relative size."""
+    from atomscope.experiments.column_model import independent_column_wave
+    from atomscope.experiments.run import spec_lens
+    from atomscope.images import pixel_extent
+
     m = spec.microscope
     alone = len(atoms) - sum(len(members) for members in columns.members)
-    settings = {"sampling": m.simulation_sampling_A, "slice_thickness": m.slice_thickness_A}
-    full = PlaneWave(m.energy_eV).multislice(Potential(atoms, **settings))
-    summed = independent_column_wave(atoms, columns, energy=m.energy_eV, **settings)
+    summed = independent_column_wave(atoms, columns, energy=m.energy_eV, **_settings(spec))
     defocus = _nearest_defocus(spec)
     lens = spec_lens(spec, defocus)
     phase = np.angle(full.array)
@@ -482,27 +492,24 @@ def column_influence(spec: ExperimentSpec, height: int) -> Figure:
     return fig
 
 
-def images_vs_dose(spec: ExperimentSpec, atoms: Atoms) -> Figure:
-    """Fig 4.10a: ``atoms`` (at the zone axis) imaged at the spec's defocus nearest 8.5 nm through
-    its camera (MTF, Poisson noise) at each of the spec's samplings (rows) and doses (columns),
-    one noise realisation each, all on the grey levels of the noise-free image."""
+def images_vs_dose(spec: ExperimentSpec, wave) -> Figure:
+    """Fig 4.10a: a particle's exit ``wave`` (`_particle_exit_wave`) imaged at the spec's defocus
+    nearest 8.5 nm through its camera (MTF, Poisson noise) at each of the spec's samplings
+    (rows) and doses (columns), one noise realisation each, all on the grey levels of the
+    noise-free image."""
     from atomscope.detection.camera import Camera
     from atomscope.detection.mtf import MTF
     from atomscope.experiments.run import spec_lens
     from atomscope.images import pixel_extent
-    from atomscope.potentials.projected import Potential
-    from atomscope.waves.plane import PlaneWave
 
     m, sweep = spec.microscope, spec.sweep
-    settings = {"sampling": m.simulation_sampling_A, "slice_thickness": m.slice_thickness_A}
-    wave = PlaneWave(m.energy_eV).multislice(Potential(atoms, **settings))
     defocus = _nearest_defocus(spec)
     image = spec_lens(spec, defocus).image(wave)
     mtf = MTF("rational", *m.mtf)
     rng = np.random.default_rng(spec.seed)
     samplings, doses = list(sweep.sampling_A), list(sweep.dose)
     fig = Figure(figsize=(2.4 * len(doses) + 0.4, 2.5 * len(samplings) + 0.3))
-    axes = np.atleast_2d(fig.subplots(len(samplings), len(doses), squeeze=False))
+    axes = fig.subplots(len(samplings), len(doses), squeeze=False)
     for row, sampling in zip(axes, samplings, strict=True):
         clean = Camera(sampling, None, mtf).detect(image)
         low, high = np.percentile(clean.array, [0.5, 99.5])
@@ -512,9 +519,7 @@ def images_vs_dose(spec: ExperimentSpec, atoms: Atoms) -> Figure:
             # counts per pixel back to the noise-free image's scale: N = D δ² I (Eq 2.22)
             shown = counts.array / (dose * np.prod(counts.sampling))
             ax.imshow(shown.T, origin="lower", extent=extent, cmap="gray", vmin=low, vmax=high)
-            ax.set_title(f"{dose:g} e⁻/Å², {sampling:g} Å/px", fontsize=8)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            _column_map_panel(ax, f"{dose:g} e⁻/Å², {sampling:g} Å/px")
     fig.suptitle(f"Δf {defocus / 10:g} nm (Fig 4.10a)", fontsize=9)
     return fig
 
@@ -529,10 +534,11 @@ def column_model_figures(spec: ExperimentSpec, particle: Atoms) -> dict[str, Fig
     atoms = zone_axis_model(spec, particle)
     columns = projected_columns(atoms, tolerance=COLUMN_TOLERANCE)
     height = int(np.median([len(members) for members in columns.members]))
+    wave = _particle_exit_wave(spec, atoms)  # simulated once for Figs 4.4 and 4.10
     return {
-        "independent_columns.png": independent_columns(spec, atoms, columns),
+        "independent_columns.png": independent_columns(spec, atoms, columns, wave),
         "radius_of_influence.png": column_influence(spec, height),
-        "images_vs_dose.png": images_vs_dose(spec, atoms),
+        "images_vs_dose.png": images_vs_dose(spec, wave),
     }
 
 
