@@ -27,6 +27,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "synthetic_series": [
             "HoppingScene",
             "hopping_edge",
+            "hopping_particle",
             "hopping_occupancy",
             "simulate_series",
         ],

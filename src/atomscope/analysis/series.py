@@ -11,6 +11,9 @@ The pipeline, `analyse_series`:
    likely path whose steps stay within ``max_step`` (`measure_drift`);
 2. sites — peaks of the drift-corrected mean image: a site occupied in a fraction of the frames
    still shows in the mean of hundreds, where a single low-dose frame shows nothing;
+   With a recognition model (``model``), each aligned frame is replaced by the network's
+   probability that a pixel lies in an atom (`Recognizer.atom_probability`) before the sites and
+   their signals are taken, so the sites are where the model finds atoms over the frames;
 3. occupancy — each site's signal (Gaussian-weighted intensity around it) over the frames is
    explained by a two-state hidden Markov model with Gaussian emissions (Baum–Welch, then
    Viterbi; Rabiner, Proc. IEEE 77 (1989) 257), kept only when it beats one state by the
@@ -41,6 +44,8 @@ __all__ = [
     "analyse_series",
     "measure_drift",
     "occupancy_from_signals",
+    "orient_states",
+    "series_model",
     "shift_frames",
     "site_signals",
 ]
@@ -214,10 +219,31 @@ def measure_drift(
 
 
 def site_signals(
-    frames: np.ndarray, sites: np.ndarray, sampling: tuple[float, float], width: float
+    frames: np.ndarray,
+    sites: np.ndarray,
+    sampling: tuple[float, float],
+    width: float,
+    profile: str = "gaussian",
 ) -> np.ndarray:
-    """Gaussian-weighted intensity (t, m) of drift-corrected ``frames`` [t, x, y] around each
-    site (m, 2) [Å]: Σ I(r) exp(−|r − s|²/(2 w²)) over pixels within 3 w, ``width`` w [Å]."""
+    """Weighted intensity (t, m) of drift-corrected ``frames`` [t, x, y] around each site
+    (m, 2) [Å] over the pixels within 3 w, ``width`` w [Å].
+
+    ``profile="gaussian"``: weights exp(−r²/(2w²)), the site's integrated intensity.
+    ``profile="peak"``: weights (2 − r²/w²) exp(−r²/(2w²)), minus the Laplacian of that
+    Gaussian: zero on a flat or linearly varying background, positive on a bright peak at the
+    site and negative on a dark one, whatever the level around it.
+
+    Examples
+    --------
+    >>> x = np.arange(40) * 0.1
+    >>> peak = np.exp(-((x[:, None] - 2) ** 2 + (x[None, :] - 2) ** 2) / 0.1)
+    >>> frames = np.stack([5 + peak, 5 - peak, np.full((40, 40), 5.0)])
+    >>> signals = site_signals(frames, np.array([[2.0, 2.0]]), (0.1, 0.1), 0.5, "peak")[:, 0]
+    >>> bool(signals[0] > 0 > signals[1]), round(abs(float(signals[2])), 9)
+    (True, 0.0)
+    """
+    if profile not in ("gaussian", "peak"):
+        raise ValueError(f"profile must be 'gaussian' or 'peak', got {profile!r}")
     pixel = np.asarray(sampling)
     radius = np.ceil(3 * width / pixel).astype(int)
     offsets = np.stack(
@@ -228,10 +254,42 @@ def site_signals(
         centre = np.round(site).astype(int)
         points = centre + offsets
         distance2 = np.sum(((points - site) * pixel) ** 2, axis=1)
-        weights = np.exp(-distance2 / (2 * width**2))
-        ix, iy = (points % np.array(frames.shape[1:])).T  # periodic frames wrap
+        inside = distance2 <= (3 * width) ** 2
+        weights = np.exp(-distance2[inside] / (2 * width**2))
+        if profile == "peak":
+            weights *= 2 - distance2[inside] / width**2
+            weights -= weights.mean()  # exactly zero on a flat background
+        ix, iy = (points[inside] % np.array(frames.shape[1:])).T  # periodic frames wrap
         signals[:, j] = frames[:, ix, iy] @ weights
     return signals
+
+
+def orient_states(
+    occupancy: np.ndarray, peak_signals: np.ndarray, bright_atoms: bool = True
+) -> np.ndarray:
+    """``occupancy`` (t, m) with the two states of a flipping site swapped where the frames it
+    calls occupied show less of an atom's peak at the site than those it calls empty.
+
+    Which of a site's two signal levels is the atom cannot be read from its integrated
+    intensity alone: at a particle's surface the lens's fringes can make the region around an
+    atom darker although the atom itself is a bright peak. ``peak_signals`` (`site_signals`
+    with ``profile="peak"``) are blind to the level around the site.
+
+    Examples
+    --------
+    >>> occupancy = np.array([[True], [False], [True]])
+    >>> orient_states(occupancy, np.array([[0.1], [2.0], [0.0]]))[:, 0].tolist()
+    [False, True, False]
+    """
+    sign = 1.0 if bright_atoms else -1.0
+    oriented = occupancy.copy()
+    both = oriented.any(axis=0) & (~oriented).any(axis=0)
+    for j in np.flatnonzero(both):
+        on = peak_signals[oriented[:, j], j].mean()
+        off = peak_signals[~oriented[:, j], j].mean()
+        if sign * (on - off) < 0:
+            oriented[:, j] = ~oriented[:, j]
+    return oriented
 
 
 def _gaussian_log(values: np.ndarray, means: np.ndarray, variance: np.ndarray) -> np.ndarray:
@@ -331,28 +389,41 @@ def occupancy_from_signals(
     nearer to the typical occupied level of the two-state sites than to ``empty_level`` (with no
     two-state site: beyond 4 noise σ of it in the atom's direction).
     """
+    return _occupancy_and_gain(signals, empty_level, bright_atoms)[0]
+
+
+def _occupancy_and_gain(signals: np.ndarray, empty_level, bright_atoms: bool):
+    """`occupancy_from_signals` and each site's log-likelihood gain (m,) of two states over one
+    Gaussian (scale-free: comparable between different signals of the same site)."""
     sign = 1.0 if bright_atoms else -1.0
     steps, count = signals.shape
     occupancy = np.zeros((steps, count), dtype=bool)
     oriented = sign * np.asarray(signals, dtype=float)
-    paths, means, two_state, _, _ = _two_state_hmm(oriented)
-    variance = np.maximum(oriented.var(axis=0), 1e-12)
-    one_state = -0.5 * steps * (np.log(2 * np.pi * variance) + 1)  # Gaussian ML log-likelihood
+    paths, means, gain = _two_state_evidence(oriented)
     # BIC: the two-state model has 4 more free parameters (a mean, 2 transitions, 1 start)
-    flips = (2 * (two_state - one_state) > 4 * np.log(steps)) & paths.any(0) & (~paths).any(0)
+    flips = (2 * gain > 4 * np.log(steps)) & paths.any(0) & (~paths).any(0)
     occupancy[:, flips] = paths[:, flips]
     occupied_levels = means[flips, 1].tolist()
     single = np.flatnonzero(~flips)
-    empty = sign * empty_level
+    empty = sign * np.broadcast_to(np.asarray(empty_level, dtype=float), (count,))
     for j in single:
         level = sign * signals[:, j].mean()
         if occupied_levels:
             typical = float(np.median(occupied_levels))
-            occupancy[:, j] = abs(level - typical) < abs(level - empty)
+            occupancy[:, j] = abs(level - typical) < abs(level - empty[j])
         else:
             sigma = float(np.std(sign * signals[:, j]))
-            occupancy[:, j] = level - empty > 4 * sigma
-    return occupancy
+            occupancy[:, j] = level - empty[j] > 4 * sigma
+    return occupancy, gain
+
+
+def _two_state_evidence(signals: np.ndarray):
+    """`_two_state_hmm`'s paths (T, m) and means (m, 2), and each site's log-likelihood gain
+    (m,) of two states over one Gaussian."""
+    paths, means, two_state, _, _ = _two_state_hmm(signals)
+    variance = np.maximum(signals.var(axis=0), 1e-12)
+    one_state = -0.5 * len(signals) * (np.log(2 * np.pi * variance) + 1)  # Gaussian ML
+    return paths, means, two_state - one_state
 
 
 def _matched_filter_pass(aligned, sites, sampling, spacing, signals, occupancy):
@@ -451,6 +522,43 @@ class SeriesResult:
         }
 
 
+def series_model(model, sampling: float | tuple[float, float]):
+    """None for ``"peaks"``, else the single-image `Recognizer` that ``model`` names (a
+    `ValueError` naming ``model`` for an unknown name, a focal-series model, or non-square
+    ``sampling`` [Å]).
+
+    Examples
+    --------
+    >>> series_model("peaks", 0.1) is None, series_model("gold", 0.1).in_channels
+    (True, 1)
+    """
+    if isinstance(model, str) and model == "peaks":
+        return None
+    sampling = check_pair("sampling", sampling)
+    from atomscope.learning.infer import Recognizer
+
+    try:
+        recognizer = Recognizer.resolve(model)
+    except ValueError as error:
+        raise ValueError(f"model: {error} (or 'peaks' for the intensity itself)") from None
+    if recognizer.in_channels != 1:
+        raise ValueError(
+            f"model {model!r} takes {recognizer.in_channels} images (a focal series) per "
+            "prediction; a series needs a single-image model such as 'gold' or 'graphene'"
+        )
+    if sampling[0] != sampling[1]:
+        raise ValueError(f"model {model!r} needs square pixels, got sampling {sampling} Å")
+    return recognizer
+
+
+def _atom_probability_frames(recognizer, frames, sampling, progress: bool) -> np.ndarray:
+    """The model's atom probability (t, x, y) in every frame (`Recognizer.atom_probability`)."""
+    probability = np.empty(frames.shape, dtype=np.float32)
+    for t in tqdm(range(len(frames)), desc="atoms", disable=not progress):
+        probability[t] = recognizer.atom_probability(frames[t], sampling[0])
+    return probability
+
+
 def analyse_series(
     frames: Any,
     sampling: float | tuple[float, float],
@@ -458,6 +566,7 @@ def analyse_series(
     bright_atoms: bool = True,
     max_step: float | None = None,
     threshold: float = 0.05,
+    model: Any = "peaks",
     progress: bool = False,
 ) -> SeriesResult:
     """Drift, sites and per-site occupancy of an image series (see the module notes).
@@ -479,6 +588,11 @@ def analyse_series(
         a search reaching half the column period can lock onto the next column.
     threshold
         Site peak height in the mean image, fraction of its range above its minimum.
+    model
+        ``"peaks"`` (the intensity itself: STEM, or HRTEM with atoms of one contrast), or a
+        single-image recognition model — a shipped name (``"gold"``, ``"graphene"``), a
+        ``model.pt`` file or a `Recognizer` — whose atom probability in every aligned frame
+        replaces the intensity (atoms are then bright whatever ``bright_atoms`` says).
     progress
         Progress bars.
 
@@ -512,11 +626,18 @@ def analyse_series(
             f"{frames.shape[1]}×{frames.shape[2]}): check --sampling and --spacing"
         )
     max_step = 0.45 * spacing if max_step is None else check_positive("max_step", max_step)
+    recognizer = series_model(model, sampling)
     drift = measure_drift(frames, sampling, max_step, progress)
     aligned = shift_frames(frames, -drift, sampling)
     mean = aligned.mean(axis=0)
+    if recognizer is not None:
+        aligned = _atom_probability_frames(recognizer, aligned, sampling, progress)
+        bright_atoms = True
+        mean_signal = aligned.mean(axis=0)
+    else:
+        mean_signal = mean
     blur = spacing / 8 / pixel
-    smooth = ndimage.gaussian_filter(mean, blur, mode="wrap")
+    smooth = ndimage.gaussian_filter(mean_signal, blur, mode="wrap")
     # sites: peaks of the mean image, and of the temporal spread, where a site that is rarely
     # occupied (faint in the mean) flips
     spread = ndimage.gaussian_filter(aligned.std(axis=0), blur, mode="wrap")
@@ -535,9 +656,16 @@ def analyse_series(
     signals = site_signals(aligned, sites, sampling, width)
     # the signal of an empty site: the same weights over the quietest part of the mean image
     background = np.quantile(smooth, 0.05 if bright_atoms else 0.95)
-    flat = np.full((1, *mean.shape), background)
+    flat = np.full((1, *mean_signal.shape), background)
     empty_level = float(site_signals(flat, sites[:1], sampling, width)[0, 0]) if len(sites) else 0.0
-    occupancy = occupancy_from_signals(signals, empty_level, bright_atoms)
+    occupancy, gain = _occupancy_and_gain(signals, empty_level, bright_atoms)
+    # the peak signal where its two states stand out more: at a particle's surface the lens's
+    # fringes can move the level around a site with its atom and cancel the integrated contrast
+    peaks = site_signals(aligned, sites, sampling, width, profile="peak")
+    by_peak, peak_gain = _occupancy_and_gain(peaks, 0.0, bright_atoms)
+    clearer = (peak_gain > gain) & by_peak.any(axis=0) & (~by_peak).any(axis=0)
+    occupancy[:, clearer], signals[:, clearer] = by_peak[:, clearer], peaks[:, clearer]
+    occupancy = orient_states(occupancy, peaks, bright_atoms)
     signals, occupancy, probability, flips = _matched_filter_pass(
         aligned, sites, sampling, spacing, signals, occupancy
     )
@@ -550,5 +678,10 @@ def analyse_series(
         mean_image=mean,
         signals=signals,
         sampling=sampling,
-        settings={"spacing": spacing, "bright_atoms": bright_atoms, "max_step": max_step},
+        settings={
+            "spacing": spacing,
+            "bright_atoms": bright_atoms,
+            "max_step": max_step,
+            "model": "peaks" if recognizer is None else recognizer.metadata.get("name", str(model)),
+        },
     )

@@ -14,9 +14,20 @@ from tqdm.auto import tqdm
 
 from atomscope.analysis.series import shift_frames
 from atomscope.core.rng import as_generator
-from atomscope.core.validate import check_finite_array, check_positive, check_range
+from atomscope.core.validate import (
+    check_finite_array,
+    check_positive,
+    check_positive_int,
+    check_range,
+)
 
-__all__ = ["HoppingScene", "hopping_edge", "hopping_occupancy", "simulate_series"]
+__all__ = [
+    "HoppingScene",
+    "hopping_edge",
+    "hopping_occupancy",
+    "hopping_particle",
+    "simulate_series",
+]
 
 
 def hopping_occupancy(
@@ -121,6 +132,48 @@ def hopping_edge(
         trajectory.append(atoms)
     drift = np.cumsum(generator.uniform(-step, step, (frames, 2)), axis=0)
     return HoppingScene(columns, occupancy, trajectory, drift - drift[0])
+
+
+def hopping_particle(
+    frames: int,
+    size: int = 400,
+    hopping: int = 8,
+    step: float = 0.3,
+    extent: float = 36.0,
+    rng: int | np.random.Generator | None = None,
+) -> HoppingScene:
+    """A Wulff Au particle of about ``size`` atoms on ⟨110⟩ (surface energies {111} : {100} :
+    {110} = 1 : 1.1 : 1.3) in a periodic ``extent`` × ``extent`` [Å] cell, whose ``hopping``
+    outermost columns (all their atoms at once) come and go with per-frame probabilities drawn
+    from U(0.05, 0.3), and a random-walk drift with steps U(−``step``, ``step``) [Å] per axis:
+    the seed's scene of a particle's surface seen in a video (§6.4.3).
+
+    Examples
+    --------
+    >>> scene = hopping_particle(frames=4, size=100, hopping=3, rng=0)
+    >>> scene.columns.shape, scene.occupancy.shape, len(scene.trajectory)
+    ((3, 2), (4, 3), 4)
+    """
+    from atomscope.structures import center, orient, projected_columns, wulff_particle
+
+    generator = as_generator(rng)
+    particle = wulff_particle("Au", [(1, 1, 1), (1, 0, 0), (1, 1, 0)], [1.0, 1.1, 1.3], size)
+    particle = orient(particle, (1, 1, 0), in_plane=float(generator.uniform(0, 360)))
+    thickness = float(np.ptp(particle.positions[:, 2])) + 4.0
+    atoms = center(particle, cell=(extent, extent, thickness))
+    columns = projected_columns(atoms, (0, 0, 1), tolerance=0.5)
+    radius = np.linalg.norm(columns.positions - columns.positions.mean(axis=0), axis=1)
+    chosen = np.argsort(-radius)[: check_positive_int("hopping", hopping)]
+    appear = generator.uniform(0.05, 0.3, len(chosen))
+    vanish = generator.uniform(0.05, 0.3, len(chosen))
+    occupancy = hopping_occupancy(frames, appear, vanish, generator)
+    trajectory = []
+    for state in occupancy:
+        gone = [columns.members[j] for j, on in zip(chosen, state, strict=True) if not on]
+        keep = np.setdiff1d(np.arange(len(atoms)), np.concatenate([[], *gone]).astype(int))
+        trajectory.append(atoms[keep])
+    drift = np.cumsum(generator.uniform(-step, step, (frames, 2)), axis=0)
+    return HoppingScene(columns.positions[chosen], occupancy, trajectory, drift - drift[0])
 
 
 def simulate_series(

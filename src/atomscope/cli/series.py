@@ -17,6 +17,7 @@ def _series(args: argparse.Namespace) -> None:
         spacing=args.spacing,
         bright_atoms=not args.dark_atoms,
         max_step=args.max_step,
+        model=args.model,
         name=inputs_name(args.stack),
     )
     print(
@@ -42,6 +43,12 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     add_sampling_option(parser)
     parser.add_argument(
         "--spacing", type=float, default=2.0, help="nearest distance between two sites [Å]"
+    )
+    parser.add_argument(
+        "--model",
+        default="peaks",
+        help="how atoms are recognised in each frame: 'peaks' (the intensity itself, default), "
+        "a shipped single-image model ('gold', 'graphene') or a model.pt file",
     )
     parser.add_argument(
         "--dark-atoms", action="store_true", help="atoms are darker than their surroundings"

@@ -59,14 +59,14 @@ def run_count(
     from atomscope.core.memory import check_and_report
     from atomscope.images import Images
     from atomscope.io import write_npz
-    from atomscope.jobs.recognize import _recognizer
+    from atomscope.learning.infer import Recognizer
     from atomscope.outputs import claim_outputs, staged_outputs
     from atomscope.plot import counts_figure, save_figure
     from atomscope.summary import write_summary
 
     started = time.perf_counter()
     out = Path(out)
-    recognizer = _recognizer(model)
+    recognizer = Recognizer.resolve(model)
     if recognizer.atoms_per_class is None:
         raise ValueError(
             f"--model {model!r} does not count atoms (no atoms per class); use a counting "

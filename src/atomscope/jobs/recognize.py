@@ -19,16 +19,6 @@ import numpy as np
 BRIGHT_ATOM_MODELS = ("gold",)
 
 
-def _recognizer(model):
-    from atomscope.learning.infer import Recognizer
-
-    if isinstance(model, Recognizer):
-        return model
-    if Path(model).suffix == ".pt" or Path(model).is_file():
-        return Recognizer.load(model)
-    return Recognizer.pretrained(model)
-
-
 def _write_csv(path: Path, result, class_names, sampling) -> None:
     """Positions [Å] and in pixels of the input image (of pixel size ``sampling`` [Å])."""
     from atomscope.outputs import atomic_output
@@ -87,7 +77,9 @@ def run_recognize(
     stem = Path(name).stem
     outputs = [f"{stem}_atoms.csv", f"{stem}_atoms.npz", f"{stem}_atoms.png", "summary.json"]
     claim_outputs(out, "recognize", outputs)
-    recognizer = _recognizer(model)
+    from atomscope.learning.infer import Recognizer
+
+    recognizer = Recognizer.resolve(model)
     model_name = recognizer.metadata.get("name", str(model))
     nx, ny = image.shape[-2:]
     check_and_report(

@@ -54,6 +54,7 @@ def run_series(
     spacing: float = 2.0,
     bright_atoms: bool = True,
     max_step: float | None = None,
+    model="peaks",
     name: str = "series",
     progress: bool = True,
 ) -> dict:
@@ -68,7 +69,7 @@ def run_series(
         `Images` stack [t, x, y] with its pixel size [Å] (counts).
     out
         Output directory; only files an earlier ``series`` run wrote are replaced.
-    spacing, bright_atoms, max_step
+    spacing, bright_atoms, max_step, model
         As `analyse_series`.
     name
         The series' name for the summary.
@@ -83,7 +84,7 @@ def run_series(
     started = time.perf_counter()
     arguments = {key: value for key, value in locals().items() if key not in ("frames", "started")}
     from atomscope import io, plot
-    from atomscope.analysis.series import analyse_series, shift_frames
+    from atomscope.analysis.series import analyse_series, series_model, shift_frames
     from atomscope.core.memory import check_and_report
     from atomscope.outputs import check_output_directory, claim_outputs, staged_outputs
     from atomscope.summary import write_summary
@@ -92,6 +93,7 @@ def run_series(
         raise ValueError(
             f"the series must be a stack of at least 2 frames [t, x, y], got shape {frames.shape}"
         )
+    model = series_model(model, frames.sampling) or "peaks"  # refused before any work
     out = check_output_directory(out)
     claim_outputs(out, "series", SERIES_OUTPUTS)
     check_and_report(
@@ -100,7 +102,13 @@ def run_series(
         "analyse fewer frames (a subset of the files) or bin the frames",
     )
     result = analyse_series(
-        frames.array, frames.sampling, spacing, bright_atoms, max_step, progress=progress
+        frames.array,
+        frames.sampling,
+        spacing,
+        bright_atoms,
+        max_step,
+        model=model,
+        progress=progress,
     )
     with staged_outputs(out, "series") as stage:
         _write_sites(stage / "sites.csv", result)
@@ -124,6 +132,7 @@ def run_series(
             "frame_shape": list(frames.array.shape[1:]),
             "sampling_A": frames.sampling,
             "sampling_source": frames.sampling_source,
+            "model": result.settings["model"],
             "num_sites": len(result.site_positions),
             "num_flipping_sites": int(np.sum(result.events > 0)),
             "mean_occurrence_of_flipping_sites": float(result.occurrence[result.events > 0].mean())

@@ -483,6 +483,27 @@ class Recognizer:
             warnings.warn(f"the {name!r} model {UNVALIDATED_MODELS[name]}", stacklevel=2)
         return cls.load(WEIGHTS / f"{name}.pt")
 
+    @classmethod
+    def resolve(cls, model) -> Recognizer:
+        """``model`` itself if a `Recognizer`, else a ``.pt`` file (`load`) or a shipped
+        model's name (`pretrained`).
+
+        Examples
+        --------
+        >>> Recognizer.resolve("graphene").class_names == Recognizer.pretrained("graphene").class_names
+        True
+        """
+        if isinstance(model, cls):
+            return model
+        if not isinstance(model, (str, os.PathLike)):
+            raise ValueError(
+                f"model must be a shipped model's name, a model.pt file or a Recognizer, got "
+                f"{type(model).__name__}"
+            )
+        if Path(model).suffix == ".pt" or Path(model).is_file():
+            return cls.load(model)
+        return cls.pretrained(str(model))
+
     def _prepare(self, image, sampling: float) -> tuple[np.ndarray, float]:
         array = check_image_stack("image", image)
         if len(array) != self.in_channels:
@@ -611,6 +632,30 @@ class Recognizer:
                     out[:, a : a + cores[0], b : b + cores[1]] = maps[centre]
                 bar.update(len(chunk))
         return out[:, : shape[0], : shape[1]]
+
+    def atom_probability(self, image, sampling: float) -> np.ndarray:
+        """Probability 1 − P₀ that each pixel lies in an atom (the network's output before the
+        segmentation), on the pixel grid of ``image`` [x, y] (resampled back when the model
+        resampled the image to its training pixel size).
+
+        Examples
+        --------
+        >>> image = np.random.default_rng(0).normal(size=(64, 48))
+        >>> atoms = Recognizer.pretrained("gold").atom_probability(image, sampling=0.1)
+        >>> atoms.shape, bool(0 <= atoms.min() and atoms.max() <= 1)
+        ((64, 48), True)
+        """
+        sampling = check_positive("sampling", sampling)
+        limit_torch()  # the thread policy (atomscope.core.threads)
+        array, used = self._prepare(image, sampling)
+        normalised = normalize_input(array, self.normalization, self.lcn_sigma, used)
+        atoms = 1.0 - self.probability_maps(normalised)[0]
+        shape = np.shape(image)[-2:]
+        if atoms.shape != shape:
+            atoms = ndimage.zoom(
+                atoms, np.divide(shape, atoms.shape), order=1, grid_mode=True, mode="nearest"
+            )
+        return np.clip(atoms, 0.0, 1.0).astype(np.float32)
 
     def memory_estimate(self, shape: tuple[int, ...], sampling: float) -> int:
         """Bytes `predict` adds to the process for an image of ``shape`` at ``sampling`` [Å] [B].
