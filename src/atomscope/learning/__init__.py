@@ -16,6 +16,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "generate",
             "truth_maps",
         ],
+        "column_counter": ["ColumnCounter", "PatchGeometry", "column_patches", "vacuum_relative"],
         "confidence": ["mirror_agreement"],
         "curriculum": [
             "CurriculumLog",
@@ -46,6 +47,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "read_ranges",
         ],
         "train": ["TrainConfig", "train"],
+        "train_counter": ["train_column_counter"],
         "validate": [
             "counting_evaluation_microscope",
             "evaluate",

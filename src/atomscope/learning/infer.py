@@ -288,7 +288,9 @@ class Recognizer:
         sampling_range: tuple[float, float],
         lcn_sigma: float,
         metadata: dict[str, Any] | None = None,
+        column_counter=None,
     ):
+        from atomscope.learning.column_counter import ColumnCounter
         from atomscope.learning.model import FusionNet
 
         if not isinstance(model, FusionNet):
@@ -332,6 +334,23 @@ class Recognizer:
                     f"metadata focal_series has {length} images; the model takes "
                     f"{model.in_channels}"
                 )
+        if column_counter is not None:
+            if not isinstance(column_counter, ColumnCounter):
+                raise TypeError(
+                    f"column_counter must be a ColumnCounter, got {type(column_counter).__name__}"
+                )
+            if atoms is None or not np.array_equal(column_counter.atoms_per_class, atoms):
+                raise ValueError(
+                    "column_counter must count the model's classes (metadata atoms_per_class "
+                    f"{None if atoms is None else atoms.tolist()}), got "
+                    f"{column_counter.atoms_per_class.tolist()}"
+                )
+            if column_counter.in_images != model.in_channels:
+                raise ValueError(
+                    f"column_counter takes {column_counter.in_images} images; the model takes "
+                    f"{model.in_channels}"
+                )
+        self.column_counter = column_counter
         self.normalization = self.metadata.get("normalization", "lcn")
         if self.normalization not in NORMALIZATIONS:
             raise ValueError(
@@ -389,7 +408,10 @@ class Recognizer:
             for key, value in self.model.state_dict().items()
         }
         tmp = path.with_name(f".{path.name}.tmp")
-        torch.save({"format": FORMAT, "state_dict": state, "config": self._config()}, tmp)
+        content = {"format": FORMAT, "state_dict": state, "config": self._config()}
+        if self.column_counter is not None:
+            content["column_counter"] = self.column_counter.state(half)
+        torch.save(content, tmp)
         os.replace(tmp, path)
         return path
 
@@ -456,12 +478,18 @@ class Recognizer:
             sampling_range = config["sampling_range"]
             if not isinstance(sampling_range, (list, tuple)) or len(sampling_range) != 2:
                 raise ValueError(f"sampling_range must be (low, high) [Å], got {sampling_range!r}")
+            counter = content.get("column_counter")
+            if counter is not None:
+                from atomscope.learning.column_counter import ColumnCounter
+
+                counter = ColumnCounter.from_state(counter, "its column_counter")
             recognizer = cls(
                 model,
                 config["class_names"],
                 tuple(sampling_range),
                 config["lcn_sigma"],
                 config["metadata"],
+                counter,
             )
             if "threshold" in recognizer.metadata:
                 check_range("metadata threshold", recognizer.metadata["threshold"], 0.0, 1.0)
@@ -741,24 +769,41 @@ class Recognizer:
         maps = self.probability_maps(normalised, tile, overlap, batch, progress)
         positions, probabilities, scores = segment(maps, sampling, epsilon)
         keep = scores >= threshold  # Eq 6.16
+        positions, probabilities, scores = positions[keep], probabilities[keep], scores[keep]
         atoms = self.atoms_per_class
+        if self.column_counter is not None:
+            probabilities = self._column_probabilities(array, sampling, positions, probabilities)
         agreement = None
         if confidence:
             agreement = self._mirror_agreement(
-                normalised, positions[keep], sampling, threshold, epsilon, tile, overlap, batch
+                normalised, positions, sampling, threshold, epsilon, tile, overlap, batch
             )
         return Recognition(
-            positions[keep],
-            probabilities[keep],
-            scores[keep],
+            positions,
+            probabilities,
+            scores,
             maps,
             array[0],
             sampling,
             self.class_names,
             {"threshold": threshold, "epsilon": epsilon},
-            None if atoms is None else atoms[probabilities[keep].argmax(axis=1)],
+            None if atoms is None else atoms[probabilities.argmax(axis=1)],
             agreement,
         )
+
+    def _column_probabilities(self, images, sampling, positions, segment_probabilities):
+        """The column counter's class probabilities of the columns at ``positions``; with
+        fewer columns than it normalises over, the segments' own (Eq 6.14), with a warning."""
+        from atomscope.learning.column_counter import MIN_COLUMNS
+
+        if 0 < len(positions) < MIN_COLUMNS:
+            warnings.warn(
+                f"only {len(positions)} columns found (the column counter needs {MIN_COLUMNS}); "
+                "their counts are the segmentation's, which counts poorly (see the model card)",
+                stacklevel=3,
+            )
+            return segment_probabilities
+        return self.column_counter.predict(images, sampling, positions)[1]
 
     def _mirror_agreement(self, normalised, positions, sampling, threshold, epsilon, *tiling):
         """`mirror_agreement` of ``positions`` with this model's atoms in the mirror images."""
