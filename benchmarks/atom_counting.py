@@ -84,7 +84,11 @@ def main():
         recognizer, name = Recognizer.pretrained("gold-counting"), "shipped gold-counting"
     else:
         recognizer, name = Recognizer.load(args.model), args.model
-    print(f"model {name}: {recognizer.metadata.get('iterations')} iterations")
+    counter = recognizer.column_counter
+    print(
+        f"model {name}: FusionNet {recognizer.metadata.get('iterations')} iterations, column "
+        f"counter {'none' if counter is None else counter.metadata.get('training')}"
+    )
     started = time.perf_counter()
     sets = {
         tilt: generate(

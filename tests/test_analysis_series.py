@@ -290,3 +290,20 @@ def test_series_command_refuses_an_unknown_model_without_writing(tmp_path, capsy
     assert main(["series", str(stack), "--model", "nonsense", "--out", str(out)]) == 2
     assert "no pretrained model 'nonsense'" in capsys.readouterr().err
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_the_drift_path_does_not_take_a_lattice_period_in_one_step():
+    # abTEM's frames of the slab at 3.1e2 e⁻/Å² (benchmarks/series_vs_abtem.py): the first pass
+    # stepped one projected period (2.04 Å) early on, every later frame followed, and the
+    # passes kept it (1.96 Å RMS): where the scene is the same a period away, the places of
+    # all later frames are about equally likely, and noise favoured the jump by a little
+    from atomscope.analysis.series import _most_likely_path
+
+    period = np.array([1.44, 1.44])
+    places = [np.zeros((1, 2))] + [np.stack([np.zeros(2), period])] * 20
+    scores = [np.zeros(1)] + [np.array([0.0, 0.5])] * 20  # the jump: 10 nats more in all
+    path = _most_likely_path(places, scores, max_step=2.1, step_sigma=0.3)
+    np.testing.assert_array_equal(path, 0.0)
+    # with the walk as wide as the period, the evidence decides
+    wide = _most_likely_path(places, scores, max_step=2.1, step_sigma=5.0)
+    np.testing.assert_allclose(wide[1:], np.broadcast_to(period, (20, 2)))

@@ -48,15 +48,6 @@ EPSILON = 0.995
 #: Overlap of the strips the watershed runs on in parallel [Å]: several basins (atoms) wide.
 STRIP_MARGIN = 6.0
 
-#: Shipped models that do not yet meet their targets, with what their model card measured: the
-#: warning `Recognizer.pretrained` gives when one is loaded.
-UNVALIDATED_MODELS = {
-    "gold-counting": (
-        "finds columns but does not count them yet: 18–20 % of held-out columns exact at "
-        "1e4–1e6 e⁻/Å² (issue #18 target: ≥ 90 %); see its model card"
-    ),
-}
-
 
 def _watershed(background, markers, inside, sampling: float, threads: int) -> np.ndarray:
     """Marker watershed of ``background`` within ``inside``, in ``threads`` overlapping strips
@@ -507,8 +498,6 @@ class Recognizer:
                 f"no pretrained model {name!r}; shipped models: {shipped or 'none yet'} "
                 "(train one with `atomscope train` and use Recognizer.load)"
             )
-        if name in UNVALIDATED_MODELS:
-            warnings.warn(f"the {name!r} model {UNVALIDATED_MODELS[name]}", stacklevel=2)
         return cls.load(WEIGHTS / f"{name}.pt")
 
     @classmethod
