@@ -271,17 +271,10 @@ class ColumnCounter:
     @classmethod
     def load(cls, path: str | os.PathLike) -> ColumnCounter:
         """Read a file written by `save` (``torch.load(weights_only=True)``)."""
-        import torch
+        from atomscope.learning.model import read_weights
 
-        path = Path(path)
         name = f"column counter file {str(path)!r}"
-        if not path.is_file():
-            raise ValueError(f"{name} does not exist")
-        try:
-            content = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # torch raises many types for damaged files
-            raise ValueError(f"{name} could not be read: {error}") from None
-        return cls.from_state(content, name)
+        return cls.from_state(read_weights(path, name), name)
 
     def logits(self, patches):
         """Network output (n, classes) for patches of the columns of one image (a tensor)."""

@@ -75,11 +75,6 @@ def _watershed(background, markers, inside, sampling: float, threads: int) -> np
         return np.concatenate(list(pool.map(strip, range(strips))))
 
 
-def _first_line(error: Exception) -> str:
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-
-
 def _weight_bytes(in_channels: int, num_classes: int, width: int, levels: int) -> int:
     """Float32 bytes of the conv weights of a `FusionNet` (biases and batch norms add a few
     numbers per channel): per level a conv, a residual block of three convs and a conv (3×3),
@@ -422,16 +417,11 @@ class Recognizer:
         """
         import torch
 
-        from atomscope.learning.model import FusionNet
+        from atomscope.learning.model import FusionNet, read_weights
 
         path = Path(path)
         name = f"model file {str(path)!r}"
-        if not path.is_file():
-            raise ValueError(f"{name} does not exist")
-        try:
-            content = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # torch raises many types for damaged files
-            raise ValueError(f"{name} could not be read: {_first_line(error)}") from None
+        content = read_weights(path, name)
         if not isinstance(content, dict) or content.get("format") != FORMAT:
             raise ValueError(f"{name} is not an atomscope recognizer ({FORMAT})")
         config, state = content.get("config"), content.get("state_dict")

@@ -10,11 +10,36 @@ is the background.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
 from atomscope.core.memory import check_memory
 from atomscope.core.validate import check_positive_int
+
+
+def read_weights(path, name: str):
+    """``torch.load(path, weights_only=True)`` on the CPU (no code runs from the file); a
+    ``ValueError`` naming ``name`` with the first line of the reason if the file is missing or
+    cannot be read.
+
+    Examples
+    --------
+    >>> read_weights("/no/such/model.pt", "model file 'x'")
+    Traceback (most recent call last):
+    ...
+    ValueError: model file 'x' does not exist
+    """
+    if not Path(path).is_file():
+        raise ValueError(f"{name} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for damaged files
+        lines = str(error).strip().splitlines()
+        reason = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+        raise ValueError(f"{name} could not be read: {reason}") from None
+
 
 LEVELS = 4
 """Resolution levels of `FusionNet` (feature maps ``width`` × 1, 2, 4, 8)."""
