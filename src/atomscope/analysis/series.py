@@ -23,6 +23,7 @@ The pipeline, `analyse_series`:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -406,7 +407,9 @@ def _occupancy_and_gain(signals: np.ndarray, empty_level, bright_atoms: bool):
     steps, count = signals.shape
     occupancy = np.zeros((steps, count), dtype=bool)
     oriented = sign * np.asarray(signals, dtype=float)
-    paths, means, gain = _two_state_evidence(oriented)
+    paths, means, two_state, _, _ = _two_state_hmm(oriented)
+    variance = np.maximum(oriented.var(axis=0), 1e-12)
+    gain = two_state + 0.5 * steps * (np.log(2 * np.pi * variance) + 1)  # over one Gaussian
     # BIC: the two-state model has 4 more free parameters (a mean, 2 transitions, 1 start)
     flips = (2 * gain > 4 * np.log(steps)) & paths.any(0) & (~paths).any(0)
     occupancy[:, flips] = paths[:, flips]
@@ -422,15 +425,6 @@ def _occupancy_and_gain(signals: np.ndarray, empty_level, bright_atoms: bool):
             sigma = float(np.std(sign * signals[:, j]))
             occupancy[:, j] = level - empty[j] > 4 * sigma
     return occupancy, gain
-
-
-def _two_state_evidence(signals: np.ndarray):
-    """`_two_state_hmm`'s paths (T, m) and means (m, 2), and each site's log-likelihood gain
-    (m,) of two states over one Gaussian."""
-    paths, means, two_state, _, _ = _two_state_hmm(signals)
-    variance = np.maximum(signals.var(axis=0), 1e-12)
-    one_state = -0.5 * len(signals) * (np.log(2 * np.pi * variance) + 1)  # Gaussian ML
-    return paths, means, two_state - one_state
 
 
 def _matched_filter_pass(aligned, sites, sampling, spacing, signals, occupancy):
@@ -556,6 +550,15 @@ def series_model(model, sampling: float | tuple[float, float]):
     if sampling[0] != sampling[1]:
         raise ValueError(f"model {model!r} needs square pixels, got sampling {sampling} Å")
     return recognizer
+
+
+def _model_name(model, recognizer) -> str:
+    """How a summary names the series' model: the argument, or a Recognizer's own name."""
+    if recognizer is None:
+        return "peaks"
+    if isinstance(model, (str, os.PathLike)):
+        return str(model)
+    return str(recognizer.metadata.get("name", "a Recognizer"))
 
 
 def _atom_probability_frames(recognizer, frames, sampling, progress: bool) -> np.ndarray:
@@ -689,6 +692,6 @@ def analyse_series(
             "spacing": spacing,
             "bright_atoms": bright_atoms,
             "max_step": max_step,
-            "model": "peaks" if recognizer is None else recognizer.metadata.get("name", str(model)),
+            "model": _model_name(model, recognizer),
         },
     )

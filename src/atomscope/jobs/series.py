@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import time
 from pathlib import Path
 
@@ -93,7 +94,7 @@ def run_series(
         raise ValueError(
             f"the series must be a stack of at least 2 frames [t, x, y], got shape {frames.shape}"
         )
-    model = series_model(model, frames.sampling) or "peaks"  # refused before any work
+    recognizer = series_model(model, frames.sampling)  # refused before any work
     out = check_output_directory(out)
     claim_outputs(out, "series", SERIES_OUTPUTS)
     check_and_report(
@@ -107,7 +108,7 @@ def run_series(
         spacing,
         bright_atoms,
         max_step,
-        model=model,
+        model="peaks" if recognizer is None else recognizer,
         progress=progress,
     )
     with staged_outputs(out, "series") as stage:
@@ -132,7 +133,9 @@ def run_series(
             "frame_shape": list(frames.array.shape[1:]),
             "sampling_A": frames.sampling,
             "sampling_source": frames.sampling_source,
-            "model": result.settings["model"],
+            "model": str(model)
+            if isinstance(model, str | os.PathLike)
+            else result.settings["model"],
             "num_sites": len(result.site_positions),
             "num_flipping_sites": int(np.sum(result.events > 0)),
             "mean_occurrence_of_flipping_sites": float(result.occurrence[result.events > 0].mean())

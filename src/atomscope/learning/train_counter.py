@@ -81,6 +81,7 @@ def train_column_counter(
     """
     import torch
 
+    from atomscope.learning.data import STRUCTURE_PRESETS
     from atomscope.learning.randomize import GOLD_COUNTING_300KV, PRESET_FOCAL_SERIES
 
     iterations = check_positive_int("iterations", iterations)
@@ -92,7 +93,7 @@ def train_column_counter(
     out.mkdir(parents=True, exist_ok=True)
     ranges = replace(GOLD_COUNTING_300KV, brightness=(0, 0), contrast=(1, 1), gamma=(1, 1))
     series = PRESET_FOCAL_SERIES["gold-counting"]
-    atoms = np.array([int(name.split()[0].lstrip("≥")) for name in data.class_names])
+    atoms = np.array(STRUCTURE_PRESETS["gold-counting"]["atoms_per_class"])
     torch.manual_seed(seed)
     counter = init or ColumnCounter(atoms, series.num_images, width, geometry)
     counter.metadata = {
