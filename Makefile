@@ -11,13 +11,13 @@ SYSTEM_LIBS := libxc-dev libopenblas-dev
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -qq --upgrade pip
+	$(PY) -m pip install -qq torch==2.13.0
 	dpkg -s $(SYSTEM_LIBS) >/dev/null 2>&1 || (apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SYSTEM_LIBS))
 	# GPAW has no wheel and its C sources include C++ headers: built with g++ (~90 s)
-	CC=g++ $(PY) -m pip install -q "gpaw==26.7.0" "gpaw-data>=1.2.1"
-	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	CC=g++ $(PY) -m pip install -qq "gpaw==26.7.0" "gpaw-data>=1.2.1"
+	$(PY) -m pip install -qq -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -25,7 +25,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks examples docs
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=10
 
 # The documentation site: Sphinx + sphinx-gallery (every example executed, small sizes), then
 # headless Chromium checks that the pages render their figures. The docs extra has its own stamp
@@ -33,7 +33,7 @@ test: $(STAMP)
 DOCS_STAMP := $(VENV)/.docs-installed
 
 $(DOCS_STAMP): $(STAMP) pyproject.toml
-	$(PY) -m pip install -q -e ".[docs]"
+	$(PY) -m pip install -qq -e ".[docs]"
 	touch $(DOCS_STAMP)
 
 docs: $(DOCS_STAMP)
@@ -50,7 +50,7 @@ bench: $(STAMP) abtem-venv
 abtem-venv: .abtem-venv/.installed
 .abtem-venv/.installed:
 	$(PYTHON) -m venv .abtem-venv
-	.abtem-venv/bin/pip install -q abtem==1.0.11
+	.abtem-venv/bin/pip install -qq abtem==1.0.11
 	touch $@
 
 lint: $(STAMP)

@@ -253,9 +253,10 @@ def test_a_recognition_model_reads_every_frame(particle_frames):
     assert distance.max() < 0.3  # the model's sites: where it finds atoms over the frames
     truth = scene.occupancy.mean(axis=0)
     # less exact than the intensity (the network's atom probability saturates and spreads over
-    # neighbouring sites): measured 0–27.5 points, mean 8.8; answering 1/2 everywhere: mean 25
+    # neighbouring sites): measured 0–27.5 points (11 of 40 frames), mean 8.8; answering 1/2
+    # everywhere: mean 25. Two frames of margin for another CPU's float rounding in the network
     error = np.abs(result.occurrence[index] - truth)
-    assert error.mean() < 0.12 and error.max() < 0.3
+    assert error.mean() < 0.12 and error.max() < 0.33
     assert np.abs(0.5 - truth).mean() > 0.2
 
 

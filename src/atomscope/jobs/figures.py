@@ -12,6 +12,16 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
+import signal
+
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+# A SIGTERM handled by Python right after the fork (a job failing on bad input terminates its
+# helper within a millisecond) raised KeyboardInterrupt inside the interpreter's after-fork
+# hooks: threading's state in the child was left half rebuilt and the child hung on exit, or ran
+# on as a copy of the job. The signals are blocked across the fork and unblocked by `_serve`.
+
+STOP_TIMEOUT = 5.0
+"""Seconds [s] `FigureProcess.close` waits for a terminated helper before killing it."""
 
 
 def _function(name: str):
@@ -22,6 +32,12 @@ def _function(name: str):
 
 def _serve(connection, job_end) -> None:
     """The helper: import the plotting stack, then run the one drawing it is sent."""
+    # the fork has the job's handlers (the CLI turns SIGTERM into KeyboardInterrupt) with
+    # SIGTERM and SIGINT blocked since the fork (`_STOP_SIGNALS`): a SIGTERM from `close` kills
+    # it by the default action from here on, and one already sent is delivered on unblocking
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the job's to handle; it stops us
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     job_end.close()  # the fork's copy of the job's end: else closing it there never ends recv
     import atomscope.plot  # noqa: F401 - matplotlib loads while the parent computes
 
@@ -65,7 +81,11 @@ class FigureProcess:
             self._process = context.Process(
                 target=_serve, args=(child, self._connection), daemon=True
             )
-            self._process.start()
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+            try:
+                self._process.start()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             child.close()
 
     def draw(self, function: str, *args, **kwargs) -> None:
@@ -91,13 +111,17 @@ class FigureProcess:
 
     def close(self) -> None:
         """Stop the helper: after `wait` it has nothing left to do, and after an error or an
-        interrupt (also mid-drawing) nothing it does is kept."""
+        interrupt (also mid-drawing) nothing it does is kept. A helper that outlives
+        `STOP_TIMEOUT` after SIGTERM is killed: a job never waits for its figure's process."""
         if self._process is None:
             return
         self._connection.close()
         if self._process.is_alive():
             self._process.terminate()
-        self._process.join()
+        self._process.join(STOP_TIMEOUT)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
         self._process = None
 
     def __enter__(self) -> FigureProcess:
