@@ -12,8 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.fft
 from scipy import ndimage
 
+from atomscope.core.threads import threads
 from atomscope.core.validate import check_finite_array, check_positive, check_positive_int
 
 __all__ = ["correlation_peaks", "cross_power_peaks", "register_shift"]
@@ -103,7 +105,7 @@ def cross_power_peaks(
     if cross_power.ndim != 2:
         raise ValueError(f"cross_power must be a 2D spectrum, got shape {cross_power.shape}")
     max_shift, count, upsample = _search_settings(cross_power.shape, max_shift, count, upsample)
-    correlation = np.fft.ifft2(cross_power).real
+    correlation = scipy.fft.ifft2(cross_power, workers=threads()).real
     sx = np.fft.fftfreq(cross_power.shape[0], 1 / cross_power.shape[0])
     sy = np.fft.fftfreq(cross_power.shape[1], 1 / cross_power.shape[1])
     within = np.hypot(sx[:, None], sy[None, :]) <= max_shift

@@ -53,15 +53,18 @@ __all__ = [
 
 
 def _shift_ramp(shape: tuple[int, ...], shift_pixels: np.ndarray) -> np.ndarray:
-    """The Fourier factor [kx, ky] that moves an image of ``shape`` by ``shift_pixels`` (x, y)."""
-    kx = np.fft.fftfreq(shape[0])[:, None]
-    ky = np.fft.fftfreq(shape[1])[None, :]
-    return np.exp(-2j * np.pi * (kx * shift_pixels[0] + ky * shift_pixels[1]))
+    """The Fourier factor [kx, ky] that moves an image of ``shape`` by ``shift_pixels`` (x, y):
+    the outer product of one ramp per axis (a full-size complex exponential cost 12 ms of a
+    519² frame's 25 ms of drift measurement)."""
+    ramp_x = np.exp(-2j * np.pi * np.fft.fftfreq(shape[0]) * shift_pixels[0])
+    ramp_y = np.exp(-2j * np.pi * np.fft.fftfreq(shape[1]) * shift_pixels[1])
+    return ramp_x[:, None] * ramp_y[None, :]
 
 
 def _fourier_shift(frame: np.ndarray, shift_pixels: np.ndarray) -> np.ndarray:
     """``frame`` moved by ``shift_pixels`` (x, y) (periodic, band-limited interpolation)."""
-    return np.fft.ifft2(np.fft.fft2(frame) * _shift_ramp(frame.shape, shift_pixels)).real
+    spectrum = scipy.fft.fft2(frame, workers=threads()) * _shift_ramp(frame.shape, shift_pixels)
+    return scipy.fft.ifft2(spectrum, workers=threads()).real
 
 
 def shift_frames(frames: np.ndarray, shifts: np.ndarray, sampling: tuple[float, float]):
@@ -199,7 +202,10 @@ def measure_drift(
     drift = np.zeros((len(frames), 2))
     if len(frames) == 1:
         return drift
-    shape = frames.shape[1:]
+    # the drift is the same in any window of the frames: the largest one of sizes whose FFTs
+    # are fast (a 519² frame's transforms took 4× as long as 512²'s: 519 = 3 × 173)
+    shape = tuple(scipy.fft.prev_fast_len(n) for n in frames.shape[1:])
+    frames = frames[:, : shape[0], : shape[1]]
     # the running total of the aligned frames, kept as its spectrum: each frame costs one
     # transform and the correlation one more
     total = scipy.fft.fft2(frames[0], workers=threads())
