@@ -202,10 +202,7 @@ def measure_drift(
     drift = np.zeros((len(frames), 2))
     if len(frames) == 1:
         return drift
-    # the drift is the same in any window of the frames: the largest one of sizes whose FFTs
-    # are fast (a 519² frame's transforms took 4× as long as 512²'s: 519 = 3 × 173)
-    shape = tuple(scipy.fft.prev_fast_len(n) for n in frames.shape[1:])
-    frames = frames[:, : shape[0], : shape[1]]
+    shape = frames.shape[1:]
     # the running total of the aligned frames, kept as its spectrum: each frame costs one
     # transform and the correlation one more
     total = scipy.fft.fft2(frames[0], workers=threads())
