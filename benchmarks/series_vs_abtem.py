@@ -88,6 +88,7 @@ def main() -> None:
                 stack, out = Path(folder) / "series.tif", Path(folder) / "out"
                 write_tiff(stack, counts, sampling=sampling)
                 options = ["--spacing", "2.0", "--max-step", str(max(2.0, 1.6 * step))]
+                options.append("--periodic")  # abTEM's frames of a periodic cell
                 atomscope(["series", str(stack), *options, "--out", str(out)])
                 print(
                     f"abTEM {name}, steps ≤ {step} Å, {dose:.2g} e⁻/Å²/frame: {score(out, scene)}"

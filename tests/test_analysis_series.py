@@ -32,7 +32,7 @@ def test_occupancy_events_and_drift_match_the_truth(truth, dose):
     frames = simulate_series(
         trajectory, LENS, dose_rate=dose, exposure=1.0, drift=drift, camera_sampling=0.1, rng=2
     )
-    result = analyse_series(frames.array, frames.sampling, spacing=2.0)
+    result = analyse_series(frames.array, frames.sampling, spacing=2.0, periodic=True)
     assert np.sqrt(np.mean((result.drift - drift) ** 2)) < 0.05  # Å RMS
     distance, index = cKDTree(result.site_positions).query(columns)
     assert distance.max() < 0.1  # every hopping column found as a site
@@ -55,8 +55,97 @@ def test_drift_at_the_seeds_dose_keeps_a_periodic_edge_in_place(truth):
     frames = simulate_series(
         trajectory, LENS, dose_rate=3.1e2, exposure=1.0, drift=drift, camera_sampling=0.1, rng=2
     )
-    measured = measure_drift(frames.array, frames.sampling, max_step=2.0)
+    measured = measure_drift(frames.array, frames.sampling, max_step=2.0, periodic=True)
     assert np.sqrt(np.mean((measured - drift) ** 2)) < 0.05  # Å RMS
+
+
+@pytest.fixture(scope="module")
+def camera_frames():
+    """100 frames of the hopping slab on a 34.6 Å cell seen through a 26 Å camera window: the
+    drift brings new specimen in at one edge and takes it out at the other (not periodic)."""
+    scene = hopping_edge(frames=FRAMES, size=12, step=0.4, rng=3)
+    frames = simulate_series(
+        scene.trajectory,
+        LENS,
+        dose_rate=3e3,
+        exposure=1.0,
+        drift=scene.drift,
+        camera_sampling=0.1,
+        field_of_view=(26.0, 26.0),
+        rng=2,
+    )
+    return scene, frames
+
+
+def test_drift_of_frames_cut_from_a_larger_scene(camera_frames):
+    # frames that end at the camera's edge: the earlier full-frame (periodic) correlation
+    # measured 1.07 Å RMS on such frames of the 18 × 18 slab (1e3 e⁻/Å², 36 Å window), 0.002 Å
+    # on the periodic frames of the same scene; on these it happened to hold (0.004 Å)
+    scene, frames = camera_frames
+    assert frames.shape[1:] == (260, 260)
+    measured = measure_drift(frames.array, frames.sampling, max_step=2.0)
+    assert np.sqrt(np.mean((measured - scene.drift) ** 2)) < 0.05  # Å RMS
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_drift_of_an_amorphous_support_seen_through_a_window(seed):
+    # 96² windows of a 200² texture moved by steps of up to 1.5 Å per axis: the earlier
+    # correlation of whole frames as periodic images measured 0.144 and 0.084 Å RMS (seeds 1, 2)
+    from scipy.ndimage import gaussian_filter, shift
+
+    rng = np.random.default_rng(seed)
+    texture = gaussian_filter(rng.random((200, 200)), 3, mode="wrap")
+    scene = 200 * (1 + 0.3 * (texture - texture.mean()) / texture.std())  # counts per pixel
+    walk = np.cumsum(rng.uniform(-1.5, 1.5, (60, 2)), axis=0)
+    walk -= walk[0]
+    moved = [shift(scene, w / 0.25, order=3, mode="wrap")[40:136, 40:136] for w in walk]
+    frames = rng.poisson(np.clip(np.stack(moved), 0, None))
+    measured = measure_drift(frames, 0.25, max_step=2.5)
+    assert np.ptp(walk, axis=0).max() > 9  # the windows drift across a third of their width
+    assert np.sqrt(np.mean((measured - walk) ** 2)) < 0.05  # Å RMS
+
+
+def test_a_cameras_frames_count_each_site_where_they_saw_it(camera_frames):
+    scene, frames = camera_frames
+    result = analyse_series(frames.array, frames.sampling, spacing=2.0)
+    assert not result.settings["periodic"]
+    assert np.sqrt(np.mean((result.drift - scene.drift) ** 2)) < 0.05  # Å RMS
+    # every reported site was seen in at least half of the frames
+    assert result.observed.mean(axis=0).min() >= 0.5
+    # the hopping columns every frame saw whole: the matched filter of a flipping site looks
+    # one spacing (2 Å) around it, and moving a frame by a fraction of a pixel loses its edge
+    fov = np.array(frames.shape[1:]) * np.array(frames.sampling)
+    where = scene.columns[None] + scene.drift[:, None]  # (t, m) [Å] in each frame
+    always = np.all((where > 2.2) & (where < fov - 2.2), axis=(0, 2))
+    assert always.sum() >= 10
+    distance, index = cKDTree(result.site_positions).query(scene.columns[always])
+    assert distance.max() < 0.1
+    assert result.observed[:, index].all()
+    occupancy = scene.occupancy[:, always]
+    occurrence = occupancy.mean(axis=0)
+    events = np.mean(occupancy[1:] != occupancy[:-1], axis=0)
+    assert np.abs(result.occurrence[index] - occurrence).max() < 0.03  # 3 percentage points
+    np.testing.assert_allclose(result.events[index], events, rtol=0.2)
+
+
+def test_frames_that_did_not_see_a_site_leave_its_chain_to_its_transitions():
+    # a flipping site the camera lost for a third of the frames (NaN signals): its states in
+    # the frames that saw it are read as if the others did not exist, and the frames between
+    # are the chain's inference
+    rng = np.random.default_rng(5)
+    truth = hopping_occupancy(300, 0.1, 0.1, rng=rng)[:, 0]
+    signals = np.where(truth, 10.0, 0.0) + rng.normal(0, 1.5, 300)
+    lost = np.zeros(300, dtype=bool)
+    lost[100:200] = True
+    signals[lost] = np.nan
+    occupancy = occupancy_from_signals(signals[:, None], empty_level=0.0)[:, 0]
+    np.testing.assert_array_equal(occupancy[~lost], truth[~lost])
+
+
+def test_a_field_of_view_beyond_the_cell_is_refused():
+    scene = hopping_edge(frames=2, size=4, rng=0)
+    with pytest.raises(ValueError, match="field_of_view"):
+        simulate_series(scene.trajectory, LENS, 1e3, 1.0, field_of_view=(30.0, 5.0))
 
 
 def test_drift_of_a_random_walk_is_followed():
@@ -70,7 +159,7 @@ def test_drift_of_a_random_walk_is_followed():
     walk = np.cumsum(rng.uniform(-1.5, 1.5, (60, 2)), axis=0)
     walk -= walk[0]
     frames = rng.poisson(np.clip(shift_frames(np.stack([scene] * 60), walk, (0.25, 0.25)), 0, None))
-    measured = measure_drift(frames, 0.25, max_step=2.5)
+    measured = measure_drift(frames, 0.25, max_step=2.5, periodic=True)
     assert np.sqrt(np.mean((measured - walk) ** 2)) < 0.05
 
 
@@ -93,7 +182,7 @@ def test_steps_of_up_to_1_5_angstrom_on_a_crystalline_island_are_followed():
         camera_sampling=0.1,
         rng=4,
     )
-    measured = measure_drift(frames.array, frames.sampling, max_step=2.4)
+    measured = measure_drift(frames.array, frames.sampling, max_step=2.4, periodic=True)
     assert np.abs(walk).max() > 3  # a walk that leaves the first column's cell
     assert np.sqrt(np.mean((measured - walk) ** 2)) < 0.05  # Å RMS
 
@@ -236,7 +325,7 @@ def test_the_surface_columns_of_a_particle_are_read_as_atoms(particle_frames):
     # against its atom: 5 of 8 hopping columns came out with their states swapped (up to 63
     # percentage points off), and one column's 3 empty frames left its intensity unchanged
     scene, frames = particle_frames
-    result = analyse_series(frames.array, frames.sampling, spacing=2.0)
+    result = analyse_series(frames.array, frames.sampling, spacing=2.0, periodic=True)
     distance, index = cKDTree(result.site_positions).query(scene.columns)
     assert distance.max() < 0.1
     truth = scene.occupancy.mean(axis=0)
@@ -247,7 +336,7 @@ def test_the_surface_columns_of_a_particle_are_read_as_atoms(particle_frames):
 
 def test_a_recognition_model_reads_every_frame(particle_frames):
     scene, frames = particle_frames
-    result = analyse_series(frames.array, frames.sampling, spacing=2.0, model="gold")
+    result = analyse_series(frames.array, frames.sampling, spacing=2.0, model="gold", periodic=True)
     assert result.settings["model"] == "gold"
     distance, index = cKDTree(result.site_positions).query(scene.columns)
     assert distance.max() < 0.3  # the model's sites: where it finds atoms over the frames
@@ -298,7 +387,7 @@ def test_the_drift_path_does_not_take_a_lattice_period_in_one_step():
     # stepped one projected period (2.04 Å) early on, every later frame followed, and the
     # passes kept it (1.96 Å RMS): where the scene is the same a period away, the places of
     # all later frames are about equally likely, and noise favoured the jump by a little
-    from atomscope.analysis.series import _most_likely_path
+    from atomscope.analysis.drift import _most_likely_path
 
     period = np.array([1.44, 1.44])
     places = [np.zeros((1, 2))] + [np.stack([np.zeros(2), period])] * 20

@@ -257,7 +257,8 @@ def counts_figure(image, recognition) -> Figure:
 
 def series_animation(path: str | os.PathLike, frames: np.ndarray, result, chosen) -> None:
     """An animated GIF (8 frames/s) of drift-corrected ``frames`` — the series' frames with
-    indices ``chosen`` — with the sites occupied in each frame marked."""
+    indices ``chosen``, NaN where a frame did not see — with the sites occupied in each frame
+    marked."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image
 
@@ -266,7 +267,7 @@ def series_animation(path: str | os.PathLike, frames: np.ndarray, result, chosen
     ax = fig.subplots()
     show_image(ax, frames[0], result.sampling, "")
     image = ax.images[0]
-    image.set_clim(*np.percentile(frames, [1, 99]))
+    image.set_clim(*np.nanpercentile(frames, [1, 99]))
     marks = ax.scatter([], [], s=30, facecolors="none", edgecolors="C1", linewidths=1)
     pictures = []
     for frame, t in zip(frames, chosen, strict=True):

@@ -14,8 +14,14 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "filters": ["estimate_noise_variance", "wiener_filter"],
         "gpa": ["GPAResult", "bragg_peaks", "gpa_strain"],
         "peaks": ["find_peaks", "refine_peaks"],
-        "registration": ["correlation_peaks", "cross_power_peaks", "register_shift"],
-        "series": ["SeriesResult", "analyse_series", "measure_drift"],
+        "drift": ["measure_drift"],
+        "registration": [
+            "correlation_at",
+            "correlation_peaks",
+            "cross_power_peaks",
+            "register_shift",
+        ],
+        "series": ["SeriesResult", "analyse_series"],
         "strain": ["Strain", "default_reference", "strain_from_match"],
         "synthetic": [
             "StrainField",

@@ -18,7 +18,7 @@ from scipy import ndimage
 from atomscope.core.threads import threads
 from atomscope.core.validate import check_finite_array, check_positive, check_positive_int
 
-__all__ = ["correlation_peaks", "cross_power_peaks", "register_shift"]
+__all__ = ["correlation_at", "correlation_peaks", "cross_power_peaks", "register_shift"]
 
 
 def _upsampled_correlation(cross_power, centre, upsample, half_width):
@@ -124,6 +124,23 @@ def cross_power_peaks(
         shifts.append(centre)
         values.append(fine[a, b] / correlation.size)  # the matrix DFT lacks ifft2's 1/N
     return np.array(shifts), np.array(values)
+
+
+def correlation_at(cross_power: np.ndarray, shift: Any) -> float:
+    """The cross-correlation F⁻¹{cross_power} at one sub-pixel ``shift`` (dx, dy) [pixels], on
+    the scale of `cross_power_peaks`'s values (a direct DFT: no interpolation).
+
+    Examples
+    --------
+    >>> image = np.random.default_rng(0).random((16, 16))
+    >>> cross_power = np.fft.fft2(np.roll(image, 3, axis=0)) * np.conj(np.fft.fft2(image))
+    >>> round(correlation_at(cross_power, (3, 0)) - float(np.sum(image**2)), 9)
+    0.0
+    """
+    cross_power = np.asarray(cross_power)
+    centre = np.asarray(check_finite_array("shift", shift), dtype=float)
+    value, _ = _upsampled_correlation(cross_power, centre, 1, 0)
+    return float(value[0, 0]) / cross_power.size
 
 
 #: Sub-pixel step of the first, coarse refinement grid of `cross_power_peaks` (1/pixels).

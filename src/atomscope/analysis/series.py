@@ -28,20 +28,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.fft
 from scipy import ndimage
 from tqdm.auto import tqdm
 
+from atomscope.analysis.drift import measure_drift, shift_frames
 from atomscope.analysis.peaks import find_peaks, refine_peaks
-from atomscope.analysis.registration import cross_power_peaks
-from atomscope.core.threads import threads
 from atomscope.core.validate import check_finite_array, check_pair, check_positive
 
 #: Fewest pixels between two sites: closer, neighbouring sites cannot be told apart.
 MIN_SPACING_PIXELS = 2
+#: Least fraction of the frames that must see a site (a camera's frames drift past sites near
+#: their edges) for its statistics to be reported.
+MIN_SEEN = 0.5
 
 __all__ = [
     "SeriesResult",
+    "align_frames",
     "analyse_series",
     "measure_drift",
     "occupancy_from_signals",
@@ -52,181 +54,30 @@ __all__ = [
 ]
 
 
-def _shift_ramp(shape: tuple[int, ...], shift_pixels: np.ndarray) -> np.ndarray:
-    """The Fourier factor [kx, ky] that moves an image of ``shape`` by ``shift_pixels`` (x, y):
-    the outer product of one ramp per axis (a full-size complex exponential cost 12 ms of a
-    519² frame's 25 ms of drift measurement)."""
-    ramp_x = np.exp(-2j * np.pi * np.fft.fftfreq(shape[0]) * shift_pixels[0])
-    ramp_y = np.exp(-2j * np.pi * np.fft.fftfreq(shape[1]) * shift_pixels[1])
-    return ramp_x[:, None] * ramp_y[None, :]
-
-
-def _fourier_shift(frame: np.ndarray, shift_pixels: np.ndarray) -> np.ndarray:
-    """``frame`` moved by ``shift_pixels`` (x, y) (periodic, band-limited interpolation)."""
-    spectrum = scipy.fft.fft2(frame, workers=threads()) * _shift_ramp(frame.shape, shift_pixels)
-    return scipy.fft.ifft2(spectrum, workers=threads()).real
-
-
-def shift_frames(frames: np.ndarray, shifts: np.ndarray, sampling: tuple[float, float]):
-    """Each frame [t, x, y] moved by ``shifts`` (t, 2) [Å] (Fourier interpolation, periodic).
-
-    Examples
-    --------
-    >>> frame = np.zeros((1, 16, 16)); frame[0, 4, 4] = 1
-    >>> moved = shift_frames(frame, np.array([[0.5, 1.0]]), (0.25, 0.25))
-    >>> tuple(int(i) for i in np.unravel_index(np.argmax(moved[0]), (16, 16)))
-    (6, 8)
-    """
-    pixel = np.asarray(sampling)
-    return np.stack([_fourier_shift(f, s / pixel) for f, s in zip(frames, shifts, strict=True)])
-
-
-#: Most passes of `measure_drift` against the mean of the other aligned frames, and the largest
-#: change [pixels] at which it stops earlier (the sub-pixel search steps by 0.02 pixel).
-REFINEMENT_PASSES = 5
-REFINEMENT_TOLERANCE = 0.05
-#: Their search radius in units of ``max_step``: a frame the first pass misplaced by two
-#: steps' worth is still within reach.
-REFINEMENT_REACH = 2.0
-#: Likelihood maxima per frame a refinement pass chooses from (besides staying).
-REFINEMENT_CANDIDATES = 4
-#: Gaussian σ [pixels] smoothing that mean (pixel noise only widens the likelihood's peak).
-REFERENCE_SMOOTHING = 1.0
-
-
-def _drift_candidates(frames, drift, pixel, reach):
-    """Per frame, where it may be [Å] and the log-likelihood of each place [nats].
-
-    Each aligned frame is matched against the smoothed mean of the *other* aligned frames by
-    Σ frame · log(reference), the Poisson log-likelihood of its counts given the reference as
-    their mean (its own noise would hold it where it was): candidates are the frame's present
-    drift and the `REFINEMENT_CANDIDATES` highest likelihood maxima within ``reach`` [Å]. The
-    shifts, the leave-one-out mean and its smoothing are products in Fourier space (single
-    precision): five transforms per frame.
-    """
-    count = len(frames)
-    kx = np.fft.fftfreq(frames.shape[1])[:, None]
-    ky = np.fft.fftfreq(frames.shape[2])[None, :]
-    # a periodic Gaussian of σ = REFERENCE_SMOOTHING pixels: transfer function exp(−2π²σ²k²)
-    smoothing = np.exp(-2 * np.pi**2 * REFERENCE_SMOOTHING**2 * (kx**2 + ky**2)) / (count - 1)
-
-    def aligned_spectrum(frame, position):  # the frame moved back by its drift
-        ramp = _shift_ramp(frame.shape, -position / pixel).astype(np.complex64)
-        return scipy.fft.fft2(frame.astype(np.float32), workers=threads()) * ramp
-
-    total = sum(aligned_spectrum(f, d) for f, d in zip(frames, drift, strict=True))
-    places, scores = [], []
-    for frame, position in zip(frames, drift, strict=True):
-        aligned = aligned_spectrum(frame, position)
-        mean = scipy.fft.ifft2((total - aligned) * smoothing, workers=threads()).real
-        log_mean = np.log(np.maximum(mean, 1e-6 * max(float(mean.max()), 1e-12)))
-        reference = scipy.fft.fft2(log_mean, workers=threads())
-        reference[0, 0] = 0  # means removed: differences of the values are likelihood ratios
-        cross_power = reference * np.conj(aligned)
-        shifts, values = cross_power_peaks(
-            cross_power, reach / pixel.min(), count=REFINEMENT_CANDIDATES
-        )
-        stay = float(cross_power.sum().real) / cross_power.size  # the correlation at shift 0
-        places.append(position - np.vstack([np.zeros(2), shifts * pixel]))
-        scores.append(np.concatenate([[stay], values]))
-    return places, scores
-
-
-def _most_likely_path(places, scores, max_step: float, step_sigma: float) -> np.ndarray:
-    """The drift path [Å] of highest total log-likelihood whose steps stay within ``max_step``,
-    each step weighted by a Gaussian random walk of σ ``step_sigma`` [Å] per axis.
-
-    Viterbi over each frame's candidates: choosing frames one by one would let a scene periodic
-    along one direction (a slab's edge) send single frames a lattice period away, where their
-    noise happens to match better; the step bound keeps such a jump from being taken alone,
-    and the random walk keeps the whole path from taking one lattice period in a single step
-    where the scene is nearly the same a period away (abTEM's frames of the slab at 3.1e2
-    e⁻/Å²: every frame after the 20th one period off, 1.96 Å RMS, before it).
-    """
-    best = scores[0].astype(float)
-    back = []
-    for previous, here, score in zip(places[:-1], places[1:], scores[1:], strict=True):
-        step = np.linalg.norm(here[:, None] - previous[None], axis=2)
-        walk = -(step**2) / (2 * step_sigma**2)  # log of the random walk's step density
-        total = np.where(step <= max_step, best[None, :] + walk, -np.inf)
-        if not np.isfinite(total).any():  # no candidate within reach: restart the path here
-            total = np.broadcast_to(best[None, :] + walk, step.shape)
-        back.append(np.argmax(total, axis=1))
-        best = score + total.max(axis=1)
-    choice = [int(np.argmax(best))]
-    for pointers in reversed(back):
-        choice.append(int(pointers[choice[-1]]))
-    choice.reverse()
-    return np.array([place[c] for place, c in zip(places, choice, strict=True)])
-
-
-def measure_drift(
-    frames: Any,
-    sampling: float | tuple[float, float],
-    max_step: float = 2.0,
-    progress: bool = False,
+def align_frames(
+    frames: np.ndarray, drift: np.ndarray, sampling: float | tuple[float, float], periodic: bool
 ) -> np.ndarray:
-    """Drift (t, 2) [Å] of a series: frame t shows the scene moved by +drift[t] (drift[0] = 0).
-
-    Each frame is registered against the running average of the frames aligned before it,
-    around the previous frame's drift; then, in passes until no frame moves by more than 0.05
-    pixel (at most five), every frame's likelihood maxima against the smoothed mean of the
-    other aligned frames (Poisson log-likelihood) are found within twice ``max_step`` and the
-    path through them of highest total likelihood whose steps stay within ``max_step`` is kept.
-
-    Parameters
-    ----------
-    frames
-        Frames [t, x, y] (counts).
-    sampling
-        Pixel size [Å].
-    max_step
-        Largest drift between consecutive frames [Å] (> 0): the correlation is searched within
-        it around the previous frame's drift, bounds every step of the refined path, and twice
-        it bounds how far a refinement pass looks.
-    progress
-        Progress bar over the frames.
+    """Frames [t, x, y] moved back by their drift (t, 2) [Å] onto the first frame's field of
+    view: periodic frames by Fourier shifts, a camera's by linear interpolation with NaN where
+    the frame did not see (single precision).
 
     Examples
     --------
-    >>> from scipy.ndimage import gaussian_filter
-    >>> scene = gaussian_filter(np.random.default_rng(0).random((64, 64)), 2, mode="wrap")
-    >>> moves = np.array([[0, 0], [0.3, 0], [0.5, -0.2]])
-    >>> frames = shift_frames(np.stack([scene] * 3), moves, (0.1, 0.1))
-    >>> np.round(measure_drift(frames, 0.1), 3).tolist()
-    [[0.0, 0.0], [0.3, 0.0], [0.5, -0.2]]
+    >>> frames = np.arange(32.0).reshape(2, 4, 4)
+    >>> aligned = align_frames(frames, np.array([[0, 0], [0, 0.5]]), 0.5, periodic=False)
+    >>> aligned[1, 0].tolist()
+    [17.0, 18.0, 19.0, nan]
     """
-    frames = check_finite_array("frames", frames, ndim=3)
     pixel = np.asarray(check_pair("sampling", sampling))
-    max_step = check_positive("max_step", max_step)
-    drift = np.zeros((len(frames), 2))
-    if len(frames) == 1:
-        return drift
-    shape = frames.shape[1:]
-    # the running total of the aligned frames, kept as its spectrum: each frame costs one
-    # transform and the correlation one more
-    total = scipy.fft.fft2(frames[0], workers=threads())
-    for t in tqdm(range(1, len(frames)), desc="drift", disable=not progress):
-        spectrum = scipy.fft.fft2(frames[t], workers=threads())
-        # the running average, moved to where the previous frame was; search around it
-        cross_power = total * _shift_ramp(shape, drift[t - 1] / pixel) * np.conj(spectrum) / t
-        cross_power[0, 0] = 0  # both means removed
-        shifts, _ = cross_power_peaks(cross_power, max_step / pixel.min())
-        drift[t] = drift[t - 1] - shifts[0] * pixel
-        total += spectrum * _shift_ramp(shape, -drift[t] / pixel)
-    # then passes against the mean of the other aligned frames, searched over twice max_step:
-    # a frame the noisy early running averages locked a column period away is found again;
-    # the first pass's step bound (plus a pixel of sub-pixel slack) holds for the whole path
-    for _ in range(REFINEMENT_PASSES):
-        places, scores = _drift_candidates(frames, drift, pixel, REFINEMENT_REACH * max_step)
-        # the random walk's σ per axis: the present path's RMS step, at least a pixel
-        step_sigma = max(float(np.sqrt(np.mean(np.diff(drift, axis=0) ** 2))), pixel.max())
-        refined = _most_likely_path(places, scores, max_step + pixel.max(), step_sigma)
-        moved = np.abs(refined - drift).max()
-        drift = refined
-        if moved < REFINEMENT_TOLERANCE * pixel.min():
-            break
-    return drift - drift[0]
+    if periodic:
+        return shift_frames(frames, -drift, tuple(pixel)).astype(np.float32)
+    aligned = np.empty(frames.shape, dtype=np.float32)
+    for t, (frame, moved) in enumerate(zip(frames, drift, strict=True)):
+        # aligned(x) = frame(x + drift): what the scene's point x looked like in frame t
+        aligned[t] = ndimage.shift(
+            np.asarray(frame, dtype=float), -moved / pixel, order=1, cval=np.nan, prefilter=False
+        )
+    return aligned
 
 
 def site_signals(
@@ -235,9 +86,12 @@ def site_signals(
     sampling: tuple[float, float],
     width: float,
     profile: str = "gaussian",
+    periodic: bool = True,
 ) -> np.ndarray:
     """Weighted intensity (t, m) of drift-corrected ``frames`` [t, x, y] around each site
-    (m, 2) [Å] over the pixels within 3 w, ``width`` w [Å].
+    (m, 2) [Å] over the pixels within 3 w, ``width`` w [Å]; NaN where a frame did not see all
+    of those pixels (a NaN pixel, or with ``periodic`` False one beyond the frame's edge;
+    periodic frames wrap).
 
     ``profile="gaussian"``: weights exp(−r²/(2w²)), the site's integrated intensity.
     ``profile="peak"``: weights (2 − r²/w²) exp(−r²/(2w²)), minus the Laplacian of that
@@ -270,8 +124,13 @@ def site_signals(
         if profile == "peak":
             weights *= 2 - distance2[inside] / width**2
             weights -= weights.mean()  # exactly zero on a flat background
-        ix, iy = (points[inside] % np.array(frames.shape[1:])).T  # periodic frames wrap
-        signals[:, j] = frames[:, ix, iy] @ weights
+        points = points[inside]
+        if periodic:
+            points = points % np.array(frames.shape[1:])
+        elif np.any(points < 0) or np.any(points >= np.array(frames.shape[1:])):
+            signals[:, j] = np.nan
+            continue
+        signals[:, j] = frames[:, points[:, 0], points[:, 1]] @ weights
     return signals
 
 
@@ -296,19 +155,24 @@ def orient_states(
     oriented = occupancy.copy()
     both = oriented.any(axis=0) & (~oriented).any(axis=0)
     for j in np.flatnonzero(both):
-        on = peak_signals[oriented[:, j], j].mean()
-        off = peak_signals[~oriented[:, j], j].mean()
+        on = np.nanmean(peak_signals[oriented[:, j], j])
+        off = np.nanmean(peak_signals[~oriented[:, j], j])
         if sign * (on - off) < 0:
             oriented[:, j] = ~oriented[:, j]
     return oriented
 
 
 def _gaussian_log(values: np.ndarray, means: np.ndarray, variance: np.ndarray) -> np.ndarray:
-    """log N(values; means, variance) for (T, m) values, (m, 2) means, (m,) variance → (T, m, 2)."""
-    return -0.5 * (
-        (values[:, :, None] - means[None]) ** 2 / variance[None, :, None]
+    """log N(values; means, variance) for (T, m) values, (m, 2) means, (m,) variance → (T, m, 2);
+    0 for both states where a value is missing (NaN: the frame did not see the site), so the
+    chain passes that frame on its transitions alone."""
+    missing = np.isnan(values)[:, :, None]
+    filled = np.where(missing[:, :, 0], 0.0, values)
+    log = -0.5 * (
+        (filled[:, :, None] - means[None]) ** 2 / variance[None, :, None]
         + np.log(2 * np.pi * variance)[None, :, None]
     )
+    return np.where(missing, 0.0, log)
 
 
 def _forward_backward(log_emission, log_transition, log_start):
@@ -358,9 +222,12 @@ def _two_state_hmm(signals: np.ndarray, iterations: int = 100):
     (m, 2) ordered low–high, the log-likelihoods (m,), the posterior probability of the higher
     state (T, m) and the expected fraction of frame pairs that flip (m,) (Σ_t ξ_t over the
     two off-diagonal transitions, / (T − 1)): the model's own estimates of occurrence and
-    events, not biased as the single most likely path is at low dose."""
-    means = np.quantile(signals, [0.2, 0.8], axis=0).T.astype(float)  # (m, 2)
-    variance = np.maximum(np.var(signals, axis=0) / 4, 1e-12)
+    events, not biased as the single most likely path is at low dose. Missing signals (NaN)
+    are frames that did not see the site: they weigh in no mean or variance."""
+    observed = np.isfinite(signals)
+    filled = np.where(observed, signals, 0.0)
+    means = np.nanquantile(signals, [0.2, 0.8], axis=0).T.astype(float)  # (m, 2)
+    variance = np.maximum(np.nanvar(signals, axis=0) / 4, 1e-12)
     transition = np.tile([[0.9, 0.1], [0.1, 0.9]], (signals.shape[1], 1, 1))
     start = np.full((signals.shape[1], 2), 0.5)
     previous = np.full(signals.shape[1], -np.inf)
@@ -369,10 +236,11 @@ def _two_state_hmm(signals: np.ndarray, iterations: int = 100):
         posterior, pairs, likelihood = _forward_backward(
             log_emission, np.log(transition), np.log(start)
         )
-        weights = posterior.sum(axis=0) + 1e-12  # (m, 2)
-        means = np.einsum("tms,tm->ms", posterior, signals) / weights
-        residual = (signals[:, :, None] - means[None]) ** 2
-        variance = np.maximum(np.einsum("tms,tms->m", posterior, residual) / len(signals), 1e-12)
+        seen = posterior * observed[:, :, None]
+        weights = seen.sum(axis=0) + 1e-12  # (m, 2)
+        means = np.einsum("tms,tm->ms", seen, filled) / weights
+        residual = (filled[:, :, None] - means[None]) ** 2
+        variance = np.maximum(np.einsum("tms,tms->m", seen, residual) / observed.sum(0), 1e-12)
         transition = (pairs + 1e-6) / (pairs + 1e-6).sum(axis=2, keepdims=True)
         start = (posterior[0] + 1e-6) / (posterior[0] + 1e-6).sum(axis=1, keepdims=True)
         converged = np.all(likelihood - previous < 1e-7 * np.abs(likelihood))
@@ -411,30 +279,33 @@ def _occupancy_and_gain(signals: np.ndarray, empty_level, bright_atoms: bool):
     occupancy = np.zeros((steps, count), dtype=bool)
     oriented = sign * np.asarray(signals, dtype=float)
     paths, means, two_state, _, _ = _two_state_hmm(oriented)
-    variance = np.maximum(oriented.var(axis=0), 1e-12)
-    gain = two_state + 0.5 * steps * (np.log(2 * np.pi * variance) + 1)  # over one Gaussian
+    variance = np.maximum(np.nanvar(oriented, axis=0), 1e-12)
+    seen = np.maximum(np.isfinite(oriented).sum(axis=0), 1)  # frames that saw each site
+    gain = two_state + 0.5 * seen * (np.log(2 * np.pi * variance) + 1)  # over one Gaussian
     # BIC: the two-state model has 4 more free parameters (a mean, 2 transitions, 1 start)
-    flips = (2 * gain > 4 * np.log(steps)) & paths.any(0) & (~paths).any(0)
+    flips = (2 * gain > 4 * np.log(seen)) & paths.any(0) & (~paths).any(0)
     occupancy[:, flips] = paths[:, flips]
     occupied_levels = means[flips, 1].tolist()
     single = np.flatnonzero(~flips)
     empty = sign * np.broadcast_to(np.asarray(empty_level, dtype=float), (count,))
     for j in single:
-        level = sign * signals[:, j].mean()
+        level = sign * np.nanmean(signals[:, j])
         if occupied_levels:
             typical = float(np.median(occupied_levels))
             occupancy[:, j] = abs(level - typical) < abs(level - empty[j])
         else:
-            sigma = float(np.std(sign * signals[:, j]))
+            sigma = float(np.nanstd(signals[:, j]))
             occupancy[:, j] = level - empty[j] > 4 * sigma
     return occupancy, gain
 
 
-def _matched_filter_pass(aligned, sites, sampling, spacing, signals, occupancy):
+def _matched_filter_pass(aligned, sites, sampling, spacing, signals, occupancy, periodic):
     """Second look at the sites that flip: each frame is projected on the site's own contrast,
     mean(occupied frames) − mean(empty frames) within one ``spacing`` of it (the matched
     filter of the two states: it also collects the lens's delocalised fringes), and the two-state
-    model is fitted again to that signal; kept where it still beats one state."""
+    model is fitted again to that signal; kept where it still beats one state. Pixels beyond
+    the edge of frames that are not ``periodic`` are left out; a frame that did not see all of
+    the rest (NaN) has no signal."""
     pixel = np.asarray(sampling)
     flipping = np.flatnonzero(occupancy.any(axis=0) & (~occupancy).any(axis=0))
     probability = occupancy.astype(float)
@@ -448,15 +319,26 @@ def _matched_filter_pass(aligned, sites, sampling, spacing, signals, occupancy):
     inside = np.sum((offsets * pixel) ** 2, axis=1) <= spacing**2
     offsets = offsets[inside]
     matched = np.empty((len(aligned), len(flipping)))
+    shape = np.array(aligned.shape[1:])
     for column, j in enumerate(flipping):
-        points = (np.round(sites[j] / pixel).astype(int) + offsets) % np.array(aligned.shape[1:])
+        points = np.round(sites[j] / pixel).astype(int) + offsets
+        if periodic:
+            points = points % shape
+        else:
+            points = points[np.all((points >= 0) & (points < shape), axis=1)]
         patches = aligned[:, points[:, 0], points[:, 1]]  # (t, pixels)
-        template = patches[occupancy[:, j]].mean(axis=0) - patches[~occupancy[:, j]].mean(axis=0)
+        whole = np.all(np.isfinite(patches), axis=1)  # frames that saw the whole patch
+        occupied, empty = whole & occupancy[:, j], whole & ~occupancy[:, j]
+        if not (occupied.any() and empty.any()):
+            matched[:, column] = 0.0  # no contrast to match: one state, not kept
+            continue
+        template = patches[occupied].mean(axis=0) - patches[empty].mean(axis=0)
         matched[:, column] = patches @ template
     paths, _, two_state, high, expected = _two_state_hmm(matched)
-    variance = np.maximum(matched.var(axis=0), 1e-12)
-    one_state = -0.5 * len(matched) * (np.log(2 * np.pi * variance) + 1)
-    keep = 2 * (two_state - one_state) > 4 * np.log(len(matched))
+    variance = np.maximum(np.nanvar(matched, axis=0), 1e-12)
+    seen = np.maximum(np.isfinite(matched).sum(axis=0), 1)
+    one_state = -0.5 * seen * (np.log(2 * np.pi * variance) + 1)
+    keep = 2 * (two_state - one_state) > 4 * np.log(seen)
     signals, occupancy = signals.copy(), occupancy.copy()
     for column, j in enumerate(flipping):
         if keep[column]:
@@ -487,9 +369,14 @@ class SeriesResult:
     mean_image
         The drift-corrected mean image [x, y].
     signals
-        (t, m) site signals the occupancy was read from.
+        (t, m) site signals the occupancy was read from (NaN where a frame did not see the
+        site).
     sampling
         Pixel size [Å].
+    observed
+        (t, m) bool: frame t saw the site (a camera's frames lose what drifts past their
+        edge); in the other frames occupancy and probability are the model's inference from
+        the frames around them.
     """
 
     site_positions: np.ndarray
@@ -500,6 +387,7 @@ class SeriesResult:
     mean_image: np.ndarray
     signals: np.ndarray
     sampling: tuple[float, float]
+    observed: np.ndarray
     settings: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -581,6 +469,7 @@ def analyse_series(
     threshold: float = 0.05,
     model: Any = "peaks",
     progress: bool = False,
+    periodic: bool = False,
 ) -> SeriesResult:
     """Drift, sites and per-site occupancy of an image series (see the module notes).
 
@@ -608,6 +497,11 @@ def analyse_series(
         replaces the intensity (atoms are then bright whatever ``bright_atoms`` says).
     progress
         Progress bars.
+    periodic
+        The frames are periodic (a simulation of a periodic cell, moved by Fourier shifts).
+        A camera's frames are not: each is placed where it shows the scene and a site counts
+        only in the frames that saw it (`SeriesResult.observed`); sites seen in fewer than
+        half of the frames are left out.
 
     Returns
     -------
@@ -616,13 +510,13 @@ def analyse_series(
     Examples
     --------
     >>> rng = np.random.default_rng(0)
-    >>> x = np.arange(32) * 0.25
+    >>> x = np.arange(48) * 0.25
     >>> blob = lambda cx, cy: np.exp(-((x[:, None] - cx) ** 2 + (x[None, :] - cy) ** 2) / 0.5)
     >>> on = np.array([t % 4 < 2 for t in range(40)])  # the second site flips every 2 frames
-    >>> frames = rng.poisson(500 * (1 + blob(2, 2) + np.multiply.outer(on, blob(6, 6))))
+    >>> frames = rng.poisson(500 * (1 + blob(4, 4) + np.multiply.outer(on, blob(8, 8))))
     >>> result = analyse_series(frames, 0.25, spacing=2.0)
     >>> result.site_positions.round(1).tolist(), result.occurrence.round(3).tolist()
-    ([[2.0, 2.0], [6.0, 6.0]], [1.0, 0.5])
+    ([[4.0, 4.0], [8.0, 8.0]], [1.0, 0.5])
     """
     frames = check_finite_array("frames", frames, ndim=3)
     if len(frames) < 2:
@@ -640,20 +534,23 @@ def analyse_series(
         )
     max_step = 0.45 * spacing if max_step is None else check_positive("max_step", max_step)
     recognizer = series_model(model, sampling)
-    drift = measure_drift(frames, sampling, max_step, progress)
-    aligned = shift_frames(frames, -drift, sampling)
-    mean = aligned.mean(axis=0)
+    drift = measure_drift(frames, sampling, max_step, progress, periodic=periodic)
+    aligned = align_frames(frames, drift, sampling, periodic)
+    mean = np.nanmean(aligned, axis=0)  # frame 0 sees all of its own field of view
     if recognizer is not None:
-        aligned = _atom_probability_frames(recognizer, aligned, sampling, progress)
+        # the model reads the frames as the camera took them; its maps are aligned after
+        probability = _atom_probability_frames(recognizer, frames, sampling, progress)
+        aligned = align_frames(probability, drift, sampling, periodic)
         bright_atoms = True
-        mean_signal = aligned.mean(axis=0)
+        mean_signal = np.nanmean(aligned, axis=0)
     else:
         mean_signal = mean
+    edges = "wrap" if periodic else "nearest"
     blur = spacing / 8 / pixel
-    smooth = ndimage.gaussian_filter(mean_signal, blur, mode="wrap")
+    smooth = ndimage.gaussian_filter(mean_signal, blur, mode=edges)
     # sites: peaks of the mean image, and of the temporal spread, where a site that is rarely
     # occupied (faint in the mean) flips
-    spread = ndimage.gaussian_filter(aligned.std(axis=0), blur, mode="wrap")
+    spread = ndimage.gaussian_filter(np.nanstd(aligned, axis=0), blur, mode=edges)
     min_distance = max(1, int(spacing / 2 / pixel.max()))
     window = max(3, 2 * int(spacing / 4 / pixel.max()) + 1)
     sites = np.empty((0, 2))
@@ -666,21 +563,23 @@ def analyse_series(
                 found = found[distance > spacing / 2]
             sites = np.concatenate([sites, found])
     width = spacing / 4
-    signals = site_signals(aligned, sites, sampling, width)
+    signals = site_signals(aligned, sites, sampling, width, periodic=periodic)
+    seen = np.isfinite(signals).mean(axis=0) >= MIN_SEEN
+    sites, signals = sites[seen], signals[:, seen]
     # the signal of an empty site: the same weights over the quietest part of the mean image
     background = np.quantile(smooth, 0.05 if bright_atoms else 0.95)
-    flat = np.full((1, *mean_signal.shape), background)
-    empty_level = float(site_signals(flat, sites[:1], sampling, width)[0, 0]) if len(sites) else 0.0
+    flat = np.full((1, 1, 1), background)  # every weight falls on it (periodic)
+    empty_level = float(site_signals(flat, np.zeros((1, 2)), sampling, width)[0, 0])
     occupancy, gain = _occupancy_and_gain(signals, empty_level, bright_atoms)
     # the peak signal where its two states stand out more: at a particle's surface the lens's
     # fringes can move the level around a site with its atom and cancel the integrated contrast
-    peaks = site_signals(aligned, sites, sampling, width, profile="peak")
+    peaks = site_signals(aligned, sites, sampling, width, profile="peak", periodic=periodic)
     by_peak, peak_gain = _occupancy_and_gain(peaks, 0.0, bright_atoms)
     clearer = (peak_gain > gain) & by_peak.any(axis=0) & (~by_peak).any(axis=0)
     occupancy[:, clearer], signals[:, clearer] = by_peak[:, clearer], peaks[:, clearer]
     occupancy = orient_states(occupancy, peaks, bright_atoms)
     signals, occupancy, probability, flips = _matched_filter_pass(
-        aligned, sites, sampling, spacing, signals, occupancy
+        aligned, sites, sampling, spacing, signals, occupancy, periodic
     )
     return SeriesResult(
         site_positions=sites,
@@ -691,10 +590,12 @@ def analyse_series(
         mean_image=mean,
         signals=signals,
         sampling=sampling,
+        observed=np.isfinite(signals),
         settings={
             "spacing": spacing,
             "bright_atoms": bright_atoms,
             "max_step": max_step,
             "model": _model_name(model, recognizer),
+            "periodic": periodic,
         },
     )

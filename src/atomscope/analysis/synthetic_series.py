@@ -176,6 +176,20 @@ def hopping_particle(
     return HoppingScene(columns.positions[chosen], occupancy, trajectory, drift - drift[0])
 
 
+def _camera_window(field_of_view, cell: np.ndarray, pixel) -> tuple[int, int] | None:
+    """Pixels (nx, ny) of ``field_of_view`` [Å] on a camera of ``pixel`` (x, y) [Å] (checked
+    against the cell's sides [Å]), or None for the whole cell."""
+    if field_of_view is None:
+        return None
+    extent = check_finite_array("field_of_view", field_of_view)
+    if extent.shape != (2,) or np.any(extent <= 0) or np.any(extent > cell + 1e-9):
+        raise ValueError(
+            f"field_of_view must be (fx, fy) [Å] in (0, {cell[0]:.4g}] × (0, {cell[1]:.4g}] "
+            f"(the cell), got {field_of_view}"
+        )
+    return round(float(extent[0] / pixel[0])), round(float(extent[1] / pixel[1]))
+
+
 def simulate_series(
     trajectory: Sequence[Atoms],
     ctf,
@@ -185,6 +199,7 @@ def simulate_series(
     sampling: float = 0.05,
     camera_sampling: float | None = None,
     slice_thickness: float = 1.0,
+    field_of_view: tuple[float, float] | None = None,
     rng: int | np.random.Generator | None = None,
     progress: bool = False,
 ):
@@ -193,7 +208,10 @@ def simulate_series(
     Each frame: projected potential → multislice exit wave → ``ctf`` image (identical
     configurations are simulated once) → moved by ``drift[t]`` (frame t shows the scene moved
     by +drift[t], Fourier interpolation on the periodic cell) → Poisson counts at
-    ``dose_rate × exposure`` e⁻/Å² on a camera of ``camera_sampling`` (seed Eq 2.22).
+    ``dose_rate × exposure`` e⁻/Å² on a camera of ``camera_sampling`` (seed Eq 2.22) → with
+    ``field_of_view``, only the camera's window [0, fx) × [0, fy) of the cell: frames that are
+    not periodic, where the drift brings new specimen in at one edge and takes it out at the
+    other, as on a real camera.
 
     Parameters
     ----------
@@ -213,6 +231,9 @@ def simulate_series(
         Camera pixel size [Å]; default ``sampling``.
     slice_thickness
         Slice thickness [Å].
+    field_of_view
+        (fx, fy) [Å] of the cell the camera sees (each at most the cell's side), or None for
+        the whole periodic cell.
     rng
         Seed or generator of the shot noise.
     progress
@@ -237,6 +258,7 @@ def simulate_series(
         raise ValueError(f"drift must be (t, 2) = ({len(frames)}, 2) [Å], got {drift.shape}")
     check_range("sampling", sampling, 0, 1.0, low_open=True)
     camera = Camera(sampling=camera_sampling or sampling, dose=dose)
+    window = _camera_window(field_of_view, frames[0].cell.lengths()[:2], camera.sampling)
     generator = as_generator(rng)
     images: dict[bytes, Any] = {}
     counts = []
@@ -250,8 +272,11 @@ def simulate_series(
         image = images[key]
         moved = shift_frames(image.array[None], shift[None], image.sampling)[0]
         counts.append(camera.detect(Images(moved, image.sampling), rng=generator))
+    stack = np.stack([c.array for c in counts])
+    if window is not None:
+        stack = np.ascontiguousarray(stack[:, : window[0], : window[1]])
     return Images(
-        np.stack([c.array for c in counts]),
+        stack,
         counts[0].sampling,
         {"dose_per_frame": dose, "drift": drift.tolist(), "camera": camera.parameters()},
     )

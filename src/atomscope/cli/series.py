@@ -18,6 +18,7 @@ def _series(args: argparse.Namespace) -> None:
         bright_atoms=not args.dark_atoms,
         max_step=args.max_step,
         model=args.model,
+        periodic=args.periodic,
         name=inputs_name(args.stack),
     )
     print(
@@ -59,5 +60,11 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
         default=None,
         help="largest drift between two frames [Å] (default 0.45 × --spacing: on a crystal a "
         "wider search can lock onto the next column)",
+    )
+    parser.add_argument(
+        "--periodic",
+        action="store_true",
+        help="the frames are periodic (a simulation of a periodic cell): compared whole, "
+        "moved by Fourier shifts; a camera's frames are not (default)",
     )
     parser.set_defaults(func=_series)

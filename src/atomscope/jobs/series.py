@@ -56,6 +56,7 @@ def run_series(
     bright_atoms: bool = True,
     max_step: float | None = None,
     model="peaks",
+    periodic: bool = False,
     name: str = "series",
     progress: bool = True,
 ) -> dict:
@@ -70,7 +71,7 @@ def run_series(
         `Images` stack [t, x, y] with its pixel size [Å] (counts).
     out
         Output directory; only files an earlier ``series`` run wrote are replaced.
-    spacing, bright_atoms, max_step, model
+    spacing, bright_atoms, max_step, model, periodic
         As `analyse_series`.
     name
         The series' name for the summary.
@@ -85,7 +86,7 @@ def run_series(
     started = time.perf_counter()
     arguments = {key: value for key, value in locals().items() if key not in ("frames", "started")}
     from atomscope import io, plot
-    from atomscope.analysis.series import analyse_series, series_model, shift_frames
+    from atomscope.analysis.series import align_frames, analyse_series, series_model
     from atomscope.core.memory import check_and_report
     from atomscope.outputs import check_output_directory, claim_outputs, staged_outputs
     from atomscope.summary import write_summary
@@ -110,6 +111,7 @@ def run_series(
         max_step,
         model="peaks" if recognizer is None else recognizer,
         progress=progress,
+        periodic=periodic,
     )
     with staged_outputs(out, "series") as stage:
         _write_sites(stage / "sites.csv", result)
@@ -125,7 +127,9 @@ def run_series(
         # only the frames the animation shows are aligned here (analyse_series aligned all)
         count = len(frames.array)
         chosen = np.unique(np.linspace(0, count - 1, GIF_FRAMES).round().astype(int))
-        aligned = shift_frames(frames.array[chosen], -result.drift[chosen], frames.sampling)
+        aligned = align_frames(
+            frames.array[chosen], result.drift[chosen], frames.sampling, periodic
+        )
         plot.series_animation(stage / "detections.gif", aligned, result, chosen)
         results = {
             "series": name,
