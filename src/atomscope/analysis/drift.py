@@ -242,12 +242,18 @@ def _likelihood_spectrum(comparison: _Comparison, total, weight, frame) -> np.nd
 
     The −mean term is what makes it a likelihood and not a correlation: a shift that moves a
     brighter region (a slab against vacuum) under the frame is not favoured for its brightness.
+    The mean is scaled to the frame's counts over its interior (its dose).
     """
     mode = "wrap" if comparison.periodic else "constant"
     mean = _mean_of(
         ndimage.gaussian_filter(total, REFERENCE_SMOOTHING, mode=mode),
         ndimage.gaussian_filter(weight, REFERENCE_SMOOTHING, mode=mode),
     )
+    # to the frame's own dose (a beam current that varies from frame to frame would otherwise
+    # pull the frame toward brighter or darker parts of the scene)
+    inside = comparison.interior
+    seen = mean[: inside.shape[0], : inside.shape[1]][inside].sum()
+    mean = mean * (frame[inside].sum() / seen if seen > 0 else 1.0)
     mean = np.maximum(mean, 1e-6 * max(float(mean.max()), 1e-12))
     log_mean = np.log(mean)
     # constants off both (each adds the same to every shift): single precision keeps the
@@ -265,7 +271,9 @@ def _sums(frame_shape, periodic: bool, pad: int):
 
 def _first_pass(frames, max_step, periodic, progress) -> np.ndarray:
     """Drift [pixels] of each frame registered against the running average of the frames placed
-    before it, searched within ``max_step`` [pixels] of the previous frame's drift."""
+    before it: of the likelihood maxima within ``max_step`` [pixels] of the previous frame's
+    drift, the most likely under a random walk (as `_most_likely_path`, one frame at a
+    time)."""
     comparison = _Comparison(frames.shape[1:], max_step + FRACTION_SLACK, periodic)
     sums = _sums(frames.shape[1:], periodic, int(np.ceil(comparison.search)) + 1)
     drift = np.zeros((len(frames), 2))
@@ -273,8 +281,16 @@ def _first_pass(frames, max_step, periodic, progress) -> np.ndarray:
     for t in tqdm(range(1, len(frames)), desc="drift", disable=not progress):
         total, weight, fraction = sums.around(drift[t - 1])
         cross_power = _likelihood_spectrum(comparison, total, weight, frames[t])
-        shifts, _ = cross_power_peaks(cross_power, comparison.search)
-        drift[t] = drift[t - 1] + fraction - shifts[0]
+        shifts, values = cross_power_peaks(cross_power, comparison.search, REFINEMENT_CANDIDATES)
+        steps = fraction - shifts
+        # weighted by the random walk the steps so far make (σ per axis their RMS, at least a
+        # pixel; half max_step before there are any): on a crystal a lattice vector away
+        # matches nearly as well, and a frame's noise or its hopping atoms can tip it there
+        sigma = (
+            max(np.sqrt(np.mean(np.diff(drift[:t], axis=0) ** 2)), 1.0) if t > 1 else max_step / 2
+        )
+        choice = np.argmax(values - np.sum(steps**2, axis=1) / (2 * sigma**2))
+        drift[t] = drift[t - 1] + steps[choice]
         sums.add(frames[t], drift[t])
     return drift
 

@@ -35,7 +35,8 @@ def _upsampled_correlation(cross_power, centre, upsample, half_width):
 def correlation_peaks(
     reference: Any, moving: Any, max_shift: float | None = None, count: int = 1, upsample: int = 50
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The ``count`` highest local maxima of the cross-correlation within ``max_shift``.
+    """The ``count`` highest local maxima of the cross-correlation within ``max_shift`` (of the
+    ``count`` + 1 highest on the pixel grid, refined).
 
     Parameters
     ----------
@@ -111,7 +112,9 @@ def cross_power_peaks(
     within = np.hypot(sx[:, None], sy[None, :]) <= max_shift
     searched = np.where(within, correlation, -np.inf)
     maxima = within & (ndimage.maximum_filter(searched, size=3, mode="wrap") == searched)
-    order = np.argsort(correlation[maxima])[::-1][:count]
+    # one maximum more than asked is refined and the highest are kept: a peak that falls
+    # between pixels is lower on the grid than one on a pixel that is lower in truth
+    order = np.argsort(correlation[maxima])[::-1][: count + 1]
     shifts, values = [], []
     for i, j in np.argwhere(maxima)[order]:
         centre = np.array([sx[i], sy[j]])
@@ -123,7 +126,8 @@ def cross_power_peaks(
             centre = centre + np.array([offsets[a], offsets[b]])
         shifts.append(centre)
         values.append(fine[a, b] / correlation.size)  # the matrix DFT lacks ifft2's 1/N
-    return np.array(shifts), np.array(values)
+    highest = np.argsort(values)[::-1][:count]
+    return np.array(shifts)[highest], np.array(values)[highest]
 
 
 def correlation_at(cross_power: np.ndarray, shift: Any) -> float:

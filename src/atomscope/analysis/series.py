@@ -3,15 +3,15 @@
 
 The pipeline, `analyse_series`:
 
-1. drift — each frame is registered (bounded, sub-pixel cross-correlation,
-   `registration.cross_power_peaks`) against the running average of the frames already aligned,
-   searched around the previous frame's drift, so a random walk of steps up to ``max_step``
-   is followed and noise cannot jump the match to a lattice period away; then passes choose,
-   per frame, among the likelihood maxima against the mean of the other frames, the most
-   likely path whose steps stay within ``max_step`` (`measure_drift`);
+1. drift — `drift.measure_drift`: each frame registered against the running average of the
+   frames placed before it, then passes choosing among each frame's likelihood maxima against
+   the mean of the other frames the most likely path of bounded steps; a camera's frames are
+   compared through their interior, so they need not be periodic. The frames (or a model's
+   atom probability in them) are then moved back onto the first frame's field of view
+   (`align_frames`), NaN where a frame did not see;
 2. sites — peaks of the drift-corrected mean image: a site occupied in a fraction of the frames
    still shows in the mean of hundreds, where a single low-dose frame shows nothing;
-   With a recognition model (``model``), each aligned frame is replaced by the network's
+   With a recognition model (``model``), each frame is replaced by the network's
    probability that a pixel lies in an atom (`Recognizer.atom_probability`) before the sites and
    their signals are taken, so the sites are where the model finds atoms over the frames;
 3. occupancy — each site's signal (Gaussian-weighted intensity around it) over the frames is
