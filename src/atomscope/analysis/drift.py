@@ -201,29 +201,30 @@ def _mean_of(total: np.ndarray, weight: np.ndarray) -> np.ndarray:
 
 
 class _Comparison:
-    """A frame's interior against the reference window where it lands, both zero-padded to a
-    fast transform shape: the interior's mask and transform, and the search radius [pixels],
-    cut to the margin. Periodic frames are compared whole, on their own shape."""
+    """A frame's interior against the reference window where it lands, on the frame's own
+    shape: the interior's mask and transform, and the search radius [pixels], cut to the
+    margin. The margin is wider than the search, so the interior moved by any searched shift
+    stays inside the window and the circular correlation never wraps (no padding: a 512²
+    frame keeps 512² transforms). Periodic frames are compared whole."""
 
     def __init__(self, frame_shape: tuple[int, int], search: float, periodic: bool):
+        self.shape = frame_shape
         self.interior = np.zeros(frame_shape, dtype=bool)
         self.periodic = periodic
         if periodic:
-            self.shape = frame_shape
             self.search = search
             self.interior[:] = True
         else:
             margin = min(int(np.ceil(search)) + 1, int(LARGEST_MARGIN * min(frame_shape)))
             self.search = max(min(search, margin - 1.0), 1.0)
-            self.shape = tuple(scipy.fft.next_fast_len(n + 2) for n in frame_shape)
             self.interior[margin : frame_shape[0] - margin, margin : frame_shape[1] - margin] = 1
         self.interior_spectrum = self.transform(self.interior)
 
     def transform(self, image: np.ndarray) -> np.ndarray:
-        """F{image} [kx, ky] on the shared shape (zero-padded, single precision)."""
-        padded = np.zeros(self.shape, dtype=np.float32)
-        padded[: image.shape[0], : image.shape[1]] = image
-        return scipy.fft.fft2(padded, workers=threads())
+        """F{image} [kx, ky] of the image's first frame-shaped part (single precision; the
+        reference window's extra row and column, where the splatting spills, are left out)."""
+        part = np.asarray(image[: self.shape[0], : self.shape[1]], dtype=np.float32)
+        return scipy.fft.fft2(part, workers=threads())
 
     def template(self, frame: np.ndarray) -> np.ndarray:
         """F{the frame's interior}."""
