@@ -15,7 +15,7 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage
 
-from atomscope.core.threads import threads
+from atomscope.core.threads import blas_threads, threads
 from atomscope.core.validate import check_finite_array, check_positive, check_positive_int
 
 __all__ = ["correlation_at", "correlation_peaks", "cross_power_peaks", "register_shift"]
@@ -27,9 +27,10 @@ def _upsampled_correlation(cross_power, centre, upsample, half_width):
     offsets = np.arange(-steps, steps + 1) / upsample
     kx = np.fft.fftfreq(cross_power.shape[0])
     ky = np.fft.fftfreq(cross_power.shape[1])
-    ex = np.exp(2j * np.pi * np.outer(centre[0] + offsets, kx))
-    ey = np.exp(2j * np.pi * np.outer(ky, centre[1] + offsets))
-    return (ex @ cross_power @ ey).real, offsets
+    ex = np.exp(2j * np.pi * np.outer(centre[0] + offsets, kx)).astype(cross_power.dtype)
+    ey = np.exp(2j * np.pi * np.outer(ky, centre[1] + offsets)).astype(cross_power.dtype)
+    with blas_threads():
+        return (ex @ cross_power @ ey).real, offsets
 
 
 def correlation_peaks(

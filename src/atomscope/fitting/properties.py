@@ -18,7 +18,6 @@ cutoff: the one-atom fcc cell of Cu at a = 3.61 Å gives +4.17 eV/atom instead o
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,8 +30,8 @@ from ase.data import atomic_numbers, covalent_radii, reference_states
 from ase.filters import FrechetCellFilter
 from ase.optimize import BFGS
 from ase.units import GPa, J, m
-from threadpoolctl import ThreadpoolController
 
+from atomscope.core.threads import blas_threads
 from atomscope.core.validate import (
     check_atoms,
     check_choice,
@@ -162,16 +161,11 @@ def _relax(atoms: Atoms, what: str, fmax: float, steps: int, cell: str | None = 
     optimizer = BFGS(target, logfile=None)
     # One BLAS thread: BFGS's matrices (3N ≲ 1000) gain nothing from more, and next to a busy
     # process multithreaded OpenBLAS made a slab relaxation 3× slower on this 2-core machine.
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    with blas_threads(1):
         converged = optimizer.run(fmax=fmax, steps=steps)
     if not converged:
         raise RuntimeError(f"relaxing {what} did not reach fmax={fmax} eV/Å in {steps} steps")
     return atoms
-
-
-@functools.cache
-def _blas_controller() -> ThreadpoolController:
-    return ThreadpoolController()
 
 
 def _repeats(atoms: Atoms, min_image: float) -> tuple[int, int, int]:

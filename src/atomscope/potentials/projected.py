@@ -29,7 +29,6 @@ summed over the slices is therefore the same for both projections, wherever the 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,11 +36,11 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 from scipy import constants
-from threadpoolctl import ThreadpoolController
 
 from atomscope.core.fft import irfft2
 from atomscope.core.grid import Grid
 from atomscope.core.memory import check_memory
+from atomscope.core.threads import blas_threads
 from atomscope.core.validate import check_atoms, check_choice, check_positive
 from atomscope.potentials.finite import FiniteProjector
 from atomscope.potentials.parametrizations import load_parametrization
@@ -351,7 +350,7 @@ def structure_factor(kx: np.ndarray, ky: np.ndarray, positions: np.ndarray) -> n
     phase_y = _unit_phasors(ky, positions[:, 1])
     # One BLAS thread: multithreaded OpenBLAS keeps spinning after the call and halves the speed
     # of the FFTW threads that run next.
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    with blas_threads(1):
         return phase_x @ phase_y.T
 
 
@@ -367,8 +366,3 @@ def _unit_phasors(k: np.ndarray, x: np.ndarray) -> np.ndarray:
     np.cos(angle, out=out.real)
     np.sin(angle, out=out.imag)
     return out
-
-
-@functools.cache
-def _blas_controller() -> ThreadpoolController:
-    return ThreadpoolController()
