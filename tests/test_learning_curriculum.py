@@ -183,3 +183,66 @@ def test_a_model_trained_on_standardised_images_is_applied_so(waves, tmp_path):
         Recognizer(FusionNet(width=2), ("C",), (0.1, 0.2), 10.0, {"normalization": "global"})
     with pytest.raises(ValueError, match="normalization"):
         TrainConfig(normalization="global")
+
+
+def _scrambled_running_statistics(model):
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.normal_()
+            module.running_var.uniform_(0.1, 10.0)
+
+
+def test_per_image_statistics_normalise_each_image_by_its_own_maps():
+    from atomscope.learning.model import FusionNet, per_image_statistics
+
+    torch.manual_seed(0)
+    model = FusionNet(width=2).eval()
+    first, second = torch.randn(1, 1, 32, 32), 5 * torch.randn(1, 1, 32, 32) + 3
+    adapted = per_image_statistics(model)
+    with torch.no_grad():
+        alone = model.train()(first)  # training mode: the batch's own statistics
+        assert torch.allclose(adapted(first), alone, atol=1e-6)
+        # the running statistics play no part; the model handed in is left as it was
+        _scrambled_running_statistics(model)
+        assert torch.allclose(per_image_statistics(model)(first), alone, atol=1e-6)
+        assert not torch.allclose(model.eval()(first), alone, atol=1e-3)
+        # two images in one pass keep their own statistics
+        both = adapted(torch.cat([first, second]))
+        assert torch.allclose(both[:1], adapted(first), atol=1e-5)
+        assert torch.allclose(both[1:], adapted(second), atol=1e-6)
+
+
+def test_a_model_with_per_image_statistics_is_applied_so(waves, tmp_path):
+    from atomscope.learning.infer import Recognizer
+    from atomscope.learning.model import FusionNet
+
+    config = TrainConfig(iterations=2, **TINY, batch_statistics="image")
+    train(config, tmp_path, waves, progress=False)
+    model = Recognizer.load(tmp_path / "model.pt")
+    assert model.metadata["batch_statistics"] == "image"
+    image = np.random.default_rng(1).normal(size=(64, 64))
+    maps = model.predict(image, 0.12, threshold=0.0).maps
+    running = Recognizer(model.model, model.class_names, model.sampling_range, 10.0)
+    assert not np.allclose(running.predict(image, 0.12, threshold=0.0).maps, maps, atol=1e-3)
+    with torch.no_grad():  # the running statistics play no part
+        _scrambled_running_statistics(model.model)
+    model.model = model.model.eval()  # a new model object: the recognizer rebuilds its network
+    assert np.allclose(model.predict(image, 0.12, threshold=0.0).maps, maps, atol=1e-5)
+    with pytest.raises(ValueError, match="batch_statistics"):
+        Recognizer(FusionNet(width=2), ("C",), (0.1, 0.2), 10.0, {"batch_statistics": "tile"})
+    with pytest.raises(ValueError, match="batch_statistics"):
+        TrainConfig(batch_statistics="tile")
+
+
+def test_per_image_training_normalises_each_simulated_image_on_its_own():
+    from atomscope.learning.model import FusionNet
+    from atomscope.learning.train import forward
+
+    torch.manual_seed(0)
+    model = FusionNet(width=2).train()
+    x = torch.cat([torch.randn(2, 1, 32, 32), 4 * torch.randn(2, 1, 32, 32) + 2])
+    per_image = forward(model, x, crops_per_image=2, batch_statistics="image")
+    assert torch.allclose(per_image[:2], model(x[:2]), atol=1e-6)
+    assert torch.allclose(per_image[2:], model(x[2:]), atol=1e-6)
+    assert not torch.allclose(per_image, model(x), atol=1e-3)  # the batch's pooled statistics
+    assert torch.equal(forward(model, x, 2, "running"), model(x))

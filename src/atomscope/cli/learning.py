@@ -45,6 +45,7 @@ def _train(args) -> None:
         loss=args.loss,
         atom_weight=args.atom_weight,
         normalization=args.normalization,
+        batch_statistics=args.batch_statistics,
         curriculum_levels=args.curriculum_levels,
         curriculum_threshold=args.curriculum_threshold,
         validate_every=args.validate_every,
@@ -157,6 +158,12 @@ def _configure_train(train: argparse.ArgumentParser) -> None:
         "--normalization",
         default=d.normalization,
         help="network input: lcn (seed Eqs 6.10-6.11) | standard (per image)",
+    )
+    train.add_argument(
+        "--batch-statistics",
+        default=d.batch_statistics,
+        help="batch norm statistics: running (seed) | image (each image's own, in training "
+        "and prediction)",
     )
     train.add_argument(
         "--augment",

@@ -25,7 +25,12 @@ from atomscope.core.memory import check_memory
 from atomscope.core.threads import limit_torch
 from atomscope.core.threads import threads as default_thread_count
 from atomscope.core.validate import check_positive, check_positive_int, check_range
-from atomscope.learning.normalize import NORMALIZATIONS, check_image_stack, normalize_input
+from atomscope.learning.normalize import (
+    BATCH_STATISTICS,
+    NORMALIZATIONS,
+    check_image_stack,
+    normalize_input,
+)
 
 FORMAT = "atomscope-recognizer/1"
 _CONFIG_KEYS = (
@@ -255,7 +260,9 @@ class Recognizer:
         model has ``"atoms_per_class"`` (atoms of each class, e.g. 1 … 14), a focal-series
         model ``"focal_series"`` (the `randomize.FocalSeries` it was trained on, as a dict), a
         model trained on standardised images ``"normalization": "standard"`` (default
-        ``"lcn"``, `normalize.normalize_input`).
+        ``"lcn"``, `normalize.normalize_input`), a model trained to normalise each image by its
+        own feature maps ``"batch_statistics": "image"`` (`model.per_image_statistics`; default
+        ``"running"``, the running statistics of training).
 
     Examples
     --------
@@ -341,6 +348,12 @@ class Recognizer:
         if self.normalization not in NORMALIZATIONS:
             raise ValueError(
                 f"metadata normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}"
+            )
+        self.batch_statistics = self.metadata.get("batch_statistics", "running")
+        if self.batch_statistics not in BATCH_STATISTICS:
+            raise ValueError(
+                f"metadata batch_statistics must be one of {BATCH_STATISTICS}, got "
+                f"{self.batch_statistics!r}"
             )
         self._folded = self._folded_source = None
 
@@ -557,15 +570,17 @@ class Recognizer:
         return resampled, sampling * array.shape[1] / resampled.shape[1]
 
     def _inference_model(self):
-        """The network with batch norms folded into the convs, in channels-last memory format
-        (oneDNN's faster CPU convolutions, 1.5× here); built once per model object, so assign
-        a new ``model`` rather than changing its weights in place."""
+        """The network with batch norms folded into the convs (or, for a model with
+        ``batch_statistics="image"``, normalising each tile by its own maps), in channels-last
+        memory format (oneDNN's faster CPU convolutions, 1.5× here); built once per model
+        object, so assign a new ``model`` rather than changing its weights in place."""
         import torch
 
-        from atomscope.learning.model import fold_batch_norm
+        from atomscope.learning.model import fold_batch_norm, per_image_statistics
 
         if self._folded_source is not self.model:
-            self._folded = fold_batch_norm(self.model).to(memory_format=torch.channels_last)
+            adapt = per_image_statistics if self.batch_statistics == "image" else fold_batch_norm
+            self._folded = adapt(self.model).to(memory_format=torch.channels_last)
             self._folded_source = self.model
         return self._folded
 
@@ -587,7 +602,8 @@ class Recognizer:
         tiles of 408², 43 % more), a 519² frame into one of 584² (576² tiles made it 2 × 2 of
         328², 26 % more pixels and 0.40–0.48 s instead of 0.35–0.37 s with one busy core) and
         batch nothing, which measured fastest on this CPU.
-        ``progress`` shows a tqdm bar over the tiles.
+        ``progress`` shows a tqdm bar over the tiles. A model with ``batch_statistics="image"``
+        normalises each tile by its own feature maps (an image up to ``tile`` px is one tile).
         """
         import torch
         from tqdm.auto import tqdm

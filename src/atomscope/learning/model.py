@@ -286,6 +286,42 @@ def _affine(norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     return scale, norm.bias - scale * norm.running_mean
 
 
+def per_image_statistics(model: nn.Module) -> nn.Module:
+    """An inference copy of ``model`` whose batch norms normalise each image by the mean and
+    variance of its own feature maps (an instance norm with the batch norm's scale and shift)
+    instead of the running statistics of training.
+
+    A batch norm in training mode on the crops of one image does this; with a network trained so
+    (``TrainConfig(batch_statistics="image")``), training and inference agree for images whose
+    statistics are far from the training set's average, as those of a lens never trained on.
+
+    Examples
+    --------
+    >>> net = FusionNet(width=2)
+    >>> x = torch.randn(1, 1, 16, 16)
+    >>> with torch.no_grad():
+    ...     bool(torch.allclose(per_image_statistics(net)(x), net.train()(x), atol=1e-6))
+    True
+    """
+    import copy
+
+    adapted = copy.deepcopy(model).eval()
+
+    def replace(module: nn.Module) -> None:
+        for name, child in module.named_children():
+            if isinstance(child, nn.BatchNorm2d):
+                norm = nn.InstanceNorm2d(child.num_features, eps=child.eps, affine=True)
+                with torch.no_grad():
+                    norm.weight.copy_(child.weight)
+                    norm.bias.copy_(child.bias)
+                setattr(module, name, norm)
+            else:
+                replace(child)
+
+    replace(adapted)
+    return adapted
+
+
 def fold_batch_norm(model: nn.Module) -> nn.Module:
     """An inference-only copy of ``model`` with each conv → ReLU → batch norm whose batch-norm
     scales are all positive replaced by one conv and a clamp (equal up to rounding; the other

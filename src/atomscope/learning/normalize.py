@@ -107,6 +107,10 @@ def local_contrast_normalization(images, sigma: float, sampling: float = 1.0) ->
 #: deviation per image stack (atomscope's ablation)
 NORMALIZATIONS = ("lcn", "standard")
 
+#: statistics of the network's batch norms at inference: the running averages of training, or
+#: each image's own feature maps (`atomscope.learning.model.per_image_statistics`)
+BATCH_STATISTICS = ("running", "image")
+
 
 def normalize_input(images, method: str, sigma: float, sampling: float) -> np.ndarray:
     """The network input of ``images``: ``"lcn"`` (Eqs 6.10–6.11 with window σ [Å]) or

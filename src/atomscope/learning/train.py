@@ -30,7 +30,7 @@ from atomscope.core.validate import (
 )
 from atomscope.learning.curriculum import VALIDATION_SEED
 from atomscope.learning.data import FOCAL_STEP, STRUCTURE_PRESETS, TRUTH_WIDTH
-from atomscope.learning.normalize import NORMALIZATIONS
+from atomscope.learning.normalize import BATCH_STATISTICS, NORMALIZATIONS
 from atomscope.learning.randomize import PRESET_EASY_RANGES, PRESET_FOCAL_SERIES, PRESETS
 from atomscope.outputs import atomic_output, claim_outputs, record_outputs
 from atomscope.summary import write_summary
@@ -109,6 +109,11 @@ class TrainConfig:
     normalization
         Network input: ``"lcn"`` (seed Eqs 6.10–6.11) or ``"standard"`` (per image); the model
         file records it and `Recognizer.predict` applies the same.
+    batch_statistics
+        ``"running"`` (the seed's batch norm: statistics of each step's batch in training, their
+        running averages at inference) or ``"image"``: each simulated image's crops are
+        normalised by their own statistics in training, and `Recognizer.predict` normalises each
+        image by its own (`model.per_image_statistics`); recorded in the model file.
     atom_weight
         Weight of the atom classes' terms in the loss (background 1; `loss_function`).
     augment
@@ -152,6 +157,7 @@ class TrainConfig:
     loss: str = "squared"
     atom_weight: float = 1.0
     normalization: str = "lcn"
+    batch_statistics: str = "running"
     augment: bool = False
     curriculum_levels: int = 0
     curriculum_threshold: float = 0.8
@@ -208,6 +214,7 @@ class TrainConfig:
             raise ValueError(f"augment must be true or false, got {self.augment!r}")
         check_positive("atom_weight", self.atom_weight)
         check_choice("normalization", self.normalization, NORMALIZATIONS)
+        check_choice("batch_statistics", self.batch_statistics, BATCH_STATISTICS)
         check_positive_int("curriculum_levels", self.curriculum_levels, minimum=0)
         check_range("curriculum_threshold", self.curriculum_threshold, 0.0, 1.0)
         check_positive_int("validate_every", self.validate_every, minimum=0)
@@ -270,6 +277,29 @@ class TrainResult:
     losses: list[float]
     iterations_per_second: float
     out: Path
+
+
+def forward(model, x, crops_per_image: int, batch_statistics: str = "running"):
+    """The training network's output on a step's crops [batch, classes + 1, x, y].
+
+    With ``batch_statistics="image"`` the crops of each simulated image (consecutive groups of
+    ``crops_per_image``) pass on their own, so batch norm uses that image's statistics, as
+    `Recognizer.predict` will; ``"running"`` passes the whole batch at once (the seed's).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from atomscope.learning.model import FusionNet
+    >>> net = FusionNet(width=2)
+    >>> tuple(forward(net, torch.randn(4, 1, 16, 16), 2, "image").shape)
+    (4, 2, 16, 16)
+    """
+    import torch
+
+    check_choice("batch_statistics", batch_statistics, BATCH_STATISTICS)
+    if batch_statistics == "running":
+        return model(x)
+    return torch.cat([model(group) for group in x.split(crops_per_image)])
 
 
 def loss_function(
@@ -577,6 +607,8 @@ def train(
         inference_metadata["focal_series"] = images.focal_series.to_dict()
     if config.normalization != "lcn":
         inference_metadata["normalization"] = config.normalization
+    if config.batch_statistics != "running":
+        inference_metadata["batch_statistics"] = config.batch_statistics
     torch.manual_seed(config.seed)
     model = FusionNet(config.num_images, len(data.class_names), config.width)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
@@ -698,7 +730,12 @@ def train(
             )
         x, y = next(stream)
         loss, data_loss = loss_function(
-            model(x), y, model.parameters(), config.weight_decay, config.loss, config.atom_weight
+            forward(model, x, config.crops_per_image, config.batch_statistics),
+            y,
+            model.parameters(),
+            config.weight_decay,
+            config.loss,
+            config.atom_weight,
         )
         optimizer.zero_grad()
         loss.backward()
