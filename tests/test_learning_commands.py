@@ -89,8 +89,10 @@ def test_train_with_a_ranges_file_and_a_validated_curriculum(tmp_path):
         *("train", "--iterations", "2", "--out", str(out), "--structures", "1", "--width", "2"),
         *("--crop", "32", "--batch-size", "2", "--crops-per-image", "2", "--augment"),
         *("--ranges", str(ranges), "--curriculum-levels", "2", "--validate-every", "1"),
-        *("--curriculum-threshold", "0", "--nice", "0"),
+        *("--curriculum-threshold", "0", "--nice", "0", "--batch-statistics", "image"),
     )
+    # the validation's best weights are applied as they were trained
+    assert Recognizer.load(out / "best.pt").batch_statistics == "image"
     training = Recognizer.load(out / "model.pt").metadata["training"]
     assert {k: tuple(v) for k, v in training["ranges"].items()} == {"dose": (3e3, 3e4)}
     assert training["augment"] and training["curriculum_levels"] == 2
@@ -106,6 +108,8 @@ def test_train_refuses_bad_ranges_files_and_priorities_before_writing(tmp_path):
             _run("train", "--out", str(tmp_path / "x"), "--ranges", str(bad), "--nice", "0")
     with pytest.raises(ValueError, match="--nice"):
         _run("train", "--out", str(tmp_path / "x"), "--nice", "25")
+    with pytest.raises(ValueError, match="batch_statistics"):
+        _run("train", "--out", str(tmp_path / "x"), "--batch-statistics", "tile", "--nice", "0")
     with pytest.raises(ValueError, match="validate_every"):
         _run("train", "--out", str(tmp_path / "x"), "--curriculum-levels", "2", "--nice", "0")
     assert not (tmp_path / "x").exists()
