@@ -90,9 +90,11 @@ def test_train_with_a_ranges_file_and_a_validated_curriculum(tmp_path):
         *("--crop", "32", "--batch-size", "2", "--crops-per-image", "2", "--augment"),
         *("--ranges", str(ranges), "--curriculum-levels", "2", "--validate-every", "1"),
         *("--curriculum-threshold", "0", "--nice", "0", "--batch-statistics", "image"),
+        "--global-context",
     )
     # the validation's best weights are applied as they were trained
-    assert Recognizer.load(out / "best.pt").batch_statistics == "image"
+    best = Recognizer.load(out / "best.pt")
+    assert best.batch_statistics == "image" and best.model.global_context
     training = Recognizer.load(out / "model.pt").metadata["training"]
     assert {k: tuple(v) for k, v in training["ranges"].items()} == {"dose": (3e3, 3e4)}
     assert training["augment"] and training["curriculum_levels"] == 2

@@ -1,5 +1,6 @@
 """Validation-driven curriculum, exact augmentation and range files (issue #21 items 1, 2, 4)."""
 
+import copy
 import json
 
 import numpy as np
@@ -246,3 +247,86 @@ def test_per_image_training_normalises_each_simulated_image_on_its_own():
     assert torch.allclose(per_image[2:], model(x[2:]), atol=1e-6)
     assert not torch.allclose(per_image, model(x), atol=1e-3)  # the batch's pooled statistics
     assert torch.equal(forward(model, x, 2, "running"), model(x))
+
+
+def _far_corner_effect(model, size=256):
+    """How much the output in the first 64² px moves when the far corner of the input changes (in
+    double precision: a random network passes little of its lowest level on)."""
+    model = copy.deepcopy(model).double()
+    torch.manual_seed(2)
+    x = torch.randn(1, 1, size, size, dtype=torch.float64)
+    changed = x.clone()
+    changed[..., -16:, -16:] += 10.0
+    with torch.no_grad():
+        return float((model(x) - model(changed))[..., :64, :64].abs().max())
+
+
+def test_global_context_reaches_every_pixel_and_starts_as_the_network_without_it():
+    from atomscope.learning.model import FusionNet
+
+    torch.manual_seed(0)
+    plain = FusionNet(width=2).eval()
+    # the far corner is outside the receptive field of the first 64² px of the plain network
+    assert _far_corner_effect(plain) == 0.0
+    context = FusionNet(width=2, global_context=True).eval()
+    missing = context.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing and all(key.startswith("context.") for key in missing)
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(context(x), plain(x))  # the branch starts at zero
+        torch.nn.init.normal_(context.context.broadcast.weight)
+    assert _far_corner_effect(context) > 1e-12
+    with pytest.raises(ValueError, match="global_context"):
+        FusionNet(width=2, global_context="yes")
+
+
+def test_a_model_with_global_context_is_saved_trained_and_refused_as_it_should(waves, tmp_path):
+    from atomscope.learning.infer import Recognizer
+    from atomscope.learning.model import FusionNet
+
+    train(TrainConfig(iterations=1, **TINY), tmp_path / "plain", waves, progress=False)
+    plain = Recognizer.load(tmp_path / "plain" / "model.pt")
+    assert plain.model.global_context is False
+    # started from weights without the branch: the same network until the branch is trained
+    config = TrainConfig(
+        iterations=1,
+        **TINY,
+        learning_rate=1e-12,
+        global_context=True,
+        init_weights=str(tmp_path / "plain" / "model.pt"),
+    )
+    tuned = train(config, tmp_path / "context", waves, progress=False).model
+    loaded = Recognizer.load(tmp_path / "context" / "model.pt")
+    assert loaded.model.global_context is True
+    for key, value in tuned.state_dict().items():
+        torch.testing.assert_close(loaded.model.state_dict()[key], value)
+    started = plain.model.state_dict()
+    for key in started:
+        if key.endswith("weight"):
+            torch.testing.assert_close(loaded.model.state_dict()[key], started[key])
+    # the untrained branch changes nothing: the same network without it gives the same maps
+    without = FusionNet(width=2)
+    without.load_state_dict(
+        {k: v for k, v in loaded.model.state_dict().items() if not k.startswith("context.")}
+    )
+    image = np.random.default_rng(1).normal(size=(64, 64))
+    maps = loaded.predict(image, 0.12, threshold=0.0).maps
+    again = Recognizer(without, loaded.class_names, loaded.sampling_range, 10.0)
+    assert np.allclose(again.predict(image, 0.12, threshold=0.0).maps, maps, atol=1e-5)
+    # a network with the branch cannot start a run without it (its branch would be lost)
+    back = TrainConfig(iterations=1, **TINY, init_weights=str(tmp_path / "context" / "model.pt"))
+    with pytest.raises(ValueError, match="global-context branch"):
+        train(back, tmp_path / "back", waves, progress=False)
+    assert not (tmp_path / "back").exists()
+    # the file says whether the branch is there; files written before it have none
+    content = torch.load(tmp_path / "plain" / "model.pt", weights_only=True)
+    del content["config"]["global_context"]
+    torch.save(content, tmp_path / "old.pt")
+    assert Recognizer.load(tmp_path / "old.pt").model.global_context is False
+    content["config"]["global_context"] = "yes"
+    torch.save(content, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="global_context must be true or false"):
+        Recognizer.load(tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="global_context"):
+        TrainConfig(global_context=1)
+    assert isinstance(FusionNet(width=2, global_context=True).context.features, torch.nn.Conv2d)

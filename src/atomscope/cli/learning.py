@@ -42,6 +42,7 @@ def _train(args) -> None:
         ranges=ranges,
         start_ranges=start_ranges,
         augment=args.augment,
+        global_context=args.global_context,
         loss=args.loss,
         atom_weight=args.atom_weight,
         normalization=args.normalization,
@@ -164,6 +165,11 @@ def _configure_train(train: argparse.ArgumentParser) -> None:
         default=d.batch_statistics,
         help="batch norm statistics: running (seed) | image (each image's own, in training "
         "and prediction)",
+    )
+    train.add_argument(
+        "--global-context",
+        action="store_true",
+        help="a global-context branch after the lowest level (what the whole crop shows)",
     )
     train.add_argument(
         "--augment",

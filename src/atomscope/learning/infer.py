@@ -381,6 +381,7 @@ class Recognizer:
             "in_channels": self.model.in_channels,
             "num_classes": self.model.num_classes,
             "width": self.model.width,
+            "global_context": self.model.global_context,
             "class_names": list(self.class_names),
             "sampling_range": list(self.sampling_range),
             "lcn_sigma": self.lcn_sigma,
@@ -455,7 +456,13 @@ class Recognizer:
             f"width {sizes[2]})",
             "its config asks for a network too large for this machine",
         )
-        model = FusionNet(*sizes)
+        global_context = config.get("global_context", False)  # files before it: none
+        if not isinstance(global_context, bool):
+            raise ValueError(
+                f"{name} has an invalid config: global_context must be true or false, got "
+                f"{global_context!r}"
+            )
+        model = FusionNet(*sizes, global_context=global_context)
         try:
             model.load_state_dict(
                 {

@@ -5,7 +5,7 @@ conv → residual block (three 3×3 convs plus the input) → conv, every conv f
 then batch normalisation (seed §6.3.4, Eq 6.12). Down: 2× max pooling. Up: a 2× transposed conv
 initialised as bilinear interpolation, added to the same level's encoder output (long skip).
 Scoring: 1×1 conv and a softmax over the classes and the background (Eq 6.13); output channel 0
-is the background.
+is the background. Optional (not the seed's): a `GlobalContext` branch at the lowest level.
 """
 
 from __future__ import annotations
@@ -76,6 +76,35 @@ class Level(nn.Sequential):
         )
 
 
+class GlobalContext(nn.Module):
+    """Image-level features added back at every position (ParseNet's global context, Liu,
+    Rabinovich & Berg 2015, arXiv:1506.04579): x + W₂·mean_xy ReLU(W₁·x), W₁ and W₂ 1×1 convs.
+
+    The mean is taken after a per-pixel layer and its ReLU because the maps it reads end in a
+    normalisation, whose per-image mean is a constant when each image is normalised by its own
+    statistics. W₂ starts at zero, so a network given the branch first computes what it
+    computed without it (weights of a network without it load as they are).
+
+    Examples
+    --------
+    >>> x = torch.randn(2, 4, 8, 8)
+    >>> bool(torch.equal(GlobalContext(4)(x), x))
+    True
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.features = nn.Conv2d(channels, channels, 1)
+        self.broadcast = nn.Conv2d(channels, channels, 1)
+        with torch.no_grad():
+            self.broadcast.weight.zero_()
+            self.broadcast.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = torch.relu(self.features(x)).mean(dim=(2, 3), keepdim=True)
+        return x + self.broadcast(pooled)
+
+
 def bilinear_upsampling(in_channels: int, out_channels: int) -> nn.ConvTranspose2d:
     """2× transposed conv (kernel 4, stride 2, padding 1) initialised as bilinear interpolation.
 
@@ -106,12 +135,17 @@ def bilinear_upsampling(in_channels: int, out_channels: int) -> nn.ConvTranspose
     return layer
 
 
-def parameter_count(width: int, in_channels: int = 1, num_classes: int = 1) -> int:
+def parameter_count(
+    width: int, in_channels: int = 1, num_classes: int = 1, global_context: bool = False
+) -> int:
     """Numbers a `FusionNet` stores: its parameters and batch-norm running statistics.
 
     Examples
     --------
     >>> parameter_count(4) == sum(t.numel() for t in FusionNet(width=4).state_dict().values())
+    True
+    >>> net = FusionNet(width=4, global_context=True)
+    >>> parameter_count(4, global_context=True) == sum(t.numel() for t in net.state_dict().values())
     True
     """
     channels = [width * 2**level for level in range(LEVELS)]
@@ -130,7 +164,8 @@ def parameter_count(width: int, in_channels: int = 1, num_classes: int = 1) -> i
     # up: 4×4 transposed conv (weights, bias) and a decoder level per skip
     decoder = sum(16 * 2 * c * c + c + level(c, c) for c in channels[:-1])
     score = (channels[0] + 1) * (num_classes + 1)  # 1×1 conv with bias
-    return encoder + level(channels[-2], channels[-1]) + decoder + score
+    context = 2 * (channels[-1] + 1) * channels[-1] if global_context else 0  # two 1×1 convs
+    return encoder + level(channels[-2], channels[-1]) + decoder + score + context
 
 
 #: What torch allocates on a first pass besides the maps (thread pools, oneDNN kernels, for
@@ -210,6 +245,9 @@ class FusionNet(nn.Module):
         Number of classes without the background; the output has ``num_classes + 1`` maps.
     width
         Feature maps at the first level (the seed: 32); doubled at each of the 4 levels.
+    global_context
+        Add a `GlobalContext` branch after the lowest level (not in the seed): what the whole
+        input shows, e.g. which sign of phase contrast the lens gave, reaches every pixel.
 
     Notes
     -----
@@ -225,11 +263,20 @@ class FusionNet(nn.Module):
 
     levels = LEVELS
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 1, width: int = 32):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 1,
+        width: int = 32,
+        global_context: bool = False,
+    ):
         super().__init__()
         self.in_channels = check_positive_int("in_channels", in_channels)
         self.num_classes = check_positive_int("num_classes", num_classes)
         self.width = check_positive_int("width", width)
+        if not isinstance(global_context, bool):
+            raise ValueError(f"global_context must be true or false, got {global_context!r}")
+        self.global_context = global_context
         # the network itself, before any layer is allocated (the smallest tile: 8 × 8 px)
         check_memory(
             memory_estimate(width, 8, in_channels, num_classes),
@@ -244,6 +291,8 @@ class FusionNet(nn.Module):
         )
         self.pool = nn.MaxPool2d(2)
         self.bottom = Level(channels[-2], channels[-1])
+        if global_context:
+            self.context = GlobalContext(channels[-1])
         self.upsample = nn.ModuleList(
             bilinear_upsampling(channels[i + 1], channels[i]) for i in reversed(range(3))
         )
@@ -257,6 +306,8 @@ class FusionNet(nn.Module):
             skips.append(x)
             x = self.pool(x)
         x = self.bottom(x)
+        if self.global_context:
+            x = self.context(x)
         for upsample, level, skip in zip(self.upsample, self.decoder, reversed(skips), strict=True):
             x = level(upsample(x) + skip)
         # Eq 6.13: softmax over the class maps

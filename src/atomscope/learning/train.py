@@ -114,6 +114,10 @@ class TrainConfig:
         running averages at inference) or ``"image"``: each simulated image's crops are
         normalised by their own statistics in training, and `Recognizer.predict` normalises each
         image by its own (`model.per_image_statistics`); recorded in the model file.
+    global_context
+        Give the network a `model.GlobalContext` branch after its lowest level (what the whole
+        crop shows reaches every pixel: which sign of contrast the lens gave). Starting from
+        ``init_weights`` without the branch, the branch starts at zero (the same maps).
     atom_weight
         Weight of the atom classes' terms in the loss (background 1; `loss_function`).
     augment
@@ -158,6 +162,7 @@ class TrainConfig:
     atom_weight: float = 1.0
     normalization: str = "lcn"
     batch_statistics: str = "running"
+    global_context: bool = False
     augment: bool = False
     curriculum_levels: int = 0
     curriculum_threshold: float = 0.8
@@ -210,8 +215,9 @@ class TrainConfig:
     def _check_validation(self) -> None:
         from atomscope.learning.curriculum import VALIDATION_STRUCTURES
 
-        if not isinstance(self.augment, bool):
-            raise ValueError(f"augment must be true or false, got {self.augment!r}")
+        for name in ("augment", "global_context"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         check_positive("atom_weight", self.atom_weight)
         check_choice("normalization", self.normalization, NORMALIZATIONS)
         check_choice("batch_statistics", self.batch_statistics, BATCH_STATISTICS)
@@ -420,6 +426,11 @@ def _initial_weights(config: TrainConfig, dataset):
     )
     found = (model.width, model.in_channels, model.num_classes)
     needed = (config.width, config.num_images, len(classes))
+    if model.global_context and not config.global_context:
+        raise ValueError(
+            f"init_weights {config.init_weights!r} holds a network with a global-context branch;"
+            " this run has none (give global_context / --global-context)"
+        )
     if found != needed:
         raise ValueError(
             f"init_weights {config.init_weights!r} holds a network of another shape: width "
@@ -610,7 +621,7 @@ def train(
     if config.batch_statistics != "running":
         inference_metadata["batch_statistics"] = config.batch_statistics
     torch.manual_seed(config.seed)
-    model = FusionNet(config.num_images, len(data.class_names), config.width)
+    model = FusionNet(config.num_images, len(data.class_names), config.width, config.global_context)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     losses: list[float] = []
     start = 0
@@ -620,7 +631,8 @@ def train(
         losses = list(state["losses"])
         start = int(state["iteration"])
     elif initial is not None:
-        model.load_state_dict(initial.state_dict())
+        # a network without the global-context branch starts one with it (zero: the same maps)
+        model.load_state_dict(initial.state_dict(), strict=initial.global_context)
     validation = None
     if config.validate_every:
         from atomscope.learning.curriculum import CurriculumLog, validation_dataset
