@@ -42,6 +42,17 @@ def test_curriculum_widens_when_validation_passes_and_not_otherwise(waves, tmp_p
     assert log["level"] == 0 and len(log["history"]) == 2
     assert (tmp_path / "never" / "curriculum.png").stat().st_size > 0
     assert (tmp_path / "never" / "best.pt").is_file()
+    # weights that passed the lower levels start where they left off
+    run(
+        tmp_path / "late",
+        waves,
+        2,
+        curriculum_levels=4,
+        curriculum_threshold=1.0,
+        curriculum_start=3,
+    )
+    log = json.loads((tmp_path / "late" / "curriculum.json").read_text())
+    assert [h["fraction"] for h in log["history"]] == [0.75]
 
 
 def test_curriculum_run_resumes_identically(waves, tmp_path):
@@ -128,6 +139,10 @@ def test_bad_curriculum_settings_are_refused_before_work():
         TrainConfig(curriculum_levels=3, validate_every=10, curriculum_threshold=1.5)
     with pytest.raises(ValueError, match="validate_every"):
         TrainConfig(preset="gold-counting", num_images=3, validate_every=10)
+    with pytest.raises(
+        ValueError, match=r"curriculum_start must be within 0…curriculum_levels \(3\)"
+    ):
+        TrainConfig(curriculum_levels=3, validate_every=10, curriculum_start=4)
 
 
 def test_range_files_are_checked_and_name_the_problem(tmp_path):

@@ -49,6 +49,7 @@ def _train(args) -> None:
         batch_statistics=args.batch_statistics,
         curriculum_levels=args.curriculum_levels,
         curriculum_threshold=args.curriculum_threshold,
+        curriculum_start=args.curriculum_start,
         validate_every=args.validate_every,
     )
     os.nice(args.nice)  # a long job that shares the machine: lower priority (never higher)
@@ -195,6 +196,12 @@ def _configure_train(train: argparse.ArgumentParser) -> None:
         type=float,
         default=d.curriculum_threshold,
         help="validation F1 on the current ranges that widens them",
+    )
+    train.add_argument(
+        "--curriculum-start",
+        type=int,
+        default=d.curriculum_start,
+        help="curriculum level to start at (for --init-weights that passed the levels below)",
     )
     train.add_argument(
         "--nice",

@@ -127,6 +127,9 @@ class TrainConfig:
         Levels of the validation-driven curriculum (`learning.curriculum`): the ranges start at
         ``start_ranges`` and widen by 1/levels of the way to the full ranges each time the
         validation F1 on the current ranges reaches ``curriculum_threshold`` (0: none).
+    curriculum_start
+        Level the validation-driven curriculum starts at (0 … ``curriculum_levels``): for
+        ``init_weights`` that have passed the levels below it.
     curriculum_threshold
         Validation F1 (median over the validation images, all atoms, t = 0.5) to widen.
     validate_every
@@ -166,6 +169,7 @@ class TrainConfig:
     augment: bool = False
     curriculum_levels: int = 0
     curriculum_threshold: float = 0.8
+    curriculum_start: int = 0
     validate_every: int = 0
     validation_structures: int = 2
     validation_microscopes: int = 3
@@ -223,6 +227,12 @@ class TrainConfig:
         check_choice("batch_statistics", self.batch_statistics, BATCH_STATISTICS)
         check_positive_int("curriculum_levels", self.curriculum_levels, minimum=0)
         check_range("curriculum_threshold", self.curriculum_threshold, 0.0, 1.0)
+        check_positive_int("curriculum_start", self.curriculum_start, minimum=0)
+        if self.curriculum_start > self.curriculum_levels:
+            raise ValueError(
+                f"curriculum_start must be within 0…curriculum_levels ({self.curriculum_levels}),"
+                f" got {self.curriculum_start}"
+            )
         check_positive_int("validate_every", self.validate_every, minimum=0)
         check_positive_int("validation_structures", self.validation_structures)
         check_positive_int("validation_microscopes", self.validation_microscopes)
@@ -644,7 +654,9 @@ def train(
         log = (
             CurriculumLog.from_dict(state["curriculum"])
             if state is not None and "curriculum" in state
-            else CurriculumLog(config.curriculum_levels, config.curriculum_threshold)
+            else CurriculumLog(
+                config.curriculum_levels, config.curriculum_threshold, config.curriculum_start
+            )
         )
         if config.curriculum_levels:
             images.fraction = log.fraction
