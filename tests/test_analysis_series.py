@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.spatial import cKDTree
 
 from atomscope import CTF, scherzer_defocus
@@ -445,3 +447,54 @@ def test_the_highest_correlation_peak_is_first_even_between_pixels():
     assert correlation_at(cross_power, (-10.5, 0.5)) > correlation_at(cross_power, (10, 0))
     shifts, values = cross_power_peaks(cross_power, count=2)
     assert values[0] > values[1]
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    nx=st.integers(8, 20).map(lambda n: 2 * n + 1),
+    ny=st.integers(16, 40),
+    seed=st.integers(0, 2**16),
+)
+def test_half_spectra_of_real_images_give_the_peaks_of_full_ones(nx, ny, seed):
+    # the drift works on rfft2 half spectra (half the transforms and matrix DFTs): same shifts
+    # and values as the full spectrum, for odd and even ny (the Nyquist column counted once).
+    # Odd nx: with even nx, the row at the x Nyquist frequency, ambiguous between sub-pixel
+    # interpolants, is summed differently by the two (equal on the pixels).
+    from atomscope.analysis.registration import correlation_at, cross_power_peaks
+
+    rng = np.random.default_rng(seed)
+    reference = rng.random((nx, ny))
+    moving = np.roll(reference, (3, -2), axis=(0, 1)) + 0.3 * rng.random((nx, ny))
+    full = np.fft.fft2(reference) * np.conj(np.fft.fft2(moving))
+    half = np.fft.rfft2(reference) * np.conj(np.fft.rfft2(moving))
+    shifts, values = cross_power_peaks(full, 6.0, count=2)
+    half_shifts, half_values = cross_power_peaks(half, 6.0, count=2, shape=(nx, ny))
+    np.testing.assert_allclose(half_shifts, shifts, atol=1e-9)
+    np.testing.assert_allclose(half_values, values, rtol=1e-9)
+    shift = rng.uniform(-5, 5, 2)
+    assert correlation_at(half, shift, shape=(nx, ny)) == pytest.approx(
+        correlation_at(full, shift), rel=1e-9, abs=1e-9
+    )
+
+
+def test_a_half_spectrum_must_fit_its_shape():
+    from atomscope.analysis.registration import cross_power_peaks
+
+    with pytest.raises(ValueError, match=r"shape \(16, 20\) does not fit a half spectrum"):
+        cross_power_peaks(np.ones((16, 9)), shape=(16, 20))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    nx=st.integers(1, 12),
+    ny=st.integers(1, 12),
+    fx=st.floats(0, 1, exclude_max=True),
+    fy=st.floats(0, 1, exclude_max=True),
+)
+def test_a_frame_of_ones_splats_as_the_outer_product_of_its_axes(nx, ny, fx, fy):
+    from atomscope.analysis.drift import splat, splat_ones
+
+    fraction = np.array([fx, fy])
+    np.testing.assert_allclose(
+        splat_ones((nx, ny), fraction), splat(np.ones((nx, ny)), fraction), atol=1e-15
+    )

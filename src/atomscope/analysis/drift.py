@@ -108,7 +108,7 @@ class _Canvas:
 
     def own(self, frame: np.ndarray, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A frame's share of the sum and of the weight of its window."""
-        return splat(frame, fraction), splat(np.ones(frame.shape), fraction)
+        return splat(frame, fraction), splat_ones(frame.shape, fraction)
 
 
 class _Torus:
@@ -192,6 +192,24 @@ def splat(frame: np.ndarray, fraction: np.ndarray) -> np.ndarray:
     return out
 
 
+def splat_ones(shape: tuple[int, int], fraction: np.ndarray) -> np.ndarray:
+    """`splat` of a frame of ones, as the outer product of one axis's weights by the other's
+    (a frame's weight on the canvas at a fifth of the cost).
+
+    Examples
+    --------
+    >>> bool(np.allclose(splat_ones((3, 2), [0.2, 0.7]), splat(np.ones((3, 2)), [0.2, 0.7])))
+    True
+    """
+    axes = []
+    for size, part in zip(shape, fraction, strict=True):
+        weights = np.ones(size + 1)
+        weights[0] = 1 - part
+        weights[-1] = part  # the last pixel's share past the grid
+        axes.append(weights)
+    return axes[0][:, None] * axes[1][None, :]
+
+
 def _mean_of(total: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Sum over weight where some frame looked, elsewhere the mean of the looked-at pixels."""
     seen = weight > UNSEEN
@@ -221,10 +239,11 @@ class _Comparison:
         self.interior_spectrum = self.transform(self.interior)
 
     def transform(self, image: np.ndarray) -> np.ndarray:
-        """F{image} [kx, ky] of the image's first frame-shaped part (single precision; the
-        reference window's extra row and column, where the splatting spills, are left out)."""
+        """F{image} [kx, ky ≥ 0] of the image's first frame-shaped part (the half spectrum of a
+        real image, single precision; the reference window's extra row and column, where the
+        splatting spills, are left out)."""
         part = np.asarray(image[: self.shape[0], : self.shape[1]], dtype=np.float32)
-        return scipy.fft.fft2(part, workers=threads())
+        return scipy.fft.rfft2(part, workers=threads())
 
     def template(self, frame: np.ndarray) -> np.ndarray:
         """F{the frame's interior}."""
@@ -237,7 +256,7 @@ FRACTION_SLACK = 1.5
 
 
 def _likelihood_spectrum(comparison: _Comparison, total, weight, frame) -> np.ndarray:
-    """Cross-power spectrum whose inverse is the Poisson log-likelihood Σ frame · log(mean) −
+    """Cross-power half spectrum (rfft2) whose inverse is the Poisson log-likelihood Σ frame · log(mean) −
     mean of the frame's interior [counts] at each shift against the mean ``total`` / ``weight``
     of a reference window (smoothed by normalised convolution: wherever some frame looked).
 
@@ -282,7 +301,9 @@ def _first_pass(frames, max_step, periodic, progress) -> np.ndarray:
     for t in tqdm(range(1, len(frames)), desc="drift", disable=not progress):
         total, weight, fraction = sums.around(drift[t - 1])
         cross_power = _likelihood_spectrum(comparison, total, weight, frames[t])
-        shifts, values = cross_power_peaks(cross_power, comparison.search, REFINEMENT_CANDIDATES)
+        shifts, values = cross_power_peaks(
+            cross_power, comparison.search, REFINEMENT_CANDIDATES, shape=comparison.shape
+        )
         steps = fraction - shifts
         # weighted by the random walk the steps so far make (σ per axis their RMS, at least a
         # pixel; half max_step before there are any): on a crystal a lattice vector away
@@ -316,9 +337,9 @@ def _drift_candidates(frames, drift, reach, periodic):
             comparison, total - own_total, weight - own_weight, frame
         )
         shifts, values = cross_power_peaks(
-            cross_power, comparison.search, count=REFINEMENT_CANDIDATES
+            cross_power, comparison.search, count=REFINEMENT_CANDIDATES, shape=comparison.shape
         )
-        stay = correlation_at(cross_power, fraction)
+        stay = correlation_at(cross_power, fraction, shape=comparison.shape)
         places.append(position + fraction - np.vstack([fraction, shifts]))
         scores.append(np.concatenate([[stay], values]))
     return places, scores

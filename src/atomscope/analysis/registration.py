@@ -21,14 +21,24 @@ from atomscope.core.validate import check_finite_array, check_positive, check_po
 __all__ = ["correlation_at", "correlation_peaks", "cross_power_peaks", "register_shift"]
 
 
-def _upsampled_correlation(cross_power, centre, upsample, half_width):
-    """|F⁻¹{cross_power}| on an upsampled grid of ±``half_width`` pixels around ``centre``."""
+def _upsampled_correlation(cross_power, centre, upsample, half_width, shape=None):
+    """F⁻¹{cross_power} (real part, without the 1/N) on an upsampled grid of ±``half_width``
+    pixels around ``centre``; with ``shape``, ``cross_power`` is the half spectrum (``rfft2``)
+    of real images of that shape, each ky > 0 standing for itself and its conjugate −ky."""
     steps = round(half_width * upsample)
     offsets = np.arange(-steps, steps + 1) / upsample
     kx = np.fft.fftfreq(cross_power.shape[0])
-    ky = np.fft.fftfreq(cross_power.shape[1])
+    if shape is None:
+        ky, twice = np.fft.fftfreq(cross_power.shape[1]), 1.0
+    else:
+        ky = np.fft.rfftfreq(shape[1])
+        twice = np.full(len(ky), 2.0)
+        twice[0] = 1.0
+        if shape[1] % 2 == 0:
+            twice[-1] = 1.0  # the Nyquist column is its own conjugate
     ex = np.exp(2j * np.pi * np.outer(centre[0] + offsets, kx)).astype(cross_power.dtype)
-    ey = np.exp(2j * np.pi * np.outer(ky, centre[1] + offsets)).astype(cross_power.dtype)
+    ey = np.exp(2j * np.pi * np.outer(ky, centre[1] + offsets)) * np.reshape(twice, (-1, 1))
+    ey = ey.astype(cross_power.dtype)
     with blas_threads():
         return (ex @ cross_power @ ey).real, offsets
 
@@ -80,6 +90,20 @@ def correlation_peaks(
     return cross_power_peaks(cross_power, max_shift, count, upsample)
 
 
+def _image_shape(cross_power: np.ndarray, shape) -> tuple[int, int]:
+    """The images' shape: ``cross_power``'s for a full spectrum, else ``shape``, checked against
+    the half spectrum's (nx, ny // 2 + 1)."""
+    if shape is None:
+        return cross_power.shape
+    shape = tuple(check_positive_int("shape", n) for n in shape)
+    if len(shape) != 2 or cross_power.shape != (shape[0], shape[1] // 2 + 1):
+        raise ValueError(
+            f"shape {shape} does not fit a half spectrum of shape {cross_power.shape} "
+            "(it needs (nx, ny // 2 + 1))"
+        )
+    return shape
+
+
 def _search_settings(shape, max_shift, count, upsample) -> tuple[float, int, int]:
     """Validated (max_shift [pixels], capped at half the image; count; upsample)."""
     upsample = check_positive_int("upsample", upsample)
@@ -90,10 +114,19 @@ def _search_settings(shape, max_shift, count, upsample) -> tuple[float, int, int
 
 
 def cross_power_peaks(
-    cross_power: np.ndarray, max_shift: float | None = None, count: int = 1, upsample: int = 50
+    cross_power: np.ndarray,
+    max_shift: float | None = None,
+    count: int = 1,
+    upsample: int = 50,
+    shape: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`correlation_peaks` from the cross-power spectrum F{reference}·conj(F{moving}) [kx, ky]
     (for callers that hold the spectra already; a zero DC term removes the means).
+
+    With ``shape`` (nx, ny), ``cross_power`` is the half spectrum of real images of that shape
+    (``scipy.fft.rfft2``, (nx, ny // 2 + 1)): the same peaks for half the work (to rounding
+    for odd nx; for even nx the row at the x Nyquist frequency, ambiguous between sub-pixel
+    interpolants, is summed differently, the same on the pixels).
 
     Examples
     --------
@@ -106,10 +139,14 @@ def cross_power_peaks(
     cross_power = np.asarray(cross_power)
     if cross_power.ndim != 2:
         raise ValueError(f"cross_power must be a 2D spectrum, got shape {cross_power.shape}")
-    max_shift, count, upsample = _search_settings(cross_power.shape, max_shift, count, upsample)
-    correlation = scipy.fft.ifft2(cross_power, workers=threads()).real
-    sx = np.fft.fftfreq(cross_power.shape[0], 1 / cross_power.shape[0])
-    sy = np.fft.fftfreq(cross_power.shape[1], 1 / cross_power.shape[1])
+    image_shape = _image_shape(cross_power, shape)
+    max_shift, count, upsample = _search_settings(image_shape, max_shift, count, upsample)
+    if shape is None:
+        correlation = scipy.fft.ifft2(cross_power, workers=threads()).real
+    else:
+        correlation = scipy.fft.irfft2(cross_power, s=image_shape, workers=threads())
+    sx = np.fft.fftfreq(image_shape[0], 1 / image_shape[0])
+    sy = np.fft.fftfreq(image_shape[1], 1 / image_shape[1])
     within = np.hypot(sx[:, None], sy[None, :]) <= max_shift
     searched = np.where(within, correlation, -np.inf)
     maxima = within & (ndimage.maximum_filter(searched, size=3, mode="wrap") == searched)
@@ -122,7 +159,7 @@ def cross_power_peaks(
         # ±1 pixel at 1/COARSE_UPSAMPLE, then ±1/COARSE_UPSAMPLE at 1/upsample: the peak is
         # smooth (band-limited), and two small grids cost a fifth of one fine grid
         for factor, half_width in _refinement_grids(upsample):
-            fine, offsets = _upsampled_correlation(cross_power, centre, factor, half_width)
+            fine, offsets = _upsampled_correlation(cross_power, centre, factor, half_width, shape)
             a, b = np.unravel_index(np.argmax(fine), fine.shape)
             centre = centre + np.array([offsets[a], offsets[b]])
         shifts.append(centre)
@@ -131,9 +168,12 @@ def cross_power_peaks(
     return np.array(shifts)[highest], np.array(values)[highest]
 
 
-def correlation_at(cross_power: np.ndarray, shift: Any) -> float:
+def correlation_at(
+    cross_power: np.ndarray, shift: Any, shape: tuple[int, int] | None = None
+) -> float:
     """The cross-correlation F⁻¹{cross_power} at one sub-pixel ``shift`` (dx, dy) [pixels], on
-    the scale of `cross_power_peaks`'s values (a direct DFT: no interpolation).
+    the scale of `cross_power_peaks`'s values (a direct DFT: no interpolation); ``shape`` as
+    for `cross_power_peaks` (a half spectrum of real images of that shape).
 
     Examples
     --------
@@ -143,9 +183,10 @@ def correlation_at(cross_power: np.ndarray, shift: Any) -> float:
     0.0
     """
     cross_power = np.asarray(cross_power)
+    image_shape = _image_shape(cross_power, shape)
     centre = np.asarray(check_finite_array("shift", shift), dtype=float)
-    value, _ = _upsampled_correlation(cross_power, centre, 1, 0)
-    return float(value[0, 0]) / cross_power.size
+    value, _ = _upsampled_correlation(cross_power, centre, 1, 0, shape)
+    return float(value[0, 0]) / (image_shape[0] * image_shape[1])
 
 
 #: Sub-pixel step of the first, coarse refinement grid of `cross_power_peaks` (1/pixels).

@@ -27,6 +27,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import numba
 import numpy as np
 from scipy import ndimage
 from tqdm.auto import tqdm
@@ -177,26 +178,64 @@ def _gaussian_log(values: np.ndarray, means: np.ndarray, variance: np.ndarray) -
 
 def _forward_backward(log_emission, log_transition, log_start):
     """Posteriors (T, m, 2), summed pair posteriors (m, 2, 2) and log-likelihoods (m,) of m
-    independent two-state chains (log space; Rabiner 1989, §III)."""
-    steps = len(log_emission)
-    alpha = np.empty_like(log_emission)
-    beta = np.zeros_like(log_emission)
-    alpha[0] = log_start + log_emission[0]
-    for t in range(1, steps):
-        joint = alpha[t - 1][:, :, None] + log_transition  # (m, from, to)
-        alpha[t] = np.logaddexp(joint[:, 0], joint[:, 1]) + log_emission[t]
-    for t in range(steps - 2, -1, -1):
-        joint = log_transition + (log_emission[t + 1] + beta[t + 1])[:, None, :]
-        beta[t] = np.logaddexp(joint[:, :, 0], joint[:, :, 1])
-    likelihood = np.logaddexp(alpha[-1, :, 0], alpha[-1, :, 1])
-    posterior = np.exp(alpha + beta - likelihood[None, :, None])
-    pairs = np.exp(
-        alpha[:-1, :, :, None]
-        + log_transition[None]
-        + (log_emission[1:] + beta[1:])[:, :, None, :]
-        - likelihood[None, :, None, None]
-    ).sum(axis=0)
-    return posterior, pairs, likelihood
+    independent two-state chains (Rabiner 1989, §III, with its scaling, Eqs 91–93: each
+    frame's forward variables are normalised to sum 1 and the log-likelihood is the sum of the
+    logs of the normalisers; emissions are divided by their larger state first, which adds
+    back its log)."""
+    offset = np.maximum(log_emission[:, :, 0], log_emission[:, :, 1])  # (T, m)
+    emission = np.exp(log_emission - offset[:, :, None])  # the larger state of each is 1
+    posterior, pairs, log_scale = _scaled_forward_backward(
+        np.ascontiguousarray(emission.transpose(1, 0, 2)),  # each chain's frames in a row
+        np.exp(log_transition),
+        np.exp(log_start),
+    )
+    return posterior.transpose(1, 0, 2), pairs, log_scale + offset.sum(axis=0)
+
+
+@numba.njit(cache=True)
+def _scaled_forward_backward(emission, transition, start):
+    """The scaled recursions of `_forward_backward` on probabilities ``emission`` (m, T, 2):
+    posteriors (m, T, 2), summed pair posteriors and Σ_t log(normaliser) per chain."""
+    count, steps, states = emission.shape
+    alpha = np.empty_like(emission)
+    beta = np.empty_like(emission)
+    pairs = np.zeros((count, states, states))
+    log_scale = np.zeros(count)
+    scale = np.empty((count, steps))
+    for m in range(count):
+        for t in range(steps):
+            total = 0.0
+            for j in range(states):
+                if t == 0:
+                    value = start[m, j]
+                else:
+                    value = 0.0
+                    for i in range(states):
+                        value += alpha[m, t - 1, i] * transition[m, i, j]
+                alpha[m, t, j] = value * emission[m, t, j]
+                total += alpha[m, t, j]
+            scale[m, t] = total
+            log_scale[m] += np.log(total)
+            for j in range(states):
+                alpha[m, t, j] /= total
+        for j in range(states):
+            beta[m, steps - 1, j] = 1.0
+        for t in range(steps - 2, -1, -1):
+            for i in range(states):
+                value = 0.0
+                for j in range(states):
+                    value += transition[m, i, j] * emission[m, t + 1, j] * beta[m, t + 1, j]
+                beta[m, t, i] = value / scale[m, t + 1]
+            for i in range(states):
+                for j in range(states):
+                    pairs[m, i, j] += (
+                        alpha[m, t, i]
+                        * transition[m, i, j]
+                        * emission[m, t + 1, j]
+                        * beta[m, t + 1, j]
+                        / scale[m, t + 1]
+                    )
+    return alpha * beta, pairs, log_scale
 
 
 def _viterbi(log_emission, log_transition, log_start) -> np.ndarray:
@@ -224,6 +263,15 @@ def _two_state_hmm(signals: np.ndarray, iterations: int = 100):
     two off-diagonal transitions, / (T − 1)): the model's own estimates of occurrence and
     events, not biased as the single most likely path is at low dose. Missing signals (NaN)
     are frames that did not see the site: they weigh in no mean or variance."""
+    steps, count = signals.shape
+    if count == 0:  # no site: nothing to fit (nanquantile would lose the state axis)
+        return (
+            np.zeros((steps, 0), dtype=bool),
+            np.zeros((0, 2)),
+            np.zeros(0),
+            np.zeros((steps, 0)),
+            np.zeros(0),
+        )
     observed = np.isfinite(signals)
     filled = np.where(observed, signals, 0.0)
     means = np.nanquantile(signals, [0.2, 0.8], axis=0).T.astype(float)  # (m, 2)
