@@ -255,6 +255,41 @@ def _viterbi(log_emission, log_transition, log_start) -> np.ndarray:
     return path
 
 
+def _two_class_split(signals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per site, the split of its observed signals (T, m) into a lower and a higher class of
+    largest between-class variance (Otsu, IEEE Trans. SMC 9 (1979) 62): the class means
+    (m, 2) and the pooled within-class variance (m,), where Baum–Welch starts. Quantiles would
+    split the noise of a site that is occupied in a few frames only and miss those frames.
+
+    Examples
+    --------
+    >>> means, _ = _two_class_split(np.array([[0.0], [0.2], [0.1], [5.0], [0.05]]))
+    >>> means.round(2).tolist()
+    [[0.09, 5.0]]
+    """
+    steps, count = signals.shape
+    ordered = np.sort(signals, axis=0)  # NaN (unseen) last
+    seen = np.isfinite(signals).sum(axis=0)
+    cumulative = np.cumsum(np.where(np.isfinite(ordered), ordered, 0.0), axis=0)
+    squares = np.cumsum(np.where(np.isfinite(ordered), ordered**2, 0.0), axis=0)
+    low = np.arange(1, max(steps, 2))[:, None]  # size of the lower class
+    high = seen[None] - low
+    valid = high >= 1
+    below = cumulative[low[:, 0] - 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_low = below / low
+        mean_high = (cumulative[-1][None] - below) / high
+        between = np.where(valid, low * high * (mean_high - mean_low) ** 2, -np.inf)
+    split = np.argmax(between, axis=0)  # (m,)
+    sites = np.arange(count)
+    lower = np.where(valid[split, sites], mean_low[split, sites], cumulative[-1] / seen)
+    upper = np.where(valid[split, sites], mean_high[split, sites], lower)
+    # within-class variance: (Σx² − n₀μ₀² − n₁μ₁²) / n
+    n_low = np.where(valid[split, sites], low[split, 0], seen)
+    within = (squares[-1] - n_low * lower**2 - (seen - n_low) * upper**2) / np.maximum(seen, 1)
+    return np.stack([lower, upper], axis=1), np.maximum(within, 1e-12)
+
+
 def _two_state_hmm(signals: np.ndarray, iterations: int = 100):
     """Baum–Welch for m independent two-state chains with Gaussian emissions (one variance per
     site), then Viterbi. Returns the paths (T, m) bool (True = the higher mean), the means
@@ -274,8 +309,7 @@ def _two_state_hmm(signals: np.ndarray, iterations: int = 100):
         )
     observed = np.isfinite(signals)
     filled = np.where(observed, signals, 0.0)
-    means = np.nanquantile(signals, [0.2, 0.8], axis=0).T.astype(float)  # (m, 2)
-    variance = np.maximum(np.nanvar(signals, axis=0) / 4, 1e-12)
+    means, variance = _two_class_split(signals)
     transition = np.tile([[0.9, 0.1], [0.1, 0.9]], (signals.shape[1], 1, 1))
     start = np.full((signals.shape[1], 2), 0.5)
     previous = np.full(signals.shape[1], -np.inf)
