@@ -41,6 +41,8 @@ MIN_SPACING_PIXELS = 2
 #: Least fraction of the frames that must see a site (a camera's frames drift past sites near
 #: their edges) for its statistics to be reported.
 MIN_SEEN = 0.5
+#: Most rounds of the matched filter: contrast from the states, states from the contrast.
+MATCHED_FILTER_ROUNDS = 10
 
 __all__ = [
     "SeriesResult",
@@ -353,6 +355,18 @@ def occupancy_from_signals(
     return _occupancy_and_gain(signals, empty_level, bright_atoms)[0]
 
 
+def _two_states_win(signals: np.ndarray, two_state: np.ndarray):
+    """The log-likelihood gain (m,) of the two-state model (its log-likelihoods ``two_state``)
+    over one Gaussian for ``signals`` (t, m), and where it wins by the Bayesian information
+    criterion: 4 more free parameters (a mean, two transitions, one start), no win on a signal
+    without spread."""
+    spread = np.nanvar(signals, axis=0)
+    seen = np.maximum(np.isfinite(signals).sum(axis=0), 1)  # frames that saw each site
+    one_state = -0.5 * seen * (np.log(2 * np.pi * np.maximum(spread, 1e-12)) + 1)
+    gain = two_state - one_state
+    return gain, (2 * gain > 4 * np.log(seen)) & (spread > 0)
+
+
 def _occupancy_and_gain(signals: np.ndarray, empty_level, bright_atoms: bool):
     """`occupancy_from_signals` and each site's log-likelihood gain (m,) of two states over one
     Gaussian (scale-free: comparable between different signals of the same site)."""
@@ -361,11 +375,8 @@ def _occupancy_and_gain(signals: np.ndarray, empty_level, bright_atoms: bool):
     occupancy = np.zeros((steps, count), dtype=bool)
     oriented = sign * np.asarray(signals, dtype=float)
     paths, means, two_state, _, _ = _two_state_hmm(oriented)
-    variance = np.maximum(np.nanvar(oriented, axis=0), 1e-12)
-    seen = np.maximum(np.isfinite(oriented).sum(axis=0), 1)  # frames that saw each site
-    gain = two_state + 0.5 * seen * (np.log(2 * np.pi * variance) + 1)  # over one Gaussian
-    # BIC: the two-state model has 4 more free parameters (a mean, 2 transitions, 1 start)
-    flips = (2 * gain > 4 * np.log(seen)) & paths.any(0) & (~paths).any(0)
+    gain, flips = _two_states_win(oriented, two_state)
+    flips &= paths.any(0) & (~paths).any(0)
     occupancy[:, flips] = paths[:, flips]
     occupied_levels = means[flips, 1].tolist()
     single = np.flatnonzero(~flips)
@@ -381,13 +392,43 @@ def _occupancy_and_gain(signals: np.ndarray, empty_level, bright_atoms: bool):
     return occupancy, gain
 
 
+def _held_out_projections(patches: np.ndarray, occupied: np.ndarray) -> np.ndarray:
+    """Each frame's patch (t, pixels) projected on mean(occupied) − mean(empty) of the *other*
+    frames (t,); NaN for a frame with a NaN pixel. A frame's own patch in the contrast would add
+    its noise, |noise|²/n, to the side it was put on and confirm whatever states were given.
+
+    Examples
+    --------
+    >>> patches = np.array([[1.0], [3.0], [0.0], [2.0]])
+    >>> _held_out_projections(patches, np.array([True, True, False, False])).tolist()
+    [2.0, 0.0, 0.0, 4.0]
+    """
+    whole = np.all(np.isfinite(patches), axis=1)
+    on, off = whole & occupied, whole & ~occupied
+    projections = np.full(len(patches), np.nan)
+    if on.sum() < 2 or off.sum() < 2:  # no contrast left once a frame is held out
+        return np.where(whole, 0.0, np.nan)
+    seen = patches[whole]
+    own = np.einsum("tp,tp->t", seen, seen)
+    with_on = seen @ patches[on].sum(axis=0)
+    with_off = seen @ patches[off].sum(axis=0)
+    n_on, n_off, put_on = on.sum(), off.sum(), occupied[whole]
+    projections[whole] = np.where(
+        put_on,
+        (with_on - own) / (n_on - 1) - with_off / n_off,
+        with_on / n_on - (with_off - own) / (n_off - 1),
+    )
+    return projections
+
+
 def _matched_filter_pass(aligned, sites, sampling, spacing, signals, occupancy, periodic):
     """Second look at the sites that flip: each frame is projected on the site's own contrast,
-    mean(occupied frames) − mean(empty frames) within one ``spacing`` of it (the matched
-    filter of the two states: it also collects the lens's delocalised fringes), and the two-state
-    model is fitted again to that signal; kept where it still beats one state. Pixels beyond
-    the edge of frames that are not ``periodic`` are left out; a frame that did not see all of
-    the rest (NaN) has no signal."""
+    mean(occupied frames) − mean(empty frames) within one ``spacing`` of it, the frame itself
+    held out (the matched filter of the two states: it also collects the lens's delocalised
+    fringes); the two-state model is fitted again to that signal and the contrast remade from
+    its states until they hold (at most ``MATCHED_FILTER_ROUNDS``); kept where it beats one
+    state in every round. Pixels beyond the edge of frames that are not ``periodic`` are left out; a frame
+    that did not see all of the rest (NaN) has no signal."""
     pixel = np.asarray(sampling)
     flipping = np.flatnonzero(occupancy.any(axis=0) & (~occupancy).any(axis=0))
     probability = occupancy.astype(float)
@@ -400,27 +441,31 @@ def _matched_filter_pass(aligned, sites, sampling, spacing, signals, occupancy, 
     ).reshape(-1, 2)
     inside = np.sum((offsets * pixel) ** 2, axis=1) <= spacing**2
     offsets = offsets[inside]
-    matched = np.empty((len(aligned), len(flipping)))
     shape = np.array(aligned.shape[1:])
-    for column, j in enumerate(flipping):
+    patches = []
+    for j in flipping:
         points = np.round(sites[j] / pixel).astype(int) + offsets
         if periodic:
             points = points % shape
         else:
             points = points[np.all((points >= 0) & (points < shape), axis=1)]
-        patches = aligned[:, points[:, 0], points[:, 1]]  # (t, pixels)
-        whole = np.all(np.isfinite(patches), axis=1)  # frames that saw the whole patch
-        occupied, empty = whole & occupancy[:, j], whole & ~occupancy[:, j]
-        if not (occupied.any() and empty.any()):
-            matched[:, column] = 0.0  # no contrast to match: one state, not kept
-            continue
-        template = patches[occupied].mean(axis=0) - patches[empty].mean(axis=0)
-        matched[:, column] = patches @ template
-    paths, _, two_state, high, expected = _two_state_hmm(matched)
-    variance = np.maximum(np.nanvar(matched, axis=0), 1e-12)
-    seen = np.maximum(np.isfinite(matched).sum(axis=0), 1)
-    one_state = -0.5 * seen * (np.log(2 * np.pi * variance) + 1)
-    keep = 2 * (two_state - one_state) > 4 * np.log(seen)
+        patches.append(aligned[:, points[:, 0], points[:, 1]])  # (t, pixels)
+    states = occupancy[:, flipping]
+    keep = np.ones(len(flipping), dtype=bool)
+    for _ in range(MATCHED_FILTER_ROUNDS):
+        matched = np.column_stack(
+            [
+                _held_out_projections(patch, state)
+                for patch, state in zip(patches, states.T, strict=True)
+            ]
+        )
+        paths, _, two_state, high, expected = _two_state_hmm(matched)
+        # a site must win in every round: remade from states of noise, the contrast would
+        # grow along the noise it was split by
+        keep &= _two_states_win(matched, two_state)[1]
+        if np.array_equal(paths[:, keep], states[:, keep]):
+            break
+        states = paths
     signals, occupancy = signals.copy(), occupancy.copy()
     for column, j in enumerate(flipping):
         if keep[column]:
