@@ -296,14 +296,33 @@ def test_series_command_writes_sites_maps_and_animation(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["series", str(stack), "--spacing", "2.5", "--out", str(out)]) == 0
     names = {p.name for p in out.iterdir() if not p.name.startswith(".")}
-    assert names == {"sites.csv", "series.npz", "series.png", "detections.gif", "summary.json"}
+    assert names == {
+        "sites.csv",
+        "tracks.csv",
+        "series.npz",
+        "series.png",
+        "detections.gif",
+        "summary.json",
+    }
     with open(out / "sites.csv") as handle:
         rows = list(csv.DictReader(handle))
     positions = np.array([[float(r["x_A"]), float(r["y_A"])] for r in rows])
     for column, (cx, cy) in enumerate([(9, 3), (6, 7)]):
         row = rows[int(np.argmin(np.linalg.norm(positions - (cx, cy), axis=1)))]
         assert float(row["occurrence"]) == pytest.approx(occupancy[:, column].mean(), abs=0.02)
-    assert json.loads((out / "summary.json").read_text())["num_frames"] == 60
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["num_frames"] == 60
+    with open(out / "tracks.csv") as handle:
+        tracks = list(csv.DictReader(handle))
+    track = np.array([int(r["track"]) for r in tracks])
+    where = np.array([[float(r["x_A"]), float(r["y_A"])] for r in tracks])
+    fixed = track[np.linalg.norm(where - (3, 3), axis=1) < 0.3]  # the column that stays
+    assert len(np.unique(fixed)) == 1 and len(fixed) == 60
+    assert summary["num_tracks"] == len(np.unique(track))
+    assert summary["num_tracks_in_every_frame"] >= 1
+    assert main(["series", str(stack), "--track-range", "0", "--out", str(tmp_path / "r")]) == 2
+    assert "track_range" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
     single = tmp_path / "single.tif"
     write_tiff(single, frames[0], sampling=0.2)
     assert main(["series", str(single), "--out", str(tmp_path / "bad")]) == 2

@@ -1,5 +1,5 @@
 """From images back to atoms and strain: peaks, filters, structural templates, strain, GPA,
-image series (drift, sites, occupancy) and atom counting by column signals.
+image series (drift, sites, occupancy, tracks of moving columns) and atom counting by column signals.
 
 Positions are pixel coordinates ``[x, y]`` (array axis 0 is x); strain is dimensionless and
 rotations are in radians, counter-clockwise from x towards y.
@@ -38,5 +38,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "simulate_series",
         ],
         "templates": ["Template", "TemplateMatch", "match_templates"],
+        "tracks": ["Tracks", "column_detections", "track_columns"],
     },
 )

@@ -20,10 +20,13 @@ def _series(args: argparse.Namespace) -> None:
         model=args.model,
         periodic=args.periodic,
         name=inputs_name(args.stack),
+        track_range=args.track_range,
+        track_memory=args.track_memory,
     )
     print(
         f"{summary['num_sites']} sites, {summary['num_flipping_sites']} of them flipping, over "
-        f"{summary['num_frames']} frames; outputs in {args.out}/"
+        f"{summary['num_frames']} frames, {summary['num_tracks']} column tracks; outputs in "
+        f"{args.out}/"
     )
 
 
@@ -31,7 +34,8 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     """Add the options of ``atomscope series`` to its ``parser``."""
     parser.description = (
         "Drift, atomic sites and how often each is occupied and flips, from an image series "
-        "(seed §6.4.3); writes sites.csv, series.npz, series.png, detections.gif, summary.json."
+        "(seed §6.4.3); writes sites.csv, tracks.csv, series.npz, series.png, detections.gif, "
+        "summary.json."
     )
     parser.add_argument(
         "stack",
@@ -66,5 +70,18 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="the frames are periodic (a simulation of a periodic cell): compared whole, "
         "moved by Fourier shifts; a camera's frames are not (default)",
+    )
+    parser.add_argument(
+        "--track-range",
+        type=float,
+        default=None,
+        help="farthest a column moves between two frames [Å], for linking the columns found in "
+        "each frame into tracks.csv (trackpy; default half of --spacing)",
+    )
+    parser.add_argument(
+        "--track-memory",
+        type=int,
+        default=0,
+        help="frames a column may go unseen and keep its track (default 0)",
     )
     parser.set_defaults(func=_series)

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-SERIES_OUTPUTS = ("sites.csv", "series.npz", "series.png", "detections.gif", "summary.json")
+SERIES_OUTPUTS = (
+    "sites.csv",
+    "tracks.csv",
+    "series.npz",
+    "series.png",
+    "detections.gif",
+    "summary.json",
+)
 #: Peak bytes the analysis and its outputs add per pixel of every frame, measured with
 #: ``/usr/bin/time -v atomscope series`` (20–60 frames of 256²–512²: 34–37 B): the float64
 #: stack, its aligned copy, the filtered mean and the animation's frames.
@@ -49,6 +56,33 @@ def _write_sites(path: Path, result) -> None:
             )
 
 
+def _write_tracks(path: Path, tracks) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["frame", "track", "x_A", "y_A"])
+        for frame, track, (x, y) in zip(tracks.frame, tracks.track, tracks.positions, strict=True):
+            writer.writerow([int(frame), int(track), f"{x:.4f}", f"{y:.4f}"])
+
+
+def _column_tracks(
+    frames, result, spacing, bright_atoms, periodic, track_range, track_memory, progress
+):
+    """`track_columns` of the columns found in each frame moved back by the series' drift (one
+    frame at a time: no second aligned copy of the stack)."""
+    from tqdm.auto import tqdm
+
+    from atomscope.analysis.series import align_frames
+    from atomscope.analysis.tracks import column_detections, track_columns
+
+    detections = []
+    for t in tqdm(range(len(frames.array)), desc="tracks", disable=not progress):
+        aligned = align_frames(
+            frames.array[t : t + 1], result.drift[t : t + 1], frames.sampling, periodic
+        )
+        detections += column_detections(aligned, frames.sampling, spacing, bright_atoms)
+    return track_columns(detections, track_range, track_memory)
+
+
 def run_series(
     frames,
     out: str | Path,
@@ -59,11 +93,15 @@ def run_series(
     periodic: bool = False,
     name: str = "series",
     progress: bool = True,
+    track_range: float | None = None,
+    track_memory: int = 0,
 ) -> dict:
     """`analyse_series` of ``frames`` written into ``out``: sites.csv (position [Å], occurrence,
-    event fraction, mean dwell times [frames]), series.npz (occupancy, drift [Å], sites [Å],
-    signals), series.png (mean image with the sites by occurrence and events, and the drift),
-    detections.gif (the aligned frames with the occupied sites marked) and summary.json.
+    event fraction, mean dwell times [frames]), tracks.csv (the columns found in every
+    drift-corrected frame linked into tracks, `analysis.tracks`: frame, track, position [Å]),
+    series.npz (occupancy, drift [Å], sites [Å], signals), series.png (mean image with the
+    sites by occurrence and events, and the drift), detections.gif (the aligned frames with the
+    occupied sites marked) and summary.json.
 
     Parameters
     ----------
@@ -77,6 +115,11 @@ def run_series(
         The series' name for the summary.
     progress
         Progress bars.
+    track_range
+        Farthest a column moves between two frames [Å] for `track_columns`; default half of
+        ``spacing``.
+    track_memory
+        Frames a column may go unseen and keep its track.
 
     Returns
     -------
@@ -88,6 +131,7 @@ def run_series(
     from atomscope import io, plot
     from atomscope.analysis.series import align_frames, analyse_series, series_model
     from atomscope.core.memory import check_and_report
+    from atomscope.core.validate import check_positive, check_positive_int
     from atomscope.outputs import check_output_directory, claim_outputs, staged_outputs
     from atomscope.summary import write_summary
 
@@ -96,6 +140,8 @@ def run_series(
             f"the series must be a stack of at least 2 frames [t, x, y], got shape {frames.shape}"
         )
     recognizer = series_model(model, frames.sampling)  # refused before any work
+    track_range = spacing / 2 if track_range is None else check_positive("track_range", track_range)
+    track_memory = check_positive_int("track_memory", track_memory, minimum=0)
     out = check_output_directory(out)
     claim_outputs(out, "series", SERIES_OUTPUTS)
     check_and_report(
@@ -113,8 +159,12 @@ def run_series(
         progress=progress,
         periodic=periodic,
     )
+    tracks = _column_tracks(
+        frames, result, spacing, bright_atoms, periodic, track_range, track_memory, progress
+    )
     with staged_outputs(out, "series") as stage:
         _write_sites(stage / "sites.csv", result)
+        _write_tracks(stage / "tracks.csv", tracks)
         io.write_npz(
             stage / "series.npz",
             occupancy=result.occupancy,
@@ -145,6 +195,10 @@ def run_series(
             "mean_occurrence_of_flipping_sites": float(result.occurrence[result.events > 0].mean())
             if np.any(result.events > 0)
             else None,
+            "num_tracks": tracks.count,
+            "num_tracks_in_every_frame": int(
+                np.sum(np.bincount(tracks.track, minlength=tracks.count) == count)
+            ),
             "drift_total_A": np.linalg.norm(result.drift[-1]).item(),
             "drift_largest_step_A": float(
                 np.linalg.norm(np.diff(result.drift, axis=0), axis=1).max()
