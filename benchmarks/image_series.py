@@ -117,8 +117,8 @@ def camera_series(rng) -> None:
             occurrence_error, event_error = [], []
             for j, site in zip(np.flatnonzero(scored)[found], index[found], strict=True):
                 seen = in_view[:, j]
-                truth, found = scene.occupancy[seen, j], result.probability[seen, site]
-                occurrence_error.append(100 * abs(found.mean() - truth.mean()))
+                truth, estimate = scene.occupancy[seen, j], result.probability[seen, site]
+                occurrence_error.append(100 * abs(estimate.mean() - truth.mean()))
                 pairs = seen[1:] & seen[:-1]
                 events = np.mean((scene.occupancy[1:, j] != scene.occupancy[:-1, j])[pairs])
                 event_error.append(abs(result.events[site] - events) / events)
