@@ -41,8 +41,12 @@ MIN_SPACING_PIXELS = 2
 #: Least fraction of the frames that must see a site (a camera's frames drift past sites near
 #: their edges) for its statistics to be reported.
 MIN_SEEN = 0.5
-#: Most rounds of the matched filter: contrast from the states, states from the contrast.
-MATCHED_FILTER_ROUNDS = 10
+#: Most rounds of the matched filter: contrast from the states, states from the contrast (a
+#: particle's surface at 3.1e2 e⁻/Å²: as good after 3 as after 10, each round a fit of every
+#: site not settled); a site whose states change in less than this fraction of its frames has
+#: settled (a site may swap a frame or two back and forth from round to round).
+MATCHED_FILTER_ROUNDS = 3
+MATCHED_FILTER_SETTLED = 0.01
 
 __all__ = [
     "SeriesResult",
@@ -426,8 +430,8 @@ def _matched_filter_pass(aligned, sites, sampling, spacing, signals, occupancy, 
     mean(occupied frames) − mean(empty frames) within one ``spacing`` of it, the frame itself
     held out (the matched filter of the two states: it also collects the lens's delocalised
     fringes); the two-state model is fitted again to that signal and the contrast remade from
-    its states until they hold (at most ``MATCHED_FILTER_ROUNDS``); kept where it beats one
-    state in every round. Pixels beyond the edge of frames that are not ``periodic`` are left out; a frame
+    its states until they hold (``MATCHED_FILTER_SETTLED``, at most ``MATCHED_FILTER_ROUNDS``);
+    kept where it beats one state in every round. Pixels beyond the edge of frames that are not ``periodic`` are left out; a frame
     that did not see all of the rest (NaN) has no signal."""
     pixel = np.asarray(sampling)
     flipping = np.flatnonzero(occupancy.any(axis=0) & (~occupancy).any(axis=0))
@@ -452,24 +456,26 @@ def _matched_filter_pass(aligned, sites, sampling, spacing, signals, occupancy, 
         patches.append(aligned[:, points[:, 0], points[:, 1]])  # (t, pixels)
     states = occupancy[:, flipping]
     keep = np.ones(len(flipping), dtype=bool)
+    matched, high = np.empty(states.shape), np.empty(states.shape)
+    expected = np.empty(len(flipping))
+    pending = np.arange(len(flipping))  # sites not settled yet
     for _ in range(MATCHED_FILTER_ROUNDS):
-        matched = np.column_stack(
-            [
-                _held_out_projections(patch, state)
-                for patch, state in zip(patches, states.T, strict=True)
-            ]
-        )
-        paths, _, two_state, high, expected = _two_state_hmm(matched)
+        signal = np.column_stack([_held_out_projections(patches[c], states[:, c]) for c in pending])
+        paths, _, two_state, high[:, pending], expected[pending] = _two_state_hmm(signal)
+        matched[:, pending] = signal
         # a site must win in every round: remade from states of noise, the contrast would
         # grow along the noise it was split by
-        keep &= _two_states_win(matched, two_state)[1]
-        if np.array_equal(paths[:, keep], states[:, keep]):
+        keep[pending] &= _two_states_win(signal, two_state)[1]
+        changed = np.mean(paths != states[:, pending], axis=0) >= MATCHED_FILTER_SETTLED
+        changed &= keep[pending]
+        states[:, pending] = paths
+        pending = pending[changed]
+        if len(pending) == 0:
             break
-        states = paths
     signals, occupancy = signals.copy(), occupancy.copy()
     for column, j in enumerate(flipping):
         if keep[column]:
-            occupancy[:, j] = paths[:, column]
+            occupancy[:, j] = states[:, column]
             signals[:, j] = matched[:, column]
             probability[:, j] = high[:, column]
             flips[j] = expected[column]
