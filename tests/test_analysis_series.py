@@ -9,9 +9,11 @@ from scipy.spatial import cKDTree
 from atomscope import CTF, scherzer_defocus
 from atomscope.analysis.series import (
     _matched_filter_pass,
+    _occupancy_and_gain,
     analyse_series,
     measure_drift,
     occupancy_from_signals,
+    site_signals,
 )
 from atomscope.analysis.synthetic_series import hopping_edge, hopping_occupancy, simulate_series
 
@@ -593,6 +595,23 @@ def test_the_matched_filter_does_not_confirm_the_states_it_was_made_from():
         assert np.mean(occupancy[:, 0] != truth) < 0.09
         events = np.mean(truth[1:] != truth[:-1])
         assert abs(flips[0] - events) < 0.2 * events  # the event-rate target
+
+
+def test_the_matched_filter_keeps_a_first_signal_that_separates_the_states_better():
+    # a camera's slab at 3.1e2 e⁻/Å² per frame: the held-out contrast, 1250 pixels each with
+    # its own noise, read states that the site's fixed Gaussian weights had separated (2.0 →
+    # 3.6 pp, events within 20 % at 100 → 87 % of sites). Here the first signal errs in
+    # 1.3–2.3 % of the frames, the held-out contrast alone in 4.7–8.7 %
+    sites = np.array([[2.0, 2.0]])
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        frames, truth = _faint_flipping_site(rng, amplitude=1.0)
+        signals = site_signals(frames, sites, (0.1, 0.1), 0.5)
+        first, gain = _occupancy_and_gain(signals, 0.0, True)
+        _, occupancy, _, _ = _matched_filter_pass(
+            frames, sites, (0.1, 0.1), 2.0, signals, first, True, gain
+        )
+        assert np.mean(occupancy[:, 0] != truth) <= np.mean(first[:, 0] != truth) < 0.03
 
 
 def test_a_site_without_contrast_is_not_kept_as_flipping():

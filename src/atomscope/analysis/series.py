@@ -425,13 +425,18 @@ def _held_out_projections(patches: np.ndarray, occupied: np.ndarray) -> np.ndarr
     return projections
 
 
-def _matched_filter_pass(aligned, sites, sampling, spacing, signals, occupancy, periodic):
+def _matched_filter_pass(
+    aligned, sites, sampling, spacing, signals, occupancy, periodic, gain=None
+):
     """Second look at the sites that flip: each frame is projected on the site's own contrast,
     mean(occupied frames) − mean(empty frames) within one ``spacing`` of it, the frame itself
     held out (the matched filter of the two states: it also collects the lens's delocalised
     fringes); the two-state model is fitted again to that signal and the contrast remade from
     its states until they hold (``MATCHED_FILTER_SETTLED``, at most ``MATCHED_FILTER_ROUNDS``);
-    kept where it beats one state in every round. Pixels beyond the edge of frames that are not ``periodic`` are left out; a frame
+    kept where it beats one state in every round, and where its two states stand out more than
+    in the site's signal so far: its log-likelihood gain over one state is above ``gain`` (m,)
+    (that of ``signals``; none: no such bound). Held out, the contrast carries its own noise:
+    where the first signal already separates the states, it is the better one. Pixels beyond the edge of frames that are not ``periodic`` are left out; a frame
     that did not see all of the rest (NaN) has no signal."""
     pixel = np.asarray(sampling)
     flipping = np.flatnonzero(occupancy.any(axis=0) & (~occupancy).any(axis=0))
@@ -457,7 +462,7 @@ def _matched_filter_pass(aligned, sites, sampling, spacing, signals, occupancy, 
     states = occupancy[:, flipping]
     keep = np.ones(len(flipping), dtype=bool)
     matched, high = np.empty(states.shape), np.empty(states.shape)
-    expected = np.empty(len(flipping))
+    expected, matched_gain = np.empty(len(flipping)), np.empty(len(flipping))
     pending = np.arange(len(flipping))  # sites not settled yet
     for _ in range(MATCHED_FILTER_ROUNDS):
         signal = np.column_stack([_held_out_projections(patches[c], states[:, c]) for c in pending])
@@ -465,13 +470,16 @@ def _matched_filter_pass(aligned, sites, sampling, spacing, signals, occupancy, 
         matched[:, pending] = signal
         # a site must win in every round: remade from states of noise, the contrast would
         # grow along the noise it was split by
-        keep[pending] &= _two_states_win(signal, two_state)[1]
+        matched_gain[pending], wins = _two_states_win(signal, two_state)
+        keep[pending] &= wins
         changed = np.mean(paths != states[:, pending], axis=0) >= MATCHED_FILTER_SETTLED
         changed &= keep[pending]
         states[:, pending] = paths
         pending = pending[changed]
         if len(pending) == 0:
             break
+    if gain is not None:
+        keep &= matched_gain > gain[flipping]
     signals, occupancy = signals.copy(), occupancy.copy()
     for column, j in enumerate(flipping):
         if keep[column]:
@@ -710,9 +718,10 @@ def analyse_series(
     by_peak, peak_gain = _occupancy_and_gain(peaks, 0.0, bright_atoms)
     clearer = (peak_gain > gain) & by_peak.any(axis=0) & (~by_peak).any(axis=0)
     occupancy[:, clearer], signals[:, clearer] = by_peak[:, clearer], peaks[:, clearer]
+    gain[clearer] = peak_gain[clearer]
     occupancy = orient_states(occupancy, peaks, bright_atoms)
     signals, occupancy, probability, flips = _matched_filter_pass(
-        aligned, sites, sampling, spacing, signals, occupancy, periodic
+        aligned, sites, sampling, spacing, signals, occupancy, periodic, gain
     )
     return SeriesResult(
         site_positions=sites,
