@@ -407,6 +407,7 @@ def _held_out_projections(patches: np.ndarray, occupied: np.ndarray) -> np.ndarr
     >>> _held_out_projections(patches, np.array([True, True, False, False])).tolist()
     [2.0, 0.0, 0.0, 4.0]
     """
+    patches = np.asarray(patches, dtype=float)  # the sums below differ by a frame's own term
     whole = np.all(np.isfinite(patches), axis=1)
     on, off = whole & occupied, whole & ~occupied
     projections = np.full(len(patches), np.nan)
@@ -436,8 +437,9 @@ def _matched_filter_pass(
     kept where it beats one state in every round, and where its two states stand out more than
     in the site's signal so far: its log-likelihood gain over one state is above ``gain`` (m,)
     (that of ``signals``; none: no such bound). Held out, the contrast carries its own noise:
-    where the first signal already separates the states, it is the better one. Pixels beyond the edge of frames that are not ``periodic`` are left out; a frame
-    that did not see all of the rest (NaN) has no signal."""
+    where the first signal already separates the states, it is the better one. Pixels beyond
+    the edge of frames that are not ``periodic`` are left out; a frame that did not see all of
+    the rest (NaN) has no signal."""
     pixel = np.asarray(sampling)
     flipping = np.flatnonzero(occupancy.any(axis=0) & (~occupancy).any(axis=0))
     probability = occupancy.astype(float)
@@ -451,21 +453,24 @@ def _matched_filter_pass(
     inside = np.sum((offsets * pixel) ** 2, axis=1) <= spacing**2
     offsets = offsets[inside]
     shape = np.array(aligned.shape[1:])
-    patches = []
-    for j in flipping:
-        points = np.round(sites[j] / pixel).astype(int) + offsets
+
+    def patch(column: int) -> np.ndarray:
+        """The frames' pixels (t, pixels) within one spacing of a flipping site (gathered when
+        needed: all of them at once would be a copy of the stack per site)."""
+        points = np.round(sites[flipping[column]] / pixel).astype(int) + offsets
         if periodic:
             points = points % shape
         else:
             points = points[np.all((points >= 0) & (points < shape), axis=1)]
-        patches.append(aligned[:, points[:, 0], points[:, 1]])  # (t, pixels)
+        return aligned[:, points[:, 0], points[:, 1]]
+
     states = occupancy[:, flipping]
     keep = np.ones(len(flipping), dtype=bool)
     matched, high = np.empty(states.shape), np.empty(states.shape)
     expected, matched_gain = np.empty(len(flipping)), np.empty(len(flipping))
     pending = np.arange(len(flipping))  # sites not settled yet
     for _ in range(MATCHED_FILTER_ROUNDS):
-        signal = np.column_stack([_held_out_projections(patches[c], states[:, c]) for c in pending])
+        signal = np.column_stack([_held_out_projections(patch(c), states[:, c]) for c in pending])
         paths, _, two_state, high[:, pending], expected[pending] = _two_state_hmm(signal)
         matched[:, pending] = signal
         # a site must win in every round: remade from states of noise, the contrast would
