@@ -43,6 +43,7 @@ def _train(args) -> None:
         start_ranges=start_ranges,
         augment=args.augment,
         global_context=args.global_context,
+        lens_weight=args.lens_weight,
         loss=args.loss,
         atom_weight=args.atom_weight,
         normalization=args.normalization,
@@ -171,6 +172,13 @@ def _configure_train(train: argparse.ArgumentParser) -> None:
         "--global-context",
         action="store_true",
         help="a global-context branch after the lowest level (what the whole crop shows)",
+    )
+    train.add_argument(
+        "--lens-weight",
+        type=float,
+        default=0.0,
+        help="weight of an auxiliary loss: the global-context branch predicts each training "
+        "image's lens transfer (needs --global-context; default 0: none)",
     )
     train.add_argument(
         "--augment",

@@ -706,14 +706,23 @@ class TrainingImages:
     def __len__(self) -> int:
         return 2**31 - 1
 
-    def sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Item ``index``: images [crops, num_images, c, c], truth [crops, K+1, c, c] (float32)."""
-        from atomscope.learning.normalize import normalize_input
+    def _draw(self, index: int):
+        """Item ``index``'s random stream, structure and microscope, in the order drawn."""
         from atomscope.learning.randomize import draw
 
         rng = np.random.default_rng([self.seed, index])
         structure = int(rng.integers(len(self.dataset)))
-        microscope = draw(self.ranges_at(index), rng)
+        return rng, structure, draw(self.ranges_at(index), rng)
+
+    def microscope_at(self, index: int):
+        """The `randomize.Microscope` item ``index`` is imaged through."""
+        return self._draw(index)[2]
+
+    def sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Item ``index``: images [crops, num_images, c, c], truth [crops, K+1, c, c] (float32)."""
+        from atomscope.learning.normalize import normalize_input
+
+        rng, structure, microscope = self._draw(index)
         wave, positions = self.dataset.wave(structure), self.dataset.positions[structure]
         if self.augment:
             wave, positions = _shifted(wave, positions, rng.uniform(0, microscope.camera.sampling))

@@ -166,6 +166,7 @@ class TrainConfig:
     normalization: str = "lcn"
     batch_statistics: str = "running"
     global_context: bool = False
+    lens_weight: float = 0.0
     augment: bool = False
     curriculum_levels: int = 0
     curriculum_threshold: float = 0.8
@@ -223,6 +224,12 @@ class TrainConfig:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         check_positive("atom_weight", self.atom_weight)
+        check_nonnegative("lens_weight", self.lens_weight)
+        if self.lens_weight and not self.global_context:
+            raise ValueError(
+                f"lens_weight ({self.lens_weight}) needs global_context: the lens head reads "
+                "the global-context branch"
+            )
         check_choice("normalization", self.normalization, NORMALIZATIONS)
         check_choice("batch_statistics", self.batch_statistics, BATCH_STATISTICS)
         check_positive_int("curriculum_levels", self.curriculum_levels, minimum=0)
@@ -466,10 +473,12 @@ def _dataset(config: TrainConfig, out: Path, dataset, client=None):
 
 
 class _StepItems:
-    """Map-style dataset of whole steps: item j is step ``first + j``'s batch (x, y)."""
+    """Map-style dataset of whole steps: item j is step ``first + j``'s batch (x, y, lens): lens
+    the `lens_head.transfer_profile` of each crop's microscope, or None."""
 
-    def __init__(self, images, per_step: int, first: int, last: int):
+    def __init__(self, images, per_step: int, first: int, last: int, lens: bool = False):
         self.images, self.per_step, self.first, self.last = images, per_step, first, last
+        self.lens = lens
 
     def __len__(self) -> int:
         return self.last - self.first
@@ -478,10 +487,24 @@ class _StepItems:
         import torch
 
         step = self.first + j
-        batch = [self.images.sample(step * self.per_step + b) for b in range(self.per_step)]
+        items = [step * self.per_step + b for b in range(self.per_step)]
+        batch = [self.images.sample(item) for item in items]
+        lens = None
+        if self.lens:
+            from atomscope.learning.lens_head import transfer_profile
+
+            lens = torch.from_numpy(
+                np.concatenate(
+                    [
+                        np.tile(transfer_profile(self.images.microscope_at(item)), (len(x), 1))
+                        for item, (x, _) in zip(items, batch, strict=True)
+                    ]
+                )
+            )
         return (
             torch.from_numpy(np.concatenate([image for image, _ in batch])),
             torch.from_numpy(np.concatenate([truth for _, truth in batch])),
+            lens,
         )
 
 
@@ -499,9 +522,9 @@ def _segment_end(config: TrainConfig, iteration: int) -> int:
     return min(config.iterations, following)
 
 
-def _batches(images, per_step: int, first: int, last: int, workers: int):
+def _batches(images, per_step: int, first: int, last: int, workers: int, lens: bool = False):
     """Iterator over the batches of steps first … last − 1, in order."""
-    steps = _StepItems(images, per_step, first, last)
+    steps = _StepItems(images, per_step, first, last, lens)
     if not workers:
         return (steps[j] for j in range(len(steps)))
     from torch.utils.data import DataLoader
@@ -563,6 +586,7 @@ def train(
 
     from atomscope.learning.data import TrainingImages
     from atomscope.learning.infer import Recognizer
+    from atomscope.learning.lens_head import LensHead
     from atomscope.learning.model import FusionNet
 
     job_started = time.perf_counter()
@@ -632,11 +656,19 @@ def train(
         inference_metadata["batch_statistics"] = config.batch_statistics
     torch.manual_seed(config.seed)
     model = FusionNet(config.num_images, len(data.class_names), config.width, config.global_context)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    lens_head = LensHead(model) if config.lens_weight else None
+    optimizer = torch.optim.Adam(
+        [*model.parameters(), *(lens_head.parameters() if lens_head else [])],
+        lr=config.learning_rate,
+    )
+    lens_losses: list[float] = []
     losses: list[float] = []
     start = 0
     if state is not None:
         model.load_state_dict(state["model"])
+        if lens_head is not None:
+            lens_head.load_state_dict(state["lens_head"])
+            lens_losses = list(state["lens_losses"])
         optimizer.load_state_dict(state["optimizer"])
         losses = list(state["losses"])
         start = int(state["iteration"])
@@ -713,6 +745,11 @@ def train(
                 "iteration": iteration,
                 "losses": losses,
                 "config": config.to_dict(),
+                **(
+                    {"lens_head": lens_head.state_dict(), "lens_losses": lens_losses}
+                    if lens_head is not None
+                    else {}
+                ),
                 **({"curriculum": log.to_dict()} if validation is not None else {}),
             },
             checkpoint_path,
@@ -728,6 +765,11 @@ def train(
             {
                 "iteration": iteration,
                 "mean_loss_last_50": float(np.mean(losses[-50:] or [np.nan])),
+                **(
+                    {"mean_lens_loss_last_50": float(np.mean(lens_losses[-50:] or [np.nan]))}
+                    if lens_head is not None
+                    else {}
+                ),
                 **(
                     {"curriculum_level": log.level, "best_full_f1": log.best_f1}
                     if validation is not None
@@ -750,9 +792,16 @@ def train(
     for iteration in bar:
         if stream is None:  # a validation may have moved the curriculum: items start anew
             stream = _batches(
-                images, per_step, iteration, _segment_end(config, iteration), data_workers
+                images,
+                per_step,
+                iteration,
+                _segment_end(config, iteration),
+                data_workers,
+                lens=lens_head is not None,
             )
-        x, y = next(stream)
+        x, y, lens = next(stream)
+        if lens_head is not None:
+            lens_head.clear()  # what validation passes left
         loss, data_loss = loss_function(
             forward(model, x, config.crops_per_image, config.batch_statistics),
             y,
@@ -761,6 +810,10 @@ def train(
             config.loss,
             config.atom_weight,
         )
+        if lens_head is not None:
+            lens_loss = torch.mean((lens_head.take() - lens) ** 2)
+            loss = loss + config.lens_weight * lens_loss
+            lens_losses.append(lens_loss.item())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
