@@ -39,6 +39,11 @@ def test_the_profile_is_the_weak_phase_transfer_of_the_lens():
     np.testing.assert_allclose(transfer_profile(lens(C12=80.0, phi12=0.3)), 0.0, atol=1e-6)
     with pytest.raises(ValueError, match="directions"):
         transfer_profile(lens(C10=C10), directions=0)
+    for bad in ([0.3, np.nan], [0.3, -0.1], []):
+        with pytest.raises(ValueError, match="frequencies"):
+            transfer_profile(lens(C10=C10), bad)
+    with pytest.raises(TypeError, match="microscope"):
+        transfer_profile(lens(C10=C10).ctf)
 
 
 def test_the_head_reads_the_global_context_of_each_forward_pass():

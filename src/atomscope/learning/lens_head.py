@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from atomscope.core.validate import check_positive_int
+from atomscope.core.validate import check_finite_array, check_positive_int
 
 __all__ = ["LENS_FREQUENCIES", "LensHead", "transfer_profile"]
 
@@ -58,10 +58,16 @@ def transfer_profile(
     >>> profile.shape, bool(np.all(np.abs(profile) <= 1))
     ((5,), True)
     """
+    from atomscope.learning.randomize import Microscope
     from atomscope.optics.envelopes import temporal_envelope
 
+    if not isinstance(microscope, Microscope):
+        raise TypeError(f"microscope must be a Microscope, got {type(microscope).__name__}")
+    k = check_finite_array("frequencies", frequencies, ndim=1)
+    if not len(k) or np.any(k <= 0):
+        raise ValueError(f"frequencies must be positive [1/Å], got {k.tolist()}")
+    k = k[:, None]
     directions = check_positive_int("directions", directions)
-    k = np.asarray(frequencies, dtype=float)[:, None]
     angle = np.arange(directions) * np.pi / directions
     ctf = microscope.ctf
     chi = ctf.aberrations.chi(k * np.cos(angle), k * np.sin(angle), ctf.wavelength)
