@@ -75,6 +75,7 @@ def _recognize(args: argparse.Namespace) -> None:
         threshold=args.threshold,
         name=args.image,
         confidence=args.confidence,
+        unknown_lens=args.unknown_lens,
     )
 
 
@@ -252,6 +253,12 @@ def _configure_recognize(recognize: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also recognise the image's mirror images and report how well the atoms agree "
         "(4× the work; < 0.9 warns: the image is probably outside the model's validated range)",
+    )
+    recognize.add_argument(
+        "--unknown-lens",
+        action="store_true",
+        help="fit the image's lens (Thon rings, then the atoms' consistency), re-image it to the "
+        "model's own lens and recognise that (~16 recognitions); the lens goes into the summary",
     )
     add_out_option(recognize, "recognize")
     recognize.set_defaults(func=_recognize)

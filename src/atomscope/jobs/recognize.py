@@ -40,6 +40,7 @@ def run_recognize(
     threshold: float | None = None,
     name: str = "image",
     confidence: bool = False,
+    unknown_lens: bool = False,
 ) -> dict:
     """Find the atoms in ``image`` with a trained network and write them into ``out``.
 
@@ -59,6 +60,10 @@ def run_recognize(
         Also measure how well the atoms agree with those of the image's mirror images
         (`Recognizer.predict`'s ``confidence``, 4× the work); in the summary, with a warning
         when it is low.
+    unknown_lens
+        Fit the image's lens first (`atomscope.learning.lens_search.search_lens`: Thon rings,
+        then the atoms' consistency) and recognise the image re-imaged to the model's own lens;
+        the lens found goes into the summary.
 
     Returns
     -------
@@ -87,7 +92,11 @@ def run_recognize(
         f"recognition in a {nx}×{ny} image at {image.sampling[0]:g} Å/px",
         "check --sampling (the image is resampled to the model's pixel size) or crop the image",
     )
-    if model_name in BRIGHT_ATOM_MODELS and atoms_look_dark(image.array):
+    if unknown_lens:
+        from atomscope.learning.lens_search import home_microscope
+
+        home_microscope(recognizer, image.sampling[0])  # a model without a home lens: refused now
+    elif model_name in BRIGHT_ATOM_MODELS and atoms_look_dark(image.array):
         warnings.warn(
             f"the {model_name!r} model is outside its scope here: it was trained on bright-atom "
             "images (negative-Cs HRTEM, see its model card), and this image has dark atoms on a "
@@ -95,9 +104,28 @@ def run_recognize(
             "validated for such images",
             stacklevel=2,
         )
-    result = recognizer.predict(
-        image.array, image.sampling[0], threshold=threshold, progress=True, confidence=confidence
-    )
+    lens = {}
+    if unknown_lens:
+        from atomscope.learning.lens_search import search_lens
+
+        estimate = search_lens(
+            recognizer,
+            image.array,
+            image.sampling[0],
+            threshold=threshold,
+            progress=True,
+            confidence=confidence,
+        )
+        result = estimate.recognition
+        lens = {"lens": estimate.aberrations, "lens_unexplained_power": estimate.unexplained}
+    else:
+        result = recognizer.predict(
+            image.array,
+            image.sampling[0],
+            threshold=threshold,
+            progress=True,
+            confidence=confidence,
+        )
     # each image adds its own files; earlier images' results stay
     with staged_outputs(out, "recognize", keep_others=True) as stage:
         _write_csv(stage / outputs[0], result, recognizer.class_names, image.sampling)
@@ -112,7 +140,13 @@ def run_recognize(
         summary = write_summary(
             stage / "summary.json",
             "recognize",
-            {"image": name, "model": str(model), "threshold": threshold, "confidence": confidence},
+            {
+                "image": name,
+                "model": str(model),
+                "threshold": threshold,
+                "confidence": confidence,
+                "unknown_lens": unknown_lens,
+            },
             outputs,
             started,
             {
@@ -122,6 +156,7 @@ def run_recognize(
                 "threshold": result.metadata["threshold"],
                 "num_atoms": len(result),
                 **({"confidence": result.confidence} if confidence else {}),
+                **lens,
             },
         )
     agreement = f", confidence {result.confidence:.2f}" if confidence else ""

@@ -26,7 +26,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "validation_dataset",
         ],
         "infer": ["Recognition", "Recognizer"],
-        "lens_oracle": ["linear_transfer", "oracle_peaks", "wiener_deconvolve"],
+        "lens_oracle": ["linear_transfer", "oracle_peaks", "reimage", "wiener_deconvolve"],
+        "lens_search": ["LensEstimate", "home_microscope", "search_lens", "thon_candidates"],
         "lens_validation": ["ImageScore", "random_lens_scores", "random_lens_sweep", "summarise"],
         "promote": ["ModelScores", "beats", "replace_if_better", "score_model"],
         "metrics": [

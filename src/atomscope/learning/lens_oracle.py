@@ -15,7 +15,7 @@ from atomscope.core.validate import check_finite_array, check_nonnegative, check
 from atomscope.learning.metrics import gaussian_peaks
 from atomscope.learning.randomize import Microscope
 
-__all__ = ["linear_transfer", "oracle_peaks", "wiener_deconvolve"]
+__all__ = ["linear_transfer", "oracle_peaks", "reimage", "wiener_deconvolve"]
 
 
 def linear_transfer(
@@ -106,6 +106,49 @@ def wiener_deconvolve(image, transfer: np.ndarray, regularization: float = 0.05)
     # Wiener filter with a white signal and white noise: H* / (|H|² + N/S)
     spectrum = np.fft.fft2(array - array.mean()) * np.conj(transfer)
     return np.fft.ifft2(spectrum / (power + alpha * power.max() + 1e-30)).real
+
+
+def reimage(image, transfer: np.ndarray, target: np.ndarray, regularization: float = 0.05):
+    """``image`` as it would look through another lens: Î H_target H* / (|H|² + α max|H|²).
+
+    The weak-phase image term σ v̂ H (`linear_transfer`) is Wiener-divided by its own transfer
+    ``transfer`` and multiplied by the ``target`` transfer; the mean is kept. With
+    ``transfer == target`` and α → 0 the image is returned unchanged.
+
+    Parameters
+    ----------
+    image
+        2D image [x, y].
+    transfer, target
+        H of the lens the image was taken through and of the lens it is re-imaged to (same
+        shape as ``image``, FFT order).
+    regularization
+        α ≥ 0 of `wiener_deconvolve`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Real (nx, ny) image with the mean of ``image``.
+
+    Examples
+    --------
+    >>> from atomscope.learning.randomize import draw
+    >>> H = linear_transfer(draw(rng=0), (32, 32), 0.12)
+    >>> image = 1 + np.fft.ifft2(np.fft.fft2(np.random.default_rng(0).normal(size=(32, 32))) * H).real
+    >>> bool(np.allclose(reimage(image, H, H, regularization=1e-12), image, atol=1e-6))
+    True
+    """
+    array = check_finite_array("image", image, ndim=2)
+    for name, value in (("transfer", transfer), ("target", target)):
+        if np.shape(value) != array.shape:
+            raise ValueError(
+                f"{name} must have the image's shape {array.shape}, got {np.shape(value)}"
+            )
+    alpha = check_nonnegative("regularization", regularization)
+    power = np.abs(transfer) ** 2
+    spectrum = np.fft.fft2(array - array.mean()) * np.conj(transfer) * target
+    # Wiener division by the recorded lens (as `wiener_deconvolve`), then the target lens
+    return array.mean() + np.fft.ifft2(spectrum / (power + alpha * power.max() + 1e-30)).real
 
 
 def oracle_peaks(

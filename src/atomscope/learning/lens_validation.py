@@ -105,6 +105,7 @@ def random_lens_sweep(
     margin: float = 2.0,
     oracle: bool = True,
     target_precision: float = 0.9,
+    unknown_lens: bool = False,
 ) -> dict[float, list[ImageScore]]:
     """`random_lens_scores` at several thresholds from one recognition per image.
 
@@ -129,6 +130,7 @@ def random_lens_sweep(
     ([0.3, 0.5], True)
     """
     from atomscope.learning.infer import Recognizer
+    from atomscope.learning.lens_search import search_lens
     from atomscope.learning.randomize import check_ranges, draw, image_from_exit_wave
 
     if not isinstance(recognizer, Recognizer):
@@ -151,7 +153,10 @@ def random_lens_sweep(
             sampling = image.sampling[0]
             extent = np.array(image.shape) * sampling
             truth, ideal = _truth(dataset, index, extent, margin, graphene)
-            found = recognizer.predict(image.array, sampling, threshold=0.0)
+            if unknown_lens:  # the lens found from the image, then re-imaged to the model's own
+                found = search_lens(recognizer, image.array, sampling, threshold=0.0).recognition
+            else:
+                found = recognizer.predict(image.array, sampling, threshold=0.0)
             inside = within(found.positions, extent, margin)
             best = (
                 _oracle(
@@ -188,6 +193,7 @@ def random_lens_scores(
     margin: float = 2.0,
     oracle: bool = True,
     target_precision: float = 0.9,
+    unknown_lens: bool = False,
 ) -> list[ImageScore]:
     """Score ``recognizer`` image by image on random microscopes from ``ranges``.
 
@@ -213,6 +219,9 @@ def random_lens_scores(
         Also score the lens-aware oracle (`lens_oracle.oracle_peaks`).
     target_precision
         Precision the oracle's threshold must reach.
+    unknown_lens
+        Recognise through `lens_search.search_lens` (the lens found from each image, which is
+        then re-imaged to the model's home lens) instead of the network alone.
 
     Returns
     -------
@@ -241,6 +250,7 @@ def random_lens_scores(
         margin,
         oracle,
         target_precision,
+        unknown_lens,
     )
     return next(iter(sweep.values()))
 
