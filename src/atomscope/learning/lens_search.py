@@ -435,11 +435,16 @@ def search_lens(
     )
     tried = []
     for params in tqdm(
-        [sign * p for p in tries for sign in (1, -1)], desc="lens candidates", disable=not progress
+        [p if sign > 0 else -p for p in tries for sign in (1, -1)],
+        desc="lens candidates",
+        disable=not progress,
     ):
         score = float(spectrum.thon(params)[0])
-        transfer = linear_transfer(_through(home, params), array.shape, sampling)
-        seen = reimage(array, transfer, target, REGULARIZATION)
+        if params is own:  # the home lens itself: the image as it is, not a regularised copy
+            seen = array
+        else:
+            transfer = linear_transfer(_through(home, params), array.shape, sampling)
+            seen = reimage(array, transfer, target, REGULARIZATION)
         recognition = recognizer.predict(seen.astype(np.float32), sampling)
         unexplained = spectrum.unexplained(recognition.positions, sampling, params)
         tried.append((unexplained, score, params, seen, recognition))
