@@ -209,3 +209,23 @@ def test_search_lens_refuses_bad_input_before_work():
         search_lens(recognizer, image, 0.12, ranges={"C10": (0, 1)})
     with pytest.raises(ValueError, match="no frequency"):
         thon_candidates(np.ones((4, 4)) + np.eye(4), 5.0, 80e3)
+
+
+def test_thon_score_is_the_shell_wise_correlation():
+    """The matrix form of the score equals the correlation of shell-centred sin²χ with the
+    shell-normalised power, computed shell by shell here."""
+    image = np.random.default_rng(3).normal(size=(64, 60))
+    spectrum = _Spectrum(image, 0.12, energy2wavelength(80e3))
+    params = np.array([_params(draw(rng=seed)) for seed in range(5)])
+    rings = np.sin(spectrum.chi(params)) ** 2
+    power = np.abs(spectrum.values) ** 2
+    shells = spectrum.thon_shell
+    expected = []
+    for ring in rings:
+        centred_ring, relative_power = np.empty_like(ring), np.empty_like(power)
+        for shell in np.unique(shells):
+            inside = shells == shell
+            centred_ring[inside] = ring[inside] - ring[inside].mean()
+            relative_power[inside] = power[inside] / power[inside].mean() - 1
+        expected.append(np.corrcoef(centred_ring, relative_power)[0, 1])
+    np.testing.assert_allclose(spectrum.thon(params), expected, atol=1e-10)

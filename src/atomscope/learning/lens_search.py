@@ -137,6 +137,10 @@ class _Spectrum:
         means = np.bincount(self.thon_shell, power, THON_SHELLS) / np.maximum(self._thon_count, 1)
         self._power = power / np.maximum(means[self.thon_shell], 1e-300) - 1
         self._power_norm = np.sqrt(np.sum(self._power**2))
+        # the power and a shell indicator side by side: one matrix product scores many lenses
+        self._against = np.zeros((len(power), THON_SHELLS + 1))
+        self._against[:, 0] = self._power
+        self._against[np.arange(len(power)), 1 + self.thon_shell] = 1.0
 
     def chi(self, params: np.ndarray) -> np.ndarray:
         """χ [rad] of each row (C10, C12·cos 2φ12, C12·sin 2φ12, C30, C50) on the band."""
@@ -150,19 +154,20 @@ class _Spectrum:
             + np.pi / 3 * params[:, 4:5] * lam**5 * k2**3
         )
 
-    def _shell_centred(self, values: np.ndarray) -> np.ndarray:
-        means = np.bincount(self.thon_shell, values, THON_SHELLS) / np.maximum(self._thon_count, 1)
-        return values - means[self.thon_shell]
-
     def thon(self, params: np.ndarray) -> np.ndarray:
-        """Shell-wise correlation of sin²χ with |Î|² for each row of ``params``."""
+        """Shell-wise correlation of sin²χ with |Î|² for each row of ``params``.
+
+        Each shell's power is centred (mean 0), so Σ (r − r̄_shell) p = Σ r p, and
+        Σ (r − r̄_shell)² = Σ r² − Σ_shell (Σ r)² / n_shell: all from one matrix product.
+        """
         ring = np.sin(self.chi(params)) ** 2
-        scores = np.empty(len(ring))
-        for i, row in enumerate(ring):
-            centred = self._shell_centred(row)
-            norm = np.sqrt(np.sum(centred**2)) * self._power_norm
-            scores[i] = np.sum(centred * self._power) / norm if norm > 0 else 0.0
-        return scores
+        products = ring @ self._against
+        sums = products[:, 1:]
+        centred_squares = np.sum(ring**2, axis=1) - np.sum(
+            sums**2 / np.maximum(self._thon_count, 1), axis=1
+        )
+        norm = np.sqrt(np.clip(centred_squares, 0.0, None)) * self._power_norm
+        return np.divide(products[:, 0], norm, out=np.zeros(len(ring)), where=norm > 0)
 
     def unexplained(self, positions: np.ndarray, sampling: float, params: np.ndarray) -> float:
         """Power fraction the atoms at ``positions`` [Å] leave, imaged through ``params``."""
