@@ -135,7 +135,7 @@ def test_search_lens_recognises_what_the_network_alone_misses(sheet_through_rand
     # the chosen candidate explains the image best of all tried; both signs were tried
     assert estimate.unexplained == min(c["unexplained"] for c in estimate.candidates)
     round_lenses = len(ROUND_LENS_C10) * len(ROUND_LENS_C30) - 1  # not C10 = C30 = 0
-    assert len(estimate.candidates) == 2 * (6 + 1 + round_lenses)  # Thon, home, round; ± each
+    assert len(estimate.candidates) == 2 * (6 + 1) + round_lenses  # Thon and home ±, round
 
 
 def test_search_lens_keeps_an_image_at_the_home_lens_as_it_is():
@@ -229,3 +229,9 @@ def test_thon_score_is_the_shell_wise_correlation():
             relative_power[inside] = power[inside] / power[inside].mean() - 1
         expected.append(np.corrcoef(centred_ring, relative_power)[0, 1])
     np.testing.assert_allclose(spectrum.thon(params), expected, atol=1e-10)
+
+
+def test_round_lens_grid_holds_each_lens_negative():
+    """search_lens tries the round lenses once: the grid must contain every lens's negative."""
+    assert sorted(ROUND_LENS_C10) == sorted(-value for value in ROUND_LENS_C10)
+    assert sorted(ROUND_LENS_C30) == sorted(-value for value in ROUND_LENS_C30)

@@ -380,7 +380,8 @@ def search_lens(
         `MicroscopeRanges` bounding the search (default the model preset's, seed Table 6.1).
     candidates
         Thon-ring optima tried; with the home lens and the round lenses of `ROUND_LENS_C10` ×
-        `ROUND_LENS_C30`, each with both signs (2 × (``candidates`` + 27) recognitions).
+        `ROUND_LENS_C30` (the fits and the home lens with both signs: 2 × (``candidates`` + 1)
+        + 26 recognitions).
     rng
         Seed or generator of the scan.
     progress
@@ -401,8 +402,8 @@ def search_lens(
     >>> image = image_from_exit_wave(sheet.wave(0), draw(rng=8), rng=0)
     >>> found = search_lens(Recognizer.pretrained("graphene"), image.array, image.sampling[0],
     ...                     candidates=2)
-    >>> sorted(found.aberrations), len(found.candidates)  # 2 × (2 fits + home + 26 round)
-    (['C10', 'C12', 'C30', 'C50', 'phi12'], 58)
+    >>> sorted(found.aberrations), len(found.candidates)  # 2 × (2 fits + home) + 26 round
+    (['C10', 'C12', 'C30', 'C50', 'phi12'], 32)
     """
     from tqdm.auto import tqdm
 
@@ -429,19 +430,17 @@ def search_lens(
     target = linear_transfer(home, array.shape, sampling)
     limits = _limits(ranges)
     own = _params_of(home)
-    tries = (
-        [p for _, p in found]
-        + [own]
-        + [
-            np.array([c10 * limits[0], 0.0, 0.0, c30 * limits[3], 0.0])
-            for c10 in ROUND_LENS_C10
-            for c30 in ROUND_LENS_C30
-            if c10 or c30  # no lens at all transfers no phase
-        ]
-    )
+    fits = [p for _, p in found] + [own]
+    # the round grid holds each lens's negative already (both axes symmetric about 0)
+    round_lenses = [
+        np.array([c10 * limits[0], 0.0, 0.0, c30 * limits[3], 0.0])
+        for c10 in ROUND_LENS_C10
+        for c30 in ROUND_LENS_C30
+        if c10 or c30  # no lens at all transfers no phase
+    ]
     tried = []
     for params in tqdm(
-        [p if sign > 0 else -p for p in tries for sign in (1, -1)],
+        [p for fit in fits for p in (fit, -fit)] + round_lenses,
         desc="lens candidates",
         disable=not progress,
     ):
