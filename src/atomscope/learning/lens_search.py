@@ -13,11 +13,12 @@ and multiplied by the home transfer (`lens_oracle.reimage`). Knowing H is then a
    out (the normalised cross-correlation of CTFFIND4, Rohou & Grigorieff, J. Struct. Biol. 192
    (2015) 216, Eq 8, taken per shell); a Sobol scan of the ranges, then Nelder–Mead from the
    best, gives the candidates.
-2. *Consistency.* sin²χ cannot tell χ from −χ, and a crystal's few rings leave other near ties.
-   For each candidate and its negative the network finds the atoms in the re-imaged image; the
-   atoms, imaged back through the candidate transfer with one non-negative amplitude per
-   frequency shell (the unknown envelopes and form factor), must explain the recorded
-   spectrum. The candidate leaving the least power unexplained is the lens.
+2. *Consistency.* sin²χ cannot tell χ from −χ, a crystal's few rings leave other near ties,
+   and a lens whose sin χ keeps one sign over the band draws no rings. For each candidate and
+   its negative, the model's home lens and a grid of round lenses, the network finds the atoms
+   in the re-imaged image; the atoms, imaged back through the candidate transfer with one
+   non-negative amplitude per frequency shell (the unknown envelopes and form factor), must
+   explain the recorded spectrum. The candidate leaving the least power unexplained is the lens.
 
 Issue #21's benchmark (`benchmarks/recognition_generalisation.py --unknown-lens`) measures it
 on held-out images through the whole of seed Table 6.1.
@@ -44,6 +45,8 @@ THON_SHELLS = 24
 CONSISTENCY_SHELLS = 10
 #: two candidates closer than this in every parameter (relative to its range) are one
 DISTINCT = 0.05
+#: memory for the lenses the Thon scan scores at once [B]
+SCAN_BYTES = 32 * 2**20
 #: Wiener regularisation α of the re-imaging
 REGULARIZATION = 0.05
 #: round lenses tried besides the Thon optima, as fractions of the C10 and C30 limits: a lens
@@ -281,11 +284,12 @@ def thon_candidates(
             f"{FIT_BAND} 1/Å to fit the lens in"
         )
     limits = _limits(ranges)
+    rows = max(1, SCAN_BYTES // (8 * int(np.sum(spectrum.band))))  # lenses scored at once
     seed = int(as_generator(rng).integers(2**31))
     points = qmc.Sobol(5, seed=seed).random(scan) * 2 - 1
     points = points[np.hypot(points[:, 1], points[:, 2]) <= 1] * limits  # C12 within a disc
     scores = np.concatenate(
-        [spectrum.thon(points[i : i + 256]) for i in range(0, len(points), 256)]
+        [spectrum.thon(points[i : i + rows]) for i in range(0, len(points), rows)]
     )
 
     def inside(x: np.ndarray) -> np.ndarray:
@@ -438,7 +442,7 @@ def search_lens(
         for c30 in ROUND_LENS_C30
         if c10 or c30  # no lens at all transfers no phase
     ]
-    tried = []
+    tried, best = [], None
     for params in tqdm(
         [p for fit in fits for p in (fit, -fit)] + round_lenses,
         desc="lens candidates",
@@ -452,8 +456,10 @@ def search_lens(
             seen = reimage(array, transfer, target, REGULARIZATION)
         recognition = recognizer.predict(seen.astype(np.float32), sampling)
         unexplained = spectrum.unexplained(recognition.positions, sampling, params)
-        tried.append((unexplained, score, params, seen, recognition))
-    unexplained, score, params, seen, recognition = min(tried, key=lambda item: item[0])
+        tried.append({**_aberrations(params), "unexplained": unexplained, "thon": score})
+        if best is None or unexplained < best[0]:  # only the best image and atoms are kept
+            best = (unexplained, score, params, seen, recognition)
+    unexplained, score, params, seen, recognition = best
     if threshold is not None or confidence:
         recognition = recognizer.predict(
             seen.astype(np.float32), sampling, threshold=threshold, confidence=confidence
@@ -463,5 +469,5 @@ def search_lens(
         unexplained,
         score,
         recognition,
-        [{**_aberrations(p), "unexplained": u, "thon": s} for u, s, p, _, _ in tried],
+        tried,
     )
