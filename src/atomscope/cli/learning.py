@@ -258,7 +258,7 @@ def _configure_recognize(recognize: argparse.ArgumentParser) -> None:
         "--unknown-lens",
         action="store_true",
         help="fit the image's lens (Thon rings, then the atoms' consistency), re-image it to the "
-        "model's own lens and recognise that (~16 recognitions); the lens goes into the summary",
+        "model's own lens and recognise that (~34 recognitions); the lens goes into the summary",
     )
     add_out_option(recognize, "recognize")
     recognize.set_defaults(func=_recognize)
