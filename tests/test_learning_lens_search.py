@@ -14,6 +14,7 @@ from atomscope.learning.lens_oracle import linear_transfer, reimage
 from atomscope.learning.lens_search import (
     ROUND_LENS_C10,
     ROUND_LENS_C30,
+    _params_of,
     _Spectrum,
     home_microscope,
     search_lens,
@@ -23,19 +24,10 @@ from atomscope.learning.lens_validation import _precision_recall, _truth
 from atomscope.learning.metrics import within
 from atomscope.learning.randomize import (
     GRAPHENE_80KV,
-    Microscope,
     draw,
     image_from_exit_wave,
 )
 from atomscope.optics.aberrations import Aberrations
-
-
-def _params(microscope: Microscope) -> np.ndarray:
-    lens = microscope.ctf.aberrations
-    c12, angle = lens["C12"], lens["phi12"]
-    return np.array(
-        [lens["C10"], c12 * np.cos(2 * angle), c12 * np.sin(2 * angle), lens["C30"], lens["C50"]]
-    )
 
 
 @settings(max_examples=30, deadline=None)
@@ -66,7 +58,7 @@ def test_thon_score_cannot_tell_chi_from_minus_chi(seed):
     """sin²χ is even in χ: a lens and its negative score alike (why consistency decides)."""
     image = np.random.default_rng(seed).normal(size=(48, 48))
     spectrum = _Spectrum(image, 0.12, energy2wavelength(80e3))
-    params = _params(draw(rng=seed))
+    params = _params_of(draw(rng=seed))
     np.testing.assert_allclose(spectrum.thon(params), spectrum.thon(-params), atol=1e-12)
 
 
@@ -78,8 +70,8 @@ def test_thon_score_singles_out_the_lens_and_the_fit_reaches_it():
     transfer = linear_transfer(microscope, (192, 192), 0.12)
     image = 1 + 0.1 * np.fft.ifft2(noise * transfer).real
     spectrum = _Spectrum(image, 0.12, energy2wavelength(80e3))
-    others = np.array([_params(draw(rng=seed)) for seed in range(1000, 2000)])
-    true_score = spectrum.thon(_params(microscope))[0]
+    others = np.array([_params_of(draw(rng=seed)) for seed in range(1000, 2000)])
+    true_score = spectrum.thon(_params_of(microscope))[0]
     assert true_score > np.quantile(spectrum.thon(others), 0.99)
     (score, _), *_ = thon_candidates(image, 0.12, 80e3, candidates=3)
     assert score >= true_score - 1e-3
@@ -160,7 +152,7 @@ def test_search_lens_truth_explains_more_than_the_atoms_shifted(sheet_through_ra
     """The consistency measure: the true atoms through the true lens leave the least power."""
     image, sampling, _, truth, _, microscope = sheet_through_random_lens
     spectrum = _Spectrum(image.astype(float), sampling, energy2wavelength(80e3))
-    true = _params(microscope)
+    true = _params_of(microscope)
     at_truth = spectrum.unexplained(truth, sampling, true)
     shifted = spectrum.unexplained(truth + np.array([0.71, 1.23]), sampling, true)  # by a bond
     assert at_truth < shifted < 1.0
@@ -216,7 +208,7 @@ def test_thon_score_is_the_shell_wise_correlation():
     shell-normalised power, computed shell by shell here."""
     image = np.random.default_rng(3).normal(size=(64, 60))
     spectrum = _Spectrum(image, 0.12, energy2wavelength(80e3))
-    params = np.array([_params(draw(rng=seed)) for seed in range(5)])
+    params = np.array([_params_of(draw(rng=seed)) for seed in range(5)])
     rings = np.sin(spectrum.chi(params)) ** 2
     power = np.abs(spectrum.values) ** 2
     shells = spectrum.thon_shell

@@ -96,16 +96,24 @@ def wiener_deconvolve(image, transfer: np.ndarray, regularization: float = 0.05)
     True
     """
     array = check_finite_array("image", image, ndim=2)
+    return np.fft.ifft2(_wiener_spectrum(array, transfer, regularization)).real
+
+
+def _check_shape(name: str, transfer, shape: tuple[int, ...]) -> np.ndarray:
     transfer = np.asarray(transfer)
-    if transfer.shape != array.shape:
-        raise ValueError(
-            f"transfer must have the image's shape {array.shape}, got {transfer.shape}"
-        )
+    if transfer.shape != shape:
+        raise ValueError(f"{name} must have the image's shape {shape}, got {transfer.shape}")
+    return transfer
+
+
+def _wiener_spectrum(array: np.ndarray, transfer, regularization: float) -> np.ndarray:
+    """Î H* / (|H|² + α max|H|²) of the mean-free ``array``: the phase's spectrum (up to scale)."""
+    transfer = _check_shape("transfer", transfer, array.shape)
     alpha = check_nonnegative("regularization", regularization)
     power = np.abs(transfer) ** 2
     # Wiener filter with a white signal and white noise: H* / (|H|² + N/S)
     spectrum = np.fft.fft2(array - array.mean()) * np.conj(transfer)
-    return np.fft.ifft2(spectrum / (power + alpha * power.max() + 1e-30)).real
+    return spectrum / (power + alpha * power.max() + 1e-30)
 
 
 def reimage(image, transfer: np.ndarray, target: np.ndarray, regularization: float = 0.05):
@@ -139,16 +147,10 @@ def reimage(image, transfer: np.ndarray, target: np.ndarray, regularization: flo
     True
     """
     array = check_finite_array("image", image, ndim=2)
-    for name, value in (("transfer", transfer), ("target", target)):
-        if np.shape(value) != array.shape:
-            raise ValueError(
-                f"{name} must have the image's shape {array.shape}, got {np.shape(value)}"
-            )
-    alpha = check_nonnegative("regularization", regularization)
-    power = np.abs(transfer) ** 2
-    spectrum = np.fft.fft2(array - array.mean()) * np.conj(transfer) * target
+    target = _check_shape("target", target, array.shape)
     # Wiener division by the recorded lens (as `wiener_deconvolve`), then the target lens
-    return array.mean() + np.fft.ifft2(spectrum / (power + alpha * power.max() + 1e-30)).real
+    spectrum = _wiener_spectrum(array, transfer, regularization) * target
+    return array.mean() + np.fft.ifft2(spectrum).real
 
 
 def oracle_peaks(

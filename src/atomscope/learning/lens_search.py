@@ -45,6 +45,9 @@ THON_SHELLS = 24
 CONSISTENCY_SHELLS = 10
 #: two candidates closer than this in every parameter (relative to its range) are one
 DISTINCT = 0.05
+#: Sobol points of the Thon scan, and Nelder–Mead runs started from the best of them
+SCAN_POINTS = 32768
+SCAN_STARTS = 64
 #: memory for the lenses the Thon scan scores at once [B]
 SCAN_BYTES = 32 * 2**20
 #: Wiener regularisation α of the re-imaging
@@ -219,8 +222,8 @@ def thon_candidates(
     energy: float,
     ranges=None,
     candidates: int = 8,
-    scan: int = 32768,
-    starts: int = 64,
+    scan: int = SCAN_POINTS,
+    starts: int = SCAN_STARTS,
     rng: int | np.random.Generator | None = 0,
 ) -> list[tuple[float, np.ndarray]]:
     """Aberrations whose Thon rings best match the image's power spectrum.
@@ -262,27 +265,40 @@ def thon_candidates(
     >>> round(true), bool(abs(abs(fitted) - abs(true)) < 10)  # the defocus of χ or of −χ
     (-166, True)
     """
-    from scipy.optimize import minimize
-    from scipy.stats import qmc
+    array = check_finite_array("image", image, ndim=2)
+    candidates = check_positive_int("candidates", candidates)
+    scan = check_positive_int("scan", scan)
+    starts = check_positive_int("starts", starts)
+    spectrum, ranges = _fit_spectrum(array, sampling, energy, ranges)
+    return _thon_fit(spectrum, ranges, candidates, scan, starts, rng)
 
+
+def _fit_spectrum(array: np.ndarray, sampling, energy, ranges) -> tuple[_Spectrum, Any]:
+    """The checked `_Spectrum` of ``array`` and the `MicroscopeRanges` (default Table 6.1)."""
     from atomscope.core.energy import energy2wavelength
     from atomscope.learning.randomize import GRAPHENE_80KV, MicroscopeRanges
 
-    array = check_finite_array("image", image, ndim=2)
     sampling = check_positive("sampling", sampling)
     energy = check_positive("energy", energy)
     ranges = GRAPHENE_80KV if ranges is None else ranges
     if not isinstance(ranges, MicroscopeRanges):
         raise TypeError(f"ranges must be MicroscopeRanges, got {type(ranges).__name__}")
-    candidates = check_positive_int("candidates", candidates)
-    scan = check_positive_int("scan", scan)
-    starts = check_positive_int("starts", starts)
-    spectrum = _Spectrum(array.astype(np.float64), sampling, energy2wavelength(energy))
+    spectrum = _Spectrum(np.asarray(array, np.float64), sampling, energy2wavelength(energy))
     if not np.any(spectrum.band):
         raise ValueError(
             f"image of {array.shape} px at {sampling} Å/px holds no frequency in "
             f"{FIT_BAND} 1/Å to fit the lens in"
         )
+    return spectrum, ranges
+
+
+def _thon_fit(
+    spectrum: _Spectrum, ranges, candidates: int, scan: int, starts: int, rng
+) -> list[tuple[float, np.ndarray]]:
+    """`thon_candidates` on an image's checked `_Spectrum`."""
+    from scipy.optimize import minimize
+    from scipy.stats import qmc
+
     limits = _limits(ranges)
     rows = max(1, SCAN_BYTES // (8 * int(np.sum(spectrum.band))))  # lenses scored at once
     seed = int(as_generator(rng).integers(2**31))
@@ -411,7 +427,6 @@ def search_lens(
     """
     from tqdm.auto import tqdm
 
-    from atomscope.core.energy import energy2wavelength
     from atomscope.core.validate import check_range
     from atomscope.learning.infer import Recognizer
     from atomscope.learning.lens_oracle import linear_transfer, reimage
@@ -429,8 +444,9 @@ def search_lens(
         threshold = check_range("threshold", threshold, 0.0, 1.0)
     home = home_microscope(recognizer, sampling)
     ranges = PRESETS[_preset(recognizer)] if ranges is None else ranges
-    found = thon_candidates(array, sampling, home.ctf.energy, ranges, candidates, rng=rng)
-    spectrum = _Spectrum(array, sampling, energy2wavelength(home.ctf.energy))
+    candidates = check_positive_int("candidates", candidates)
+    spectrum, ranges = _fit_spectrum(array, sampling, home.ctf.energy, ranges)
+    found = _thon_fit(spectrum, ranges, candidates, SCAN_POINTS, SCAN_STARTS, rng)
     target = linear_transfer(home, array.shape, sampling)
     limits = _limits(ranges)
     own = _params_of(home)
